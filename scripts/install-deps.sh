@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs everything cdnwarm needs to build, test and benchmark on Debian 12.
+# Idempotent: a second run only checks and returns. Tools that do not come from
+# Debian (grpcurl, Python grpcio) go to $CDNWARM_CACHE, outside the source tree.
+set -euo pipefail
+
+CDNWARM_CACHE="${CDNWARM_CACHE:-$HOME/.cache/cdnwarm}"
+GRPCURL_VERSION="v1.9.1"
+GRPCIO_VERSION="1.66.2"
+PROTOBUF_PY_VERSION="5.28.2"
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  clang-format clang-tidy
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  librdkafka-dev libcurl4-openssl-dev libabsl-dev libre2-dev libssl-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  nginx-light kcat default-jdk-headless maven
+  python3 python3-venv golang-go
+)
+
+log() { printf '[install-deps] %s\n' "$*" >&2; }
+
+missing_apt() {
+  local pkg
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+      || printf '%s\n' "$pkg"
+  done
+}
+
+install_apt() {
+  local missing
+  missing=$(missing_apt)
+  # A machine that already has Go (e.g. /usr/local/go) does not need Debian's.
+  if command -v go >/dev/null 2>&1; then missing=$(grep -vx golang-go <<<"$missing" || true); fi
+  [ -z "$missing" ] && { log "Debian packages: all present"; return; }
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  log "Debian packages to install: $(echo $missing)"
+  $sudo apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
+  # nginx is used as a test edge started by the tests themselves, never as a system service.
+  if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+}
+
+install_grpcurl() {
+  # `go install` builds carry no version string, so a stamp records which one is there.
+  local bin="$CDNWARM_CACHE/bin/grpcurl" stamp="$CDNWARM_CACHE/bin/.grpcurl-${GRPCURL_VERSION}"
+  if [ -x "$bin" ] && [ -f "$stamp" ]; then
+    log "grpcurl ${GRPCURL_VERSION}: present"; return
+  fi
+  log "grpcurl ${GRPCURL_VERSION}: go install"
+  mkdir -p "$CDNWARM_CACHE/bin"
+  GOBIN="$CDNWARM_CACHE/bin" GOFLAGS=-mod=mod \
+    go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@${GRPCURL_VERSION}"
+  touch "$stamp"
+}
+
+install_python() {
+  local venv="$CDNWARM_CACHE/venv"
+  local stamp="$venv/.cdnwarm-${GRPCIO_VERSION}-${PROTOBUF_PY_VERSION}"
+  if [ -f "$stamp" ]; then log "python grpcio ${GRPCIO_VERSION}: present"; return; fi
+  log "python grpcio ${GRPCIO_VERSION}: pip install into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check \
+    "grpcio==${GRPCIO_VERSION}" "grpcio-tools==${GRPCIO_VERSION}" \
+    "grpcio-health-checking==${GRPCIO_VERSION}" "grpcio-reflection==${GRPCIO_VERSION}" \
+    "protobuf==${PROTOBUF_PY_VERSION}" "pytest==8.3.3"
+  touch "$stamp"
+}
+
+install_apt
+install_grpcurl
+install_python
+"$(dirname "$0")/kafka.sh" fetch
+log "done; tools in $CDNWARM_CACHE/bin, python venv in $CDNWARM_CACHE/venv"
