@@ -1,0 +1,24 @@
+# Compiler warnings and sanitizers as INTERFACE targets; every cdnwarm target links both.
+
+add_library(cdnwarm_warnings INTERFACE)
+target_compile_options(cdnwarm_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
+  -Woverloaded-virtual -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
+  -Wmisleading-indentation -Wduplicated-cond -Wlogical-op -Wuseless-cast)
+if(CDNWARM_WERROR)
+  target_compile_options(cdnwarm_warnings INTERFACE -Werror)
+endif()
+
+# Generated protobuf/gRPC code is not ours to fix; it gets the sanitizers but not the warnings.
+add_library(cdnwarm_sanitizers INTERFACE)
+if(CDNWARM_SANITIZERS)
+  list(JOIN CDNWARM_SANITIZERS "," _cdnwarm_san)
+  target_compile_options(cdnwarm_sanitizers INTERFACE
+    -fsanitize=${_cdnwarm_san} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(cdnwarm_sanitizers INTERFACE -fsanitize=${_cdnwarm_san})
+endif()
+
+# Every first-party target: warnings, sanitizers, and headers included from the repo root.
+function(cdnwarm_target_defaults target)
+  target_link_libraries(${target} PRIVATE cdnwarm_warnings cdnwarm_sanitizers)
+endfunction()

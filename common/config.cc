@@ -1,0 +1,156 @@
+#include "common/config.h"
+
+#include <unistd.h>
+
+#include <climits>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "common/naming.h"
+
+ABSL_FLAG(std::string, grpc_address, "",
+          "gRPC listen address host:port (default 0.0.0.0:<service port>: producer 50051, "
+          "streamer-bridge 50052, warmer 50053)");
+ABSL_FLAG(std::string, admin_address, "",
+          "Admin HTTP listen address for /metrics, /healthz, /readyz (default "
+          "0.0.0.0:<admin port>: producer 9101, streamer-bridge 9102, warmer 9103)");
+ABSL_FLAG(std::string, instance, "",
+          "Instance suffix appended to topic and group names so isolated instances can share "
+          "one Kafka cluster; empty or ^[a-z][a-z0-9]{0,15}$");
+ABSL_FLAG(std::string, replica_id, "",
+          "Name of this replica in logs, metrics and results (default: the host name)");
+ABSL_FLAG(std::string, log_level, "info", "Minimum log level: debug, info, warn, error");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(20),
+          "On SIGTERM, time in-flight calls get to finish; keep it below the Kubernetes "
+          "termination grace period");
+ABSL_FLAG(int, max_message_bytes, 4 * 1024 * 1024, "Largest gRPC message accepted, bytes");
+ABSL_FLAG(std::string, kafka_bootstrap, "",
+          "Kafka bootstrap servers host:port[,host:port...]; overrides bootstrap.servers");
+ABSL_FLAG(std::string, kafka_properties, "",
+          "librdkafka properties file (key=value lines): TLS, SASL and tuning settings go "
+          "here, as for any Kafka client. Keep secrets in this file, not on the command line");
+ABSL_FLAG(std::vector<std::string>, kafka_property, {},
+          "Extra librdkafka properties key=value[,key=value...]; override the file");
+ABSL_FLAG(std::string, requests_topic, std::string(cdnwarm::common::kRequestsTopic),
+          "Topic of warm tasks (the instance suffix is appended)");
+ABSL_FLAG(std::string, results_topic, std::string(cdnwarm::common::kResultsTopic),
+          "Topic of warm results (the instance suffix is appended)");
+ABSL_FLAG(std::string, dead_letter_topic, std::string(cdnwarm::common::kDeadLetterTopic),
+          "Topic of tasks that exhausted their attempts (the instance suffix is appended)");
+
+namespace cdnwarm::common {
+namespace {
+
+std::string HostName() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+absl::Status CheckTopic(absl::string_view flag, absl::string_view topic) {
+  // Kafka's rule: 1..249 characters of [a-zA-Z0-9._-].
+  bool ok = !topic.empty() && topic.size() <= 249 && topic != "." && topic != "..";
+  for (char c : topic) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '.' || c == '_' || c == '-');
+  }
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, "=\"", topic, "\" is not a valid Kafka topic name (1..249 of [a-zA-Z0-9._-])"));
+}
+
+}  // namespace
+
+std::vector<std::string> ParseFlags(int argc, char** argv, const ServiceInfo& info) {
+  absl::SetProgramUsageMessage(absl::StrCat("cdnwarm ", info.name, ": ", info.description,
+                                            "\n\nUsage: ", info.name, " [flags]"));
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  return std::vector<std::string>(rest.begin() + 1, rest.end());
+}
+
+absl::StatusOr<CommonConfig> CommonConfigFromFlags(const ServiceInfo& info) {
+  CommonConfig c;
+  c.service = std::string(info.name);
+
+  c.instance = absl::GetFlag(FLAGS_instance);
+  if (absl::Status s = ValidateInstance(c.instance); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--instance: ", s.message()));
+  }
+  c.replica_id = absl::GetFlag(FLAGS_replica_id);
+  if (c.replica_id.empty()) c.replica_id = HostName();
+
+  if (absl::Status s = log::ParseLevel(absl::GetFlag(FLAGS_log_level), &c.log_level); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--log_level: ", s.message()));
+  }
+
+  c.server.grpc_address = absl::GetFlag(FLAGS_grpc_address);
+  if (c.server.grpc_address.empty()) {
+    c.server.grpc_address = absl::StrCat("0.0.0.0:", info.default_grpc_port);
+  }
+  c.server.admin_address = absl::GetFlag(FLAGS_admin_address);
+  if (c.server.admin_address.empty()) {
+    c.server.admin_address = absl::StrCat("0.0.0.0:", info.default_admin_port);
+  }
+  for (const auto& [flag, address] : {std::pair{"grpc_address", c.server.grpc_address},
+                                      std::pair{"admin_address", c.server.admin_address}}) {
+    std::string host;
+    int port = 0;
+    if (absl::Status s = SplitHostPort(address, &host, &port); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", s.message()));
+    }
+  }
+  c.server.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  if (c.server.drain_timeout < absl::ZeroDuration() ||
+      c.server.drain_timeout > absl::Minutes(10)) {
+    return absl::InvalidArgumentError("--drain_timeout must be between 0s and 10m");
+  }
+  c.server.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  if (c.server.max_receive_message_bytes < 1024 ||
+      c.server.max_receive_message_bytes > 64 * 1024 * 1024) {
+    return absl::InvalidArgumentError("--max_message_bytes must be between 1024 and 67108864");
+  }
+
+  if (const std::string file = absl::GetFlag(FLAGS_kafka_properties); !file.empty()) {
+    absl::StatusOr<KafkaProperties> loaded = KafkaProperties::LoadFile(file);
+    if (!loaded.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--kafka_properties: ", loaded.status().message()));
+    }
+    c.kafka = std::move(*loaded);
+  }
+  if (const std::string bootstrap = absl::GetFlag(FLAGS_kafka_bootstrap); !bootstrap.empty()) {
+    c.kafka.Set("bootstrap.servers", bootstrap);
+  }
+  for (const std::string& kv : absl::GetFlag(FLAGS_kafka_property)) {
+    if (absl::Status s = c.kafka.SetFromArg(kv); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--kafka_property: ", s.message()));
+    }
+  }
+  if (c.kafka.Find("client.id") == nullptr) {
+    c.kafka.Set("client.id", absl::StrCat("cdnwarm-", info.name, "-", c.replica_id));
+  }
+  // Catch unknown properties and bad values now, with the property's name, not at first use.
+  if (absl::StatusOr<KafkaConfPtr> conf = c.kafka.ToConf(); !conf.ok()) {
+    return conf.status();
+  }
+
+  c.requests_topic = WithInstance(absl::GetFlag(FLAGS_requests_topic), c.instance);
+  c.results_topic = WithInstance(absl::GetFlag(FLAGS_results_topic), c.instance);
+  c.dead_letter_topic = WithInstance(absl::GetFlag(FLAGS_dead_letter_topic), c.instance);
+  for (const auto& [flag, topic] : {std::pair{"requests_topic", c.requests_topic},
+                                    std::pair{"results_topic", c.results_topic},
+                                    std::pair{"dead_letter_topic", c.dead_letter_topic}}) {
+    if (absl::Status s = CheckTopic(flag, topic); !s.ok()) return s;
+  }
+  return c;
+}
+
+void ApplyLogging(const CommonConfig& config) {
+  log::SetService(config.service);
+  log::SetMinLevel(config.log_level);
+  log::CaptureGrpcLogs();
+}
+
+}  // namespace cdnwarm::common

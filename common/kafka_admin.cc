@@ -1,0 +1,71 @@
+#include "common/kafka_admin.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/kafka_handles.h"
+
+namespace cdnwarm::common {
+
+absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicSpec>& topics,
+                          absl::Duration timeout) {
+  if (topics.empty()) return absl::OkStatus();
+  absl::StatusOr<KafkaConfPtr> conf = props.ToConf();
+  if (!conf.ok()) return conf.status();
+
+  char err[512];
+  // rd_kafka_new takes ownership of the conf only on success.
+  KafkaPtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof(err)));
+  if (!rk) return absl::InvalidArgumentError(absl::StrCat("kafka admin client: ", err));
+  conf->release();
+
+  std::vector<KafkaNewTopicPtr> owned;
+  std::vector<rd_kafka_NewTopic_t*> raw;
+  for (const TopicSpec& t : topics) {
+    KafkaNewTopicPtr nt(rd_kafka_NewTopic_new(t.name.c_str(), t.partitions,
+                                              t.replication_factor, err, sizeof(err)));
+    if (!nt) return absl::InvalidArgumentError(absl::StrCat("topic \"", t.name, "\": ", err));
+    for (const auto& [k, v] : t.config) {
+      if (rd_kafka_resp_err_t e = rd_kafka_NewTopic_set_config(nt.get(), k.c_str(), v.c_str());
+          e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("topic \"", t.name, "\" config ", k, ": ", rd_kafka_err2str(e)));
+      }
+    }
+    raw.push_back(nt.get());
+    owned.push_back(std::move(nt));
+  }
+
+  const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  KafkaAdminOptionsPtr options(rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
+  if (rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, err, sizeof(err)) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::InvalidArgumentError(absl::StrCat("kafka admin timeout: ", err));
+  }
+  KafkaQueuePtr queue(rd_kafka_queue_new(rk.get()));
+  rd_kafka_CreateTopics(rk.get(), raw.data(), raw.size(), options.get(), queue.get());
+
+  // The result event arrives after the request timeout at the latest; the extra second
+  // covers the client's own bookkeeping.
+  KafkaEventPtr event(rd_kafka_queue_poll(queue.get(), timeout_ms + 1000));
+  if (!event) {
+    return absl::UnavailableError(absl::StrCat("kafka did not answer CreateTopics within ",
+                                               absl::FormatDuration(timeout)));
+  }
+  if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("kafka CreateTopics: ", rd_kafka_event_error_string(event.get())));
+  }
+  const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event.get());
+  size_t count = 0;
+  const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(result, &count);
+  for (size_t i = 0; i < count; ++i) {
+    const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) continue;
+    const char* msg = rd_kafka_topic_result_error_string(results[i]);
+    return absl::UnavailableError(absl::StrCat("create topic \"",
+                                               rd_kafka_topic_result_name(results[i]), "\": ",
+                                               msg != nullptr ? msg : rd_kafka_err2str(e)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cdnwarm::common

@@ -1,0 +1,31 @@
+#pragma once
+
+// Topic administration through librdkafka's Admin API: services and tests make sure the
+// topics they use exist, with the partition counts and settings they expect.
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/kafka_config.h"
+
+namespace cdnwarm::common {
+
+struct TopicSpec {
+  std::string name;
+  int partitions = 6;
+  // -1 uses the broker's default.replication.factor.
+  int replication_factor = -1;
+  // Topic-level settings, e.g. {"retention.ms", "604800000"}.
+  std::vector<std::pair<std::string, std::string>> config;
+};
+
+// Creates every topic that does not exist yet; existing topics are left as they are.
+// Fails with the broker's reason (naming the topic) or UNAVAILABLE when the cluster
+// does not answer within `timeout`.
+absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicSpec>& topics,
+                          absl::Duration timeout);
+
+}  // namespace cdnwarm::common
