@@ -19,7 +19,7 @@ struct TopicSpec {
   // -1 uses the broker's default.replication.factor.
   int replication_factor = -1;
   // Topic-level settings, e.g. {"retention.ms", "604800000"}.
-  std::vector<std::pair<std::string, std::string>> config;
+  std::vector<std::pair<std::string, std::string>> config = {};
 };
 
 // Creates every topic that does not exist yet; existing topics are left as they are.

@@ -200,6 +200,9 @@ void Write(Level level, absl::string_view msg, std::initializer_list<Field> fiel
 
 void Fatal(absl::string_view msg, std::initializer_list<Field> fields) {
   Write(Level::kError, msg, fields);
+  // Also on stderr, so the reason shows even where stdout is collected elsewhere.
+  const std::string line = FormatLine(absl::Now(), Level::kError, msg, fields) + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
   std::_Exit(2);
 }
 

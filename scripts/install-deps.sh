@@ -8,6 +8,7 @@ CDNWARM_CACHE="${CDNWARM_CACHE:-$HOME/.cache/cdnwarm}"
 GRPCURL_VERSION="v1.9.1"
 GRPCIO_VERSION="1.66.2"
 PROTOBUF_PY_VERSION="5.28.2"
+PY_TOOLS_STAMP=2  # bump when the pip list below changes
 
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
@@ -60,14 +61,14 @@ install_grpcurl() {
 
 install_python() {
   local venv="$CDNWARM_CACHE/venv"
-  local stamp="$venv/.cdnwarm-${GRPCIO_VERSION}-${PROTOBUF_PY_VERSION}"
+  local stamp="$venv/.cdnwarm-${GRPCIO_VERSION}-${PROTOBUF_PY_VERSION}-${PY_TOOLS_STAMP}"
   if [ -f "$stamp" ]; then log "python grpcio ${GRPCIO_VERSION}: present"; return; fi
   log "python grpcio ${GRPCIO_VERSION}: pip install into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check \
     "grpcio==${GRPCIO_VERSION}" "grpcio-tools==${GRPCIO_VERSION}" \
     "grpcio-health-checking==${GRPCIO_VERSION}" "grpcio-reflection==${GRPCIO_VERSION}" \
-    "protobuf==${PROTOBUF_PY_VERSION}" "pytest==8.3.3"
+    "protobuf==${PROTOBUF_PY_VERSION}" "pytest==8.3.3" "prometheus_client==0.21.0"
   touch "$stamp"
 }
 
