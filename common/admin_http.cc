@@ -95,8 +95,8 @@ HttpHandler AdminRoutes(const metrics::Registry& registry, const Readiness& read
   };
 }
 
-absl::StatusOr<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
-    absl::string_view address, HttpHandler handler) {
+absl::StatusOr<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(absl::string_view address,
+                                                                        HttpHandler handler) {
   std::string host;
   int port = 0;
   if (absl::Status s = SplitHostPort(address, &host, &port); !s.ok()) return s;
@@ -144,10 +144,9 @@ absl::StatusOr<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
   if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
     return absl::InternalError(Errno("getsockname"));
   }
-  const int bound_port =
-      bound.ss_family == AF_INET6
-          ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
-          : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+  const int bound_port = bound.ss_family == AF_INET6
+                             ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
+                             : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
 
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError(Errno("pipe2"));
@@ -218,10 +217,10 @@ void AdminHttpServer::HandleConnection(int fd) {
     response = handler_(path);
   }
 
-  std::string out = absl::StrCat("HTTP/1.1 ", response.status, " ", ReasonPhrase(response.status),
-                                 "\r\nContent-Type: ", response.content_type,
-                                 "\r\nContent-Length: ", response.body.size(),
-                                 "\r\nConnection: close\r\n\r\n");
+  std::string out =
+      absl::StrCat("HTTP/1.1 ", response.status, " ", ReasonPhrase(response.status),
+                   "\r\nContent-Type: ", response.content_type,
+                   "\r\nContent-Length: ", response.body.size(), "\r\nConnection: close\r\n\r\n");
   if (!head) out += response.body;
   WriteAll(fd, out);
 }

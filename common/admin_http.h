@@ -49,7 +49,7 @@ class AdminHttpServer {
   void HandleConnection(int fd);
 
   const UniqueFd listen_fd_;
-  const UniqueFd wake_read_;   // becomes readable when the server stops
+  const UniqueFd wake_read_;  // becomes readable when the server stops
   const UniqueFd wake_write_;
   const int port_;
   const HttpHandler handler_;

@@ -102,8 +102,7 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const ServiceInfo& info) {
     }
   }
   c.server.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
-  if (c.server.drain_timeout < absl::ZeroDuration() ||
-      c.server.drain_timeout > absl::Minutes(10)) {
+  if (c.server.drain_timeout < absl::ZeroDuration() || c.server.drain_timeout > absl::Minutes(10)) {
     return absl::InvalidArgumentError("--drain_timeout must be between 0s and 10m");
   }
   c.server.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
@@ -139,9 +138,9 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const ServiceInfo& info) {
   c.requests_topic = WithInstance(absl::GetFlag(FLAGS_requests_topic), c.instance);
   c.results_topic = WithInstance(absl::GetFlag(FLAGS_results_topic), c.instance);
   c.dead_letter_topic = WithInstance(absl::GetFlag(FLAGS_dead_letter_topic), c.instance);
-  for (const auto& [flag, topic] : {std::pair{"requests_topic", c.requests_topic},
-                                    std::pair{"results_topic", c.results_topic},
-                                    std::pair{"dead_letter_topic", c.dead_letter_topic}}) {
+  for (const auto& [flag, topic] :
+       {std::pair{"requests_topic", c.requests_topic}, std::pair{"results_topic", c.results_topic},
+        std::pair{"dead_letter_topic", c.dead_letter_topic}}) {
     if (absl::Status s = CheckTopic(flag, topic); !s.ok()) return s;
   }
   return c;

@@ -20,8 +20,8 @@ absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicS
   std::vector<KafkaNewTopicPtr> owned;
   std::vector<rd_kafka_NewTopic_t*> raw;
   for (const TopicSpec& t : topics) {
-    KafkaNewTopicPtr nt(rd_kafka_NewTopic_new(t.name.c_str(), t.partitions,
-                                              t.replication_factor, err, sizeof(err)));
+    KafkaNewTopicPtr nt(rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, t.replication_factor,
+                                              err, sizeof(err)));
     if (!nt) return absl::InvalidArgumentError(absl::StrCat("topic \"", t.name, "\": ", err));
     for (const auto& [k, v] : t.config) {
       if (rd_kafka_resp_err_t e = rd_kafka_NewTopic_set_config(nt.get(), k.c_str(), v.c_str());
@@ -47,8 +47,8 @@ absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicS
   // covers the client's own bookkeeping.
   KafkaEventPtr event(rd_kafka_queue_poll(queue.get(), timeout_ms + 1000));
   if (!event) {
-    return absl::UnavailableError(absl::StrCat("kafka did not answer CreateTopics within ",
-                                               absl::FormatDuration(timeout)));
+    return absl::UnavailableError(
+        absl::StrCat("kafka did not answer CreateTopics within ", absl::FormatDuration(timeout)));
   }
   if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::UnavailableError(
@@ -62,8 +62,8 @@ absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicS
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) continue;
     const char* msg = rd_kafka_topic_result_error_string(results[i]);
     return absl::UnavailableError(absl::StrCat("create topic \"",
-                                               rd_kafka_topic_result_name(results[i]), "\": ",
-                                               msg != nullptr ? msg : rd_kafka_err2str(e)));
+                                               rd_kafka_topic_result_name(results[i]),
+                                               "\": ", msg != nullptr ? msg : rd_kafka_err2str(e)));
   }
   return absl::OkStatus();
 }

@@ -85,9 +85,8 @@ void KafkaProperties::Set(absl::string_view key, absl::string_view value) {
 absl::Status KafkaProperties::SetFromArg(absl::string_view key_equals_value) {
   const size_t eq = key_equals_value.find('=');
   if (eq == absl::string_view::npos || eq == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("kafka property \"",
-                                                   key_equals_value.substr(0, 80),
-                                                   "\" is not of the form key=value"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kafka property \"", key_equals_value.substr(0, 80), "\" is not of the form key=value"));
   }
   Set(absl::StripAsciiWhitespace(key_equals_value.substr(0, eq)),
       absl::StripAsciiWhitespace(key_equals_value.substr(eq + 1)));
@@ -105,8 +104,7 @@ absl::StatusOr<KafkaConfPtr> KafkaProperties::ToConf() const {
   KafkaConfPtr conf(rd_kafka_conf_new());
   char err[512];
   for (const auto& [k, v] : entries_) {
-    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof(err)) !=
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
       // The value is left out: it may be a secret.
       return absl::InvalidArgumentError(absl::StrCat("kafka property \"", k, "\": ", err));
     }
@@ -116,8 +114,8 @@ absl::StatusOr<KafkaConfPtr> KafkaProperties::ToConf() const {
 
 bool IsSecretProperty(absl::string_view key) {
   const std::string lower = absl::AsciiStrToLower(key);
-  for (absl::string_view marker : {"password", "secret", "jaas", "token", "key.pem",
-                                   "keystore", "credentials", "private"}) {
+  for (absl::string_view marker :
+       {"password", "secret", "jaas", "token", "key.pem", "keystore", "credentials", "private"}) {
     if (absl::StrContains(lower, marker)) return true;
   }
   return false;

@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -91,8 +91,7 @@ void GrpcLogSink(gpr_log_func_args* args) {
   Level level = Level::kInfo;
   if (args->severity == GPR_LOG_SEVERITY_DEBUG) level = Level::kDebug;
   if (args->severity == GPR_LOG_SEVERITY_ERROR) level = Level::kError;
-  Write(level, args->message,
-        {{"component", "grpc"}, {"file", args->file}, {"line", args->line}});
+  Write(level, args->message, {{"component", "grpc"}, {"file", args->file}, {"line", args->line}});
 }
 
 }  // namespace

@@ -23,8 +23,8 @@ bool ValidName(absl::string_view name, bool allow_colon) {
   if (name.empty()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
-    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                       (allow_colon && c == ':');
+    const bool alpha =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
     if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
   }
   return true;
@@ -150,7 +150,7 @@ Registry::Entry& Registry::Register(absl::string_view name, Type type,
 }
 
 Family<Counter>& Registry::AddCounter(absl::string_view name, absl::string_view help,
-                                   std::vector<std::string> label_names) {
+                                      std::vector<std::string> label_names) {
   std::lock_guard<std::mutex> lock(mu_);
   Entry& e = Register(name, Type::kCounter, label_names);
   if (!e.counter) {
@@ -161,7 +161,7 @@ Family<Counter>& Registry::AddCounter(absl::string_view name, absl::string_view 
 }
 
 Family<Gauge>& Registry::AddGauge(absl::string_view name, absl::string_view help,
-                               std::vector<std::string> label_names) {
+                                  std::vector<std::string> label_names) {
   std::lock_guard<std::mutex> lock(mu_);
   Entry& e = Register(name, Type::kGauge, label_names);
   if (!e.gauge) {
@@ -172,8 +172,8 @@ Family<Gauge>& Registry::AddGauge(absl::string_view name, absl::string_view help
 }
 
 Family<Histogram>& Registry::AddHistogram(absl::string_view name, absl::string_view help,
-                                       std::vector<double> bounds,
-                                       std::vector<std::string> label_names) {
+                                          std::vector<double> bounds,
+                                          std::vector<std::string> label_names) {
   for (size_t i = 0; i < bounds.size(); ++i) {
     if (!std::isfinite(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1])) {
       log::Fatal("metrics: histogram bounds must be finite and strictly increasing",
@@ -202,8 +202,8 @@ std::string Registry::Render() const {
         header(e.counter->help_);
         std::lock_guard<std::mutex> family_lock(e.counter->mu_);
         for (const auto& [values, c] : e.counter->children_) {
-          absl::StrAppend(&out, name, LabelSet(e.label_names, values), " ",
-                          FormatValue(c->Value()), "\n");
+          absl::StrAppend(&out, name, LabelSet(e.label_names, values), " ", FormatValue(c->Value()),
+                          "\n");
         }
         break;
       }
@@ -211,8 +211,8 @@ std::string Registry::Render() const {
         header(e.gauge->help_);
         std::lock_guard<std::mutex> family_lock(e.gauge->mu_);
         for (const auto& [values, g] : e.gauge->children_) {
-          absl::StrAppend(&out, name, LabelSet(e.label_names, values), " ",
-                          FormatValue(g->Value()), "\n");
+          absl::StrAppend(&out, name, LabelSet(e.label_names, values), " ", FormatValue(g->Value()),
+                          "\n");
         }
         break;
       }
@@ -225,8 +225,8 @@ std::string Registry::Render() const {
           for (size_t i = 0; i < s.cumulative.size(); ++i) {
             const std::string le =
                 i < family.bounds_.size() ? FormatValue(family.bounds_[i]) : "+Inf";
-            absl::StrAppend(&out, name, "_bucket", LabelSet(e.label_names, values, "le", le),
-                            " ", s.cumulative[i], "\n");
+            absl::StrAppend(&out, name, "_bucket", LabelSet(e.label_names, values, "le", le), " ",
+                            s.cumulative[i], "\n");
           }
           absl::StrAppend(&out, name, "_sum", LabelSet(e.label_names, values), " ",
                           FormatValue(s.sum), "\n");

@@ -98,12 +98,12 @@ class Registry {
   // Registering a name twice with the same type and labels returns the same family;
   // an invalid name or a conflicting re-registration is a programming error and aborts.
   Family<Counter>& AddCounter(absl::string_view name, absl::string_view help,
-                           std::vector<std::string> label_names = {});
+                              std::vector<std::string> label_names = {});
   Family<Gauge>& AddGauge(absl::string_view name, absl::string_view help,
-                       std::vector<std::string> label_names = {});
+                          std::vector<std::string> label_names = {});
   Family<Histogram>& AddHistogram(absl::string_view name, absl::string_view help,
-                               std::vector<double> bounds,
-                               std::vector<std::string> label_names = {});
+                                  std::vector<double> bounds,
+                                  std::vector<std::string> label_names = {});
 
   // The whole registry in the Prometheus text format, families sorted by name.
   std::string Render() const;

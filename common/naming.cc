@@ -32,8 +32,8 @@ absl::Status ValidateInstance(absl::string_view instance) {
 
 absl::Status ValidateRegion(absl::string_view region) {
   const auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("region ", Quoted(region), " ", why,
-                                                   " (must match ^[a-z][a-z0-9-]{0,31}$)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("region ", Quoted(region), " ", why, " (must match ^[a-z][a-z0-9-]{0,31}$)"));
   };
   if (region.empty()) return bad("is empty");
   if (region.size() > 32) return bad("is longer than 32 characters");

@@ -63,18 +63,18 @@ absl::Status ServerRunner::Start() {
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || grpc_port_ == 0) {
     admin_.reset();
-    return absl::UnavailableError(
-        absl::StrCat("gRPC server cannot listen on \"", options_.grpc_address,
-                     "\" (address in use or invalid)"));
+    return absl::UnavailableError(absl::StrCat("gRPC server cannot listen on \"",
+                                               options_.grpc_address,
+                                               "\" (address in use or invalid)"));
   }
 
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   health->SetServingStatus(readiness_.Ready());
   readiness_.OnChange([health](bool ready) { health->SetServingStatus(ready); });
 
-  log::Info("serving", {{"grpc_port", grpc_port_},
-                        {"admin_port", admin_->port()},
-                        {"ready", readiness_.Ready()}});
+  log::Info(
+      "serving",
+      {{"grpc_port", grpc_port_}, {"admin_port", admin_->port()}, {"ready", readiness_.Ready()}});
   return absl::OkStatus();
 }
 

@@ -117,8 +117,10 @@ class CommonConfigTest : public ::testing::Test {
     absl::SetFlag(&FLAGS_grpc_address, "");
     absl::SetFlag(&FLAGS_log_level, "info");
   }
-  const ServiceInfo info_{.name = "producer", .default_grpc_port = 50051,
-                          .default_admin_port = 9101, .description = "test"};
+  const ServiceInfo info_{.name = "producer",
+                          .default_grpc_port = 50051,
+                          .default_admin_port = 9101,
+                          .description = "test"};
 };
 
 TEST_F(CommonConfigTest, FileThenBootstrapThenPropertiesWin) {

@@ -10,8 +10,11 @@ TEST(LogTest, FormatsOneJsonObjectWithTypedFields) {
   SetService("producer");
   const absl::Time t = absl::FromUnixMicros(1700000000123456);
   EXPECT_EQ(FormatLine(t, Level::kWarn, "kafka slow",
-                       {{"partition", 3}, {"lag", uint64_t{18446744073709551615u}},
-                        {"ratio", 0.5}, {"ok", false}, {"topic", "warm.requests"},
+                       {{"partition", 3},
+                        {"lag", uint64_t{18446744073709551615u}},
+                        {"ratio", 0.5},
+                        {"ok", false},
+                        {"topic", "warm.requests"},
                         {"wait", absl::Milliseconds(1500)}}),
             "{\"ts\":\"2023-11-14T22:13:20.123456Z\",\"level\":\"warn\",\"service\":\"producer\","
             "\"msg\":\"kafka slow\",\"partition\":3,\"lag\":18446744073709551615,\"ratio\":0.5,"
@@ -31,8 +34,9 @@ TEST(LogTest, EscapesControlCharactersQuotesAndBadUtf8) {
   // Lone continuation byte, truncated sequence, overlong '/', surrogate half.
   static constexpr char kBad[] = "\x80|\xe2\x82|\xc0\xaf|\xed\xa0\x80";
   AppendJsonString(out, absl::string_view(kBad, sizeof(kBad) - 1));
-  EXPECT_EQ(out, "\"\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD|"
-                 "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  EXPECT_EQ(out,
+            "\"\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD|"
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
 }
 
 TEST(LogTest, NonFiniteNumbersStayValidJson) {

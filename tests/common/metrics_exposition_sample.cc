@@ -7,8 +7,8 @@
 
 int main() {
   cdnwarm::metrics::Registry r;
-  auto& requests = r.AddCounter("cdnwarm_requests_total", "RPCs served, by \\ and\nline.",
-                                {"rpc", "code"});
+  auto& requests =
+      r.AddCounter("cdnwarm_requests_total", "RPCs served, by \\ and\nline.", {"rpc", "code"});
   requests.Labels({"Warm", "OK"}).Increment(41);
   requests.Labels({"Warm", "OK"}).Increment();
   requests.Labels({"quote\"back\\slash\nnewline", "caf\xc3\xa9"}).Increment(0.5);

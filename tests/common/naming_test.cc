@@ -19,11 +19,11 @@ TEST(InstanceTest, RejectsWithReason) {
     const char* instance;
     const char* reason;
   };
-  for (const Case& c : {Case{"A", "lower-case letter"}, Case{"1abc", "lower-case letter"},
-                        Case{"-x", "lower-case letter"}, Case{"blue-green", "a-z, 0-9"},
-                        Case{"blue_1", "a-z, 0-9"}, Case{"bLue", "a-z, 0-9"},
-                        Case{"a2345678901234567", "longer than 16"}, Case{"a b", "a-z, 0-9"},
-                        Case{"caf\xc3\xa9", "a-z, 0-9"}}) {
+  for (const Case& c :
+       {Case{"A", "lower-case letter"}, Case{"1abc", "lower-case letter"},
+        Case{"-x", "lower-case letter"}, Case{"blue-green", "a-z, 0-9"}, Case{"blue_1", "a-z, 0-9"},
+        Case{"bLue", "a-z, 0-9"}, Case{"a2345678901234567", "longer than 16"},
+        Case{"a b", "a-z, 0-9"}, Case{"caf\xc3\xa9", "a-z, 0-9"}}) {
     const absl::Status s = ValidateInstance(c.instance);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.instance;
     EXPECT_THAT(s.message(), HasSubstr(c.reason)) << c.instance;
@@ -47,8 +47,8 @@ TEST(RegionTest, ValidatesRegionNames) {
   for (const char* ok : {"us-east", "eu-west-1", "a", "ap-south"}) {
     EXPECT_TRUE(ValidateRegion(ok).ok()) << ok;
   }
-  for (const char* bad : {"", "US-east", "us_east", "us-", "-us", "1us",
-                          "a23456789012345678901234567890123"}) {
+  for (const char* bad :
+       {"", "US-east", "us_east", "us-", "-us", "1us", "a23456789012345678901234567890123"}) {
     EXPECT_EQ(ValidateRegion(bad).code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }

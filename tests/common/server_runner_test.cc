@@ -39,9 +39,9 @@ TEST(ServerRunnerTest, HealthFollowsReadinessAndDrainRunsHooks) {
   EXPECT_EQ(Check(*stub), HealthCheckResponse::NOT_SERVING);
   runner.readiness().Set("kafka", true);
   EXPECT_EQ(Check(*stub), HealthCheckResponse::SERVING);
-  EXPECT_EQ(testing::HttpGet(absl::StrCat("http://127.0.0.1:", runner.admin_port(), "/readyz"))
-                .status,
-            200);
+  EXPECT_EQ(
+      testing::HttpGet(absl::StrCat("http://127.0.0.1:", runner.admin_port(), "/readyz")).status,
+      200);
 
   runner.Shutdown();
   runner.Wait();

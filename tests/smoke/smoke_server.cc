@@ -10,9 +10,9 @@
 int main(int argc, char** argv) {
   cdnwarm::common::BlockTerminationSignals();
   const cdnwarm::common::ServiceInfo info{.name = "smoke-server",
-                                         .default_grpc_port = 50050,
-                                         .default_admin_port = 9100,
-                                         .description = "the shared server runner alone"};
+                                          .default_grpc_port = 50050,
+                                          .default_admin_port = 9100,
+                                          .description = "the shared server runner alone"};
   cdnwarm::common::ParseFlags(argc, argv, info);
   absl::StatusOr<cdnwarm::common::CommonConfig> config =
       cdnwarm::common::CommonConfigFromFlags(info);
