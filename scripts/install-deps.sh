@@ -7,7 +7,7 @@ set -euo pipefail
 CDNWARM_CACHE="${CDNWARM_CACHE:-$HOME/.cache/cdnwarm}"
 GRPCURL_VERSION="v1.9.1"
 GRPCIO_VERSION="1.66.2"
-PROTOBUF_PY_VERSION="5.28.2"
+PROTOBUF_PY_VERSION="5.27.2"  # what grpcio-health-checking 1.66.2 was generated with
 PY_TOOLS_STAMP=2  # bump when the pip list below changes
 
 APT_PACKAGES=(
