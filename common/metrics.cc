@@ -245,15 +245,18 @@ Registry& DefaultRegistry() {
   return *registry;
 }
 
-std::string EscapeLabelValue(absl::string_view v) {
+namespace {
+
+// The text format escapes backslash and newline everywhere, and '"' in label values.
+std::string Escape(absl::string_view v, bool quotes) {
   std::string out;
   for (char c : v) {
     if (c == '\\') {
       out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
     } else if (c == '\n') {
       out += "\\n";
+    } else if (quotes && c == '"') {
+      out += "\\\"";
     } else {
       out += c;
     }
@@ -261,19 +264,11 @@ std::string EscapeLabelValue(absl::string_view v) {
   return out;
 }
 
-std::string EscapeHelp(absl::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+}  // namespace
+
+std::string EscapeLabelValue(absl::string_view v) { return Escape(v, /*quotes=*/true); }
+
+std::string EscapeHelp(absl::string_view v) { return Escape(v, /*quotes=*/false); }
 
 std::string FormatValue(double v) {
   if (std::isnan(v)) return "NaN";
