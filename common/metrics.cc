@@ -149,26 +149,28 @@ Registry::Entry& Registry::Register(absl::string_view name, Type type,
   return e;
 }
 
+template <typename M>
+Family<M>& Registry::Add(std::unique_ptr<Family<M>> Entry::*slot, Type type, absl::string_view name,
+                         absl::string_view help, std::vector<std::string> label_names,
+                         std::vector<double> bounds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Entry& e = Register(name, type, label_names);
+  std::unique_ptr<Family<M>>& family = e.*slot;
+  if (!family) {
+    family.reset(new Family<M>(std::string(name), std::string(help), std::move(label_names),
+                               std::move(bounds)));
+  }
+  return *family;
+}
+
 Family<Counter>& Registry::AddCounter(absl::string_view name, absl::string_view help,
                                       std::vector<std::string> label_names) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Entry& e = Register(name, Type::kCounter, label_names);
-  if (!e.counter) {
-    e.counter.reset(new Family<metrics::Counter>(std::string(name), std::string(help),
-                                                 std::move(label_names), {}));
-  }
-  return *e.counter;
+  return Add(&Entry::counter, Type::kCounter, name, help, std::move(label_names), {});
 }
 
 Family<Gauge>& Registry::AddGauge(absl::string_view name, absl::string_view help,
                                   std::vector<std::string> label_names) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Entry& e = Register(name, Type::kGauge, label_names);
-  if (!e.gauge) {
-    e.gauge.reset(new Family<metrics::Gauge>(std::string(name), std::string(help),
-                                             std::move(label_names), {}));
-  }
-  return *e.gauge;
+  return Add(&Entry::gauge, Type::kGauge, name, help, std::move(label_names), {});
 }
 
 Family<Histogram>& Registry::AddHistogram(absl::string_view name, absl::string_view help,
@@ -180,13 +182,18 @@ Family<Histogram>& Registry::AddHistogram(absl::string_view name, absl::string_v
                  {{"metric", name}});
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  Entry& e = Register(name, Type::kHistogram, label_names);
-  if (!e.histogram) {
-    e.histogram.reset(new Family<metrics::Histogram>(std::string(name), std::string(help),
-                                                     std::move(label_names), std::move(bounds)));
+  return Add(&Entry::histogram, Type::kHistogram, name, help, std::move(label_names),
+             std::move(bounds));
+}
+
+template <typename M>
+void Registry::AppendScalarSamples(const std::string& name, const Family<M>& family,
+                                   std::string& out) {
+  std::lock_guard<std::mutex> family_lock(family.mu_);
+  for (const auto& [values, metric] : family.children_) {
+    absl::StrAppend(&out, name, LabelSet(family.label_names_, values), " ",
+                    FormatValue(metric->Value()), "\n");
   }
-  return *e.histogram;
 }
 
 std::string Registry::Render() const {
@@ -198,24 +205,14 @@ std::string Registry::Render() const {
       absl::StrAppend(&out, "# TYPE ", name, " ", TypeName(e.type), "\n");
     };
     switch (e.type) {
-      case Type::kCounter: {
+      case Type::kCounter:
         header(e.counter->help_);
-        std::lock_guard<std::mutex> family_lock(e.counter->mu_);
-        for (const auto& [values, c] : e.counter->children_) {
-          absl::StrAppend(&out, name, LabelSet(e.label_names, values), " ", FormatValue(c->Value()),
-                          "\n");
-        }
+        AppendScalarSamples(name, *e.counter, out);
         break;
-      }
-      case Type::kGauge: {
+      case Type::kGauge:
         header(e.gauge->help_);
-        std::lock_guard<std::mutex> family_lock(e.gauge->mu_);
-        for (const auto& [values, g] : e.gauge->children_) {
-          absl::StrAppend(&out, name, LabelSet(e.label_names, values), " ", FormatValue(g->Value()),
-                          "\n");
-        }
+        AppendScalarSamples(name, *e.gauge, out);
         break;
-      }
       case Type::kHistogram: {
         const auto& family = *e.histogram;
         header(family.help_);

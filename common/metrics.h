@@ -117,6 +117,15 @@ class Registry {
     std::unique_ptr<Family<metrics::Histogram>> histogram;
   };
   Entry& Register(absl::string_view name, Type type, const std::vector<std::string>& labels);
+  // Registers `name` and creates its family in `slot` of the entry on first registration.
+  template <typename M>
+  Family<M>& Add(std::unique_ptr<Family<M>> Entry::*slot, Type type, absl::string_view name,
+                 absl::string_view help, std::vector<std::string> label_names,
+                 std::vector<double> bounds);
+  // Appends one `name{labels} value` line per child of a counter or gauge family.
+  template <typename M>
+  static void AppendScalarSamples(const std::string& name, const Family<M>& family,
+                                  std::string& out);
 
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
