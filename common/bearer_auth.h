@@ -1,0 +1,28 @@
+#pragma once
+
+// Optional bearer-token authentication of RPCs: "authorization: Bearer <token>" metadata
+// compared in constant time with a token read from a file (a Kubernetes Secret mount).
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/server_context.h"
+
+namespace cdnwarm::common {
+
+class BearerAuth {
+ public:
+  // Disabled: every call passes.
+  BearerAuth() = default;
+  // Reads the token (surrounding whitespace trimmed; at least 16 bytes) from `path`.
+  static absl::StatusOr<BearerAuth> FromFile(const std::string& path);
+
+  bool enabled() const { return !token_.empty(); }
+  // OK, or UNAUTHENTICATED saying what was missing or wrong (never echoing tokens).
+  absl::Status Check(const grpc::ServerContextBase& context) const;
+
+ private:
+  std::string token_;
+};
+
+}  // namespace cdnwarm::common

@@ -1,0 +1,70 @@
+#include "producer/config.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "common/fetch_config.h"
+#include "common/naming.h"
+
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding the bearer token callers must send (authorization: Bearer <token>). "
+          "Empty disables authentication");
+ABSL_FLAG(std::vector<std::string>, regions, {},
+          "Regions every job reports on, even before their first result (comma separated)");
+ABSL_FLAG(absl::Duration, job_window, absl::Hours(24),
+          "How far back job progress is rebuilt from Kafka at start-up, and how long jobs are kept");
+ABSL_FLAG(int, max_jobs, 10000, "Most jobs kept in memory; the oldest are evicted first");
+ABSL_FLAG(absl::Duration, delivery_timeout, absl::Seconds(30),
+          "Longest a record waits for the broker's acknowledgement before it fails");
+ABSL_FLAG(int, max_queued_records, 100000,
+          "Records the Kafka client may hold unacknowledged; beyond it calls get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, expansion_threads, 2, "Threads fetching and expanding sitemaps and playlists");
+ABSL_FLAG(bool, create_topics, true, "Create the topics at start-up when they do not exist");
+ABSL_FLAG(int, topic_partitions, 6, "Partitions of topics created at start-up");
+
+namespace cdnwarm::producer {
+
+absl::StatusOr<ProducerConfig> ProducerConfigFromFlags() {
+  ProducerConfig c;
+  absl::StatusOr<common::CommonConfig> common = common::CommonConfigFromFlags(kServiceInfo);
+  if (!common.ok()) return common.status();
+  c.common = *std::move(common);
+  absl::StatusOr<common::FetchGuard> guard = common::FetchGuardFromFlags();
+  if (!guard.ok()) return guard.status();
+  c.fetch_guard = *std::move(guard);
+  c.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  c.regions = absl::GetFlag(FLAGS_regions);
+  for (const std::string& r : c.regions) {
+    if (absl::Status s = common::ValidateRegion(r); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--regions: ", s.message()));
+    }
+  }
+  c.job_window = absl::GetFlag(FLAGS_job_window);
+  if (c.job_window < absl::Minutes(1) || c.job_window > absl::Hours(24 * 30)) {
+    return absl::InvalidArgumentError("--job_window must be between 1m and 720h");
+  }
+  const int max_jobs = absl::GetFlag(FLAGS_max_jobs);
+  if (max_jobs < 1 || max_jobs > 10'000'000) {
+    return absl::InvalidArgumentError("--max_jobs must be between 1 and 10000000");
+  }
+  c.max_jobs = static_cast<size_t>(max_jobs);
+  c.delivery_timeout = absl::GetFlag(FLAGS_delivery_timeout);
+  if (c.delivery_timeout < absl::Seconds(1) || c.delivery_timeout > absl::Minutes(10)) {
+    return absl::InvalidArgumentError("--delivery_timeout must be between 1s and 10m");
+  }
+  c.max_queued_records = absl::GetFlag(FLAGS_max_queued_records);
+  if (c.max_queued_records < 1 || c.max_queued_records > 10'000'000) {
+    return absl::InvalidArgumentError("--max_queued_records must be between 1 and 10000000");
+  }
+  c.expansion_threads = absl::GetFlag(FLAGS_expansion_threads);
+  if (c.expansion_threads < 1 || c.expansion_threads > 64) {
+    return absl::InvalidArgumentError("--expansion_threads must be between 1 and 64");
+  }
+  c.create_topics = absl::GetFlag(FLAGS_create_topics);
+  c.topic_partitions = absl::GetFlag(FLAGS_topic_partitions);
+  if (c.topic_partitions < 1 || c.topic_partitions > 10000) {
+    return absl::InvalidArgumentError("--topic_partitions must be between 1 and 10000");
+  }
+  return c;
+}
+
+}  // namespace cdnwarm::producer

@@ -1,0 +1,37 @@
+#pragma once
+
+// The producer's settings, from flags (shared ones in common/config.h).
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/config.h"
+#include "common/ssrf_guard.h"
+
+namespace cdnwarm::producer {
+
+inline constexpr common::ServiceInfo kServiceInfo{
+    .name = "producer",
+    .default_grpc_port = 50051,
+    .default_admin_port = 9101,
+    .description = "validated, durable intake of URLs to warm, and job progress"};
+
+struct ProducerConfig {
+  common::CommonConfig common;
+  common::FetchGuard fetch_guard;
+  std::string auth_token_file;  // empty: no authentication (logged at start-up)
+  std::vector<std::string> regions;
+  absl::Duration job_window = absl::Hours(24);
+  size_t max_jobs = 10000;
+  absl::Duration delivery_timeout = absl::Seconds(30);
+  int max_queued_records = 100000;
+  int expansion_threads = 2;
+  bool create_topics = true;
+  int topic_partitions = 6;
+};
+
+absl::StatusOr<ProducerConfig> ProducerConfigFromFlags();
+
+}  // namespace cdnwarm::producer

@@ -1,0 +1,42 @@
+#pragma once
+
+// Expands documents that list URLs (sitemaps and sitemap indexes, HLS playlists) into the
+// URLs to warm, fetching through the shared SSRF guard.
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "common/safe_fetch.h"
+
+namespace cdnwarm::producer {
+
+// Where expanded URLs go, in document order.
+class UrlSink {
+ public:
+  virtual ~UrlSink() = default;
+  // A URL to enqueue (as found; the sink validates it). An error stops the expansion.
+  virtual absl::Status Add(absl::string_view url) = 0;
+  // A listed document that could not be expanded (fetch or parse failure, depth limit).
+  virtual void Reject(absl::string_view url, absl::string_view reason) = 0;
+};
+
+struct ExpandOptions {
+  common::FetchLimits fetch;
+  uint32_t max_depth = 3;  // sitemap index nesting
+  uint32_t max_urls = 50000;
+  bool include_playlists = false;  // HLS: enqueue playlists too, not only segments
+};
+
+// Fetches the sitemap or sitemap index at `url` and adds every <loc> of every urlset it
+// leads to. Errors concern the top-level document only; nested failures are rejections.
+absl::Status ExpandSitemap(const common::FetchGuard& guard, absl::string_view url,
+                           const ExpandOptions& options, UrlSink& sink);
+
+// Fetches the HLS playlist at `url` (master or media) and adds its segments, following a
+// master's media playlists one level down.
+absl::Status ExpandPlaylist(const common::FetchGuard& guard, absl::string_view url,
+                            const ExpandOptions& options, UrlSink& sink);
+
+}  // namespace cdnwarm::producer

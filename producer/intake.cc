@@ -1,0 +1,36 @@
+#include "producer/intake.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace cdnwarm::producer {
+
+absl::StatusOr<common::CanonicalUrl> Intake::Validate(absl::string_view raw,
+                                                      absl::string_view field) const {
+  absl::StatusOr<common::CanonicalUrl> url = common::CanonicalizeUrl(raw, field);
+  if (!url.ok()) return url.status();
+  if (absl::Status s = guard_.CheckHost(url->host); !s.ok()) {
+    return absl::PermissionDeniedError(absl::StrCat(field, ": ", s.message()));
+  }
+  // A literal address is refused here already; names are checked by the warmer at connect.
+  absl::string_view host = url->host;
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (absl::Status s = guard_.addresses.CheckText(host);
+      s.code() == absl::StatusCode::kPermissionDenied) {
+    return absl::PermissionDeniedError(absl::StrCat(field, ": ", s.message()));
+  }
+  return url;
+}
+
+void Intake::Enqueue(const std::string& job_id, uint32_t index, const common::CanonicalUrl& url,
+                     const TaskTemplate& options, absl::Time deadline, PublishCallback done) {
+  const absl::Time now = absl::Now();
+  publisher_.Publish(MakeTask(options, job_id, index, url.url, now), deadline,
+                     [this, job_id, index, now, done = std::move(done)](
+                         absl::StatusOr<Published> published) {
+                       if (published.ok()) tracker_.OnTask(job_id, index, now);
+                       done(std::move(published));
+                     });
+}
+
+}  // namespace cdnwarm::producer

@@ -1,0 +1,124 @@
+#include "producer/job_feed.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/proto_time.h"
+#include "producer/task_factory.h"
+
+namespace cdnwarm::producer {
+
+JobFeed::JobFeed(JobFeedOptions options, JobTracker& tracker, metrics::Registry& registry)
+    : options_(std::move(options)),
+      tracker_(tracker),
+      records_(registry.AddCounter("cdnwarm_producer_job_feed_records_total",
+                                   "Records read to build job progress, by topic kind and result",
+                                   {"topic", "result"})) {}
+
+absl::StatusOr<std::unique_ptr<JobFeed>> JobFeed::Start(JobFeedOptions options,
+                                                        JobTracker& tracker,
+                                                        metrics::Registry& registry) {
+  common::KafkaProperties props = options.kafka;
+  // Assigned partitions, no group: nothing is committed, every replica reads everything.
+  props.Set("enable.auto.commit", "false");
+  props.Set("enable.auto.offset.store", "false");
+  if (props.Find("group.id") == nullptr) props.Set("group.id", "cdnwarm.producer.jobs");
+  absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
+  if (!conf.ok()) return conf.status();
+  std::unique_ptr<JobFeed> feed(new JobFeed(std::move(options), tracker, registry));
+  char err[512] = {};
+  feed->rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err)));
+  if (!feed->rk_) return absl::InvalidArgumentError(absl::StrCat("Kafka consumer: ", err));
+  conf->release();
+  rd_kafka_poll_set_consumer(feed->rk_.get());
+  if (absl::Status s = feed->AssignFromWindow(); !s.ok()) return s;
+  feed->thread_ = std::thread([raw = feed.get()] { raw->Run(); });
+  return feed;
+}
+
+JobFeed::~JobFeed() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (rk_) rd_kafka_consumer_close(rk_.get());
+}
+
+absl::Status JobFeed::AssignFromWindow() {
+  common::KafkaTopicPartitionListPtr list(rd_kafka_topic_partition_list_new(16));
+  const int64_t since_ms = absl::ToUnixMillis(absl::Now() - options_.window);
+  for (const std::string& topic : {options_.requests_topic, options_.results_topic}) {
+    rd_kafka_topic_t* t = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, t, &md, 10000);
+    rd_kafka_topic_destroy(t);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(
+          absl::StrCat("metadata of topic ", topic, ": ", rd_kafka_err2str(err)));
+    }
+    const bool found = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    const int partitions = found ? md->topics[0].partition_cnt : 0;
+    const rd_kafka_resp_err_t topic_err = md->topic_cnt == 1 ? md->topics[0].err : err;
+    rd_kafka_metadata_destroy(md);
+    if (!found || partitions == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("topic ", topic, " is not available: ", rd_kafka_err2str(topic_err)));
+    }
+    for (int p = 0; p < partitions; ++p) {
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = since_ms;
+    }
+  }
+  // Offsets for the window's start; partitions with nothing that new start at their end.
+  const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_.get(), list.get(), 10000);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("offsets for times: ", rd_kafka_err2str(err)));
+  }
+  for (int i = 0; i < list->cnt; ++i) {
+    if (list->elems[i].offset < 0) list->elems[i].offset = RD_KAFKA_OFFSET_END;
+  }
+  if (rd_kafka_resp_err_t e = rd_kafka_assign(rk_.get(), list.get());
+      e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("assign: ", rd_kafka_err2str(e)));
+  }
+  return absl::OkStatus();
+}
+
+void JobFeed::Run() {
+  absl::Time last_expire = absl::Now();
+  while (!stop_) {
+    common::KafkaMessagePtr m(rd_kafka_consumer_poll(rk_.get(), 100));
+    if (absl::Now() - last_expire > absl::Seconds(10)) {
+      last_expire = absl::Now();
+      tracker_.Expire(last_expire);
+    }
+    if (!m) continue;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        log::Warn("job feed: Kafka error", {{"error", rd_kafka_message_errstr(m.get())}});
+      }
+      continue;
+    }
+    const std::string topic = rd_kafka_topic_name(m->rkt);
+    const bool is_request = topic == options_.requests_topic;
+    const char* kind = is_request ? "requests" : "results";
+    if (is_request) {
+      cdnwarm::v1::WarmTask task;
+      std::string job_id;
+      uint32_t index = 0;
+      if (!task.ParseFromArray(m->payload, static_cast<int>(m->len)) ||
+          !ParseTaskId(task.task_id(), &job_id, &index)) {
+        records_.Labels({kind, "unparsable"}).Increment();
+        continue;
+      }
+      tracker_.OnTask(job_id, index, common::FromProtoTimestamp(task.enqueued_at()));
+    } else {
+      cdnwarm::v1::WarmResult result;
+      if (!result.ParseFromArray(m->payload, static_cast<int>(m->len))) {
+        records_.Labels({kind, "unparsable"}).Increment();
+        continue;
+      }
+      tracker_.OnResult(result);
+    }
+    records_.Labels({kind, "ok"}).Increment();
+  }
+}
+
+}  // namespace cdnwarm::producer

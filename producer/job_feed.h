@@ -1,0 +1,50 @@
+#pragma once
+
+// Reads the requests and results topics (every partition, from `window` ago onwards) into
+// the JobTracker, on its own thread. No consumer group: every replica reads everything,
+// so job state is the same on all replicas and survives restarts.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/kafka_config.h"
+#include "common/kafka_handles.h"
+#include "common/metrics.h"
+#include "producer/job_tracker.h"
+
+namespace cdnwarm::producer {
+
+struct JobFeedOptions {
+  common::KafkaProperties kafka;
+  std::string requests_topic;
+  std::string results_topic;
+  absl::Duration window = absl::Hours(24);
+};
+
+class JobFeed {
+ public:
+  // Looks up both topics' partitions and their offsets at now - window, then starts
+  // reading. Errors name the topic.
+  static absl::StatusOr<std::unique_ptr<JobFeed>> Start(JobFeedOptions options,
+                                                        JobTracker& tracker,
+                                                        metrics::Registry& registry);
+  ~JobFeed();
+
+ private:
+  JobFeed(JobFeedOptions options, JobTracker& tracker, metrics::Registry& registry);
+  absl::Status AssignFromWindow();
+  void Run();
+
+  const JobFeedOptions options_;
+  JobTracker& tracker_;
+  metrics::Family<metrics::Counter>& records_;
+  common::KafkaPtr rk_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace cdnwarm::producer

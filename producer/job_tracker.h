@@ -1,0 +1,84 @@
+#pragma once
+
+// Per-region progress of jobs, fed with the tasks of the requests topic and the results of
+// the results topic. Every producer replica reads both topics, so any replica answers for
+// any job, and a restarted one rebuilds its state from Kafka. Bounded: jobs older than the
+// window, and the oldest jobs beyond max_jobs or max_tasks, are evicted.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cdnwarm/v1/common.pb.h"
+#include "cdnwarm/v1/producer.pb.h"
+
+namespace cdnwarm::producer {
+
+struct JobTrackerOptions {
+  // Regions always listed in a job, even before their first result.
+  std::vector<std::string> regions;
+  absl::Duration window = absl::Hours(24);
+  size_t max_jobs = 10000;
+  size_t max_tasks = 5'000'000;  // summed over jobs
+};
+
+class JobTracker {
+ public:
+  explicit JobTracker(JobTrackerOptions options);
+
+  // A task of a job exists (idempotent: the same index counts once).
+  void OnTask(const std::string& job_id, uint32_t index, absl::Time enqueued_at);
+  // A region finished a task. The first result per (region, task) counts; redeliveries'
+  // duplicates do not.
+  void OnResult(const cdnwarm::v1::WarmResult& result);
+  // Drops jobs older than the window, as of `now`.
+  void Expire(absl::Time now);
+
+  // NOT_FOUND for a job never seen, evicted, or older than the window.
+  absl::StatusOr<cdnwarm::v1::Job> Get(const std::string& job_id) const;
+
+  // Calls `on_change` (from the thread feeding the tracker; keep it short, never call back
+  // into the tracker) whenever the job's counts change. Returns a handle for Unwatch.
+  uint64_t Watch(const std::string& job_id, std::function<void()> on_change);
+  void Unwatch(uint64_t handle);
+
+  size_t job_count() const;
+
+ private:
+  struct Job {
+    absl::Time created_at = absl::InfiniteFuture();
+    absl::Time updated_at = absl::InfinitePast();
+    std::unordered_set<uint32_t> tasks;
+    // region -> task index -> outcome (first result wins)
+    std::map<std::string, std::unordered_map<uint32_t, cdnwarm::v1::Outcome>> results;
+    std::map<std::string, uint64_t> verified_hits;
+  };
+
+  Job* FindOrCreate(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EvictOverLimits() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Evict(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<std::function<void()>> WatchersOf(const std::string& job_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  size_t JobSize(const Job& job) const;
+
+  const JobTrackerOptions options_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Job> jobs_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);  // creation order, for eviction
+  size_t tasks_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_watch_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, std::pair<std::string, std::function<void()>>> watchers_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace cdnwarm::producer

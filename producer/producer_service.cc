@@ -1,0 +1,408 @@
+#include "producer/producer_service.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+#include "common/log.h"
+#include "common/proto_time.h"
+#include "producer/batch_job.h"
+
+namespace cdnwarm::producer {
+namespace {
+
+constexpr size_t kMaxJobIdBytes = 64;
+constexpr absl::Duration kWatchTick = absl::Milliseconds(50);
+
+absl::Status CheckJobId(const std::string& job_id) {
+  if (job_id.empty()) return absl::InvalidArgumentError("job_id: is empty");
+  if (job_id.size() > kMaxJobIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job_id: is longer than ", kMaxJobIdBytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+// Feeds expanded URLs into a batch job, holding the expansion back while too many
+// records wait for the broker, and stopping it when the caller went away.
+class JobSink final : public UrlSink {
+ public:
+  JobSink(BatchJob& job, const TaskTemplate& options, size_t max_in_flight,
+          grpc::CallbackServerContext& ctx)
+      : job_(job), options_(options), max_in_flight_(max_in_flight), ctx_(ctx) {}
+
+  absl::Status Add(absl::string_view url) override {
+    if (ctx_.IsCancelled()) return absl::CancelledError("the call was cancelled");
+    job_.WaitBelow(max_in_flight_);
+    job_.Add(url, options_);
+    return absl::OkStatus();
+  }
+  void Reject(absl::string_view url, absl::string_view reason) override {
+    job_.Reject(url, reason);
+  }
+
+ private:
+  BatchJob& job_;
+  const TaskTemplate& options_;
+  const size_t max_in_flight_;
+  grpc::CallbackServerContext& ctx_;
+};
+
+}  // namespace
+
+ProducerService::ProducerService(ProducerServiceOptions options, Intake& intake,
+                                 JobTracker& tracker, const common::FetchGuard& guard,
+                                 const common::BearerAuth& auth, metrics::Registry& registry)
+    : options_(std::move(options)),
+      intake_(intake),
+      tracker_(tracker),
+      guard_(guard),
+      auth_(auth),
+      rpcs_(registry.AddCounter("cdnwarm_producer_rpcs_total", "Producer RPCs by method and code",
+                                {"rpc", "code"})),
+      expansions_(options_.expansion_threads, options_.max_queued_expansions) {
+  ticker_ = std::thread([this] {
+    while (!stop_ticker_) {
+      TickWatches();
+      absl::SleepFor(kWatchTick);  // a period, not synchronisation: watches are polled
+    }
+  });
+}
+
+ProducerService::~ProducerService() {
+  stop_ticker_ = true;
+  ticker_.join();
+}
+
+void ProducerService::StartDrain() { draining_ = true; }
+
+absl::Status ProducerService::Admit(const grpc::CallbackServerContext& ctx) const {
+  if (draining_) return absl::UnavailableError("producer is shutting down; retry elsewhere");
+  return auth_.Check(ctx);
+}
+
+absl::Time ProducerService::RecordDeadline(const grpc::CallbackServerContext& ctx) const {
+  const absl::Time cap = absl::Now() + options_.max_wait;
+  const std::chrono::system_clock::time_point d = ctx.deadline();
+  if (d == std::chrono::system_clock::time_point::max()) return cap;
+  // Answer a little before the caller gives up, so it sees UNAVAILABLE, not a bare timeout.
+  return std::min(cap, absl::FromChrono(d) - absl::Milliseconds(100));
+}
+
+void ProducerService::Count(absl::string_view rpc, const grpc::Status& status) {
+  rpcs_.Labels({std::string(rpc), absl::StatusCodeToString(
+                                       static_cast<absl::StatusCode>(status.error_code()))})
+      .Increment();
+}
+
+grpc::ServerUnaryReactor* ProducerService::FinishUnary(grpc::ServerUnaryReactor* reactor,
+                                                       absl::string_view rpc,
+                                                       const absl::Status& status) {
+  const grpc::Status g = common::ToGrpcStatus(status);
+  Count(rpc, g);
+  reactor->Finish(g);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ProducerService::Warm(grpc::CallbackServerContext* ctx,
+                                                const cdnwarm::v1::WarmRequest* request,
+                                                cdnwarm::v1::WarmReply* reply) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status s = Admit(*ctx); !s.ok()) return FinishUnary(reactor, "Warm", s);
+  absl::StatusOr<TaskTemplate> options = ValidateOptions(request->options());
+  if (!options.ok()) return FinishUnary(reactor, "Warm", options.status());
+  absl::StatusOr<common::CanonicalUrl> url = intake_.Validate(request->url());
+  if (!url.ok()) return FinishUnary(reactor, "Warm", url.status());
+
+  const std::string job_id = NewJobId();
+  reply->set_job_id(job_id);
+  reply->set_task_id(TaskId(job_id, 0));
+  reply->set_canonical_url(url->url);
+  intake_.Enqueue(job_id, 0, *url, *options, RecordDeadline(*ctx),
+                  [this, reactor, reply](absl::StatusOr<Published> published) {
+                    if (published.ok()) {
+                      reply->set_partition(published->partition);
+                      reply->set_offset(published->offset);
+                    }
+                    FinishUnary(reactor, "Warm", published.status());
+                  });
+  return reactor;
+}
+
+// Reads the stream entry by entry into one BatchJob; stops reading while too many records
+// wait for the broker, so a fast client cannot fill the producer's memory.
+class ProducerService::BatchReactor final : public grpc::ServerReadReactor<cdnwarm::v1::WarmRequest> {
+ public:
+  BatchReactor(ProducerService& service, grpc::CallbackServerContext* ctx,
+               cdnwarm::v1::WarmBatchReply* reply)
+      : service_(service), reply_(reply) {
+    if (absl::Status s = service_.Admit(*ctx); !s.ok()) {
+      Done(s, {});
+      return;
+    }
+    job_ = std::make_shared<BatchJob>(service_.intake_, NewJobId(), service_.RecordDeadline(*ctx));
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      if (job_->entries() == 0) {
+        Done(absl::InvalidArgumentError("WarmBatch: the stream carried no requests"), {});
+        return;
+      }
+      job_->Close([this](absl::Status s, cdnwarm::v1::WarmBatchReply r) { Done(s, std::move(r)); });
+      return;
+    }
+    absl::StatusOr<TaskTemplate> options =
+        !have_first_ || request_.has_options()
+            ? ValidateOptions(request_.options())
+            : absl::StatusOr<TaskTemplate>(first_options_);
+    if (options.ok() && !have_first_) {
+      first_options_ = *options;
+      have_first_ = true;
+    }
+    if (options.ok()) {
+      job_->Add(request_.url(), *options);
+    } else {
+      job_->Reject(request_.url(), options.status().message());
+    }
+    job_->OnBelow(service_.options_.max_batch_in_flight, [this] { StartRead(&request_); });
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Done(const absl::Status& status, cdnwarm::v1::WarmBatchReply reply) {
+    if (status.ok()) *reply_ = std::move(reply);
+    const grpc::Status g = common::ToGrpcStatus(status);
+    service_.Count("WarmBatch", g);
+    Finish(g);
+  }
+
+  ProducerService& service_;
+  cdnwarm::v1::WarmBatchReply* reply_;
+  std::shared_ptr<BatchJob> job_;
+  cdnwarm::v1::WarmRequest request_;
+  TaskTemplate first_options_;
+  bool have_first_ = false;
+};
+
+grpc::ServerReadReactor<cdnwarm::v1::WarmRequest>* ProducerService::WarmBatch(
+    grpc::CallbackServerContext* ctx, cdnwarm::v1::WarmBatchReply* reply) {
+  return new BatchReactor(*this, ctx, reply);
+}
+
+grpc::ServerUnaryReactor* ProducerService::Expand(grpc::CallbackServerContext* ctx,
+                                                  absl::string_view rpc,
+                                                  const cdnwarm::v1::TaskOptions& options,
+                                                  cdnwarm::v1::WarmBatchReply* reply,
+                                                  Expansion expansion) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status s = Admit(*ctx); !s.ok()) return FinishUnary(reactor, rpc, s);
+  absl::StatusOr<TaskTemplate> validated = ValidateOptions(options);
+  if (!validated.ok()) return FinishUnary(reactor, rpc, validated.status());
+  auto job = std::make_shared<BatchJob>(intake_, NewJobId(), RecordDeadline(*ctx));
+  const bool queued = expansions_.TrySubmit(
+      [this, ctx, reactor, reply, job, rpc = std::string(rpc), template_ = *std::move(validated),
+       expansion = std::move(expansion)] {
+        JobSink sink(*job, template_, options_.max_batch_in_flight, *ctx);
+        absl::Status expanded = expansion(sink);
+        job->Close([this, reactor, reply, rpc, expanded](absl::Status s,
+                                                          cdnwarm::v1::WarmBatchReply r) {
+          if (!expanded.ok()) s = expanded;
+          if (s.ok()) *reply = std::move(r);
+          FinishUnary(reactor, rpc, s);
+        });
+      });
+  if (!queued) {
+    return FinishUnary(reactor, rpc,
+                       absl::ResourceExhaustedError(
+                           "too many sitemap and playlist expansions are running; retry later"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ProducerService::WarmSitemap(
+    grpc::CallbackServerContext* ctx, const cdnwarm::v1::WarmSitemapRequest* request,
+    cdnwarm::v1::WarmBatchReply* reply) {
+  ExpandOptions options;
+  options.fetch = options_.fetch;
+  options.max_depth = request->max_depth() == 0 ? 3 : request->max_depth();
+  options.max_urls = request->max_urls() == 0 ? 50000 : request->max_urls();
+  absl::Status bad;
+  if (request->max_depth() > 5) bad = absl::InvalidArgumentError("max_depth: must be 0..5");
+  if (request->max_urls() > 1000000) bad = absl::InvalidArgumentError("max_urls: must be 0..1000000");
+  if (absl::StatusOr<common::CanonicalUrl> u = intake_.Validate(request->sitemap_url(), "sitemap_url");
+      !u.ok()) {
+    bad = u.status();
+  }
+  if (!bad.ok()) return FinishUnary(ctx->DefaultReactor(), "WarmSitemap", bad);
+  return Expand(ctx, "WarmSitemap", request->options(), reply,
+                [this, url = request->sitemap_url(), options](UrlSink& sink) {
+                  return ExpandSitemap(guard_, url, options, sink);
+                });
+}
+
+grpc::ServerUnaryReactor* ProducerService::WarmPlaylist(
+    grpc::CallbackServerContext* ctx, const cdnwarm::v1::WarmPlaylistRequest* request,
+    cdnwarm::v1::WarmBatchReply* reply) {
+  ExpandOptions options;
+  options.fetch = options_.fetch;
+  options.max_urls = request->max_urls() == 0 ? 100000 : request->max_urls();
+  options.include_playlists = request->include_playlists();
+  absl::Status bad;
+  if (request->max_urls() > 1000000) bad = absl::InvalidArgumentError("max_urls: must be 0..1000000");
+  if (absl::StatusOr<common::CanonicalUrl> u =
+          intake_.Validate(request->playlist_url(), "playlist_url");
+      !u.ok()) {
+    bad = u.status();
+  }
+  if (!bad.ok()) return FinishUnary(ctx->DefaultReactor(), "WarmPlaylist", bad);
+  return Expand(ctx, "WarmPlaylist", request->options(), reply,
+                [this, url = request->playlist_url(), options](UrlSink& sink) {
+                  return ExpandPlaylist(guard_, url, options, sink);
+                });
+}
+
+grpc::ServerUnaryReactor* ProducerService::GetJob(grpc::CallbackServerContext* ctx,
+                                                  const cdnwarm::v1::GetJobRequest* request,
+                                                  cdnwarm::v1::Job* reply) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status s = Admit(*ctx); !s.ok()) return FinishUnary(reactor, "GetJob", s);
+  if (absl::Status s = CheckJobId(request->job_id()); !s.ok()) {
+    return FinishUnary(reactor, "GetJob", s);
+  }
+  absl::StatusOr<cdnwarm::v1::Job> job = tracker_.Get(request->job_id());
+  if (job.ok()) *reply = *std::move(job);
+  return FinishUnary(reactor, "GetJob", job.status());
+}
+
+// Sends the job's state first, then again whenever it changed (at most once per
+// min_interval), and finishes once the job is done. Polled by the service's ticker.
+class ProducerService::WatchReactor final : public grpc::ServerWriteReactor<cdnwarm::v1::Job> {
+ public:
+  WatchReactor(ProducerService& service, std::string job_id, absl::Duration min_interval)
+      : service_(service), job_id_(std::move(job_id)), min_interval_(min_interval) {}
+
+  void Start(std::shared_ptr<WatchReactor> self) {
+    self_ = std::move(self);
+    std::weak_ptr<WatchReactor> weak = self_;
+    watch_ = service_.tracker_.Watch(job_id_, [weak] {
+      if (auto w = weak.lock()) w->changed_ = true;
+    });
+  }
+
+  // From the ticker thread.
+  void Tick(absl::Time now) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finishing_ || writing_) return;
+    if (service_.draining_) {
+      FinishLocked(absl::UnavailableError("producer is shutting down; watch again elsewhere"));
+      return;
+    }
+    if (!changed_ || now < next_send_) return;
+    changed_ = false;
+    absl::StatusOr<cdnwarm::v1::Job> job = service_.tracker_.Get(job_id_);
+    if (!job.ok()) {
+      FinishLocked(job.status());
+      return;
+    }
+    job_ = *std::move(job);
+    next_send_ = now + min_interval_;
+    writing_ = true;
+    StartWrite(&job_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) {
+      FinishLocked(absl::CancelledError("the watcher went away"));
+    } else if (job_.done()) {
+      FinishLocked(absl::OkStatus());
+    } else if (finishing_) {
+      Finish(pending_finish_);
+    }
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    FinishLocked(absl::CancelledError("the watch was cancelled or its deadline passed"));
+  }
+
+  // Ends the watch with `status` (from any thread).
+  void Fail(const absl::Status& status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    FinishLocked(status);
+  }
+
+  void OnDone() override {
+    service_.tracker_.Unwatch(watch_);
+    std::shared_ptr<WatchReactor> keep;
+    {
+      std::lock_guard<std::mutex> lock(service_.watches_mu_);
+      service_.watches_.erase(self_);
+      keep.swap(self_);
+    }
+    // `keep` may be the last owner; the object goes when this returns.
+  }
+
+ private:
+  // Finishes now, or after the write in flight.
+  void FinishLocked(const absl::Status& status) {
+    if (finishing_) return;
+    finishing_ = true;
+    pending_finish_ = common::ToGrpcStatus(status);
+    service_.Count("WatchJob", pending_finish_);
+    if (!writing_) Finish(pending_finish_);
+  }
+
+  ProducerService& service_;
+  const std::string job_id_;
+  const absl::Duration min_interval_;
+  std::shared_ptr<WatchReactor> self_;
+  uint64_t watch_ = 0;
+  std::atomic<bool> changed_{true};  // the first tick sends the current state
+
+  std::mutex mu_;
+  bool writing_ = false;
+  bool finishing_ = false;
+  grpc::Status pending_finish_;
+  absl::Time next_send_ = absl::InfinitePast();
+  cdnwarm::v1::Job job_;
+};
+
+grpc::ServerWriteReactor<cdnwarm::v1::Job>* ProducerService::WatchJob(
+    grpc::CallbackServerContext* ctx, const cdnwarm::v1::WatchJobRequest* request) {
+  absl::Duration interval = common::FromProtoDuration(request->min_interval());
+  absl::Status bad = Admit(*ctx);
+  if (bad.ok()) bad = CheckJobId(request->job_id());
+  if (bad.ok() && (interval < absl::ZeroDuration() || interval > absl::Seconds(60))) {
+    bad = absl::InvalidArgumentError("min_interval: must be between 0 and 60s");
+  }
+  if (bad.ok()) bad = tracker_.Get(request->job_id()).status();
+  if (interval == absl::ZeroDuration()) interval = absl::Milliseconds(200);
+
+  auto reactor = std::make_shared<WatchReactor>(*this, request->job_id(), interval);
+  WatchReactor* raw = reactor.get();
+  {
+    std::lock_guard<std::mutex> lock(watches_mu_);
+    watches_.insert(reactor);
+  }
+  reactor->Start(reactor);
+  if (!bad.ok()) raw->Fail(bad);
+  return raw;
+}
+
+void ProducerService::TickWatches() {
+  std::vector<std::shared_ptr<WatchReactor>> watches;
+  {
+    std::lock_guard<std::mutex> lock(watches_mu_);
+    watches.assign(watches_.begin(), watches_.end());
+  }
+  const absl::Time now = absl::Now();
+  for (auto& w : watches) w->Tick(now);
+}
+
+}  // namespace cdnwarm::producer

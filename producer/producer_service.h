@@ -1,0 +1,96 @@
+#pragma once
+
+// cdnwarm.v1.Producer on gRPC's callback API.
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
+#include "cdnwarm/v1/producer.grpc.pb.h"
+#include "common/bearer_auth.h"
+#include "common/metrics.h"
+#include "common/safe_fetch.h"
+#include "producer/expander.h"
+#include "producer/intake.h"
+#include "producer/job_tracker.h"
+#include "producer/worker_pool.h"
+
+namespace cdnwarm::producer {
+
+struct ProducerServiceOptions {
+  // Longest a record may wait for the broker when the call sets no earlier deadline.
+  absl::Duration max_wait = absl::Seconds(30);
+  // Records of one batch in flight to the broker before the stream stops being read.
+  size_t max_batch_in_flight = 10000;
+  int expansion_threads = 2;
+  size_t max_queued_expansions = 8;
+  common::FetchLimits fetch;
+};
+
+class ProducerService final : public cdnwarm::v1::Producer::CallbackService {
+ public:
+  ProducerService(ProducerServiceOptions options, Intake& intake, JobTracker& tracker,
+                  const common::FetchGuard& guard, const common::BearerAuth& auth,
+                  metrics::Registry& registry);
+  ~ProducerService() override;
+
+  // From now on new calls get UNAVAILABLE; open watches end. Calls in flight finish.
+  void StartDrain();
+
+  grpc::ServerUnaryReactor* Warm(grpc::CallbackServerContext* ctx,
+                                 const cdnwarm::v1::WarmRequest* request,
+                                 cdnwarm::v1::WarmReply* reply) override;
+  grpc::ServerReadReactor<cdnwarm::v1::WarmRequest>* WarmBatch(
+      grpc::CallbackServerContext* ctx, cdnwarm::v1::WarmBatchReply* reply) override;
+  grpc::ServerUnaryReactor* WarmSitemap(grpc::CallbackServerContext* ctx,
+                                        const cdnwarm::v1::WarmSitemapRequest* request,
+                                        cdnwarm::v1::WarmBatchReply* reply) override;
+  grpc::ServerUnaryReactor* WarmPlaylist(grpc::CallbackServerContext* ctx,
+                                         const cdnwarm::v1::WarmPlaylistRequest* request,
+                                         cdnwarm::v1::WarmBatchReply* reply) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* ctx,
+                                   const cdnwarm::v1::GetJobRequest* request,
+                                   cdnwarm::v1::Job* reply) override;
+  grpc::ServerWriteReactor<cdnwarm::v1::Job>* WatchJob(
+      grpc::CallbackServerContext* ctx, const cdnwarm::v1::WatchJobRequest* request) override;
+
+ private:
+  class BatchReactor;
+  class WatchReactor;
+  friend class BatchReactor;
+  friend class WatchReactor;
+
+  // Authentication and drain state, checked first by every RPC.
+  absl::Status Admit(const grpc::CallbackServerContext& ctx) const;
+  absl::Time RecordDeadline(const grpc::CallbackServerContext& ctx) const;
+  void Count(absl::string_view rpc, const grpc::Status& status);
+  // Finishes a unary call and counts it.
+  grpc::ServerUnaryReactor* FinishUnary(grpc::ServerUnaryReactor* reactor, absl::string_view rpc,
+                                        const absl::Status& status);
+  // Runs an expansion (sitemap, playlist) on the worker pool as one job.
+  using Expansion = std::function<absl::Status(UrlSink&)>;
+  grpc::ServerUnaryReactor* Expand(grpc::CallbackServerContext* ctx, absl::string_view rpc,
+                                   const cdnwarm::v1::TaskOptions& options,
+                                   cdnwarm::v1::WarmBatchReply* reply, Expansion expansion);
+  void TickWatches();
+
+  const ProducerServiceOptions options_;
+  Intake& intake_;
+  JobTracker& tracker_;
+  const common::FetchGuard& guard_;
+  const common::BearerAuth& auth_;
+  metrics::Family<metrics::Counter>& rpcs_;
+  std::atomic<bool> draining_{false};
+  WorkerPool expansions_;
+
+  std::mutex watches_mu_;
+  std::set<std::shared_ptr<WatchReactor>> watches_ ABSL_GUARDED_BY(watches_mu_);
+  std::atomic<bool> stop_ticker_{false};
+  std::thread ticker_;
+};
+
+}  // namespace cdnwarm::producer

@@ -1,0 +1,222 @@
+#include "producer/task_publisher.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+
+namespace cdnwarm::producer {
+
+struct KafkaTaskPublisher::Metrics {
+  explicit Metrics(metrics::Registry& r)
+      : records(r.AddCounter("cdnwarm_producer_records_total",
+                             "Records handed to Kafka, by result (acked, failed, timed_out, "
+                             "queue_full, late_ack)",
+                             {"result"})),
+        delivery_seconds(r.AddHistogram("cdnwarm_producer_delivery_seconds",
+                                        "Time from publish to the broker's acknowledgement",
+                                        metrics::LatencyBuckets())
+                             .Get()),
+        kafka_errors(r.AddCounter("cdnwarm_producer_kafka_errors_total",
+                                  "Errors reported by the Kafka client, by error name",
+                                  {"error"})),
+        queue_depth(r.AddGauge("cdnwarm_producer_queue_depth",
+                               "Records waiting in the Kafka client for the broker")
+                        .Get()) {}
+  metrics::Family<metrics::Counter>& records;
+  metrics::Histogram& delivery_seconds;
+  metrics::Family<metrics::Counter>& kafka_errors;
+  metrics::Gauge& queue_depth;
+};
+
+KafkaTaskPublisher::KafkaTaskPublisher(KafkaPublisherOptions options, metrics::Registry& registry)
+    : options_(std::move(options)), metrics_(std::make_unique<Metrics>(registry)) {}
+
+absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> KafkaTaskPublisher::Create(
+    KafkaPublisherOptions options, metrics::Registry& registry) {
+  common::KafkaProperties props = options.kafka;
+  // The promise of an OK reply rests on these; a properties file cannot weaken them.
+  props.Set("enable.idempotence", "true");
+  props.Set("acks", "all");
+  props.Set("message.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(options.delivery_timeout)));
+  props.Set("queue.buffering.max.messages", absl::StrCat(options.max_queued_records));
+  if (props.Find("linger.ms") == nullptr) props.Set("linger.ms", "2");
+  absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
+  if (!conf.ok()) return conf.status();
+
+  std::unique_ptr<KafkaTaskPublisher> p(new KafkaTaskPublisher(std::move(options), registry));
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &KafkaTaskPublisher::OnDelivery);
+  rd_kafka_conf_set_error_cb(conf->get(), &KafkaTaskPublisher::OnError);
+  rd_kafka_conf_set_opaque(conf->get(), p.get());
+  char err[512] = {};
+  p->rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof(err)));
+  if (!p->rk_) return absl::InvalidArgumentError(absl::StrCat("Kafka producer: ", err));
+  conf->release();  // owned by the handle now
+  p->poller_ = std::thread([raw = p.get()] { raw->PollLoop(); });
+  return p;
+}
+
+KafkaTaskPublisher::~KafkaTaskPublisher() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  if (poller_.joinable()) poller_.join();
+  // Whatever is still unanswered fails now rather than never.
+  std::map<uint64_t, Pending> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    left.swap(pending_);
+    by_deadline_.clear();
+  }
+  for (auto& [id, p] : left) p.done(absl::UnavailableError("producer is shutting down"));
+}
+
+void KafkaTaskPublisher::Publish(const cdnwarm::v1::WarmTask& task, absl::Time deadline,
+                                 PublishCallback done) {
+  const std::string value = task.SerializeAsString();
+  const absl::Time now = absl::Now();
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      done(absl::UnavailableError("producer is shutting down"));
+      return;
+    }
+    id = next_id_++;
+    pending_.emplace(id, Pending{std::move(done), now, deadline});
+    by_deadline_.emplace(deadline, id);
+  }
+  rd_kafka_vu_t vus[5] = {};
+  vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+  vus[0].u.cstr = options_.topic.c_str();
+  vus[1].vtype = RD_KAFKA_VTYPE_KEY;
+  vus[1].u.mem = {const_cast<char*>(task.url().data()), task.url().size()};
+  vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
+  vus[2].u.mem = {const_cast<char*>(value.data()), value.size()};
+  vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  vus[3].u.i = RD_KAFKA_MSG_F_COPY;
+  vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+  vus[4].u.ptr = reinterpret_cast<void*>(id);
+  rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), vus, 5);
+  if (error == nullptr) return;
+
+  const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+  const std::string reason = rd_kafka_error_string(error);
+  rd_kafka_error_destroy(error);
+  absl::Time started;
+  PublishCallback cb = Take(id, &started);
+  if (!cb) return;
+  if (code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+    metrics_->records.Labels({"queue_full"}).Increment();
+    cb(absl::ResourceExhaustedError(absl::StrCat(
+        "the producer's Kafka queue is full (", options_.max_queued_records,
+        " records waiting for the broker); retry later")));
+    return;
+  }
+  metrics_->records.Labels({"failed"}).Increment();
+  metrics_->kafka_errors.Labels({rd_kafka_err2name(code)}).Increment();
+  cb(absl::UnavailableError(absl::StrCat("Kafka refused the record: ", reason)));
+}
+
+PublishCallback KafkaTaskPublisher::Take(uint64_t id, absl::Time* started) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return nullptr;
+  PublishCallback cb = std::move(it->second.done);
+  *started = it->second.started;
+  auto range = by_deadline_.equal_range(it->second.deadline);
+  for (auto d = range.first; d != range.second; ++d) {
+    if (d->second == id) {
+      by_deadline_.erase(d);
+      break;
+    }
+  }
+  pending_.erase(it);
+  return cb;
+}
+
+void KafkaTaskPublisher::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  static_cast<KafkaTaskPublisher*>(opaque)->Delivered(reinterpret_cast<uint64_t>(m->_private), *m);
+}
+
+void KafkaTaskPublisher::Delivered(uint64_t id, const rd_kafka_message_t& m) {
+  absl::Time started;
+  PublishCallback cb = Take(id, &started);
+  if (!cb) {
+    // The caller was already told UNAVAILABLE at its deadline; the record arrived anyway,
+    // which at-least-once allows (warming twice is harmless).
+    metrics_->records.Labels({m.err == RD_KAFKA_RESP_ERR_NO_ERROR ? "late_ack" : "failed"})
+        .Increment();
+    return;
+  }
+  if (m.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    metrics_->records.Labels({"failed"}).Increment();
+    metrics_->kafka_errors.Labels({rd_kafka_err2name(m.err)}).Increment();
+    cb(absl::UnavailableError(
+        absl::StrCat("Kafka did not acknowledge the record: ", rd_kafka_err2str(m.err))));
+    return;
+  }
+  metrics_->records.Labels({"acked"}).Increment();
+  metrics_->delivery_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - started));
+  if (options_.on_health) options_.on_health(true);
+  cb(Published{m.partition, m.offset});
+}
+
+void KafkaTaskPublisher::OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<KafkaTaskPublisher*>(opaque);
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  self->metrics_->kafka_errors.Labels({rd_kafka_err2name(code)}).Increment();
+  if (code == RD_KAFKA_RESP_ERR__FATAL) {
+    char fatal[512] = {};
+    rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+    log::Error("Kafka producer fatal error", {{"error", std::string(fatal)}});
+  } else {
+    log::Warn("Kafka producer error", {{"error", rd_kafka_err2name(code)}, {"reason", reason}});
+  }
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && self->options_.on_health) {
+    self->options_.on_health(false);
+  }
+}
+
+void KafkaTaskPublisher::ExpireOverdue() {
+  const absl::Time now = absl::Now();
+  std::vector<PublishCallback> expired;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!by_deadline_.empty() && by_deadline_.begin()->first <= now) {
+      auto it = pending_.find(by_deadline_.begin()->second);
+      by_deadline_.erase(by_deadline_.begin());
+      if (it == pending_.end()) continue;
+      expired.push_back(std::move(it->second.done));
+      pending_.erase(it);
+    }
+  }
+  for (PublishCallback& cb : expired) {
+    metrics_->records.Labels({"timed_out"}).Increment();
+    cb(absl::UnavailableError(
+        "Kafka did not acknowledge the record before the deadline; it was not confirmed "
+        "stored (it may still arrive: retrying is safe, warming twice is harmless)"));
+  }
+}
+
+void KafkaTaskPublisher::PollLoop() {
+  for (;;) {
+    rd_kafka_poll(rk_.get(), 20);
+    ExpireOverdue();
+    metrics_->queue_depth.Set(rd_kafka_outq_len(rk_.get()));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+  }
+}
+
+absl::Status KafkaTaskPublisher::Flush(absl::Duration timeout) {
+  const rd_kafka_resp_err_t err =
+      rd_kafka_flush(rk_.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+  return absl::DeadlineExceededError(absl::StrCat(rd_kafka_outq_len(rk_.get()),
+                                                  " records still unacknowledged after flush"));
+}
+
+}  // namespace cdnwarm::producer

@@ -1,0 +1,94 @@
+#pragma once
+
+// Writes WarmTasks to the requests topic and reports, per record, whether the broker
+// acknowledged it. The seam between the RPC layer and Kafka.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cdnwarm/v1/common.pb.h"
+#include "common/kafka_config.h"
+#include "common/kafka_handles.h"
+#include "common/metrics.h"
+
+namespace cdnwarm::producer {
+
+struct Published {
+  int32_t partition = 0;
+  int64_t offset = 0;
+};
+
+// Called exactly once per Publish, from a publisher thread: the record's position once the
+// broker acknowledged it, UNAVAILABLE when it did not within the deadline or failed,
+// RESOURCE_EXHAUSTED when the local queue is full.
+using PublishCallback = std::function<void(absl::StatusOr<Published>)>;
+
+class TaskPublisher {
+ public:
+  virtual ~TaskPublisher() = default;
+  // Record key is the task's URL, value the serialised task.
+  virtual void Publish(const cdnwarm::v1::WarmTask& task, absl::Time deadline,
+                       PublishCallback done) = 0;
+  // Waits for every queued record to be delivered or to fail.
+  virtual absl::Status Flush(absl::Duration timeout) = 0;
+};
+
+struct KafkaPublisherOptions {
+  common::KafkaProperties kafka;
+  std::string topic;
+  // Longest a record may wait for the broker before it fails (message.timeout.ms).
+  absl::Duration delivery_timeout = absl::Seconds(30);
+  int max_queued_records = 100000;
+  // Reports broker reachability (true after a delivery, false when all brokers are down).
+  std::function<void(bool)> on_health = nullptr;
+};
+
+// librdkafka producer with acks=all and idempotence, polled on its own thread.
+class KafkaTaskPublisher final : public TaskPublisher {
+ public:
+  static absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> Create(
+      KafkaPublisherOptions options, metrics::Registry& registry);
+  ~KafkaTaskPublisher() override;
+
+  void Publish(const cdnwarm::v1::WarmTask& task, absl::Time deadline,
+               PublishCallback done) override;
+  absl::Status Flush(absl::Duration timeout) override;
+
+ private:
+  struct Pending {
+    PublishCallback done;
+    absl::Time started;
+    absl::Time deadline;
+  };
+  struct Metrics;
+
+  KafkaTaskPublisher(KafkaPublisherOptions options, metrics::Registry& registry);
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  void Delivered(uint64_t id, const rd_kafka_message_t& m);
+  void PollLoop();
+  void ExpireOverdue();
+  // Removes and returns a pending record's callback, or an empty one if already finished.
+  PublishCallback Take(uint64_t id, absl::Time* started);
+
+  const KafkaPublisherOptions options_;
+  std::unique_ptr<Metrics> metrics_;
+  common::KafkaPtr rk_;
+
+  std::mutex mu_;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  std::multimap<absl::Time, uint64_t> by_deadline_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread poller_;
+};
+
+}  // namespace cdnwarm::producer
