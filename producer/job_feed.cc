@@ -1,5 +1,7 @@
 #include "producer/job_feed.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -67,9 +69,19 @@ absl::Status JobFeed::AssignFromWindow() {
     }
   }
   // Offsets for the window's start; partitions with nothing that new start at their end.
-  const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_.get(), list.get(), 10000);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat("offsets for times: ", rd_kafka_err2str(err)));
+  // A topic created a moment ago may not have its leaders yet: retry for a while.
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  for (int attempt = 0;; ++attempt) {
+    common::KafkaTopicPartitionListPtr query(rd_kafka_topic_partition_list_copy(list.get()));
+    const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_.get(), query.get(), 10000);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      list = std::move(query);
+      break;
+    }
+    if (absl::Now() > give_up) {
+      return absl::UnavailableError(absl::StrCat("offsets for times: ", rd_kafka_err2str(err)));
+    }
+    absl::SleepFor(absl::Milliseconds(std::min(1000, 50 << std::min(attempt, 5))));  // backoff
   }
   for (int i = 0; i < list->cnt; ++i) {
     if (list->elems[i].offset < 0) list->elems[i].offset = RD_KAFKA_OFFSET_END;

@@ -1,0 +1,113 @@
+#include "producer/job_tracker.h"
+
+#include "gtest/gtest.h"
+#include "producer/task_factory.h"
+
+namespace cdnwarm::producer {
+namespace {
+
+cdnwarm::v1::WarmResult Result(const std::string& job, uint32_t index, const std::string& region,
+                               cdnwarm::v1::Outcome outcome) {
+  cdnwarm::v1::WarmResult r;
+  r.set_task_id(TaskId(job, index));
+  r.set_job_id(job);
+  r.set_region(region);
+  r.set_outcome(outcome);
+  return r;
+}
+
+const cdnwarm::v1::RegionProgress& Region(const cdnwarm::v1::Job& job, const std::string& name) {
+  for (const auto& r : job.regions()) {
+    if (r.region() == name) return r;
+  }
+  static cdnwarm::v1::RegionProgress none;
+  ADD_FAILURE() << "no region " << name;
+  return none;
+}
+
+TEST(JobTrackerTest, CountsPerRegionAndIgnoresDuplicates) {
+  JobTracker t({.regions = {"eu", "us"}});
+  const absl::Time now = absl::Now();
+  for (uint32_t i = 0; i < 3; ++i) t.OnTask("j1", i, now);
+  t.OnTask("j1", 2, now);  // read again from Kafka: counts once
+  t.OnResult(Result("j1", 0, "eu", cdnwarm::v1::OUTCOME_WARMED));
+  t.OnResult(Result("j1", 0, "eu", cdnwarm::v1::OUTCOME_FAILED));  // redelivery duplicate
+  t.OnResult(Result("j1", 1, "eu", cdnwarm::v1::OUTCOME_FAILED));
+  t.OnResult(Result("j1", 2, "eu", cdnwarm::v1::OUTCOME_COALESCED));
+  t.OnResult(Result("j1", 0, "us", cdnwarm::v1::OUTCOME_EXPIRED));
+
+  absl::StatusOr<cdnwarm::v1::Job> job = t.Get("j1");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->total_tasks(), 3u);
+  ASSERT_EQ(job->regions_size(), 2);
+  EXPECT_EQ(Region(*job, "eu").warmed(), 2u);
+  EXPECT_EQ(Region(*job, "eu").failed(), 1u);
+  EXPECT_EQ(Region(*job, "eu").pending(), 0u);
+  EXPECT_TRUE(Region(*job, "eu").done());
+  EXPECT_EQ(Region(*job, "us").expired(), 1u);
+  EXPECT_EQ(Region(*job, "us").pending(), 2u);
+  EXPECT_FALSE(job->done());
+
+  t.OnResult(Result("j1", 1, "us", cdnwarm::v1::OUTCOME_SKIPPED));
+  t.OnResult(Result("j1", 2, "us", cdnwarm::v1::OUTCOME_WARMED));
+  job = t.Get("j1");
+  EXPECT_EQ(Region(*job, "us").skipped(), 1u);
+  EXPECT_TRUE(job->done());
+}
+
+TEST(JobTrackerTest, ResultsBeforeTheirTaskAreHeldNotCounted) {
+  JobTracker t({.regions = {"eu"}});
+  t.OnResult(Result("j2", 1, "eu", cdnwarm::v1::OUTCOME_WARMED));
+  EXPECT_EQ(t.Get("j2").status().code(), absl::StatusCode::kNotFound);
+  t.OnTask("j2", 0, absl::Now());
+  absl::StatusOr<cdnwarm::v1::Job> job = t.Get("j2");
+  EXPECT_EQ(Region(*job, "eu").pending(), 1u);
+  t.OnTask("j2", 1, absl::Now());
+  job = t.Get("j2");
+  EXPECT_EQ(Region(*job, "eu").warmed(), 1u);
+  EXPECT_EQ(Region(*job, "eu").pending(), 1u);
+}
+
+TEST(JobTrackerTest, UnconfiguredRegionsAppearWithTheirFirstResult) {
+  JobTracker t({});
+  t.OnTask("j3", 0, absl::Now());
+  EXPECT_FALSE(t.Get("j3")->done()) << "no region has reported yet";
+  t.OnResult(Result("j3", 0, "ap", cdnwarm::v1::OUTCOME_WARMED));
+  EXPECT_TRUE(t.Get("j3")->done());
+}
+
+TEST(JobTrackerTest, EvictsOldestBeyondMaxJobsAndOutsideWindow) {
+  JobTracker t({.regions = {"eu"}, .window = absl::Hours(1), .max_jobs = 2});
+  const absl::Time now = absl::Now();
+  t.OnTask("old", 0, now - absl::Hours(2));
+  t.OnTask("a", 0, now);
+  t.OnTask("b", 0, now);
+  EXPECT_EQ(t.Get("old").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(std::string(t.Get("old").status().message()).find("evicted"), std::string::npos);
+  EXPECT_TRUE(t.Get("a").ok());
+  EXPECT_TRUE(t.Get("b").ok());
+
+  JobTracker w({.regions = {"eu"}, .window = absl::Hours(1)});
+  w.OnTask("stale", 0, now - absl::Hours(2));
+  w.OnTask("fresh", 0, now);
+  w.Expire(now);
+  EXPECT_EQ(w.Get("stale").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(w.Get("fresh").ok());
+}
+
+TEST(JobTrackerTest, WatchersHearChangesOfTheirJobOnly) {
+  JobTracker t({.regions = {"eu"}});
+  int calls = 0;
+  const uint64_t h = t.Watch("w", [&] { ++calls; });
+  t.OnTask("w", 0, absl::Now());
+  t.OnTask("other", 0, absl::Now());
+  t.OnResult(Result("w", 0, "eu", cdnwarm::v1::OUTCOME_WARMED));
+  t.OnResult(Result("w", 0, "eu", cdnwarm::v1::OUTCOME_WARMED));  // duplicate: no change
+  EXPECT_EQ(calls, 2);
+  t.Unwatch(h);
+  t.OnTask("w", 1, absl::Now());
+  EXPECT_EQ(calls, 2);
+}
+
+}  // namespace
+}  // namespace cdnwarm::producer

@@ -1,0 +1,436 @@
+// The producer in-process against the real broker (the `kafka` fixture) and real nginx:
+// every reply is checked against what Kafka actually holds.
+
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "cdnwarm/v1/producer.grpc.pb.h"
+#include "common/kafka_admin.h"
+#include "gmock/gmock.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "producer/producer_app.h"
+#include "tests/support/kafka_test_client.h"
+#include "tests/support/nginx_server.h"
+
+namespace cdnwarm::producer {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAreArray;
+
+class ProducerIntegrationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string suffix = absl::StrCat(absl::ToUnixMicros(absl::Now()));
+    ProducerConfig c;
+    c.common.service = "producer";
+    c.common.replica_id = "test";
+    c.common.kafka = testing::TestKafka();
+    c.common.requests_topic = absl::StrCat("it.producer.requests.", suffix);
+    c.common.results_topic = absl::StrCat("it.producer.results.", suffix);
+    c.common.dead_letter_topic = absl::StrCat("it.producer.dlq.", suffix);
+    c.common.server.drain_timeout = absl::Seconds(2);
+    c.regions = {"eu", "us"};
+    c.topic_partitions = 3;
+    c.fetch_guard.addresses = *common::AddressPolicy::Create({"127.0.0.0/8"});
+    c.fetch_guard.hosts = *common::HostAllowList::Parse({"127.0.0.1", "*.example.com", "example.com"});
+    config_ = new ProducerConfig(c);
+    registry_ = new metrics::Registry();
+    absl::StatusOr<std::unique_ptr<ProducerApp>> app = ProducerApp::Create(c, *registry_);
+    if (!app.ok()) {
+      setup_error_ = new std::string(app.status().ToString());
+      return;
+    }
+    app_ = app->release();
+    if (absl::Status s = app_->runner().Start(); !s.ok()) setup_error_ = new std::string(s.ToString());
+    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", app_->runner().grpc_port()),
+                                       grpc::InsecureChannelCredentials());
+    stub_ = cdnwarm::v1::Producer::NewStub(channel).release();
+  }
+  // A failure in SetUpTestSuite would only skip the tests; fail each one instead.
+  void SetUp() override {
+    ASSERT_EQ(setup_error_, nullptr) << *setup_error_;
+    ASSERT_NE(app_, nullptr);
+  }
+
+  static void TearDownTestSuite() {
+    delete setup_error_;
+    delete stub_;
+    if (app_ != nullptr) {
+      app_->runner().Shutdown();
+      app_->runner().Wait();
+    }
+    delete app_;
+    delete registry_;
+    delete config_;
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout = absl::Seconds(20)) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    return ctx;
+  }
+
+  // Tasks of `job_id` on the requests topic, keyed by task index.
+  static std::vector<std::pair<testing::Record, cdnwarm::v1::WarmTask>> TasksOf(
+      const std::string& job_id) {
+    std::vector<std::pair<testing::Record, cdnwarm::v1::WarmTask>> out;
+    absl::StatusOr<std::vector<testing::Record>> records =
+        testing::ReadTopic(config_->common.requests_topic);
+    EXPECT_TRUE(records.ok()) << records.status();
+    for (testing::Record& r : *records) {
+      cdnwarm::v1::WarmTask t;
+      EXPECT_TRUE(t.ParseFromString(r.value));
+      if (t.job_id() == job_id) out.emplace_back(std::move(r), std::move(t));
+    }
+    return out;
+  }
+
+  static std::vector<std::string> UrlsOf(const std::string& job_id) {
+    std::vector<std::string> urls;
+    for (const auto& [record, task] : TasksOf(job_id)) urls.push_back(task.url());
+    return urls;
+  }
+
+  static std::string* setup_error_;
+  static ProducerConfig* config_;
+  static metrics::Registry* registry_;
+  static ProducerApp* app_;
+  static cdnwarm::v1::Producer::Stub* stub_;
+};
+
+std::string* ProducerIntegrationTest::setup_error_ = nullptr;
+ProducerConfig* ProducerIntegrationTest::config_ = nullptr;
+metrics::Registry* ProducerIntegrationTest::registry_ = nullptr;
+ProducerApp* ProducerIntegrationTest::app_ = nullptr;
+cdnwarm::v1::Producer::Stub* ProducerIntegrationTest::stub_ = nullptr;
+
+TEST_F(ProducerIntegrationTest, WarmRecordIsInKafkaWhereTheReplySaysWithExactKeyAndValue) {
+  cdnwarm::v1::WarmRequest req;
+  req.set_url("HTTPS://WWW.Example.com:443/a/./b/../index.html#top");
+  req.mutable_options()->add_target_regions("eu");
+  auto* v = req.mutable_options()->add_variants();
+  v->set_name("br");
+  auto* h = v->add_headers();
+  h->set_name("Accept-Encoding");
+  h->set_value("br");
+  cdnwarm::v1::WarmReply reply;
+  grpc::Status s = stub_->Warm(Ctx().get(), req, &reply);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(reply.canonical_url(), "https://www.example.com/a/index.html");
+  EXPECT_EQ(reply.task_id(), reply.job_id() + "/0");
+
+  auto tasks = TasksOf(reply.job_id());
+  ASSERT_EQ(tasks.size(), 1u);
+  const auto& [record, task] = tasks[0];
+  EXPECT_EQ(record.partition, reply.partition());
+  EXPECT_EQ(record.offset, reply.offset());
+  EXPECT_EQ(record.key, "https://www.example.com/a/index.html");
+  EXPECT_EQ(task.url(), record.key);
+  EXPECT_EQ(task.task_id(), reply.task_id());
+  EXPECT_THAT(task.target_regions(), ::testing::ElementsAre("eu"));
+  ASSERT_EQ(task.variants_size(), 1);
+  EXPECT_EQ(task.variants(0).headers(0).value(), "br");
+  EXPECT_TRUE(task.has_enqueued_at());
+}
+
+TEST_F(ProducerIntegrationTest, WarmRefusesBadInputWithTheRightCode) {
+  struct Bad {
+    std::string url;
+    grpc::StatusCode code;
+    std::string message;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {"ftp://example.com/x", grpc::INVALID_ARGUMENT, "url: scheme \"ftp\""},
+           {"http://user:pw@example.com/", grpc::INVALID_ARGUMENT, "userinfo"},
+           {"https://not-allowed.org/", grpc::PERMISSION_DENIED, "not in the allowed hosts"},
+           {"http://10.0.0.1/", grpc::PERMISSION_DENIED, "not in the allowed hosts"},
+       }) {
+    cdnwarm::v1::WarmRequest req;
+    req.set_url(b.url);
+    cdnwarm::v1::WarmReply reply;
+    grpc::Status s = stub_->Warm(Ctx().get(), req, &reply);
+    EXPECT_EQ(s.error_code(), b.code) << b.url;
+    EXPECT_THAT(s.error_message(), HasSubstr(b.message)) << b.url;
+  }
+  cdnwarm::v1::WarmRequest req;
+  req.set_url("https://example.com/");
+  req.mutable_options()->add_target_regions("Not A Region");
+  cdnwarm::v1::WarmReply reply;
+  grpc::Status s = stub_->Warm(Ctx().get(), req, &reply);
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("options.target_regions[0]"));
+}
+
+TEST_F(ProducerIntegrationTest, BatchReportsEachBadEntryAndProducesExactlyTheGoodOnes) {
+  const std::vector<std::string> entries = {
+      "https://example.com/1", "gopher://example.com/", "https://example.com/2",
+      "https://example.com/%zz", "https://evil.org/x", "https://a.example.com/3",
+      "https://example.com/1"};  // a repeat is a task of its own
+  cdnwarm::v1::WarmBatchReply reply;
+  auto ctx = Ctx();
+  auto writer = stub_->WarmBatch(ctx.get(), &reply);
+  for (const std::string& u : entries) {
+    cdnwarm::v1::WarmRequest req;
+    req.set_url(u);
+    ASSERT_TRUE(writer->Write(req));
+  }
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(reply.accepted(), 4u);
+  EXPECT_EQ(reply.rejected_count(), 3u);
+  std::map<uint32_t, std::string> rejected;
+  for (const auto& r : reply.rejected()) rejected[r.index()] = r.reason();
+  ASSERT_EQ(rejected.size(), 3u);
+  EXPECT_THAT(rejected[1], HasSubstr("scheme \"gopher\""));
+  EXPECT_THAT(rejected[3], HasSubstr("malformed percent-escape"));
+  EXPECT_THAT(rejected[4], HasSubstr("not in the allowed hosts"));
+
+  auto tasks = TasksOf(reply.job_id());
+  std::multiset<std::string> urls;
+  std::set<std::string> task_ids;
+  for (const auto& [record, task] : tasks) {
+    urls.insert(record.key);
+    task_ids.insert(task.task_id());
+  }
+  EXPECT_THAT(urls, UnorderedElementsAreArray({"https://example.com/1", "https://example.com/2",
+                                               "https://a.example.com/3", "https://example.com/1"}));
+  const std::string j = reply.job_id();
+  EXPECT_THAT(task_ids, UnorderedElementsAreArray({j + "/0", j + "/2", j + "/5", j + "/6"}));
+}
+
+TEST_F(ProducerIntegrationTest, EmptyBatchIsAnError) {
+  cdnwarm::v1::WarmBatchReply reply;
+  auto ctx = Ctx();
+  auto writer = stub_->WarmBatch(ctx.get(), &reply);
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+}
+
+TEST_F(ProducerIntegrationTest, SitemapIndexServedByNginxEnqueuesExactlyTheListedUrls) {
+  const std::string root = testing::MakeTempDir("sitemaps");
+  auto server = testing::NginxServer::Start(root);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string base = (*server)->url("");
+  auto urlset = [](const std::vector<std::string>& locs) {
+    std::string x = "<?xml version=\"1.0\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">";
+    for (const std::string& l : locs) x += "<url><loc>" + l + "</loc></url>\n";
+    return x + "</urlset>";
+  };
+  auto index = [](const std::vector<std::string>& locs) {
+    std::string x = "<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">";
+    for (const std::string& l : locs) x += "<sitemap><loc>" + l + "</loc></sitemap>";
+    return x + "</sitemapindex>";
+  };
+  testing::WriteFile(root + "/sitemap.xml", index({base + "/a.xml", base + "/b.xml.gz",
+                                                   base + "/nested/index.xml",
+                                                   base + "/missing.xml"}));
+  testing::WriteFile(root + "/a.xml", urlset({"https://example.com/a1", "https://example.com/a2"}));
+  // b.xml.gz: a gzip file, detected by its bytes.
+  {
+    const std::string plain = urlset({"https://example.com/b1", "https://www.example.com/b2"});
+    testing::WriteFile(root + "/b.xml", plain);
+    ASSERT_EQ(std::system(("gzip -kf " + root + "/b.xml").c_str()), 0);
+  }
+  testing::WriteFile(root + "/nested/index.xml", index({base + "/nested/c.xml"}));
+  testing::WriteFile(root + "/nested/c.xml", urlset({"https://example.com/c1", "ftp://bad/"}));
+
+  cdnwarm::v1::WarmSitemapRequest req;
+  req.set_sitemap_url(base + "/sitemap.xml");
+  cdnwarm::v1::WarmBatchReply reply;
+  grpc::Status s = stub_->WarmSitemap(Ctx(absl::Seconds(30)).get(), req, &reply);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(reply.accepted(), 5u);
+  std::vector<std::string> reasons;
+  for (const auto& r : reply.rejected()) reasons.push_back(r.url() + " " + r.reason());
+  EXPECT_EQ(reply.rejected_count(), 2u) << ::testing::PrintToString(reasons);
+  EXPECT_THAT(UrlsOf(reply.job_id()),
+              UnorderedElementsAreArray({"https://example.com/a1", "https://example.com/a2",
+                                         "https://example.com/b1", "https://www.example.com/b2",
+                                         "https://example.com/c1"}));
+
+  // Depth is bounded: with max_depth 1 the nested index is not followed.
+  req.set_max_depth(1);
+  reply.Clear();
+  s = stub_->WarmSitemap(Ctx(absl::Seconds(30)).get(), req, &reply);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(reply.accepted(), 4u);
+}
+
+TEST_F(ProducerIntegrationTest, SitemapFetchObeysTheAddressGuard) {
+  // The allow-list admits example.com, but nothing may be fetched from a refused address:
+  // localhost.example.com does not resolve here, so use the literal private address.
+  cdnwarm::v1::WarmSitemapRequest req;
+  req.set_sitemap_url("http://10.0.0.1/sitemap.xml");
+  cdnwarm::v1::WarmBatchReply reply;
+  grpc::Status s = stub_->WarmSitemap(Ctx().get(), req, &reply);
+  EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED);
+}
+
+TEST_F(ProducerIntegrationTest, PlaylistLadderIsExpandedWithRelativeUrisResolved) {
+  const std::string root = testing::MakeTempDir("hls");
+  auto server = testing::NginxServer::Start(root);
+  ASSERT_TRUE(server.ok()) << server.status();
+  testing::WriteFile(root + "/live/master.m3u8",
+                     "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\n"
+                     "#EXT-X-STREAM-INF:BANDWIDTH=2\n/live/720p/index.m3u8\n");
+  testing::WriteFile(root + "/live/360p/index.m3u8",
+                     "#EXTM3U\n#EXTINF:6,\nseg0.ts\n#EXTINF:6,\nseg1.ts\n#EXT-X-ENDLIST\n");
+  testing::WriteFile(root + "/live/720p/index.m3u8",
+                     "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:6,\n../720p/seg0.m4s\n");
+  cdnwarm::v1::WarmPlaylistRequest req;
+  req.set_playlist_url((*server)->url("/live/master.m3u8"));
+  req.set_include_playlists(true);
+  cdnwarm::v1::WarmBatchReply reply;
+  grpc::Status s = stub_->WarmPlaylist(Ctx().get(), req, &reply);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const std::string b = (*server)->url("/live");
+  EXPECT_THAT(UrlsOf(reply.job_id()),
+              UnorderedElementsAreArray({b + "/master.m3u8", b + "/360p/index.m3u8",
+                                         b + "/360p/seg0.ts", b + "/360p/seg1.ts",
+                                         b + "/720p/index.m3u8", b + "/720p/init.mp4",
+                                         b + "/720p/seg0.m4s"}));
+}
+
+TEST_F(ProducerIntegrationTest, GetJobAndWatchJobFollowResultsOnTheResultsTopic) {
+  cdnwarm::v1::WarmBatchReply batch;
+  {
+    auto ctx = Ctx();
+    auto writer = stub_->WarmBatch(ctx.get(), &batch);
+    for (int i = 0; i < 3; ++i) {
+      cdnwarm::v1::WarmRequest req;
+      req.set_url(absl::StrCat("https://example.com/job/", i));
+      ASSERT_TRUE(writer->Write(req));
+    }
+    writer->WritesDone();
+    ASSERT_TRUE(writer->Finish().ok());
+  }
+  const std::string job_id = batch.job_id();
+  cdnwarm::v1::GetJobRequest get;
+  get.set_job_id(job_id);
+  cdnwarm::v1::Job job;
+  ASSERT_TRUE(stub_->GetJob(Ctx().get(), get, &job).ok());
+  EXPECT_EQ(job.total_tasks(), 3u);
+  ASSERT_EQ(job.regions_size(), 2);
+  EXPECT_EQ(job.regions(0).region(), "eu");
+  EXPECT_EQ(job.regions(0).pending(), 3u);
+  EXPECT_FALSE(job.done());
+
+  // Watch from now on; results arrive through Kafka.
+  auto watch_ctx = Ctx(absl::Seconds(30));
+  cdnwarm::v1::WatchJobRequest watch;
+  watch.set_job_id(job_id);
+  watch.mutable_min_interval()->set_nanos(50'000'000);
+  auto reader = stub_->WatchJob(watch_ctx.get(), watch);
+  cdnwarm::v1::Job update;
+  ASSERT_TRUE(reader->Read(&update));
+  EXPECT_EQ(update.total_tasks(), 3u);
+
+  std::vector<std::pair<std::string, std::string>> results;
+  const cdnwarm::v1::Outcome outcomes[3] = {cdnwarm::v1::OUTCOME_WARMED,
+                                            cdnwarm::v1::OUTCOME_FAILED,
+                                            cdnwarm::v1::OUTCOME_EXPIRED};
+  for (const std::string region : {"eu", "us"}) {
+    for (int i = 0; i < 3; ++i) {
+      cdnwarm::v1::WarmResult r;
+      r.set_task_id(absl::StrCat(job_id, "/", i));
+      r.set_job_id(job_id);
+      r.set_region(region);
+      r.set_outcome(outcomes[i]);
+      results.emplace_back(r.task_id(), r.SerializeAsString());
+    }
+  }
+  ASSERT_TRUE(testing::ProduceRecords(config_->common.results_topic, results).ok());
+
+  int updates = 1;
+  while (reader->Read(&update)) ++updates;
+  grpc::Status s = reader->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_GE(updates, 2);
+  EXPECT_TRUE(update.done());
+  for (const auto& r : update.regions()) {
+    EXPECT_EQ(r.warmed(), 1u) << r.region();
+    EXPECT_EQ(r.failed(), 1u) << r.region();
+    EXPECT_EQ(r.expired(), 1u) << r.region();
+    EXPECT_EQ(r.pending(), 0u) << r.region();
+  }
+  ASSERT_TRUE(stub_->GetJob(Ctx().get(), get, &job).ok());
+  EXPECT_TRUE(job.done());
+}
+
+TEST_F(ProducerIntegrationTest, UnknownJobsAreNotFound) {
+  cdnwarm::v1::GetJobRequest get;
+  get.set_job_id("jdoesnotexist");
+  cdnwarm::v1::Job job;
+  grpc::Status s = stub_->GetJob(Ctx().get(), get, &job);
+  EXPECT_EQ(s.error_code(), grpc::NOT_FOUND);
+  get.set_job_id("");
+  EXPECT_EQ(stub_->GetJob(Ctx().get(), get, &job).error_code(), grpc::INVALID_ARGUMENT);
+  cdnwarm::v1::WatchJobRequest watch;
+  watch.set_job_id("jdoesnotexist");
+  auto ctx = Ctx();
+  auto reader = stub_->WatchJob(ctx.get(), watch);
+  cdnwarm::v1::Job update;
+  EXPECT_FALSE(reader->Read(&update));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::NOT_FOUND);
+}
+
+TEST_F(ProducerIntegrationTest, JobStateIsRebuiltFromKafkaByANewReplica) {
+  cdnwarm::v1::WarmRequest req;
+  req.set_url("https://example.com/rebuilt");
+  cdnwarm::v1::WarmReply reply;
+  ASSERT_TRUE(stub_->Warm(Ctx().get(), req, &reply).ok());
+  cdnwarm::v1::WarmResult r;
+  r.set_task_id(reply.task_id());
+  r.set_job_id(reply.job_id());
+  r.set_region("eu");
+  r.set_outcome(cdnwarm::v1::OUTCOME_WARMED);
+  ASSERT_TRUE(testing::ProduceRecords(config_->common.results_topic,
+                                      {{r.task_id(), r.SerializeAsString()}})
+                  .ok());
+
+  // A second producer (a restart, or another replica) reads the same topics.
+  metrics::Registry registry;
+  absl::StatusOr<std::unique_ptr<ProducerApp>> second = ProducerApp::Create(*config_, registry);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE((*second)->runner().Start().ok());
+  auto stub = cdnwarm::v1::Producer::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*second)->runner().grpc_port()),
+                          grpc::InsecureChannelCredentials()));
+  cdnwarm::v1::WatchJobRequest watch;
+  watch.set_job_id(reply.job_id());
+  auto ctx = Ctx(absl::Seconds(20));
+  auto reader = stub->WatchJob(ctx.get(), watch);
+  cdnwarm::v1::Job job;
+  // The new replica may still be reading when the watch starts (NOT_FOUND then): retry
+  // until the job shows the eu result, within the deadline.
+  bool seen = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!seen && absl::Now() < deadline) {
+    while (reader->Read(&job)) {
+      for (const auto& p : job.regions()) seen = seen || (p.region() == "eu" && p.warmed() == 1);
+      if (seen) break;
+    }
+    if (!seen) {
+      reader->Finish();
+      ctx = Ctx(absl::Seconds(5));
+      reader = stub->WatchJob(ctx.get(), watch);
+    }
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(job.total_tasks(), 1u);
+  ctx->TryCancel();
+  reader->Finish();
+  (*second)->runner().Shutdown();
+  (*second)->runner().Wait();
+}
+
+}  // namespace
+}  // namespace cdnwarm::producer

@@ -1,0 +1,114 @@
+#include "tests/support/kafka_test_client.h"
+
+#include <cstdlib>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "common/kafka_handles.h"
+
+namespace cdnwarm::testing {
+namespace {
+
+absl::StatusOr<common::KafkaPtr> NewClient(rd_kafka_type_t type, common::KafkaProperties props) {
+  absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
+  if (!conf.ok()) return conf.status();
+  char err[512] = {};
+  common::KafkaPtr rk(rd_kafka_new(type, conf->get(), err, sizeof(err)));
+  if (!rk) return absl::InternalError(err);
+  conf->release();
+  return rk;
+}
+
+}  // namespace
+
+std::string TestBootstrap() {
+  const char* b = std::getenv("CDNWARM_KAFKA_BOOTSTRAP");
+  return b != nullptr ? b : "127.0.0.1:39092";
+}
+
+common::KafkaProperties TestKafka() {
+  common::KafkaProperties p;
+  p.Set("bootstrap.servers", TestBootstrap());
+  return p;
+}
+
+absl::StatusOr<std::vector<Record>> ReadTopic(const std::string& topic) {
+  common::KafkaProperties props = TestKafka();
+  props.Set("group.id", "cdnwarm.tests.reader");
+  props.Set("enable.auto.commit", "false");
+  absl::StatusOr<common::KafkaPtr> rk = NewClient(RD_KAFKA_CONSUMER, props);
+  if (!rk.ok()) return rk.status();
+  rd_kafka_poll_set_consumer(rk->get());
+
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk->get(), topic.c_str(), nullptr);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk->get(), 0, t, &md, 10000);
+  rd_kafka_topic_destroy(t);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return absl::UnavailableError(rd_kafka_err2str(err));
+  const int partitions = md->topics[0].partition_cnt;
+  rd_kafka_metadata_destroy(md);
+
+  common::KafkaTopicPartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
+  std::map<int32_t, int64_t> end;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    err = rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), p, &low, &high, 10000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return absl::UnavailableError(rd_kafka_err2str(err));
+    if (high > low) {
+      end[p] = high;
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = low;
+    }
+  }
+  std::vector<Record> out;
+  if (end.empty()) return out;
+  rd_kafka_assign(rk->get(), list.get());
+  size_t done = 0;
+  std::map<int32_t, bool> finished;
+  while (done < end.size()) {
+    common::KafkaMessagePtr m(rd_kafka_consumer_poll(rk->get(), 10000));
+    if (!m) return absl::DeadlineExceededError("no record within 10s while reading back");
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    Record r;
+    r.partition = m->partition;
+    r.offset = m->offset;
+    r.key.assign(static_cast<const char*>(m->key), m->key_len);
+    r.value.assign(static_cast<const char*>(m->payload), m->len);
+    out.push_back(std::move(r));
+    if (m->offset + 1 >= end[m->partition] && !finished[m->partition]) {
+      finished[m->partition] = true;
+      ++done;
+    }
+  }
+  rd_kafka_consumer_close(rk->get());
+  return out;
+}
+
+absl::Status ProduceRecords(const std::string& topic,
+                            const std::vector<std::pair<std::string, std::string>>& records) {
+  common::KafkaProperties props = TestKafka();
+  props.Set("acks", "all");
+  absl::StatusOr<common::KafkaPtr> rk = NewClient(RD_KAFKA_PRODUCER, props);
+  if (!rk.ok()) return rk.status();
+  for (const auto& [key, value] : records) {
+    rd_kafka_vu_t vus[4] = {};
+    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vus[0].u.cstr = topic.c_str();
+    vus[1].vtype = RD_KAFKA_VTYPE_KEY;
+    vus[1].u.mem = {const_cast<char*>(key.data()), key.size()};
+    vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
+    vus[2].u.mem = {const_cast<char*>(value.data()), value.size()};
+    vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vus[3].u.i = RD_KAFKA_MSG_F_COPY;
+    if (rd_kafka_error_t* e = rd_kafka_produceva(rk->get(), vus, 4); e != nullptr) {
+      const std::string why = rd_kafka_error_string(e);
+      rd_kafka_error_destroy(e);
+      return absl::InternalError(why);
+    }
+  }
+  if (rd_kafka_flush(rk->get(), 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::DeadlineExceededError("flush");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cdnwarm::testing

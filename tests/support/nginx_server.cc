@@ -1,0 +1,129 @@
+#include "tests/support/nginx_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+extern char** environ;
+
+namespace cdnwarm::testing {
+namespace {
+
+bool CanConnect(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+int FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+void WriteFile(const std::string& path, const std::string& content) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << content;
+}
+
+std::string MakeTempDir(const std::string& name) {
+  const char* base = std::getenv("TEST_TMPDIR");
+  std::string dir = absl::StrCat(base != nullptr ? base : "/tmp", "/cdnwarm-", name, "-",
+                                 ::getpid(), "-", absl::ToUnixNanos(absl::Now()));
+  std::filesystem::create_directories(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms::all);
+  return dir;
+}
+
+absl::StatusOr<std::unique_ptr<NginxServer>> NginxServer::Start(
+    const std::string& root, const std::string& extra_server_conf) {
+  std::unique_ptr<NginxServer> s(new NginxServer());
+  s->prefix_ = MakeTempDir("nginx");
+  s->port_ = FreeLoopbackPort();
+  const std::string& p = s->prefix_;
+  const std::string conf = absl::StrFormat(R"(daemon off;
+master_process off;
+pid %1$s/nginx.pid;
+error_log %1$s/error.log info;
+events { worker_connections 1024; }
+http {
+  access_log %1$s/access.log;
+  client_body_temp_path %1$s/body;
+  proxy_temp_path %1$s/proxy;
+  fastcgi_temp_path %1$s/fastcgi;
+  uwsgi_temp_path %1$s/uwsgi;
+  scgi_temp_path %1$s/scgi;
+  types { application/xml xml; application/gzip gz; application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+  server {
+    listen 127.0.0.1:%2$d;
+    root %3$s;
+    %4$s
+  }
+}
+)",
+                                           p, s->port_, root, extra_server_conf);
+  WriteFile(p + "/nginx.conf", conf);
+  const std::string conf_path = p + "/nginx.conf";
+  const char* nginx = std::filesystem::exists("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx";
+  std::vector<std::string> args = {nginx, "-p", p, "-c", conf_path, "-e", p + "/error.log"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  if (posix_spawnp(&s->pid_, nginx, nullptr, nullptr, argv.data(), environ) != 0) {
+    return absl::InternalError("cannot start nginx");
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!CanConnect(s->port_)) {
+    int status = 0;
+    if (::waitpid(s->pid_, &status, WNOHANG) == s->pid_) {
+      s->pid_ = -1;
+      std::ifstream log(p + "/error.log");
+      std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+      return absl::InternalError(absl::StrCat("nginx exited: ", text));
+    }
+    if (absl::Now() > deadline) return absl::DeadlineExceededError("nginx did not listen");
+    absl::SleepFor(absl::Milliseconds(20));  // polling a condition with a deadline
+  }
+  return s;
+}
+
+NginxServer::~NginxServer() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+}
+
+std::string NginxServer::url(const std::string& path) const {
+  return absl::StrCat("http://127.0.0.1:", port_, path);
+}
+
+}  // namespace cdnwarm::testing

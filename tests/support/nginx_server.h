@@ -1,0 +1,43 @@
+#pragma once
+
+// A real nginx on loopback for tests: a static file server (the origin of sitemaps and
+// playlists), or any server block a test writes. Started in its own prefix directory,
+// stopped by the destructor.
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace cdnwarm::testing {
+
+class NginxServer {
+ public:
+  // Serves `root` on 127.0.0.1 at a free port. `extra_server_conf` is added inside the
+  // server block (locations, headers).
+  static absl::StatusOr<std::unique_ptr<NginxServer>> Start(const std::string& root,
+                                                            const std::string& extra_server_conf = "");
+  ~NginxServer();
+
+  int port() const { return port_; }
+  std::string url(const std::string& path) const;
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  NginxServer() = default;
+  std::string prefix_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+int FreeLoopbackPort();
+
+// Writes `content` to `path`, creating parent directories.
+void WriteFile(const std::string& path, const std::string& content);
+
+// A new empty directory under the test's temporary directory.
+std::string MakeTempDir(const std::string& name);
+
+}  // namespace cdnwarm::testing
