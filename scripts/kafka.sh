@@ -7,6 +7,7 @@
 #   kafka.sh start DIR [PORT]       format DIR and start a broker on 127.0.0.1:PORT (default
 #                                   39092; the controller listens on PORT+1); returns once
 #                                   the broker answers metadata requests
+#   kafka.sh resume DIR             start the broker of DIR again, keeping its data (outage tests)
 #   kafka.sh stop DIR               stop the broker started in DIR and wait for it to exit
 #   kafka.sh bootstrap DIR          print the broker's bootstrap address
 set -euo pipefail
@@ -83,13 +84,17 @@ start() {
   command -v kcat >/dev/null || die "kcat not found; run scripts/install-deps.sh"
   answers "$bootstrap" && die "something else already answers on $bootstrap; choose another port"
   fetch
-  rm -rf "$dir/data"
-  write_config "$dir" "$port"
-  local cluster_id
-  cluster_id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' | cut -c1-22)
-  java -cp "$LIBS/*" -Dlog4j.configuration="file:$dir/log4j.properties" \
-    kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
-    >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "storage format failed"; }
+  if [ "${KEEP_DATA:-0}" = 1 ] && [ -f "$dir/server.properties" ] && [ -d "$dir/data" ]; then
+    log "restarting with the data already in $dir"
+  else
+    rm -rf "$dir/data"
+    write_config "$dir" "$port"
+    local cluster_id
+    cluster_id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' | cut -c1-22)
+    java -cp "$LIBS/*" -Dlog4j.configuration="file:$dir/log4j.properties" \
+      kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
+      >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "storage format failed"; }
+  fi
   echo "$bootstrap" >"$dir/bootstrap"
   # setsid: the broker outlives the calling shell (CTest fixture steps are separate processes).
   setsid java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
@@ -126,6 +131,7 @@ stop() {
 case "${1:-}" in
   fetch) fetch ;;
   start) shift; start "$@" ;;
+  resume) shift; KEEP_DATA=1 start "${1:?usage: kafka.sh resume DIR}" "$(cut -d: -f2 "$1/bootstrap")" ;;
   stop) shift; stop "$@" ;;
   bootstrap) cat "${2:?usage: kafka.sh bootstrap DIR}/bootstrap" ;;
   *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
