@@ -72,14 +72,16 @@ absl::StatusOr<FetchedResponse> FetchStreaming(const FetchGuard& guard, absl::st
 
     const CURLcode rc = curl_easy_perform(easy.get());
     if (!check.refusal.empty()) {
-      return absl::PermissionDeniedError(absl::StrCat("fetch ", canonical->url, ": ", check.refusal));
+      return absl::PermissionDeniedError(
+          absl::StrCat("fetch ", canonical->url, ": ", check.refusal));
     }
     if (rc == CURLE_WRITE_ERROR && !t.stop.ok()) {
-      return absl::Status(t.stop.code(), absl::StrCat("fetch ", canonical->url, ": ", t.stop.message()));
+      return absl::Status(t.stop.code(),
+                          absl::StrCat("fetch ", canonical->url, ": ", t.stop.message()));
     }
     if (rc != CURLE_OK) {
-      return absl::UnavailableError(absl::StrCat("fetch ", canonical->url, ": ",
-                                                 error[0] != '\0' ? error : curl_easy_strerror(rc)));
+      return absl::UnavailableError(absl::StrCat(
+          "fetch ", canonical->url, ": ", error[0] != '\0' ? error : curl_easy_strerror(rc)));
     }
     long code = 0;
     curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &code);
@@ -88,8 +90,8 @@ absl::StatusOr<FetchedResponse> FetchStreaming(const FetchGuard& guard, absl::st
       curl_easy_getinfo(easy.get(), CURLINFO_REDIRECT_URL, &location);
       if (location != nullptr && guard.follow_redirects) {
         if (hop >= guard.max_redirects) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "fetch ", url, ": more than ", guard.max_redirects, " redirects"));
+          return absl::FailedPreconditionError(
+              absl::StrCat("fetch ", url, ": more than ", guard.max_redirects, " redirects"));
         }
         next = location;
         continue;

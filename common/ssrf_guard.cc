@@ -16,12 +16,12 @@ namespace {
 
 constexpr const char* kRefusedRanges[] = {
     // IPv4
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
-    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+    "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
     // IPv6 (IPv4-mapped addresses are checked as the IPv4 address they carry)
-    "::/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001:db8::/32", "2002::/16",
-    "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8"};
+    "::/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001:db8::/32", "2002::/16", "fc00::/7",
+    "fe80::/10", "fec0::/10", "ff00::/8"};
 
 std::array<uint8_t, 16> MappedV4(const in_addr& a) {
   std::array<uint8_t, 16> b{};
@@ -156,12 +156,12 @@ absl::StatusOr<HostAllowList> HostAllowList::Parse(const std::vector<std::string
     const absl::string_view name = wildcard ? absl::string_view(p).substr(2) : p;
     bool ok = !name.empty() && name.size() <= 253;
     for (char c : name) {
-      ok = ok && (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == ':' || c == '[' ||
-                  c == ']');
+      ok = ok &&
+           (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == ':' || c == '[' || c == ']');
     }
     if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "host pattern \"", raw, "\" is not a host name or \"*.\" followed by one"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("host pattern \"", raw, "\" is not a host name or \"*.\" followed by one"));
     }
     if (wildcard) {
       list.suffixes_.push_back(absl::StrCat(".", name));

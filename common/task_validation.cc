@@ -10,20 +10,15 @@
 namespace cdnwarm::common {
 namespace {
 
+// RFC 9110 token characters.
 bool IsTokenChar(char c) {
-  if (absl::ascii_isalnum(c)) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
+  constexpr absl::string_view kSymbols = "!#$%&'*+-.^_`|~";
+  return absl::ascii_isalnum(c) || kSymbols.find(c) != absl::string_view::npos;
 }
 
 constexpr const char* kRefusedHeaders[] = {
-    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
-    "te", "trailer", "proxy-authorization", "proxy-connection", "expect", "range"};
+    "host", "content-length", "transfer-encoding",   "connection",       "keep-alive", "upgrade",
+    "te",   "trailer",        "proxy-authorization", "proxy-connection", "expect",     "range"};
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
@@ -68,8 +63,8 @@ absl::Status ValidateVariants(
     const google::protobuf::RepeatedPtrField<cdnwarm::v1::RequestVariant>& variants,
     absl::string_view field) {
   if (variants.size() > kMaxVariants) {
-    return Invalid(field, absl::StrCat("has ", variants.size(), " entries; the limit is ",
-                                       kMaxVariants));
+    return Invalid(field,
+                   absl::StrCat("has ", variants.size(), " entries; the limit is ", kMaxVariants));
   }
   std::set<std::string> names;
   for (int i = 0; i < variants.size(); ++i) {
@@ -84,9 +79,9 @@ absl::Status ValidateVariants(
                      absl::StrCat("\"", v.name(), "\" names another variant too"));
     }
     if (v.headers_size() > kMaxHeadersPerVariant) {
-      return Invalid(absl::StrCat(vf, ".headers"),
-                     absl::StrCat("has ", v.headers_size(), " entries; the limit is ",
-                                  kMaxHeadersPerVariant));
+      return Invalid(
+          absl::StrCat(vf, ".headers"),
+          absl::StrCat("has ", v.headers_size(), " entries; the limit is ", kMaxHeadersPerVariant));
     }
     for (int j = 0; j < v.headers_size(); ++j) {
       if (absl::Status s = ValidateHeader(v.headers(j), absl::StrCat(vf, ".headers[", j, "]"));
@@ -101,8 +96,8 @@ absl::Status ValidateVariants(
 absl::Status ValidateTargetRegions(const google::protobuf::RepeatedPtrField<std::string>& regions,
                                    absl::string_view field) {
   if (regions.size() > kMaxTargetRegions) {
-    return Invalid(field, absl::StrCat("has ", regions.size(), " entries; the limit is ",
-                                       kMaxTargetRegions));
+    return Invalid(
+        field, absl::StrCat("has ", regions.size(), " entries; the limit is ", kMaxTargetRegions));
   }
   for (int i = 0; i < regions.size(); ++i) {
     if (absl::Status s = ValidateRegion(regions[i]); !s.ok()) {

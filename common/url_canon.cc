@@ -32,7 +32,8 @@ std::string Quote(absl::string_view s) {
 absl::Status CheckBytes(absl::string_view raw, absl::string_view field) {
   if (raw.empty()) return Invalid(field, "is empty");
   if (raw.size() > kMaxUrlBytes) {
-    return Invalid(field, absl::StrFormat("is %d bytes; the limit is %d", raw.size(), kMaxUrlBytes));
+    return Invalid(field,
+                   absl::StrFormat("is %d bytes; the limit is %d", raw.size(), kMaxUrlBytes));
   }
   for (size_t i = 0; i < raw.size(); ++i) {
     const auto c = static_cast<unsigned char>(raw[i]);
@@ -48,8 +49,8 @@ absl::Status CheckBytes(absl::string_view raw, absl::string_view field) {
 // Checks the scheme by hand first, for a clearer message than the parser would give.
 absl::Status CheckScheme(absl::string_view raw, absl::string_view field) {
   size_t i = 0;
-  while (i < raw.size() && (absl::ascii_isalnum(raw[i]) || raw[i] == '+' || raw[i] == '-' ||
-                            raw[i] == '.')) {
+  while (i < raw.size() &&
+         (absl::ascii_isalnum(raw[i]) || raw[i] == '+' || raw[i] == '-' || raw[i] == '.')) {
     ++i;
   }
   if (i == 0 || i == raw.size() || raw[i] != ':' || !absl::ascii_isalpha(raw[0])) {
@@ -78,16 +79,12 @@ bool IsUnreserved(unsigned char c) {
 }
 
 bool IsAllowedLiteral(unsigned char c, bool query) {
-  if (IsUnreserved(c)) return true;
-  switch (c) {
-    case '!': case '$': case '&': case '\'': case '(': case ')': case '*': case '+':
-    case ',': case ';': case '=': case ':': case '@': case '/':
-      return true;
-    case '?':
-      return query;
-    default:
-      return false;
+  // RFC 3986 sub-delims, ':' '@' '/' in paths, and '?' too in queries.
+  constexpr absl::string_view kPathChars = "!$&'()*+,;=:@/";
+  if (IsUnreserved(c) || kPathChars.find(static_cast<char>(c)) != absl::string_view::npos) {
+    return true;
   }
+  return query && c == '?';
 }
 
 int HexValue(char c) {
@@ -164,8 +161,10 @@ absl::StatusOr<std::string> HostToAscii(absl::string_view host, absl::string_vie
   const std::string in(host);
   const int rc = idn2_to_ascii_8z(in.c_str(), &out, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
   if (rc != IDN2_OK) {
-    return Invalid(field, absl::StrCat("host ", Quote(host), " is not a valid internationalised "
-                                       "domain name: ", idn2_strerror(rc)));
+    return Invalid(field, absl::StrCat("host ", Quote(host),
+                                       " is not a valid internationalised "
+                                       "domain name: ",
+                                       idn2_strerror(rc)));
   }
   std::string ascii_host = absl::AsciiStrToLower(out);
   idn2_free(out);
@@ -212,7 +211,8 @@ absl::StatusOr<CanonicalUrl> CanonicalizeParsed(CURLU* h, absl::string_view fiel
 
   CurlStringPtr raw_path = GetPart(h, CURLUPART_PATH, 0, &rc);
   std::string path;
-  if (absl::Status s = NormalizePercent(rc == CURLUE_OK ? raw_path.get() : "/", false, field, &path);
+  if (absl::Status s =
+          NormalizePercent(rc == CURLUE_OK ? raw_path.get() : "/", false, field, &path);
       !s.ok()) {
     return s;
   }
@@ -264,8 +264,8 @@ absl::StatusOr<CanonicalUrl> ResolveUrl(absl::string_view base, absl::string_vie
   if (absl::Status s = CheckBytes(reference, field); !s.ok()) return s;
   const std::string copy(reference);
   if (CURLUcode rc = curl_url_set(h->get(), CURLUPART_URL, copy.c_str(), 0); rc != CURLUE_OK) {
-    return Invalid(field, absl::StrCat(Quote(reference), " does not resolve against ",
-                                       Quote(base), ": ", curl_url_strerror(rc)));
+    return Invalid(field, absl::StrCat(Quote(reference), " does not resolve against ", Quote(base),
+                                       ": ", curl_url_strerror(rc)));
   }
   return CanonicalizeParsed(h->get(), field);
 }

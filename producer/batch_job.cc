@@ -52,17 +52,17 @@ void BatchJob::Settled(uint32_t index, absl::string_view url, absl::Status statu
   std::function<void()> resume;
   std::function<void()> completion;
   {
-  std::lock_guard<std::mutex> lock(mu_);
-  --outstanding_;
-  if (status.ok()) {
-    reply_.set_accepted(reply_.accepted() + 1);
-  } else {
-    if (first_kafka_error_.ok()) first_kafka_error_ = status;
-    RecordRejection(index, url, absl::StrCat("kafka: ", status.message()));
-  }
-  below_.notify_all();
-  if (resume_ && outstanding_ < resume_limit_) resume.swap(resume_);
-  completion = TakeCompletion();
+    std::lock_guard<std::mutex> lock(mu_);
+    --outstanding_;
+    if (status.ok()) {
+      reply_.set_accepted(reply_.accepted() + 1);
+    } else {
+      if (first_kafka_error_.ok()) first_kafka_error_ = status;
+      RecordRejection(index, url, absl::StrCat("kafka: ", status.message()));
+    }
+    below_.notify_all();
+    if (resume_ && outstanding_ < resume_limit_) resume.swap(resume_);
+    completion = TakeCompletion();
   }
   if (resume) resume();
   if (completion) completion();

@@ -10,13 +10,15 @@ ABSL_FLAG(std::string, auth_token_file, "",
           "Empty disables authentication");
 ABSL_FLAG(std::vector<std::string>, regions, {},
           "Regions every job reports on, even before their first result (comma separated)");
-ABSL_FLAG(absl::Duration, job_window, absl::Hours(24),
-          "How far back job progress is rebuilt from Kafka at start-up, and how long jobs are kept");
+ABSL_FLAG(
+    absl::Duration, job_window, absl::Hours(24),
+    "How far back job progress is rebuilt from Kafka at start-up, and how long jobs are kept");
 ABSL_FLAG(int, max_jobs, 10000, "Most jobs kept in memory; the oldest are evicted first");
 ABSL_FLAG(absl::Duration, delivery_timeout, absl::Seconds(30),
           "Longest a record waits for the broker's acknowledgement before it fails");
-ABSL_FLAG(int, max_queued_records, 100000,
-          "Records the Kafka client may hold unacknowledged; beyond it calls get RESOURCE_EXHAUSTED");
+ABSL_FLAG(
+    int, max_queued_records, 100000,
+    "Records the Kafka client may hold unacknowledged; beyond it calls get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, expansion_threads, 2, "Threads fetching and expanding sitemaps and playlists");
 ABSL_FLAG(bool, create_topics, true, "Create the topics at start-up when they do not exist");
 ABSL_FLAG(int, topic_partitions, 6, "Partitions of topics created at start-up");

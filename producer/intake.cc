@@ -25,12 +25,12 @@ absl::StatusOr<common::CanonicalUrl> Intake::Validate(absl::string_view raw,
 void Intake::Enqueue(const std::string& job_id, uint32_t index, const common::CanonicalUrl& url,
                      const TaskTemplate& options, absl::Time deadline, PublishCallback done) {
   const absl::Time now = absl::Now();
-  publisher_.Publish(MakeTask(options, job_id, index, url.url, now), deadline,
-                     [this, job_id, index, now, done = std::move(done)](
-                         absl::StatusOr<Published> published) {
-                       if (published.ok()) tracker_.OnTask(job_id, index, now);
-                       done(std::move(published));
-                     });
+  publisher_.Publish(
+      MakeTask(options, job_id, index, url.url, now), deadline,
+      [this, job_id, index, now, done = std::move(done)](absl::StatusOr<Published> published) {
+        if (published.ok()) tracker_.OnTask(job_id, index, now);
+        done(std::move(published));
+      });
 }
 
 }  // namespace cdnwarm::producer

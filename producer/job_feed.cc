@@ -17,8 +17,7 @@ JobFeed::JobFeed(JobFeedOptions options, JobTracker& tracker, metrics::Registry&
                                    "Records read to build job progress, by topic kind and result",
                                    {"topic", "result"})) {}
 
-absl::StatusOr<std::unique_ptr<JobFeed>> JobFeed::Start(JobFeedOptions options,
-                                                        JobTracker& tracker,
+absl::StatusOr<std::unique_ptr<JobFeed>> JobFeed::Start(JobFeedOptions options, JobTracker& tracker,
                                                         metrics::Registry& registry) {
   common::KafkaProperties props = options.kafka;
   // Assigned partitions, no group: nothing is committed, every replica reads everything.

@@ -29,8 +29,7 @@ class JobFeed {
  public:
   // Looks up both topics' partitions and their offsets at now - window, then starts
   // reading. Errors name the topic.
-  static absl::StatusOr<std::unique_ptr<JobFeed>> Start(JobFeedOptions options,
-                                                        JobTracker& tracker,
+  static absl::StatusOr<std::unique_ptr<JobFeed>> Start(JobFeedOptions options, JobTracker& tracker,
                                                         metrics::Registry& registry);
   ~JobFeed();
 

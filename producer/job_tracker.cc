@@ -44,7 +44,8 @@ void JobTracker::OnResult(const cdnwarm::v1::WarmResult& result) {
       ++job->verified_hits[result.region()];
     }
     job->updated_at = std::max(
-        job->updated_at, result.has_finished_at() ? common::FromProtoTimestamp(result.finished_at()) : absl::Now());
+        job->updated_at,
+        result.has_finished_at() ? common::FromProtoTimestamp(result.finished_at()) : absl::Now());
     EvictOverLimits();
     notify = WatchersOf(job_id);
   }
@@ -96,17 +97,19 @@ absl::StatusOr<cdnwarm::v1::Job> JobTracker::Get(const std::string& job_id) cons
   std::lock_guard<std::mutex> lock(mu_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end() || it->second.tasks.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "job \"", job_id, "\" is not known here: never created, older than the ",
-        absl::FormatDuration(options_.window), " window, or evicted (the newest ",
-        options_.max_jobs, " jobs are kept)"));
+    return absl::NotFoundError(
+        absl::StrCat("job \"", job_id, "\" is not known here: never created, older than the ",
+                     absl::FormatDuration(options_.window), " window, or evicted (the newest ",
+                     options_.max_jobs, " jobs are kept)"));
   }
   const Job& job = it->second;
   cdnwarm::v1::Job out;
   out.set_job_id(job_id);
   out.set_total_tasks(job.tasks.size());
-  if (job.created_at != absl::InfiniteFuture()) *out.mutable_created_at() = common::ToProtoTimestamp(job.created_at);
-  if (job.updated_at != absl::InfinitePast()) *out.mutable_updated_at() = common::ToProtoTimestamp(job.updated_at);
+  if (job.created_at != absl::InfiniteFuture())
+    *out.mutable_created_at() = common::ToProtoTimestamp(job.created_at);
+  if (job.updated_at != absl::InfinitePast())
+    *out.mutable_updated_at() = common::ToProtoTimestamp(job.updated_at);
 
   std::set<std::string> regions(options_.regions.begin(), options_.regions.end());
   for (const auto& [region, finished] : job.results) regions.insert(region);

@@ -13,7 +13,8 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
   if (!c.auth_token_file.empty()) {
     absl::StatusOr<common::BearerAuth> auth = common::BearerAuth::FromFile(c.auth_token_file);
     if (!auth.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--auth_token_file: ", auth.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--auth_token_file: ", auth.status().message()));
     }
     app->auth_ = *std::move(auth);
   } else {
@@ -50,12 +51,12 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
   if (!publisher.ok()) return publisher.status();
   app->publisher_ = *std::move(publisher);
 
-  absl::StatusOr<std::unique_ptr<JobFeed>> feed = JobFeed::Start(
-      {.kafka = c.common.kafka,
-       .requests_topic = c.common.requests_topic,
-       .results_topic = c.common.results_topic,
-       .window = c.job_window},
-      *app->tracker_, registry);
+  absl::StatusOr<std::unique_ptr<JobFeed>> feed =
+      JobFeed::Start({.kafka = c.common.kafka,
+                      .requests_topic = c.common.requests_topic,
+                      .results_topic = c.common.results_topic,
+                      .window = c.job_window},
+                     *app->tracker_, registry);
   if (!feed.ok()) return feed.status();
   app->feed_ = *std::move(feed);
 

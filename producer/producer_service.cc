@@ -91,8 +91,9 @@ absl::Time ProducerService::RecordDeadline(const grpc::CallbackServerContext& ct
 }
 
 void ProducerService::Count(absl::string_view rpc, const grpc::Status& status) {
-  rpcs_.Labels({std::string(rpc), absl::StatusCodeToString(
-                                       static_cast<absl::StatusCode>(status.error_code()))})
+  rpcs_
+      .Labels({std::string(rpc),
+               absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))})
       .Increment();
 }
 
@@ -132,7 +133,8 @@ grpc::ServerUnaryReactor* ProducerService::Warm(grpc::CallbackServerContext* ctx
 
 // Reads the stream entry by entry into one BatchJob; stops reading while too many records
 // wait for the broker, so a fast client cannot fill the producer's memory.
-class ProducerService::BatchReactor final : public grpc::ServerReadReactor<cdnwarm::v1::WarmRequest> {
+class ProducerService::BatchReactor final
+    : public grpc::ServerReadReactor<cdnwarm::v1::WarmRequest> {
  public:
   BatchReactor(ProducerService& service, grpc::CallbackServerContext* ctx,
                cdnwarm::v1::WarmBatchReply* reply)
@@ -154,10 +156,9 @@ class ProducerService::BatchReactor final : public grpc::ServerReadReactor<cdnwa
       job_->Close([this](absl::Status s, cdnwarm::v1::WarmBatchReply r) { Done(s, std::move(r)); });
       return;
     }
-    absl::StatusOr<TaskTemplate> options =
-        !have_first_ || request_.has_options()
-            ? ValidateOptions(request_.options())
-            : absl::StatusOr<TaskTemplate>(first_options_);
+    absl::StatusOr<TaskTemplate> options = !have_first_ || request_.has_options()
+                                               ? ValidateOptions(request_.options())
+                                               : absl::StatusOr<TaskTemplate>(first_options_);
     if (options.ok() && !have_first_) {
       first_options_ = *options;
       have_first_ = true;
@@ -203,17 +204,17 @@ grpc::ServerUnaryReactor* ProducerService::Expand(grpc::CallbackServerContext* c
   absl::StatusOr<TaskTemplate> validated = ValidateOptions(options);
   if (!validated.ok()) return FinishUnary(reactor, rpc, validated.status());
   auto job = std::make_shared<BatchJob>(intake_, NewJobId(), RecordDeadline(*ctx));
-  const bool queued = expansions_.TrySubmit(
-      [this, ctx, reactor, reply, job, rpc = std::string(rpc), template_ = *std::move(validated),
-       expansion = std::move(expansion)] {
+  const bool queued =
+      expansions_.TrySubmit([this, ctx, reactor, reply, job, rpc = std::string(rpc),
+                             template_ = *std::move(validated), expansion = std::move(expansion)] {
         JobSink sink(*job, template_, options_.max_batch_in_flight, *ctx);
         absl::Status expanded = expansion(sink);
-        job->Close([this, reactor, reply, rpc, expanded](absl::Status s,
-                                                          cdnwarm::v1::WarmBatchReply r) {
-          if (!expanded.ok()) s = expanded;
-          if (s.ok()) *reply = std::move(r);
-          FinishUnary(reactor, rpc, s);
-        });
+        job->Close(
+            [this, reactor, reply, rpc, expanded](absl::Status s, cdnwarm::v1::WarmBatchReply r) {
+              if (!expanded.ok()) s = expanded;
+              if (s.ok()) *reply = std::move(r);
+              FinishUnary(reactor, rpc, s);
+            });
       });
   if (!queued) {
     return FinishUnary(reactor, rpc,
@@ -232,8 +233,10 @@ grpc::ServerUnaryReactor* ProducerService::WarmSitemap(
   options.max_urls = request->max_urls() == 0 ? 50000 : request->max_urls();
   absl::Status bad;
   if (request->max_depth() > 5) bad = absl::InvalidArgumentError("max_depth: must be 0..5");
-  if (request->max_urls() > 1000000) bad = absl::InvalidArgumentError("max_urls: must be 0..1000000");
-  if (absl::StatusOr<common::CanonicalUrl> u = intake_.Validate(request->sitemap_url(), "sitemap_url");
+  if (request->max_urls() > 1000000)
+    bad = absl::InvalidArgumentError("max_urls: must be 0..1000000");
+  if (absl::StatusOr<common::CanonicalUrl> u =
+          intake_.Validate(request->sitemap_url(), "sitemap_url");
       !u.ok()) {
     bad = u.status();
   }
@@ -252,7 +255,8 @@ grpc::ServerUnaryReactor* ProducerService::WarmPlaylist(
   options.max_urls = request->max_urls() == 0 ? 100000 : request->max_urls();
   options.include_playlists = request->include_playlists();
   absl::Status bad;
-  if (request->max_urls() > 1000000) bad = absl::InvalidArgumentError("max_urls: must be 0..1000000");
+  if (request->max_urls() > 1000000)
+    bad = absl::InvalidArgumentError("max_urls: must be 0..1000000");
   if (absl::StatusOr<common::CanonicalUrl> u =
           intake_.Validate(request->playlist_url(), "playlist_url");
       !u.ok()) {

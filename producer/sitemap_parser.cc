@@ -50,8 +50,8 @@ struct SitemapParser::Impl {
       } else if (local == "sitemapindex") {
         self->kind = SitemapKind::kIndex;
       } else {
-        self->Fail(absl::InvalidArgumentError(absl::StrCat(
-            "root element <", local, "> is neither <urlset> nor <sitemapindex>")));
+        self->Fail(absl::InvalidArgumentError(
+            absl::StrCat("root element <", local, "> is neither <urlset> nor <sitemapindex>")));
         return;
       }
     }
@@ -104,9 +104,9 @@ struct SitemapParser::Impl {
     if (XML_Parse(xml.get(), data, static_cast<int>(len), final ? XML_TRUE : XML_FALSE) ==
         XML_STATUS_ERROR) {
       if (!error.ok()) return error;
-      return absl::InvalidArgumentError(
-          absl::StrCat("malformed XML at line ", XML_GetCurrentLineNumber(xml.get()), ": ",
-                       XML_ErrorString(XML_GetErrorCode(xml.get()))));
+      return absl::InvalidArgumentError(absl::StrCat("malformed XML at line ",
+                                                     XML_GetCurrentLineNumber(xml.get()), ": ",
+                                                     XML_ErrorString(XML_GetErrorCode(xml.get()))));
     }
     return error;
   }

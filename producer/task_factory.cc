@@ -4,8 +4,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "common/proto_time.h"
 #include "absl/strings/str_format.h"
+#include "common/proto_time.h"
 #include "common/task_validation.h"
 
 namespace cdnwarm::producer {
@@ -32,8 +32,8 @@ absl::StatusOr<TaskTemplate> ValidateOptions(const cdnwarm::v1::TaskOptions& opt
   if (options.has_ttl()) {
     const absl::Duration ttl = common::FromProtoDuration(options.ttl());
     if (ttl < absl::Seconds(1) || ttl > absl::Hours(24 * 7)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ".ttl: ", absl::FormatDuration(ttl), " is not between 1s and 7 days"));
+      return absl::InvalidArgumentError(absl::StrCat(field, ".ttl: ", absl::FormatDuration(ttl),
+                                                     " is not between 1s and 7 days"));
     }
     t.ttl = ttl;
   }

@@ -19,8 +19,7 @@ struct KafkaTaskPublisher::Metrics {
                                         metrics::LatencyBuckets())
                              .Get()),
         kafka_errors(r.AddCounter("cdnwarm_producer_kafka_errors_total",
-                                  "Errors reported by the Kafka client, by error name",
-                                  {"error"})),
+                                  "Errors reported by the Kafka client, by error name", {"error"})),
         queue_depth(r.AddGauge("cdnwarm_producer_queue_depth",
                                "Records waiting in the Kafka client for the broker")
                         .Get()) {}
@@ -39,7 +38,8 @@ absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> KafkaTaskPublisher::Create(
   // The promise of an OK reply rests on these; a properties file cannot weaken them.
   props.Set("enable.idempotence", "true");
   props.Set("acks", "all");
-  props.Set("message.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(options.delivery_timeout)));
+  props.Set("message.timeout.ms",
+            absl::StrCat(absl::ToInt64Milliseconds(options.delivery_timeout)));
   props.Set("queue.buffering.max.messages", absl::StrCat(options.max_queued_records));
   if (props.Find("linger.ms") == nullptr) props.Set("linger.ms", "2");
   absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
@@ -110,9 +110,9 @@ void KafkaTaskPublisher::Publish(const cdnwarm::v1::WarmTask& task, absl::Time d
   if (!cb) return;
   if (code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
     metrics_->records.Labels({"queue_full"}).Increment();
-    cb(absl::ResourceExhaustedError(absl::StrCat(
-        "the producer's Kafka queue is full (", options_.max_queued_records,
-        " records waiting for the broker); retry later")));
+    cb(absl::ResourceExhaustedError(absl::StrCat("the producer's Kafka queue is full (",
+                                                 options_.max_queued_records,
+                                                 " records waiting for the broker); retry later")));
     return;
   }
   metrics_->records.Labels({"failed"}).Increment();
@@ -215,8 +215,8 @@ absl::Status KafkaTaskPublisher::Flush(absl::Duration timeout) {
   const rd_kafka_resp_err_t err =
       rd_kafka_flush(rk_.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
-  return absl::DeadlineExceededError(absl::StrCat(rd_kafka_outq_len(rk_.get()),
-                                                  " records still unacknowledged after flush"));
+  return absl::DeadlineExceededError(
+      absl::StrCat(rd_kafka_outq_len(rk_.get()), " records still unacknowledged after flush"));
 }
 
 }  // namespace cdnwarm::producer

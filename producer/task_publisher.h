@@ -54,8 +54,8 @@ struct KafkaPublisherOptions {
 // librdkafka producer with acks=all and idempotence, polled on its own thread.
 class KafkaTaskPublisher final : public TaskPublisher {
  public:
-  static absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> Create(
-      KafkaPublisherOptions options, metrics::Registry& registry);
+  static absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> Create(KafkaPublisherOptions options,
+                                                                    metrics::Registry& registry);
   ~KafkaTaskPublisher() override;
 
   void Publish(const cdnwarm::v1::WarmTask& task, absl::Time deadline,

@@ -8,11 +8,27 @@ namespace {
 
 TEST(AddressPolicyTest, RefusesPrivateAndSpecialRangesByDefault) {
   const AddressPolicy policy;
-  for (const char* ip :
-       {"127.0.0.1", "127.255.0.9", "10.0.0.1", "172.16.5.4", "172.31.255.255", "192.168.1.1",
-        "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::",
-        "fd00::1", "fc12::3", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.1.2.3",
-        "::ffff:169.254.169.254", "64:ff9b::a00:1", "ff02::1"}) {
+  for (const char* ip : {"127.0.0.1",
+                         "127.255.0.9",
+                         "10.0.0.1",
+                         "172.16.5.4",
+                         "172.31.255.255",
+                         "192.168.1.1",
+                         "169.254.169.254",
+                         "100.64.0.1",
+                         "0.0.0.0",
+                         "224.0.0.1",
+                         "255.255.255.255",
+                         "::1",
+                         "::",
+                         "fd00::1",
+                         "fc12::3",
+                         "fe80::1",
+                         "::ffff:127.0.0.1",
+                         "::ffff:10.1.2.3",
+                         "::ffff:169.254.169.254",
+                         "64:ff9b::a00:1",
+                         "ff02::1"}) {
     absl::Status s = policy.CheckText(ip);
     EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << ip;
     EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr(ip));

@@ -73,9 +73,10 @@ TEST(SitemapParserTest, GzipIsRecognisedByItsBytes) {
 }
 
 TEST(SitemapParserTest, IndexAndPrefixedNames) {
-  Parsed p = ParseInChunks(R"(<sm:sitemapindex xmlns:sm="http://www.sitemaps.org/schemas/sitemap/0.9">
+  Parsed p =
+      ParseInChunks(R"(<sm:sitemapindex xmlns:sm="http://www.sitemaps.org/schemas/sitemap/0.9">
 <sm:sitemap><sm:loc>https://example.com/s1.xml</sm:loc></sm:sitemap></sm:sitemapindex>)",
-                           3);
+                    3);
   ASSERT_TRUE(p.status.ok()) << p.status;
   EXPECT_EQ(p.kind, SitemapKind::kIndex);
   EXPECT_THAT(p.locs, ElementsAre("https://example.com/s1.xml"));
@@ -92,10 +93,12 @@ TEST(SitemapParserTest, RefusesHostileAndBrokenDocuments) {
   EXPECT_THAT(std::string(ParseInChunks("<urlset><url><loc>x</url>", 4).status.message()),
               HasSubstr("malformed XML at line 1"));
   EXPECT_FALSE(ParseInChunks("", 4).status.ok());
-  EXPECT_THAT(std::string(ParseInChunks(std::string("\x1f\x8bnot gzip at all"), 4).status.message()),
-              HasSubstr("gzip"));
-  EXPECT_THAT(std::string(ParseInChunks(kUrlSet, 8, {.max_decompressed_bytes = 100}).status.message()),
-              HasSubstr("larger than 100 bytes"));
+  EXPECT_THAT(
+      std::string(ParseInChunks(std::string("\x1f\x8bnot gzip at all"), 4).status.message()),
+      HasSubstr("gzip"));
+  EXPECT_THAT(
+      std::string(ParseInChunks(kUrlSet, 8, {.max_decompressed_bytes = 100}).status.message()),
+      HasSubstr("larger than 100 bytes"));
 }
 
 TEST(HlsPlaylistTest, MasterListsVariantsRenditionsAndIFrames) {
@@ -147,7 +150,8 @@ TEST(TaskOptionsTest, ValidationNamesTheField) {
               HasSubstr("may not be set"));
   cdnwarm::v1::TaskOptions too_many = o;
   for (int i = 0; i < 9; ++i) too_many.add_variants()->set_name(std::to_string(i));
-  EXPECT_THAT(std::string(ValidateOptions(too_many).status().message()), HasSubstr("the limit is 8"));
+  EXPECT_THAT(std::string(ValidateOptions(too_many).status().message()),
+              HasSubstr("the limit is 8"));
   cdnwarm::v1::TaskOptions ttl = o;
   ttl.mutable_ttl()->set_seconds(8 * 24 * 3600);
   EXPECT_THAT(std::string(ValidateOptions(ttl).status().message()), HasSubstr("options.ttl"));

@@ -38,7 +38,8 @@ class ProducerIntegrationTest : public ::testing::Test {
     c.regions = {"eu", "us"};
     c.topic_partitions = 3;
     c.fetch_guard.addresses = *common::AddressPolicy::Create({"127.0.0.0/8"});
-    c.fetch_guard.hosts = *common::HostAllowList::Parse({"127.0.0.1", "*.example.com", "example.com"});
+    c.fetch_guard.hosts =
+        *common::HostAllowList::Parse({"127.0.0.1", "*.example.com", "example.com"});
     config_ = new ProducerConfig(c);
     registry_ = new metrics::Registry();
     absl::StatusOr<std::unique_ptr<ProducerApp>> app = ProducerApp::Create(c, *registry_);
@@ -47,7 +48,8 @@ class ProducerIntegrationTest : public ::testing::Test {
       return;
     }
     app_ = app->release();
-    if (absl::Status s = app_->runner().Start(); !s.ok()) setup_error_ = new std::string(s.ToString());
+    if (absl::Status s = app_->runner().Start(); !s.ok())
+      setup_error_ = new std::string(s.ToString());
     auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", app_->runner().grpc_port()),
                                        grpc::InsecureChannelCredentials());
     stub_ = cdnwarm::v1::Producer::NewStub(channel).release();
@@ -169,8 +171,8 @@ TEST_F(ProducerIntegrationTest, WarmRefusesBadInputWithTheRightCode) {
 
 TEST_F(ProducerIntegrationTest, BatchReportsEachBadEntryAndProducesExactlyTheGoodOnes) {
   const std::vector<std::string> entries = {
-      "https://example.com/1", "gopher://example.com/", "https://example.com/2",
-      "https://example.com/%zz", "https://evil.org/x", "https://a.example.com/3",
+      "https://example.com/1",   "gopher://example.com/", "https://example.com/2",
+      "https://example.com/%zz", "https://evil.org/x",    "https://a.example.com/3",
       "https://example.com/1"};  // a repeat is a task of its own
   cdnwarm::v1::WarmBatchReply reply;
   auto ctx = Ctx();
@@ -199,8 +201,9 @@ TEST_F(ProducerIntegrationTest, BatchReportsEachBadEntryAndProducesExactlyTheGoo
     urls.insert(record.key);
     task_ids.insert(task.task_id());
   }
-  EXPECT_THAT(urls, UnorderedElementsAreArray({"https://example.com/1", "https://example.com/2",
-                                               "https://a.example.com/3", "https://example.com/1"}));
+  EXPECT_THAT(urls,
+              UnorderedElementsAreArray({"https://example.com/1", "https://example.com/2",
+                                         "https://a.example.com/3", "https://example.com/1"}));
   const std::string j = reply.job_id();
   EXPECT_THAT(task_ids, UnorderedElementsAreArray({j + "/0", j + "/2", j + "/5", j + "/6"}));
 }
@@ -220,7 +223,8 @@ TEST_F(ProducerIntegrationTest, SitemapIndexServedByNginxEnqueuesExactlyTheListe
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string base = (*server)->url("");
   auto urlset = [](const std::vector<std::string>& locs) {
-    std::string x = "<?xml version=\"1.0\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">";
+    std::string x =
+        "<?xml version=\"1.0\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">";
     for (const std::string& l : locs) x += "<url><loc>" + l + "</loc></url>\n";
     return x + "</urlset>";
   };
@@ -229,9 +233,9 @@ TEST_F(ProducerIntegrationTest, SitemapIndexServedByNginxEnqueuesExactlyTheListe
     for (const std::string& l : locs) x += "<sitemap><loc>" + l + "</loc></sitemap>";
     return x + "</sitemapindex>";
   };
-  testing::WriteFile(root + "/sitemap.xml", index({base + "/a.xml", base + "/b.xml.gz",
-                                                   base + "/nested/index.xml",
-                                                   base + "/missing.xml"}));
+  testing::WriteFile(root + "/sitemap.xml",
+                     index({base + "/a.xml", base + "/b.xml.gz", base + "/nested/index.xml",
+                            base + "/missing.xml"}));
   testing::WriteFile(root + "/a.xml", urlset({"https://example.com/a1", "https://example.com/a2"}));
   // b.xml.gz: a gzip file, detected by its bytes.
   {
@@ -292,11 +296,11 @@ TEST_F(ProducerIntegrationTest, PlaylistLadderIsExpandedWithRelativeUrisResolved
   grpc::Status s = stub_->WarmPlaylist(Ctx().get(), req, &reply);
   ASSERT_TRUE(s.ok()) << s.error_message();
   const std::string b = (*server)->url("/live");
-  EXPECT_THAT(UrlsOf(reply.job_id()),
-              UnorderedElementsAreArray({b + "/master.m3u8", b + "/360p/index.m3u8",
-                                         b + "/360p/seg0.ts", b + "/360p/seg1.ts",
-                                         b + "/720p/index.m3u8", b + "/720p/init.mp4",
-                                         b + "/720p/seg0.m4s"}));
+  EXPECT_THAT(
+      UrlsOf(reply.job_id()),
+      UnorderedElementsAreArray({b + "/master.m3u8", b + "/360p/index.m3u8", b + "/360p/seg0.ts",
+                                 b + "/360p/seg1.ts", b + "/720p/index.m3u8", b + "/720p/init.mp4",
+                                 b + "/720p/seg0.m4s"}));
 }
 
 TEST_F(ProducerIntegrationTest, GetJobAndWatchJobFollowResultsOnTheResultsTopic) {
@@ -334,9 +338,8 @@ TEST_F(ProducerIntegrationTest, GetJobAndWatchJobFollowResultsOnTheResultsTopic)
   EXPECT_EQ(update.total_tasks(), 3u);
 
   std::vector<std::pair<std::string, std::string>> results;
-  const cdnwarm::v1::Outcome outcomes[3] = {cdnwarm::v1::OUTCOME_WARMED,
-                                            cdnwarm::v1::OUTCOME_FAILED,
-                                            cdnwarm::v1::OUTCOME_EXPIRED};
+  const cdnwarm::v1::Outcome outcomes[3] = {
+      cdnwarm::v1::OUTCOME_WARMED, cdnwarm::v1::OUTCOME_FAILED, cdnwarm::v1::OUTCOME_EXPIRED};
   for (const std::string region : {"eu", "us"}) {
     for (int i = 0; i < 3; ++i) {
       cdnwarm::v1::WarmResult r;
@@ -392,9 +395,9 @@ TEST_F(ProducerIntegrationTest, JobStateIsRebuiltFromKafkaByANewReplica) {
   r.set_job_id(reply.job_id());
   r.set_region("eu");
   r.set_outcome(cdnwarm::v1::OUTCOME_WARMED);
-  ASSERT_TRUE(testing::ProduceRecords(config_->common.results_topic,
-                                      {{r.task_id(), r.SerializeAsString()}})
-                  .ok());
+  ASSERT_TRUE(
+      testing::ProduceRecords(config_->common.results_topic, {{r.task_id(), r.SerializeAsString()}})
+          .ok());
 
   // A second producer (a restart, or another replica) reads the same topics.
   metrics::Registry registry;

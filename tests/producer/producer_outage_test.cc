@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cdnwarm/v1/producer.grpc.pb.h"
-#include "gtest/gtest.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
 #include "producer/producer_app.h"
 #include "tests/support/kafka_test_client.h"
 
@@ -46,8 +46,7 @@ class ProducerOutageTest : public ::testing::Test {
 TEST_F(ProducerOutageTest, UnavailableWithinTheDeadlineThenRecoversWithoutRestart) {
   ProducerConfig c;
   c.common.service = "producer";
-  c.common.kafka.Set("bootstrap.servers",
-                     absl::StrCat("127.0.0.1:", kBrokerPort));
+  c.common.kafka.Set("bootstrap.servers", absl::StrCat("127.0.0.1:", kBrokerPort));
   c.common.requests_topic = "outage.requests";
   c.common.results_topic = "outage.results";
   c.common.dead_letter_topic = "outage.dlq";
@@ -82,8 +81,7 @@ TEST_F(ProducerOutageTest, UnavailableWithinTheDeadlineThenRecoversWithoutRestar
 
   // What the broker holds: the records of the OK replies, at the offsets they named.
   absl::StatusOr<std::vector<testing::Record>> records = [&] {
-    setenv("CDNWARM_KAFKA_BOOTSTRAP",
-           absl::StrCat("127.0.0.1:", kBrokerPort).c_str(), 1);
+    setenv("CDNWARM_KAFKA_BOOTSTRAP", absl::StrCat("127.0.0.1:", kBrokerPort).c_str(), 1);
     return testing::ReadTopic("outage.requests");
   }();
   ASSERT_TRUE(records.ok()) << records.status();

@@ -16,8 +16,8 @@ class NginxServer {
  public:
   // Serves `root` on 127.0.0.1 at a free port. `extra_server_conf` is added inside the
   // server block (locations, headers).
-  static absl::StatusOr<std::unique_ptr<NginxServer>> Start(const std::string& root,
-                                                            const std::string& extra_server_conf = "");
+  static absl::StatusOr<std::unique_ptr<NginxServer>> Start(
+      const std::string& root, const std::string& extra_server_conf = "");
   ~NginxServer();
 
   int port() const { return port_; }
