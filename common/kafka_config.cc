@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/log.h"
 
 namespace cdnwarm::common {
 
@@ -100,8 +101,25 @@ const std::string* KafkaProperties::Find(absl::string_view key) const {
   return nullptr;
 }
 
+namespace {
+
+// librdkafka's own log lines (syslog levels) go through the JSON log like everything else.
+void OnKafkaLog(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+  const log::Level ours = level <= 3   ? log::Level::kError
+                          : level == 4 ? log::Level::kWarn
+                          : level <= 6 ? log::Level::kInfo
+                                       : log::Level::kDebug;
+  log::Write(ours, "kafka client",
+             {{"client", rk != nullptr ? rd_kafka_name(rk) : ""},
+              {"facility", facility},
+              {"detail", message}});
+}
+
+}  // namespace
+
 absl::StatusOr<KafkaConfPtr> KafkaProperties::ToConf() const {
   KafkaConfPtr conf(rd_kafka_conf_new());
+  rd_kafka_conf_set_log_cb(conf.get(), &OnKafkaLog);
   char err[512];
   for (const auto& [k, v] : entries_) {
     if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {

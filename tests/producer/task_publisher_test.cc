@@ -1,0 +1,65 @@
+// The publisher's answers when the broker cannot take records: a full local queue is
+// RESOURCE_EXHAUSTED at once, an unacknowledged record is UNAVAILABLE at its deadline.
+// No broker at all is needed for that (the bootstrap address answers nothing).
+
+#include "producer/task_publisher.h"
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+namespace cdnwarm::producer {
+namespace {
+
+std::unique_ptr<KafkaTaskPublisher> Unreachable(metrics::Registry& registry, int max_queued) {
+  KafkaPublisherOptions o;
+  o.kafka.Set("bootstrap.servers", "127.0.0.1:1");
+  o.topic = "nowhere";
+  o.max_queued_records = max_queued;
+  absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> p = KafkaTaskPublisher::Create(o, registry);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return p.ok() ? *std::move(p) : nullptr;
+}
+
+cdnwarm::v1::WarmTask Task() {
+  cdnwarm::v1::WarmTask t;
+  t.set_url("https://example.com/");
+  t.set_task_id("j/0");
+  return t;
+}
+
+TEST(TaskPublisherTest, UnacknowledgedRecordIsUnavailableAtItsDeadline) {
+  metrics::Registry registry;
+  auto publisher = Unreachable(registry, 10);
+  ASSERT_NE(publisher, nullptr);
+  absl::Notification done;
+  absl::Status status;
+  const absl::Time start = absl::Now();
+  publisher->Publish(Task(), start + absl::Milliseconds(300), [&](absl::StatusOr<Published> r) {
+    status = r.status();
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(300));
+  EXPECT_NE(registry.Render().find("cdnwarm_producer_records_total{result=\"timed_out\"} 1"),
+            std::string::npos);
+}
+
+TEST(TaskPublisherTest, FullLocalQueueIsResourceExhaustedAtOnce) {
+  metrics::Registry registry;
+  auto publisher = Unreachable(registry, 1);
+  ASSERT_NE(publisher, nullptr);
+  const absl::Time far = absl::Now() + absl::Seconds(60);
+  int answered = 0;
+  publisher->Publish(Task(), far, [&](absl::StatusOr<Published>) { ++answered; });
+  absl::Status second;
+  publisher->Publish(Task(), far, [&](absl::StatusOr<Published> r) { second = r.status(); });
+  EXPECT_EQ(second.code(), absl::StatusCode::kResourceExhausted) << second;
+  EXPECT_EQ(answered, 0) << "the first record is still waiting for the broker";
+  publisher.reset();  // shutting down answers what is left
+  EXPECT_EQ(answered, 1);
+}
+
+}  // namespace
+}  // namespace cdnwarm::producer
