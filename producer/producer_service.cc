@@ -297,48 +297,53 @@ class ProducerService::WatchReactor final : public grpc::ServerWriteReactor<cdnw
     });
   }
 
-  // From the ticker thread.
+  // From the ticker thread. gRPC calls (StartWrite, Finish) are made without the lock:
+  // they may run reactions inline.
   void Tick(absl::Time now) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (finishing_ || writing_) return;
     if (service_.draining_) {
-      FinishLocked(absl::UnavailableError("producer is shutting down; watch again elsewhere"));
+      EndLocked(lock, absl::UnavailableError("producer is shutting down; watch again elsewhere"));
       return;
     }
     if (!changed_ || now < next_send_) return;
     changed_ = false;
     absl::StatusOr<cdnwarm::v1::Job> job = service_.tracker_.Get(job_id_);
     if (!job.ok()) {
-      FinishLocked(job.status());
+      EndLocked(lock, job.status());
       return;
     }
     job_ = *std::move(job);
     next_send_ = now + min_interval_;
     writing_ = true;
+    lock.unlock();
     StartWrite(&job_);
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     writing_ = false;
     if (!ok) {
-      FinishLocked(absl::CancelledError("the watcher went away"));
+      EndLocked(lock, absl::CancelledError("the watcher went away"));
     } else if (job_.done()) {
-      FinishLocked(absl::OkStatus());
+      EndLocked(lock, absl::OkStatus());
     } else if (finishing_) {
-      Finish(pending_finish_);
+      // An end was decided while the write was in flight.
+      const grpc::Status status = end_status_;
+      lock.unlock();
+      Finish(status);
     }
   }
 
   void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    FinishLocked(absl::CancelledError("the watch was cancelled or its deadline passed"));
+    std::unique_lock<std::mutex> lock(mu_);
+    EndLocked(lock, absl::CancelledError("the watch was cancelled or its deadline passed"));
   }
 
   // Ends the watch with `status` (from any thread).
-  void Fail(const absl::Status& status) {
-    std::lock_guard<std::mutex> lock(mu_);
-    FinishLocked(status);
+  void End(const absl::Status& status) {
+    std::unique_lock<std::mutex> lock(mu_);
+    EndLocked(lock, status);
   }
 
   void OnDone() override {
@@ -353,13 +358,16 @@ class ProducerService::WatchReactor final : public grpc::ServerWriteReactor<cdnw
   }
 
  private:
-  // Finishes now, or after the write in flight.
-  void FinishLocked(const absl::Status& status) {
+  // Decides the end once; finishes now, or after the write in flight. Releases the lock.
+  void EndLocked(std::unique_lock<std::mutex>& lock, const absl::Status& status) {
     if (finishing_) return;
     finishing_ = true;
-    pending_finish_ = common::ToGrpcStatus(status);
-    service_.Count("WatchJob", pending_finish_);
-    if (!writing_) Finish(pending_finish_);
+    end_status_ = common::ToGrpcStatus(status);
+    service_.Count("WatchJob", end_status_);
+    if (writing_) return;
+    const grpc::Status final_status = end_status_;
+    lock.unlock();
+    Finish(final_status);
   }
 
   ProducerService& service_;
@@ -370,11 +378,11 @@ class ProducerService::WatchReactor final : public grpc::ServerWriteReactor<cdnw
   std::atomic<bool> changed_{true};  // the first tick sends the current state
 
   std::mutex mu_;
-  bool writing_ = false;
-  bool finishing_ = false;
-  grpc::Status pending_finish_;
-  absl::Time next_send_ = absl::InfinitePast();
-  cdnwarm::v1::Job job_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status end_status_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_send_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  cdnwarm::v1::Job job_;  // written under mu_, read by gRPC while writing_
 };
 
 grpc::ServerWriteReactor<cdnwarm::v1::Job>* ProducerService::WatchJob(
@@ -395,7 +403,7 @@ grpc::ServerWriteReactor<cdnwarm::v1::Job>* ProducerService::WatchJob(
     watches_.insert(reactor);
   }
   reactor->Start(reactor);
-  if (!bad.ok()) raw->Fail(bad);
+  if (!bad.ok()) raw->End(bad);
   return raw;
 }
 
