@@ -49,7 +49,7 @@ struct SitemapWalk {
       return absl::Status(s.code(), absl::StrCat("sitemap ", url, ": ", s.message()));
     }
     for (const std::string& child : children) {
-      if (limit_reached) break;
+      if (limit_reached || sink.Stopped()) break;
       absl::StatusOr<common::CanonicalUrl> canonical = common::ResolveUrl(url, child, "loc");
       if (!canonical.ok()) {
         sink.Reject(child, canonical.status().message());
@@ -121,6 +121,7 @@ absl::Status ExpandPlaylist(const common::FetchGuard& guard, absl::string_view u
   } else {
     std::set<std::string> seen;
     for (const std::string& ref : master->playlists) {
+      if (sink.Stopped()) return absl::CancelledError("the call was cancelled");
       absl::StatusOr<common::CanonicalUrl> u = common::ResolveUrl(top->url, ref, "uri");
       if (!u.ok()) {
         sink.Reject(ref, u.status().message());

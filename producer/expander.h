@@ -20,6 +20,8 @@ class UrlSink {
   virtual absl::Status Add(absl::string_view url) = 0;
   // A listed document that could not be expanded (fetch or parse failure, depth limit).
   virtual void Reject(absl::string_view url, absl::string_view reason) = 0;
+  // True once the caller went away: no further documents are fetched.
+  virtual bool Stopped() const { return false; }
 };
 
 struct ExpandOptions {

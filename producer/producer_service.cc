@@ -41,6 +41,7 @@ class JobSink final : public UrlSink {
   void Reject(absl::string_view url, absl::string_view reason) override {
     job_.Reject(url, reason);
   }
+  bool Stopped() const override { return ctx_.IsCancelled(); }
 
  private:
   BatchJob& job_;
