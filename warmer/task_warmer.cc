@@ -1,0 +1,177 @@
+#include "warmer/task_warmer.h"
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/proto_time.h"
+#include "common/url_canon.h"
+#include "warmer/cache_status.h"
+#include "warmer/outcome_policy.h"
+
+namespace cdnwarm::warmer {
+namespace {
+
+// State of one task's warm while its exchanges run.
+struct Run {
+  cdnwarm::v1::WarmTask task;
+  uint32_t attempt = 0;
+  std::string host;
+  std::function<void(WarmOutcome)> done;
+  std::mutex mu;
+  std::vector<cdnwarm::v1::VariantResult> variants;
+  std::vector<Decision> decisions;
+  int pending = 0;
+};
+
+HttpRequest RequestFor(const Run& run, const cdnwarm::v1::RequestVariant& v) {
+  HttpRequest req;
+  req.url = run.task.url();
+  req.host = run.host;
+  for (const auto& h : v.headers()) req.headers.emplace_back(h.name(), h.value());
+  return req;
+}
+
+std::vector<std::string> HeaderNames(const cdnwarm::v1::RequestVariant& v) {
+  std::vector<std::string> names;
+  for (const auto& h : v.headers()) names.push_back(h.name());
+  return names;
+}
+
+WarmOutcome Combine(Run& run, const TaskWarmerOptions& options) {
+  WarmOutcome out;
+  cdnwarm::v1::WarmResult& r = out.result;
+  r.set_task_id(run.task.task_id());
+  r.set_job_id(run.task.job_id());
+  r.set_url(run.task.url());
+  r.set_region(options.region);
+  r.set_attempts(run.attempt);
+  r.set_warmer_id(options.warmer_id);
+  *r.mutable_finished_at() = common::ToProtoTimestamp(absl::Now());
+  bool any_retry = false, any_failed = false;
+  absl::Duration delay, latency;
+  std::vector<std::string> errors;
+  for (size_t i = 0; i < run.variants.size(); ++i) {
+    const cdnwarm::v1::VariantResult& v = run.variants[i];
+    const Decision& d = run.decisions[i];
+    *r.add_variants() = v;
+    r.set_bytes(r.bytes() + v.body_bytes());
+    latency = std::max(latency, common::FromProtoDuration(v.total_latency()));
+    any_retry = any_retry || d.verdict == Verdict::kRetry;
+    any_failed = any_failed || d.verdict == Verdict::kFailed;
+    delay = std::max(delay, d.retry_delay);
+    if (d.verdict != Verdict::kWarmed) {
+      errors.push_back(v.variant().empty() ? d.reason : absl::StrCat(v.variant(), ": ", d.reason));
+    }
+  }
+  // The task's headline numbers come from the first variant that did not warm, else the
+  // first.
+  size_t headline = 0;
+  while (headline + 1 < run.decisions.size() &&
+         run.decisions[headline].verdict == Verdict::kWarmed) {
+    ++headline;
+  }
+  if (run.decisions[headline].verdict == Verdict::kWarmed) headline = 0;
+  r.set_http_status(run.variants[headline].http_status());
+  r.set_cache_before(run.variants[headline].cache_before());
+  r.set_cache_after(run.variants[headline].cache_after());
+  *r.mutable_latency() = common::ToProtoDuration(latency);
+  r.set_error(absl::StrJoin(errors, "; "));
+  if (any_retry) {
+    out.ack = cdnwarm::v1::ACK_OUTCOME_RETRY;
+    out.retry_delay = delay;
+  } else if (any_failed) {
+    out.ack = cdnwarm::v1::ACK_OUTCOME_FAILED;
+    r.set_outcome(cdnwarm::v1::OUTCOME_FAILED);
+  } else {
+    out.ack = cdnwarm::v1::ACK_OUTCOME_WARMED;
+    r.set_outcome(cdnwarm::v1::OUTCOME_WARMED);
+  }
+  return out;
+}
+
+void FillVariant(const HttpResponse& resp, const CacheReport& cache, const Decision& d,
+                 const std::vector<std::string>& request_headers, cdnwarm::v1::VariantResult* v) {
+  v->set_http_status(static_cast<int32_t>(resp.status));
+  v->set_cache_before(cache.edge);
+  for (const auto& layer : cache.layers) *v->add_layers() = layer;
+  v->set_body_bytes(resp.body_bytes);
+  v->set_body_capped(resp.body_capped);
+  *v->mutable_first_byte_latency() = common::ToProtoDuration(resp.first_byte_time);
+  *v->mutable_total_latency() = common::ToProtoDuration(resp.total_time);
+  v->set_pop(ParsePop(resp.headers));
+  for (const std::string& h : UnvariedHeaders(resp.headers, request_headers)) {
+    v->add_unvaried_headers(h);
+  }
+  if (d.verdict != Verdict::kWarmed) v->set_error(d.reason);
+}
+
+}  // namespace
+
+void TaskWarmer::Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
+                      std::function<void(WarmOutcome)> done) {
+  auto run = std::make_shared<Run>();
+  run->task = task;
+  run->attempt = attempt;
+  run->done = std::move(done);
+  if (run->task.variants().empty()) run->task.add_variants();  // one plain GET
+
+  // The bridge's task came through the producer's checks; check again here, because the
+  // warmer is the one that connects (and WarmNow comes straight from operators).
+  absl::StatusOr<common::CanonicalUrl> url = common::CanonicalizeUrl(task.url());
+  absl::Status refused = url.ok() ? guard_.CheckHost(url->host) : url.status();
+  const int n = run->task.variants_size();
+  run->variants.resize(static_cast<size_t>(n));
+  run->decisions.resize(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) run->variants[i].set_variant(run->task.variants(i).name());
+  if (!refused.ok()) {
+    for (Decision& d : run->decisions) d.reason = std::string(refused.message());
+    for (auto& v : run->variants) v.set_error(std::string(refused.message()));
+    WarmOutcome out = Combine(*run, options_);
+    run->done(std::move(out));
+    return;
+  }
+  run->task.set_url(url->url);
+  run->host = url->host;
+  run->pending = n;
+
+  for (int i = 0; i < n; ++i) {
+    engine_.Fetch(RequestFor(*run, run->task.variants(i)), [this, run, i](HttpResponse resp) {
+      const cdnwarm::v1::RequestVariant& variant = run->task.variants(i);
+      const CacheReport cache = ParseCacheStatus(resp.headers);
+      const Decision d = Decide(resp, cache, absl::Now());
+      const bool verify = options_.verify && d.verdict == Verdict::kWarmed &&
+                          cache.edge != cdnwarm::v1::CACHE_STATUS_HIT;
+      {
+        std::lock_guard<std::mutex> lock(run->mu);
+        FillVariant(resp, cache, d, HeaderNames(variant), &run->variants[i]);
+        run->decisions[i] = d;
+      }
+      auto finish_one = [this, run] {
+        bool last = false;
+        {
+          std::lock_guard<std::mutex> lock(run->mu);
+          last = --run->pending == 0;
+        }
+        if (last) run->done(Combine(*run, options_));
+      };
+      if (!verify) {
+        finish_one();
+        return;
+      }
+      engine_.Fetch(RequestFor(*run, variant), [run, i, finish_one](HttpResponse again) {
+        {
+          std::lock_guard<std::mutex> lock(run->mu);
+          run->variants[i].set_cache_after(ParseCacheStatus(again.headers).edge);
+        }
+        finish_one();
+      });
+    });
+  }
+}
+
+}  // namespace cdnwarm::warmer
