@@ -36,9 +36,12 @@ HttpRequest RequestFor(const Run& run, const cdnwarm::v1::RequestVariant& v) {
   return req;
 }
 
-std::vector<std::string> HeaderNames(const cdnwarm::v1::RequestVariant& v) {
+// Headers the task varies in any of its variants: Vary naming one of them is covered.
+std::vector<std::string> VariedHeaderNames(const cdnwarm::v1::WarmTask& task) {
   std::vector<std::string> names;
-  for (const auto& h : v.headers()) names.push_back(h.name());
+  for (const auto& v : task.variants()) {
+    for (const auto& h : v.headers()) names.push_back(h.name());
+  }
   return names;
 }
 
@@ -148,7 +151,7 @@ void TaskWarmer::Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
                           cache.edge != cdnwarm::v1::CACHE_STATUS_HIT;
       {
         std::lock_guard<std::mutex> lock(run->mu);
-        FillVariant(resp, cache, d, HeaderNames(variant), &run->variants[i]);
+        FillVariant(resp, cache, d, VariedHeaderNames(run->task), &run->variants[i]);
         run->decisions[i] = d;
       }
       auto finish_one = [this, run] {

@@ -16,8 +16,8 @@
 namespace cdnwarm::warmer {
 
 struct TaskWarmerOptions {
-  std::string region;
-  std::string warmer_id;
+  std::string region = "";
+  std::string warmer_id = "";
   // After a variant's MISS (or STALE/EXPIRED), GET it again and record whether it is now a
   // HIT (cache_after).
   bool verify = false;

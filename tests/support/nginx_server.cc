@@ -23,12 +23,12 @@ extern char** environ;
 namespace cdnwarm::testing {
 namespace {
 
-bool CanConnect(int port) {
+bool CanConnect(const std::string& host, int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
   const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
   return ok;
@@ -63,12 +63,15 @@ std::string MakeTempDir(const std::string& name) {
 }
 
 absl::StatusOr<std::unique_ptr<NginxServer>> NginxServer::Start(
-    const std::string& root, const std::string& extra_server_conf) {
+    const std::string& root, const std::string& extra_server_conf, const std::string& listen_host,
+    const std::string& extra_http_conf) {
   std::unique_ptr<NginxServer> s(new NginxServer());
   s->prefix_ = MakeTempDir("nginx");
   s->port_ = FreeLoopbackPort();
+  s->host_ = listen_host;
   const std::string& p = s->prefix_;
-  const std::string conf = absl::StrFormat(R"(daemon off;
+  const std::string conf =
+      absl::StrFormat(R"(daemon off;
 master_process off;
 pid %1$s/nginx.pid;
 error_log %1$s/error.log info;
@@ -81,14 +84,15 @@ http {
   uwsgi_temp_path %1$s/uwsgi;
   scgi_temp_path %1$s/scgi;
   types { application/xml xml; application/gzip gz; application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+  %6$s
   server {
-    listen 127.0.0.1:%2$d;
+    listen %5$s:%2$d;
     root %3$s;
     %4$s
   }
 }
 )",
-                                           p, s->port_, root, extra_server_conf);
+                      p, s->port_, root, extra_server_conf, listen_host, extra_http_conf);
   WriteFile(p + "/nginx.conf", conf);
   const std::string conf_path = p + "/nginx.conf";
   const char* nginx = std::filesystem::exists("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx";
@@ -100,7 +104,7 @@ http {
     return absl::InternalError("cannot start nginx");
   }
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!CanConnect(s->port_)) {
+  while (!CanConnect(s->host_, s->port_)) {
     int status = 0;
     if (::waitpid(s->pid_, &status, WNOHANG) == s->pid_) {
       s->pid_ = -1;
@@ -123,7 +127,48 @@ NginxServer::~NginxServer() {
 }
 
 std::string NginxServer::url(const std::string& path) const {
-  return absl::StrCat("http://127.0.0.1:", port_, path);
+  return absl::StrCat("http://", host_, ":", port_, path);
+}
+
+std::string NginxServer::access_log() const {
+  std::ifstream in(prefix_ + "/access.log");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
+    const std::vector<std::string>& args, std::string* first_line) {
+  int fds[2];
+  if (::pipe(fds) != 0) return absl::InternalError("pipe failed");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  for (std::string& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::unique_ptr<ChildProcess> child(new ChildProcess());
+  const int rc = posix_spawnp(&child->pid_, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    return absl::InternalError(absl::StrCat("cannot start ", args[0]));
+  }
+  first_line->clear();
+  char c;
+  while (::read(fds[0], &c, 1) == 1 && c != '\n') first_line->push_back(c);
+  ::close(fds[0]);
+  if (first_line->empty()) return absl::InternalError(absl::StrCat(args[0], " printed nothing"));
+  return child;
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
 }
 
 }  // namespace cdnwarm::testing

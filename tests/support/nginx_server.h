@@ -6,7 +6,9 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -14,20 +16,35 @@ namespace cdnwarm::testing {
 
 class NginxServer {
  public:
-  // Serves `root` on 127.0.0.1 at a free port. `extra_server_conf` is added inside the
-  // server block (locations, headers).
+  // Serves `root` on `listen_host` at a free port. `extra_server_conf` is added inside the
+  // server block (locations, headers), `extra_http_conf` in the http block (cache paths).
   static absl::StatusOr<std::unique_ptr<NginxServer>> Start(
-      const std::string& root, const std::string& extra_server_conf = "");
+      const std::string& root, const std::string& extra_server_conf = "",
+      const std::string& listen_host = "127.0.0.1", const std::string& extra_http_conf = "");
   ~NginxServer();
 
   int port() const { return port_; }
   std::string url(const std::string& path) const;
+  std::string access_log() const;
   const std::string& prefix() const { return prefix_; }
 
  private:
   NginxServer() = default;
   std::string prefix_;
+  std::string host_;
   int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// A child process started for a test and killed by the destructor.
+class ChildProcess {
+ public:
+  // Starts argv; returns the first line it prints on stdout (e.g. "PORT 4711").
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
+                                                             std::string* first_line);
+  ~ChildProcess();
+
+ private:
   pid_t pid_ = -1;
 };
 

@@ -1,0 +1,309 @@
+// The warming engine against real nginx edges (proxy_cache in front of a scripted origin):
+// warmed means a plain GET at the edge is then a HIT, for every variant; edges are pinned;
+// retries, failures, the SSRF guard and origin protection behave as the policy says.
+
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/common/http_get.h"
+#include "tests/support/nginx_server.h"
+#include "warmer/task_warmer.h"
+
+namespace cdnwarm::warmer {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr const char* kPython = CDNWARM_TEST_PYTHON;
+constexpr const char* kOrigin = CDNWARM_TEST_ORIGIN;
+
+std::string EdgeConf(int origin_port, const std::string& name) {
+  return absl::StrCat(R"(
+    location / {
+      proxy_pass http://127.0.0.1:)",
+                      origin_port, R"(;
+      proxy_cache edge;
+      proxy_cache_valid 200 10m;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      add_header X-Cache-Status $upstream_cache_status always;
+      add_header X-Served-By )",
+                      name, R"( always;
+    })");
+}
+
+class WarmerIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string line;
+    auto origin = testing::ChildProcess::Start({kPython, kOrigin}, &line);
+    ASSERT_TRUE(origin.ok()) << origin.status();
+    origin_ = *std::move(origin);
+    ASSERT_TRUE(absl::SimpleAtoi(line.substr(5), &origin_port_)) << line;
+  }
+
+  std::unique_ptr<testing::NginxServer> StartEdge(const std::string& host,
+                                                  const std::string& name) {
+    const std::string root = testing::MakeTempDir("edge");
+    auto edge = testing::NginxServer::Start(
+        root, EdgeConf(origin_port_, name), host,
+        absl::StrCat("proxy_cache_path ", root, "/cache levels=1:2 keys_zone=edge:1m;"));
+    EXPECT_TRUE(edge.ok()) << edge.status();
+    return edge.ok() ? *std::move(edge) : nullptr;
+  }
+
+  std::unique_ptr<HttpEngine> Engine(EngineOptions options, const common::FetchGuard& guard) {
+    auto engine = HttpEngine::Create(std::move(options), guard, registry_);
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    return engine.ok() ? *std::move(engine) : nullptr;
+  }
+
+  static common::FetchGuard LoopbackAllowed() {
+    common::FetchGuard g;
+    g.addresses = *common::AddressPolicy::Create({"127.0.0.0/8"});
+    return g;
+  }
+
+  static WarmOutcome WarmSync(TaskWarmer& warmer, const cdnwarm::v1::WarmTask& task) {
+    absl::Notification done;
+    WarmOutcome out;
+    warmer.Warm(task, 1, [&](WarmOutcome o) {
+      out = std::move(o);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+    return out;
+  }
+
+  static cdnwarm::v1::WarmTask Task(const std::string& url) {
+    cdnwarm::v1::WarmTask t;
+    t.set_task_id("j/0");
+    t.set_job_id("j");
+    t.set_url(url);
+    return t;
+  }
+
+  static void AddVariant(cdnwarm::v1::WarmTask* t, const std::string& name,
+                         const std::string& accept_encoding) {
+    auto* v = t->add_variants();
+    v->set_name(name);
+    if (!accept_encoding.empty()) {
+      auto* h = v->add_headers();
+      h->set_name("Accept-Encoding");
+      h->set_value(accept_encoding);
+    }
+  }
+
+  // A plain GET (what a user's browser would send) through an engine of its own.
+  HttpResponse PlainGet(const std::string& url, const std::string& accept_encoding,
+                        const std::vector<std::string>& pins = {}) {
+    common::FetchGuard guard = LoopbackAllowed();
+    EngineOptions o;
+    o.connect_to = pins;
+    auto engine = Engine(o, guard);
+    absl::Notification done;
+    HttpResponse out;
+    HttpRequest req;
+    req.url = url;
+    req.host = "plain";
+    if (!accept_encoding.empty()) req.headers.emplace_back("Accept-Encoding", accept_encoding);
+    engine->Fetch(req, [&](HttpResponse r) {
+      out = std::move(r);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    return out;
+  }
+
+  metrics::Registry registry_;
+  std::unique_ptr<testing::ChildProcess> origin_;
+  int origin_port_ = 0;
+};
+
+TEST_F(WarmerIntegrationTest, WarmedUrlIsAHitAtTheEdgeForEveryVariant) {
+  auto edge = StartEdge("127.0.0.1", "edge-a");
+  ASSERT_NE(edge, nullptr);
+  const common::FetchGuard guard = LoopbackAllowed();
+  auto engine = Engine({}, guard);
+  TaskWarmer warmer(*engine, guard, {.region = "eu", .warmer_id = "w1", .verify = true});
+
+  cdnwarm::v1::WarmTask task = Task(edge->url("/static/app.js?size=5000"));
+  AddVariant(&task, "gzip", "gzip");
+  AddVariant(&task, "br", "br");
+  AddVariant(&task, "identity", "");
+  WarmOutcome out = WarmSync(warmer, task);
+  ASSERT_EQ(out.ack, cdnwarm::v1::ACK_OUTCOME_WARMED) << out.result.error();
+  EXPECT_EQ(out.result.outcome(), cdnwarm::v1::OUTCOME_WARMED);
+  EXPECT_EQ(out.result.region(), "eu");
+  ASSERT_EQ(out.result.variants_size(), 3);
+  for (const auto& v : out.result.variants()) {
+    EXPECT_EQ(v.http_status(), 200) << v.variant();
+    EXPECT_EQ(v.cache_before(), cdnwarm::v1::CACHE_STATUS_MISS) << v.variant();
+    EXPECT_EQ(v.cache_after(), cdnwarm::v1::CACHE_STATUS_HIT) << v.variant() << " (verify)";
+    EXPECT_EQ(v.pop(), "edge-a");
+    EXPECT_GT(v.body_bytes(), 0);
+    EXPECT_TRUE(v.unvaried_headers().empty()) << v.variant();
+  }
+  // What a user then gets, per encoding, from a GET of its own.
+  for (const std::string ae : {"gzip", "br", ""}) {
+    HttpResponse r = PlainGet(task.url(), ae);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.headers["x-cache-status"], "HIT") << "Accept-Encoding: " << ae;
+  }
+  // A variant nobody warmed is still a MISS: the edge caches per Accept-Encoding.
+  EXPECT_EQ(PlainGet(task.url(), "deflate").headers["x-cache-status"], "MISS");
+}
+
+TEST_F(WarmerIntegrationTest, EachRegionWarmsOnlyItsPinnedEdge) {
+  auto edge_a = StartEdge("127.0.0.2", "edge-a");
+  auto edge_b = StartEdge("127.0.0.3", "edge-b");
+  ASSERT_NE(edge_a, nullptr);
+  ASSERT_NE(edge_b, nullptr);
+  const common::FetchGuard guard = LoopbackAllowed();
+  // One URL host that resolves nowhere; each region's pin decides where it goes.
+  const std::string url = "http://cdn.example.test/static/pinned.css";
+  EngineOptions a_opts, b_opts;
+  a_opts.connect_to = {absl::StrCat("cdn.example.test:80:127.0.0.2:", edge_a->port())};
+  b_opts.connect_to = {absl::StrCat("cdn.example.test:80:127.0.0.3:", edge_b->port())};
+  auto engine_a = Engine(a_opts, guard);
+  auto engine_b = Engine(b_opts, guard);
+  TaskWarmer region_a(*engine_a, guard, {.region = "eu"});
+  TaskWarmer region_b(*engine_b, guard, {.region = "us"});
+
+  WarmOutcome a = WarmSync(region_a, Task(url + "?r=a"));
+  ASSERT_EQ(a.ack, cdnwarm::v1::ACK_OUTCOME_WARMED) << a.result.error();
+  EXPECT_EQ(a.result.variants(0).pop(), "edge-a");
+  EXPECT_THAT(edge_a->access_log(), HasSubstr("/static/pinned.css?r=a"));
+  EXPECT_THAT(edge_b->access_log(), ::testing::Not(HasSubstr("/static/pinned.css")));
+
+  WarmOutcome b = WarmSync(region_b, Task(url + "?r=b"));
+  ASSERT_EQ(b.ack, cdnwarm::v1::ACK_OUTCOME_WARMED) << b.result.error();
+  EXPECT_EQ(b.result.variants(0).pop(), "edge-b");
+  EXPECT_THAT(edge_b->access_log(), HasSubstr("/static/pinned.css?r=b"));
+  EXPECT_THAT(edge_a->access_log(), ::testing::Not(HasSubstr("?r=b")));
+}
+
+TEST_F(WarmerIntegrationTest, OutcomePolicyRetryThenWarmedFailedAndTimeouts) {
+  const common::FetchGuard guard = LoopbackAllowed();
+  EngineOptions o;
+  o.total_timeout = absl::Seconds(1);
+  auto engine = Engine(o, guard);
+  TaskWarmer warmer(*engine, guard, {.region = "eu"});
+  const std::string origin = absl::StrCat("http://127.0.0.1:", origin_port_);
+
+  WarmOutcome first = WarmSync(warmer, Task(origin + "/flaky/a?fail=1&retry_after=7"));
+  EXPECT_EQ(first.ack, cdnwarm::v1::ACK_OUTCOME_RETRY);
+  EXPECT_EQ(first.retry_delay, absl::Seconds(7)) << "Retry-After honoured";
+  EXPECT_THAT(first.result.error(), HasSubstr("HTTP 503"));
+  WarmOutcome second = WarmSync(warmer, Task(origin + "/flaky/a?fail=1&retry_after=7"));
+  EXPECT_EQ(second.ack, cdnwarm::v1::ACK_OUTCOME_WARMED) << second.result.error();
+
+  WarmOutcome missing = WarmSync(warmer, Task(origin + "/status/404"));
+  EXPECT_EQ(missing.ack, cdnwarm::v1::ACK_OUTCOME_FAILED);
+  EXPECT_EQ(missing.result.http_status(), 404);
+  EXPECT_EQ(WarmSync(warmer, Task(origin + "/status/429")).ack, cdnwarm::v1::ACK_OUTCOME_RETRY);
+  EXPECT_EQ(WarmSync(warmer, Task(origin + "/status/408")).ack, cdnwarm::v1::ACK_OUTCOME_RETRY);
+
+  const absl::Time start = absl::Now();
+  WarmOutcome slow = WarmSync(warmer, Task(origin + "/slow?ms=10000"));
+  EXPECT_EQ(slow.ack, cdnwarm::v1::ACK_OUTCOME_RETRY);
+  EXPECT_THAT(slow.result.error(), HasSubstr("transport"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "bounded by the 1 s timeout";
+
+  WarmOutcome mine = WarmSync(warmer, Task(origin + "/private"));
+  EXPECT_EQ(mine.ack, cdnwarm::v1::ACK_OUTCOME_FAILED) << "uncacheable is not success";
+  EXPECT_THAT(mine.result.error(), HasSubstr("not cacheable"));
+}
+
+TEST_F(WarmerIntegrationTest, PrivateAddressesAreRefusedBeforeAnyByteIsSent) {
+  const common::FetchGuard guard;  // no allowance
+  auto engine = Engine({}, guard);
+  TaskWarmer warmer(*engine, guard, {.region = "eu"});
+  for (const std::string& url :
+       {absl::StrCat("http://127.0.0.1:", origin_port_, "/static/x"),
+        std::string("http://10.0.0.1/static/x"), std::string("http://169.254.169.254/latest/"),
+        absl::StrCat("http://[::1]:", origin_port_, "/static/x"),
+        absl::StrCat("http://localhost:", origin_port_, "/static/x")}) {
+    WarmOutcome out = WarmSync(warmer, Task(url));
+    EXPECT_EQ(out.ack, cdnwarm::v1::ACK_OUTCOME_FAILED) << url;
+    EXPECT_THAT(out.result.error(), HasSubstr("refused")) << url;
+  }
+  // The origin counts requests: none arrived (the stats request itself is not counted).
+  testing::HttpResult stats =
+      testing::HttpGet(absl::StrCat("http://127.0.0.1:", origin_port_, "/stats"));
+  EXPECT_EQ(stats.status, 200);
+  EXPECT_THAT(stats.body, HasSubstr("\"requests\": 0,"));
+}
+
+// Fires `n` GETs of `path` at the origin through `engine` and waits for all answers.
+std::vector<HttpResponse> FetchMany(HttpEngine& engine, int origin_port, const std::string& path,
+                                    int n) {
+  std::mutex mu;
+  std::vector<HttpResponse> out;
+  absl::Notification all;
+  for (int i = 0; i < n; ++i) {
+    HttpRequest req;
+    req.url = absl::StrCat("http://127.0.0.1:", origin_port, path, "&i=", i);
+    req.host = "127.0.0.1";
+    engine.Fetch(req, [&, n](HttpResponse r) {
+      std::lock_guard<std::mutex> lock(mu);
+      out.push_back(std::move(r));
+      if (static_cast<int>(out.size()) == n) all.Notify();
+    });
+  }
+  EXPECT_TRUE(all.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  return out;
+}
+
+int StatOf(const std::string& json, const std::string& key) {
+  const size_t at = json.find("\"" + key + "\": ");
+  int v = -1;
+  if (at != std::string::npos) {
+    absl::SimpleAtoi(
+        json.substr(at + key.size() + 4, json.find_first_of(",}", at) - at - key.size() - 4), &v);
+  }
+  return v;
+}
+
+TEST_F(WarmerIntegrationTest, PerHostConcurrencyAndRateHoldAndConcurrencyDropsOn503) {
+  const common::FetchGuard guard = LoopbackAllowed();
+  EngineOptions o;
+  o.max_per_host = 4;
+  o.host_rate = 20;
+  o.host_burst = 5;
+  o.failures_before_backoff = 8;
+  auto engine = Engine(o, guard);
+
+  std::vector<HttpResponse> ok = FetchMany(*engine, origin_port_, "/busy?ms=150", 60);
+  for (const HttpResponse& r : ok) EXPECT_EQ(r.status, 200) << r.error;
+  testing::HttpResult stats =
+      testing::HttpGet(absl::StrCat("http://127.0.0.1:", origin_port_, "/stats"));
+  const int max_concurrent = StatOf(stats.body, "max_concurrent");
+  const int max_per_second = StatOf(stats.body, "max_per_second");
+  EXPECT_GE(max_concurrent, 2) << stats.body;
+  EXPECT_LE(max_concurrent, 4) << stats.body;
+  EXPECT_LE(max_per_second, 20 + 5) << "rate plus burst, in any one-second window: " << stats.body;
+  EXPECT_DOUBLE_EQ(engine->host_limit("127.0.0.1"), 4.0);
+
+  // The origin starts failing: the host's concurrency limit halves, and after enough
+  // consecutive failures the host is backed off as a whole instead of hammered.
+  std::vector<HttpResponse> busy = FetchMany(*engine, origin_port_, "/overloaded?ms=50", 40);
+  EXPECT_LT(engine->host_limit("127.0.0.1"), 4.0);
+  int backed_off = 0;
+  for (const HttpResponse& r : busy) backed_off += r.host_backed_off ? 1 : 0;
+  EXPECT_GT(backed_off, 0);
+  stats = testing::HttpGet(absl::StrCat("http://127.0.0.1:", origin_port_, "/stats"));
+  const int overloaded_requests = StatOf(stats.body, "/overloaded");
+  EXPECT_LT(overloaded_requests, 40) << "backoff spared the origin";
+  EXPECT_EQ(overloaded_requests + backed_off, 40);
+}
+
+}  // namespace
+}  // namespace cdnwarm::warmer
