@@ -116,7 +116,8 @@ void FillVariant(const HttpResponse& resp, const CacheReport& cache, const Decis
 }  // namespace
 
 void TaskWarmer::Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
-                      std::function<void(WarmOutcome)> done) {
+                      std::function<void(WarmOutcome)> done, std::optional<bool> verify_override) {
+  const bool verify_all = verify_override.value_or(options_.verify);
   auto run = std::make_shared<Run>();
   run->task = task;
   run->attempt = attempt;
@@ -143,11 +144,12 @@ void TaskWarmer::Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
   run->pending = n;
 
   for (int i = 0; i < n; ++i) {
-    engine_.Fetch(RequestFor(*run, run->task.variants(i)), [this, run, i](HttpResponse resp) {
+    engine_.Fetch(RequestFor(*run, run->task.variants(i)), [this, run, i,
+                                                             verify_all](HttpResponse resp) {
       const cdnwarm::v1::RequestVariant& variant = run->task.variants(i);
       const CacheReport cache = ParseCacheStatus(resp.headers);
       const Decision d = Decide(resp, cache, absl::Now());
-      const bool verify = options_.verify && d.verdict == Verdict::kWarmed &&
+      const bool verify = verify_all && d.verdict == Verdict::kWarmed &&
                           cache.edge != cdnwarm::v1::CACHE_STATUS_HIT;
       {
         std::lock_guard<std::mutex> lock(run->mu);

@@ -5,6 +5,7 @@
 // the ack the bridge gets.
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
@@ -35,8 +36,9 @@ class TaskWarmer {
       : engine_(engine), guard_(guard), options_(std::move(options)) {}
 
   // `done` runs once, on the engine thread (or at once for a task refused up front).
+  // `verify` overrides the configured verify setting for this task.
   void Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
-            std::function<void(WarmOutcome)> done);
+            std::function<void(WarmOutcome)> done, std::optional<bool> verify = std::nullopt);
 
  private:
   HttpEngine& engine_;

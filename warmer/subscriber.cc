@@ -1,0 +1,266 @@
+#include "warmer/subscriber.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/proto_time.h"
+
+namespace cdnwarm::warmer {
+
+struct Subscriber::Metrics {
+  explicit Metrics(metrics::Registry& r)
+      : deliveries(r.AddCounter("cdnwarm_warmer_deliveries_total", "Deliveries received").Get()),
+        acks(r.AddCounter("cdnwarm_warmer_acks_total", "Acks sent, by outcome", {"outcome"})),
+        ack_failures(r.AddCounter("cdnwarm_warmer_ack_rpc_failures_total",
+                                  "Ack RPCs that failed (the bridge redelivers after the deadline)")
+                         .Get()),
+        reconnects(r.AddCounter("cdnwarm_warmer_stream_reconnects_total",
+                                "Subscribe streams opened again after one ended")
+                       .Get()),
+        extensions(r.AddCounter("cdnwarm_warmer_deadline_extensions_total",
+                                "Ack deadlines extended for long warms")
+                       .Get()),
+        in_flight(r.AddGauge("cdnwarm_warmer_deliveries_in_flight", "Deliveries being warmed")
+                      .Get()) {}
+  metrics::Counter& deliveries;
+  metrics::Family<metrics::Counter>& acks;
+  metrics::Counter& ack_failures;
+  metrics::Counter& reconnects;
+  metrics::Counter& extensions;
+  metrics::Gauge& in_flight;
+};
+
+Subscriber::Subscriber(SubscriberOptions options, std::shared_ptr<grpc::Channel> bridge,
+                       TaskWarmer& warmer, WarmerStats& stats, common::Readiness& readiness,
+                       metrics::Registry& registry)
+    : options_(std::move(options)),
+      stub_(cdnwarm::v1::Bridge::NewStub(std::move(bridge))),
+      warmer_(warmer),
+      stats_(stats),
+      readiness_(readiness),
+      metrics_(std::make_unique<Metrics>(registry)) {
+  readiness_.Set("subscribed", false);
+}
+
+Subscriber::~Subscriber() { Drain(absl::ZeroDuration()); }
+
+void Subscriber::Start() {
+  stream_thread_ = std::thread([this] { StreamLoop(); });
+  ack_thread_ = std::thread([this] { AckLoop(); });
+}
+
+void Subscriber::AddAuth(grpc::ClientContext& ctx) const {
+  if (!options_.bearer_token.empty()) {
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", options_.bearer_token));
+  }
+}
+
+void Subscriber::StreamLoop() {
+  std::mt19937_64 rng(std::random_device{}());
+  absl::Duration backoff = options_.min_backoff;
+  for (;;) {
+    grpc::ClientContext ctx;
+    AddAuth(ctx);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return;
+      stream_ctx_ = &ctx;
+    }
+    cdnwarm::v1::SubscribeRequest req;
+    req.set_region(options_.region);
+    req.set_subscriber_id(options_.subscriber_id);
+    req.set_max_outstanding(options_.max_outstanding);
+    *req.mutable_ack_deadline() = common::ToProtoDuration(options_.ack_deadline);
+    const absl::Time opened = absl::Now();
+    std::unique_ptr<grpc::ClientReader<cdnwarm::v1::Delivery>> reader = stub_->Subscribe(&ctx, req);
+    reader->WaitForInitialMetadata();
+    bool got_any = false;
+    cdnwarm::v1::Delivery delivery;
+    while (reader->Read(&delivery)) {
+      if (!got_any) {
+        got_any = true;
+        stats_.SetSubscribed(true);
+        readiness_.Set("subscribed", true);
+        log::Info("subscribed", {{"region", options_.region}});
+      }
+      OnDelivery(delivery);
+    }
+    const grpc::Status status = reader->Finish();
+    stats_.SetSubscribed(false);
+    readiness_.Set("subscribed", false);
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      stream_ctx_ = nullptr;
+      if (stopped_) return;
+      // A stream that worked for a while starts the backoff over.
+      if (got_any || absl::Now() - opened > absl::Seconds(10)) backoff = options_.min_backoff;
+      std::uniform_real_distribution<double> jitter(0.5, 1.5);
+      const absl::Duration wait = backoff * jitter(rng);
+      log::Warn("bridge stream ended; reconnecting",
+                {{"code", static_cast<int>(status.error_code())},
+                 {"error", status.error_message()},
+                 {"retry_in_ms", absl::ToInt64Milliseconds(wait)}});
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] { return stopped_; });
+      if (stopped_) return;
+      backoff = std::min(options_.max_backoff, backoff * 2);
+    }
+    stats_.Reconnect();
+    metrics_->reconnects.Increment();
+  }
+}
+
+void Subscriber::OnDelivery(const cdnwarm::v1::Delivery& d) {
+  stats_.Delivery();
+  metrics_->deliveries.Increment();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (draining_) {
+      // Handed back at once, so another replica takes it.
+      cdnwarm::v1::AckEntry back;
+      back.set_ack_id(d.ack_id());
+      back.set_outcome(cdnwarm::v1::ACK_OUTCOME_RETRY);
+      acks_.push_back(std::move(back));
+      if (first_ack_ == absl::InfiniteFuture()) first_ack_ = absl::Now();
+      cv_.notify_all();
+      return;
+    }
+    const absl::Time deadline = d.has_deadline() ? common::FromProtoTimestamp(d.deadline())
+                                                 : absl::Now() + options_.ack_deadline;
+    in_flight_[d.ack_id()] = InFlight{deadline, absl::Now()};
+    metrics_->in_flight.Set(static_cast<double>(in_flight_.size()));
+    stats_.SetInFlight(static_cast<uint32_t>(in_flight_.size()));
+  }
+  warmer_.Warm(d.task(), d.delivery_attempt(), [this, ack_id = d.ack_id()](WarmOutcome out) {
+    cdnwarm::v1::AckEntry entry;
+    entry.set_ack_id(ack_id);
+    entry.set_outcome(out.ack);
+    if (out.ack == cdnwarm::v1::ACK_OUTCOME_RETRY && out.retry_delay > absl::ZeroDuration()) {
+      *entry.mutable_retry_delay() = common::ToProtoDuration(out.retry_delay);
+    }
+    stats_.Finished(out.result, cdnwarm::v1::AckOutcome_Name(out.ack).c_str());
+    *entry.mutable_result() = std::move(out.result);
+    Finish(ack_id, std::move(entry));
+  });
+}
+
+void Subscriber::Finish(const std::string& ack_id, cdnwarm::v1::AckEntry entry) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Gone when the drain already handed it back.
+  if (in_flight_.erase(ack_id) == 0) return;
+  metrics_->in_flight.Set(static_cast<double>(in_flight_.size()));
+  stats_.SetInFlight(static_cast<uint32_t>(in_flight_.size()));
+  acks_.push_back(std::move(entry));
+  if (first_ack_ == absl::InfiniteFuture()) first_ack_ = absl::Now();
+  cv_.notify_all();
+}
+
+bool Subscriber::SendAcks(std::vector<cdnwarm::v1::AckEntry> entries) {
+  cdnwarm::v1::AckRequest req;
+  req.set_subscriber_id(options_.subscriber_id);
+  for (auto& e : entries) {
+    metrics_->acks.Labels({cdnwarm::v1::AckOutcome_Name(e.outcome())}).Increment();
+    *req.add_entries() = std::move(e);
+  }
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    grpc::ClientContext ctx;
+    AddAuth(ctx);
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    cdnwarm::v1::AckReply reply;
+    const grpc::Status s = stub_->Ack(&ctx, req, &reply);
+    if (s.ok()) return true;
+    metrics_->ack_failures.Increment();
+    log::Warn("ack failed", {{"error", s.error_message()}, {"attempt", attempt + 1}});
+  }
+  return false;
+}
+
+void Subscriber::ExtendDeadlines() {
+  cdnwarm::v1::ModifyAckDeadlineRequest req;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const absl::Time soon = absl::Now() + options_.ack_deadline / 3;
+    for (auto& [ack_id, f] : in_flight_) {
+      if (f.deadline <= soon) {
+        req.add_ack_ids(ack_id);
+        f.deadline = absl::Now() + options_.ack_deadline;
+      }
+    }
+  }
+  if (req.ack_ids().empty()) return;
+  req.set_subscriber_id(options_.subscriber_id);
+  *req.mutable_ack_deadline() = common::ToProtoDuration(options_.ack_deadline);
+  grpc::ClientContext ctx;
+  AddAuth(ctx);
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  cdnwarm::v1::AckReply reply;
+  if (stub_->ModifyAckDeadline(&ctx, req, &reply).ok()) {
+    metrics_->extensions.Increment(req.ack_ids_size());
+  }
+}
+
+void Subscriber::AckLoop() {
+  absl::Time last_extend = absl::Now();
+  for (;;) {
+    std::vector<cdnwarm::v1::AckEntry> batch;
+    bool stop = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // Wake when a batch is full, when the oldest ack has waited ack_delay, or each second
+      // for deadline extensions.
+      cv_.wait_for(lock, std::chrono::seconds(1), [this] {
+        return stopped_ || acks_.size() >= options_.ack_batch ||
+               (!acks_.empty() && absl::Now() - first_ack_ >= options_.ack_delay);
+      });
+      if (!acks_.empty() &&
+          (stopped_ || acks_.size() >= options_.ack_batch || absl::Now() - first_ack_ >= options_.ack_delay)) {
+        batch.swap(acks_);
+        first_ack_ = absl::InfiniteFuture();
+      } else if (!acks_.empty()) {
+        // Not due yet: sleep until it is.
+        const absl::Duration left = options_.ack_delay - (absl::Now() - first_ack_);
+        cv_.wait_for(lock, absl::ToChronoNanoseconds(left), [this] { return stopped_; });
+        continue;
+      }
+      stop = stopped_ && acks_.empty();
+    }
+    if (!batch.empty()) SendAcks(std::move(batch));
+    if (stop) return;
+    if (absl::Now() - last_extend >= absl::Seconds(1)) {
+      last_extend = absl::Now();
+      ExtendDeadlines();
+    }
+  }
+}
+
+void Subscriber::Drain(absl::Duration grace) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopped_) return;
+    draining_ = true;
+    // Wait for the warms in flight (their acks are queued as they finish).
+    cv_.wait_for(lock, absl::ToChronoNanoseconds(grace), [this] { return in_flight_.empty(); });
+    for (const auto& [ack_id, f] : in_flight_) {
+      cdnwarm::v1::AckEntry back;
+      back.set_ack_id(ack_id);
+      back.set_outcome(cdnwarm::v1::ACK_OUTCOME_RETRY);
+      acks_.push_back(std::move(back));
+    }
+    in_flight_.clear();
+    stopped_ = true;
+    cv_.notify_all();
+  }
+  // The ack thread flushes everything queued before it exits; only then does the stream
+  // close (closing first would make the bridge redeliver what was just finished).
+  if (ack_thread_.joinable()) ack_thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stream_ctx_ != nullptr) stream_ctx_->TryCancel();
+  }
+  if (stream_thread_.joinable()) stream_thread_.join();
+  readiness_.Set("subscribed", false);
+}
+
+}  // namespace cdnwarm::warmer

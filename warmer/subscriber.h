@@ -1,0 +1,86 @@
+#pragma once
+
+// The warmer's side of the bridge contract: one Subscribe stream for the region (credit =
+// the HTTP capacity), every delivery warmed and acked in batches, deadlines of long warms
+// extended, reconnection with backoff and jitter when the stream ends, and a drain that
+// finishes or hands back (RETRY) what is in flight.
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
+#include "cdnwarm/v1/bridge.grpc.pb.h"
+#include "common/metrics.h"
+#include "common/readiness.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
+#include "warmer/task_warmer.h"
+#include "warmer/warmer_stats.h"
+
+namespace cdnwarm::warmer {
+
+struct SubscriberOptions {
+  std::string region;
+  std::string subscriber_id;
+  uint32_t max_outstanding = 64;
+  absl::Duration ack_deadline = absl::Seconds(60);
+  std::string bearer_token = "";  // sent as "authorization: Bearer <token>" when set
+  size_t ack_batch = 64;
+  absl::Duration ack_delay = absl::Milliseconds(100);
+  absl::Duration min_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(10);
+};
+
+class Subscriber {
+ public:
+  Subscriber(SubscriberOptions options, std::shared_ptr<grpc::Channel> bridge, TaskWarmer& warmer,
+             WarmerStats& stats, common::Readiness& readiness, metrics::Registry& registry);
+  ~Subscriber();  // Drain(0) if not drained
+
+  void Start();
+  // Stops taking deliveries (new ones are handed back at once), waits up to `grace` for the
+  // warms in flight, hands back (RETRY) those still running, flushes acks, closes the stream.
+  void Drain(absl::Duration grace);
+
+ private:
+  struct InFlight {
+    absl::Time deadline;
+    absl::Time started;
+  };
+  struct Metrics;
+
+  void StreamLoop();
+  void AckLoop();
+  void OnDelivery(const cdnwarm::v1::Delivery& d);
+  void Finish(const std::string& ack_id, cdnwarm::v1::AckEntry entry);
+  void AddAuth(grpc::ClientContext& ctx) const;
+  bool SendAcks(std::vector<cdnwarm::v1::AckEntry> entries);
+  void ExtendDeadlines();
+
+  const SubscriberOptions options_;
+  std::unique_ptr<cdnwarm::v1::Bridge::Stub> stub_;
+  TaskWarmer& warmer_;
+  WarmerStats& stats_;
+  common::Readiness& readiness_;
+  std::unique_ptr<Metrics> metrics_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::map<std::string, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
+  std::vector<cdnwarm::v1::AckEntry> acks_ ABSL_GUARDED_BY(mu_);
+  absl::Time first_ack_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  std::thread stream_thread_;
+  std::thread ack_thread_;
+};
+
+}  // namespace cdnwarm::warmer
