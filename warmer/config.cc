@@ -25,7 +25,8 @@ ABSL_FLAG(double, host_rate, 0, "Requests per second per host; 0 = unlimited");
 ABSL_FLAG(int, host_burst, 10, "Token bucket burst per host");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "Connect timeout");
 ABSL_FLAG(absl::Duration, request_timeout, absl::Seconds(30), "Whole-exchange timeout");
-ABSL_FLAG(int64_t, max_body_bytes, 256 << 20, "Body bytes read per response; more is reported as capped");
+ABSL_FLAG(int64_t, max_body_bytes, 256 << 20,
+          "Body bytes read per response; more is reported as capped");
 ABSL_FLAG(std::string, user_agent, "cdnwarm-warmer/1", "User-Agent unless a variant sets one");
 ABSL_FLAG(bool, verify, false, "After a MISS, GET again and record whether it is now a HIT");
 ABSL_FLAG(absl::Duration, ack_deadline, absl::Seconds(60), "Ack deadline asked of the bridge");
@@ -62,8 +63,8 @@ absl::Status ValidateEdgePin(const std::string& pin) {
                   (parts[3].empty() || absl::SimpleAtoi(parts[3], &port)) && port >= 0 &&
                   port <= 65535;
   if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--edge_pins: \"", pin, "\" is not host:port:edge-host:edge-port"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--edge_pins: \"", pin, "\" is not host:port:edge-host:edge-port"));
 }
 
 absl::StatusOr<WarmerConfig> WarmerConfigFromFlags() {
@@ -112,7 +113,8 @@ absl::StatusOr<WarmerConfig> WarmerConfigFromFlags() {
         "--connect_timeout must be > 0 and --request_timeout at least --connect_timeout");
   }
   c.engine.max_body_bytes = absl::GetFlag(FLAGS_max_body_bytes);
-  if (c.engine.max_body_bytes < 1) return absl::InvalidArgumentError("--max_body_bytes must be >= 1");
+  if (c.engine.max_body_bytes < 1)
+    return absl::InvalidArgumentError("--max_body_bytes must be >= 1");
   c.engine.user_agent = absl::GetFlag(FLAGS_user_agent);
   c.verify = absl::GetFlag(FLAGS_verify);
   c.subscriber.ack_deadline = absl::GetFlag(FLAGS_ack_deadline);

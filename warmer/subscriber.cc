@@ -23,8 +23,8 @@ struct Subscriber::Metrics {
         extensions(r.AddCounter("cdnwarm_warmer_deadline_extensions_total",
                                 "Ack deadlines extended for long warms")
                        .Get()),
-        in_flight(r.AddGauge("cdnwarm_warmer_deliveries_in_flight", "Deliveries being warmed")
-                      .Get()) {}
+        in_flight(
+            r.AddGauge("cdnwarm_warmer_deliveries_in_flight", "Deliveries being warmed").Get()) {}
   metrics::Counter& deliveries;
   metrics::Family<metrics::Counter>& acks;
   metrics::Counter& ack_failures;
@@ -42,10 +42,15 @@ Subscriber::Subscriber(SubscriberOptions options, std::shared_ptr<grpc::Channel>
       stats_(stats),
       readiness_(readiness),
       metrics_(std::make_unique<Metrics>(registry)) {
+  link_->self = this;
   readiness_.Set("subscribed", false);
 }
 
-Subscriber::~Subscriber() { Drain(absl::ZeroDuration()); }
+Subscriber::~Subscriber() {
+  Drain(absl::ZeroDuration());
+  std::lock_guard<std::mutex> lock(link_->mu);
+  link_->self = nullptr;
+}
 
 void Subscriber::Start() {
   stream_thread_ = std::thread([this] { StreamLoop(); });
@@ -133,20 +138,22 @@ void Subscriber::OnDelivery(const cdnwarm::v1::Delivery& d) {
     metrics_->in_flight.Set(static_cast<double>(in_flight_.size()));
     stats_.SetInFlight(static_cast<uint32_t>(in_flight_.size()));
   }
-  warmer_.Warm(d.task(), d.delivery_attempt(), [this, ack_id = d.ack_id()](WarmOutcome out) {
-    cdnwarm::v1::AckEntry entry;
-    entry.set_ack_id(ack_id);
-    entry.set_outcome(out.ack);
-    if (out.ack == cdnwarm::v1::ACK_OUTCOME_RETRY && out.retry_delay > absl::ZeroDuration()) {
-      *entry.mutable_retry_delay() = common::ToProtoDuration(out.retry_delay);
-    }
-    stats_.Finished(out.result, cdnwarm::v1::AckOutcome_Name(out.ack).c_str());
-    *entry.mutable_result() = std::move(out.result);
-    Finish(ack_id, std::move(entry));
-  });
+  warmer_.Warm(d.task(), d.delivery_attempt(),
+               [link = link_, ack_id = d.ack_id()](WarmOutcome out) {
+                 std::lock_guard<std::mutex> lock(link->mu);
+                 if (link->self != nullptr) link->self->Completed(ack_id, std::move(out));
+               });
 }
 
-void Subscriber::Finish(const std::string& ack_id, cdnwarm::v1::AckEntry entry) {
+void Subscriber::Completed(const std::string& ack_id, WarmOutcome out) {
+  cdnwarm::v1::AckEntry entry;
+  entry.set_ack_id(ack_id);
+  entry.set_outcome(out.ack);
+  if (out.ack == cdnwarm::v1::ACK_OUTCOME_RETRY && out.retry_delay > absl::ZeroDuration()) {
+    *entry.mutable_retry_delay() = common::ToProtoDuration(out.retry_delay);
+  }
+  stats_.Finished(out.result, cdnwarm::v1::AckOutcome_Name(out.ack).c_str());
+  *entry.mutable_result() = std::move(out.result);
   std::lock_guard<std::mutex> lock(mu_);
   // Gone when the drain already handed it back.
   if (in_flight_.erase(ack_id) == 0) return;
@@ -214,8 +221,8 @@ void Subscriber::AckLoop() {
         return stopped_ || acks_.size() >= options_.ack_batch ||
                (!acks_.empty() && absl::Now() - first_ack_ >= options_.ack_delay);
       });
-      if (!acks_.empty() &&
-          (stopped_ || acks_.size() >= options_.ack_batch || absl::Now() - first_ack_ >= options_.ack_delay)) {
+      if (!acks_.empty() && (stopped_ || acks_.size() >= options_.ack_batch ||
+                             absl::Now() - first_ack_ >= options_.ack_delay)) {
         batch.swap(acks_);
         first_ack_ = absl::InfiniteFuture();
       } else if (!acks_.empty()) {

@@ -27,8 +27,8 @@
 namespace cdnwarm::warmer {
 
 struct SubscriberOptions {
-  std::string region;
-  std::string subscriber_id;
+  std::string region = "";
+  std::string subscriber_id = "";
   uint32_t max_outstanding = 64;
   absl::Duration ack_deadline = absl::Seconds(60);
   std::string bearer_token = "";  // sent as "authorization: Bearer <token>" when set
@@ -55,11 +55,16 @@ class Subscriber {
     absl::Time started;
   };
   struct Metrics;
+  // Lets warm completions that arrive after the subscriber is gone find it gone.
+  struct Link {
+    std::mutex mu;
+    Subscriber* self = nullptr;
+  };
 
   void StreamLoop();
   void AckLoop();
   void OnDelivery(const cdnwarm::v1::Delivery& d);
-  void Finish(const std::string& ack_id, cdnwarm::v1::AckEntry entry);
+  void Completed(const std::string& ack_id, WarmOutcome out);
   void AddAuth(grpc::ClientContext& ctx) const;
   bool SendAcks(std::vector<cdnwarm::v1::AckEntry> entries);
   void ExtendDeadlines();
@@ -70,6 +75,7 @@ class Subscriber {
   WarmerStats& stats_;
   common::Readiness& readiness_;
   std::unique_ptr<Metrics> metrics_;
+  std::shared_ptr<Link> link_ = std::make_shared<Link>();
 
   std::mutex mu_;
   std::condition_variable cv_;

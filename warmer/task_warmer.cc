@@ -144,38 +144,38 @@ void TaskWarmer::Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
   run->pending = n;
 
   for (int i = 0; i < n; ++i) {
-    engine_.Fetch(RequestFor(*run, run->task.variants(i)), [this, run, i,
-                                                             verify_all](HttpResponse resp) {
-      const cdnwarm::v1::RequestVariant& variant = run->task.variants(i);
-      const CacheReport cache = ParseCacheStatus(resp.headers);
-      const Decision d = Decide(resp, cache, absl::Now());
-      const bool verify = verify_all && d.verdict == Verdict::kWarmed &&
-                          cache.edge != cdnwarm::v1::CACHE_STATUS_HIT;
-      {
-        std::lock_guard<std::mutex> lock(run->mu);
-        FillVariant(resp, cache, d, VariedHeaderNames(run->task), &run->variants[i]);
-        run->decisions[i] = d;
-      }
-      auto finish_one = [this, run] {
-        bool last = false;
-        {
-          std::lock_guard<std::mutex> lock(run->mu);
-          last = --run->pending == 0;
-        }
-        if (last) run->done(Combine(*run, options_));
-      };
-      if (!verify) {
-        finish_one();
-        return;
-      }
-      engine_.Fetch(RequestFor(*run, variant), [run, i, finish_one](HttpResponse again) {
-        {
-          std::lock_guard<std::mutex> lock(run->mu);
-          run->variants[i].set_cache_after(ParseCacheStatus(again.headers).edge);
-        }
-        finish_one();
-      });
-    });
+    engine_.Fetch(
+        RequestFor(*run, run->task.variants(i)), [this, run, i, verify_all](HttpResponse resp) {
+          const cdnwarm::v1::RequestVariant& variant = run->task.variants(i);
+          const CacheReport cache = ParseCacheStatus(resp.headers);
+          const Decision d = Decide(resp, cache, absl::Now());
+          const bool verify = verify_all && d.verdict == Verdict::kWarmed &&
+                              cache.edge != cdnwarm::v1::CACHE_STATUS_HIT;
+          {
+            std::lock_guard<std::mutex> lock(run->mu);
+            FillVariant(resp, cache, d, VariedHeaderNames(run->task), &run->variants[i]);
+            run->decisions[i] = d;
+          }
+          auto finish_one = [this, run] {
+            bool last = false;
+            {
+              std::lock_guard<std::mutex> lock(run->mu);
+              last = --run->pending == 0;
+            }
+            if (last) run->done(Combine(*run, options_));
+          };
+          if (!verify) {
+            finish_one();
+            return;
+          }
+          engine_.Fetch(RequestFor(*run, variant), [run, i, finish_one](HttpResponse again) {
+            {
+              std::lock_guard<std::mutex> lock(run->mu);
+              run->variants[i].set_cache_after(ParseCacheStatus(again.headers).edge);
+            }
+            finish_one();
+          });
+        });
   }
 }
 

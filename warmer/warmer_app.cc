@@ -18,9 +18,8 @@ absl::StatusOr<std::unique_ptr<WarmerApp>> WarmerApp::Create(WarmerConfig config
   app->engine_ = *std::move(engine);
   app->warmer_ = std::make_unique<TaskWarmer>(
       *app->engine_, c.fetch_guard,
-      TaskWarmerOptions{.region = c.subscriber.region,
-                        .warmer_id = c.common.replica_id,
-                        .verify = c.verify});
+      TaskWarmerOptions{
+          .region = c.subscriber.region, .warmer_id = c.common.replica_id, .verify = c.verify});
   app->stats_ = std::make_unique<WarmerStats>(c.subscriber.region, c.subscriber.subscriber_id);
   app->service_ = std::make_unique<WarmerService>(*app->warmer_, c.fetch_guard, *app->stats_);
   app->runner_->AddService(app->service_.get());
@@ -30,9 +29,8 @@ absl::StatusOr<std::unique_ptr<WarmerApp>> WarmerApp::Create(WarmerConfig config
     app->subscriber_ = std::make_unique<Subscriber>(
         c.subscriber, grpc::CreateChannel(c.bridge_address, grpc::InsecureChannelCredentials()),
         *app->warmer_, *app->stats_, app->runner_->readiness(), registry);
-    app->runner_->OnDrain([subscriber = app->subscriber_.get(), grace = c.common.server.drain_timeout] {
-      subscriber->Drain(grace);
-    });
+    app->runner_->OnDrain([subscriber = app->subscriber_.get(),
+                           grace = c.common.server.drain_timeout] { subscriber->Drain(grace); });
   }
   return app;
 }

@@ -22,11 +22,14 @@ grpc::ServerUnaryReactor* WarmerService::WarmNow(grpc::CallbackServerContext* ct
   task.set_task_id("warm-now");
   task.set_url(url->url);
   *task.mutable_variants() = request->variants();
-  warmer_.Warm(task, 1, [this, reactor, reply](WarmOutcome out) {
-    stats_.Finished(out.result, cdnwarm::v1::AckOutcome_Name(out.ack).c_str());
-    *reply = std::move(out.result);
-    reactor->Finish(grpc::Status::OK);
-  }, request->verify());
+  warmer_.Warm(
+      task, 1,
+      [this, reactor, reply](WarmOutcome out) {
+        stats_.Finished(out.result, cdnwarm::v1::AckOutcome_Name(out.ack).c_str());
+        *reply = std::move(out.result);
+        reactor->Finish(grpc::Status::OK);
+      },
+      request->verify());
   return reactor;
 }
 

@@ -13,6 +13,7 @@ Prints "PORT <n>" once listening on 127.0.0.1. Endpoints:
 """
 import gzip
 import json
+import os
 import sys
 import threading
 import time
@@ -90,7 +91,16 @@ class Handler(BaseHTTPRequestHandler):
         return self.reply(404, b"no such path")
 
 
+def exit_with_parent():
+    # The test that started this origin may crash; do not outlive it.
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def main():
+    threading.Thread(target=exit_with_parent, daemon=True).start()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     print(f"PORT {server.server_address[1]}", flush=True)

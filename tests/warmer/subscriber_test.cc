@@ -1,0 +1,296 @@
+// The warmer's subscription loop against an in-test bridge double that speaks the Bridge
+// contract (the real streamer-bridge runs the same test shapes in its own suite): deliveries
+// are warmed at a real origin and acked with the policy's outcome, in batches; streams that
+// end are reopened; long warms get their deadline extended; a drain hands work back.
+
+#include "warmer/subscriber.h"
+
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "cdnwarm/v1/bridge.grpc.pb.h"
+#include "common/proto_time.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "tests/support/nginx_server.h"
+
+namespace cdnwarm::warmer {
+namespace {
+
+constexpr const char* kPython = CDNWARM_TEST_PYTHON;
+constexpr const char* kOrigin = CDNWARM_TEST_ORIGIN;
+
+// A bridge double: scripted deliveries on one stream at a time, acks recorded.
+class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
+ public:
+  class Stream final : public grpc::ServerWriteReactor<cdnwarm::v1::Delivery> {
+   public:
+    explicit Stream(FakeBridge& bridge) : bridge_(bridge) { StartSendInitialMetadata(); }
+    void Push(cdnwarm::v1::Delivery d) {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(d));
+      MaybeWrite();
+    }
+    void End() {
+      std::lock_guard<std::mutex> lock(mu_);
+      ending_ = true;
+      MaybeWrite();
+    }
+    void OnSendInitialMetadataDone(bool) override {}
+    void OnWriteDone(bool ok) override {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      if (!ok) ending_ = true;
+      MaybeWrite();
+    }
+    void OnCancel() override { End(); }
+    void OnDone() override {
+      bridge_.StreamDone(this);
+      delete this;
+    }
+
+   private:
+    void MaybeWrite() {
+      if (writing_ || finished_) return;
+      if (!queue_.empty()) {
+        current_ = std::move(queue_.front());
+        queue_.pop_front();
+        writing_ = true;
+        StartWrite(&current_);
+      } else if (ending_) {
+        finished_ = true;
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "bridge double ended the stream"));
+      }
+    }
+    FakeBridge& bridge_;
+    std::mutex mu_;
+    std::deque<cdnwarm::v1::Delivery> queue_;
+    cdnwarm::v1::Delivery current_;
+    bool writing_ = false;
+    bool ending_ = false;
+    bool finished_ = false;
+  };
+
+  grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* Subscribe(
+      grpc::CallbackServerContext*, const cdnwarm::v1::SubscribeRequest* request) override {
+    auto* s = new Stream(*this);
+    absl::MutexLock lock(&mu_);
+    requests_.push_back(*request);
+    stream_ = s;
+    return s;
+  }
+  grpc::ServerUnaryReactor* Ack(grpc::CallbackServerContext* ctx,
+                                const cdnwarm::v1::AckRequest* request,
+                                cdnwarm::v1::AckReply* reply) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++ack_rpcs_;
+      for (const auto& e : request->entries()) {
+        acks_.push_back(e);
+        reply->add_statuses(cdnwarm::v1::ACK_STATUS_OK);
+      }
+    }
+    auto* r = ctx->DefaultReactor();
+    r->Finish(grpc::Status::OK);
+    return r;
+  }
+  grpc::ServerUnaryReactor* ModifyAckDeadline(grpc::CallbackServerContext* ctx,
+                                              const cdnwarm::v1::ModifyAckDeadlineRequest* request,
+                                              cdnwarm::v1::AckReply*) override {
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& id : request->ack_ids()) extended_.push_back(id);
+    }
+    auto* r = ctx->DefaultReactor();
+    r->Finish(grpc::Status::OK);
+    return r;
+  }
+
+  void StreamDone(Stream* s) {
+    absl::MutexLock lock(&mu_);
+    if (stream_ == s) stream_ = nullptr;
+  }
+
+  // Waits (with a deadline) until a stream is open, then sends `d` on it.
+  bool Deliver(cdnwarm::v1::Delivery d) {
+    absl::MutexLock lock(&mu_);
+    if (!mu_.AwaitWithTimeout(absl::Condition(
+                                  +[](Stream** s) { return *s != nullptr; }, &stream_),
+                              absl::Seconds(20))) {
+      return false;
+    }
+    stream_->Push(std::move(d));
+    return true;
+  }
+  void EndStream() {
+    absl::MutexLock lock(&mu_);
+    if (stream_ != nullptr) stream_->End();
+  }
+  // Waits until `pred` holds over the recorded state.
+  template <typename Pred>
+  bool Await(Pred pred, absl::Duration timeout = absl::Seconds(30)) {
+    absl::MutexLock lock(&mu_);
+    auto cond = [&] { return pred(*this); };
+    return mu_.AwaitWithTimeout(absl::Condition(&cond), timeout);
+  }
+
+  absl::Mutex mu_;
+  Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<cdnwarm::v1::SubscribeRequest> requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<cdnwarm::v1::AckEntry> acks_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> extended_ ABSL_GUARDED_BY(mu_);
+  int ack_rpcs_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+cdnwarm::v1::Delivery MakeDelivery(const std::string& ack_id, const std::string& url,
+                                   absl::Duration deadline = absl::Seconds(60)) {
+  cdnwarm::v1::Delivery d;
+  d.set_ack_id(ack_id);
+  d.set_delivery_attempt(1);
+  d.mutable_task()->set_task_id(ack_id);
+  d.mutable_task()->set_url(url);
+  *d.mutable_deadline() = common::ToProtoTimestamp(absl::Now() + deadline);
+  return d;
+}
+
+class SubscriberTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string line;
+    auto origin = testing::ChildProcess::Start({kPython, kOrigin}, &line);
+    ASSERT_TRUE(origin.ok()) << origin.status();
+    origin_ = *std::move(origin);
+    ASSERT_TRUE(absl::SimpleAtoi(line.substr(5), &origin_port_));
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &bridge_port_);
+    builder.RegisterService(&bridge_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    guard_.addresses = *common::AddressPolicy::Create({"127.0.0.0/8"});
+    EngineOptions engine_options;
+    engine_options.total_timeout = absl::Seconds(10);
+    engine_ = *HttpEngine::Create(engine_options, guard_, registry_);
+    warmer_ = std::make_unique<TaskWarmer>(*engine_, guard_,
+                                           TaskWarmerOptions{.region = "eu", .warmer_id = "w"});
+  }
+  void TearDown() override {
+    subscriber_.reset();
+    engine_.reset();  // answers what still runs while the task warmer exists
+    server_->Shutdown();
+  }
+
+  void StartSubscriber(SubscriberOptions o) {
+    o.region = "eu";
+    o.subscriber_id = "warmer-1";
+    subscriber_ =
+        std::make_unique<Subscriber>(o,
+                                     grpc::CreateChannel(absl::StrCat("127.0.0.1:", bridge_port_),
+                                                         grpc::InsecureChannelCredentials()),
+                                     *warmer_, stats_, readiness_, registry_);
+    subscriber_->Start();
+  }
+
+  std::string Url(const std::string& path) {
+    return absl::StrCat("http://127.0.0.1:", origin_port_, path);
+  }
+
+  const cdnwarm::v1::AckEntry* AckFor(const std::string& id) {
+    absl::MutexLock lock(&bridge_.mu_);
+    for (const auto& a : bridge_.acks_) {
+      if (a.ack_id() == id) return &a;
+    }
+    return nullptr;
+  }
+
+  FakeBridge bridge_;
+  int bridge_port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<testing::ChildProcess> origin_;
+  int origin_port_ = 0;
+  metrics::Registry registry_;
+  common::FetchGuard guard_;
+  std::unique_ptr<HttpEngine> engine_;
+  std::unique_ptr<TaskWarmer> warmer_;
+  WarmerStats stats_{"eu", "warmer-1"};
+  common::Readiness readiness_;
+  std::unique_ptr<Subscriber> subscriber_;
+};
+
+TEST_F(SubscriberTest, WarmsDeliveriesAndAcksThemInBatchesWithThePolicysOutcome) {
+  StartSubscriber({.max_outstanding = 32, .ack_deadline = absl::Seconds(30)});
+  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("ok-0", Url("/static/a.js"))));
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.requests_.size() == 1; }));
+  {
+    absl::MutexLock lock(&bridge_.mu_);
+    EXPECT_EQ(bridge_.requests_[0].region(), "eu");
+    EXPECT_EQ(bridge_.requests_[0].subscriber_id(), "warmer-1");
+    EXPECT_EQ(bridge_.requests_[0].max_outstanding(), 32u);
+    EXPECT_EQ(common::FromProtoDuration(bridge_.requests_[0].ack_deadline()), absl::Seconds(30));
+  }
+  for (int i = 1; i < 40; ++i) {
+    ASSERT_TRUE(
+        bridge_.Deliver(MakeDelivery(absl::StrCat("ok-", i), Url(absl::StrCat("/static/", i)))));
+  }
+  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("missing", Url("/status/404"))));
+  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("busy", Url("/flaky/s?fail=5&retry_after=9"))));
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 42; }));
+  EXPECT_TRUE(readiness_.Ready());
+  for (int i = 0; i < 40; ++i) {
+    const cdnwarm::v1::AckEntry* a = AckFor(absl::StrCat("ok-", i));
+    ASSERT_NE(a, nullptr) << i;
+    EXPECT_EQ(a->outcome(), cdnwarm::v1::ACK_OUTCOME_WARMED) << a->result().error();
+    EXPECT_EQ(a->result().region(), "eu");
+    EXPECT_EQ(a->result().http_status(), 200);
+  }
+  EXPECT_EQ(AckFor("missing")->outcome(), cdnwarm::v1::ACK_OUTCOME_FAILED);
+  EXPECT_EQ(AckFor("busy")->outcome(), cdnwarm::v1::ACK_OUTCOME_RETRY);
+  EXPECT_EQ(common::FromProtoDuration(AckFor("busy")->retry_delay()), absl::Seconds(9));
+  absl::MutexLock lock(&bridge_.mu_);
+  EXPECT_LT(bridge_.ack_rpcs_, 42) << "acks are batched";
+  EXPECT_EQ(stats_.Snapshot().deliveries(), 42u);
+}
+
+TEST_F(SubscriberTest, ReconnectsWhenTheStreamEnds) {
+  StartSubscriber({.min_backoff = absl::Milliseconds(50)});
+  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("first", Url("/static/1"))));
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 1; }));
+  bridge_.EndStream();
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.requests_.size() == 2; }))
+      << "the warmer subscribed again";
+  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("second", Url("/static/2"))));
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 2; }));
+  EXPECT_EQ(AckFor("second")->outcome(), cdnwarm::v1::ACK_OUTCOME_WARMED);
+  EXPECT_GE(stats_.Snapshot().reconnects(), 1u);
+}
+
+TEST_F(SubscriberTest, ExtendsTheDeadlineOfALongWarm) {
+  StartSubscriber({.ack_deadline = absl::Seconds(3)});
+  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("long", Url("/slow?ms=2500"), absl::Seconds(3))));
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return !b.extended_.empty(); }));
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 1; }));
+  EXPECT_EQ(AckFor("long")->outcome(), cdnwarm::v1::ACK_OUTCOME_WARMED);
+}
+
+TEST_F(SubscriberTest, DrainHandsBackWhatIsStillRunningBeforeClosingTheStream) {
+  StartSubscriber({});
+  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("quick", Url("/static/q"))));
+  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("slow", Url("/slow?ms=5000"))));
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 1; }));
+  subscriber_->Drain(absl::Milliseconds(300));
+  ASSERT_NE(AckFor("slow"), nullptr) << "handed back before the stream closed";
+  EXPECT_EQ(AckFor("slow")->outcome(), cdnwarm::v1::ACK_OUTCOME_RETRY);
+  EXPECT_EQ(AckFor("quick")->outcome(), cdnwarm::v1::ACK_OUTCOME_WARMED);
+  EXPECT_FALSE(readiness_.Ready());
+}
+
+}  // namespace
+}  // namespace cdnwarm::warmer
