@@ -3,12 +3,16 @@
 #   start_service NAME BINARY [FLAGS...]   starts it on free ports; sets grpc_port, admin_port
 #   stop_service                           SIGTERM, waits for exit 0 and a finished drain
 #   fail MESSAGE                           prints the service log and exits 1
+#   wait_for_port PORT                     waits until 127.0.0.1:PORT accepts connections
+#   free_port                              prints a free loopback port
 
 work=$(mktemp -d)
 pid=""
+helper_pids=()  # other processes a test starts (origins, edges), killed at exit
 service_log="$work/service.log"
 cleanup() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  for p in "${helper_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -44,4 +48,16 @@ stop_service() {
   pid=""
   [ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM"
   grep -q '"msg":"drain finished"' "$service_log" || fail "no drain in log"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() {
+  local deadline=$((SECONDS + 20))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "nothing listens on port $1 after 20s"
+    sleep 0.1
+  done
 }
