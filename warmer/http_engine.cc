@@ -5,12 +5,16 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/url_canon.h"
 
 namespace cdnwarm::warmer {
 
 struct HttpEngine::Transfer {
+  const common::FetchGuard* guard = nullptr;
+  long hop_status = 0;  // status of the response whose headers are arriving
   common::CurlEasyPtr easy;
   common::CurlSlistPtr headers;
   common::ConnectCheck check;
@@ -25,7 +29,10 @@ struct HttpEngine::Transfer {
     const size_t len = size * n;
     absl::string_view line(data, len);
     if (absl::StartsWith(line, "HTTP/")) {
-      t->response.headers.clear();  // a new response (after 1xx)
+      t->response.headers.clear();  // a new response (after 1xx or a redirect)
+      const size_t sp = line.find(' ');
+      t->hop_status = 0;
+      if (sp != absl::string_view::npos) absl::SimpleAtoi(line.substr(sp + 1, 3), &t->hop_status);
       return len;
     }
     const size_t colon = line.find(':');
@@ -33,10 +40,26 @@ struct HttpEngine::Transfer {
     const std::string name =
         absl::AsciiStrToLower(absl::StripAsciiWhitespace(line.substr(0, colon)));
     const absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
+    if (name == "location" && t->hop_status >= 300 && t->hop_status < 400 &&
+        t->guard->follow_redirects && !t->CheckRedirect(value)) {
+      return 0;  // the next hop is not allowed: stop before connecting to it
+    }
     std::string& slot = t->response.headers[name];
     if (!slot.empty()) slot += ", ";
     slot.append(value.data(), value.size());
     return len;
+  }
+
+  // The same host allow-list for every hop; addresses are checked at connect as always.
+  bool CheckRedirect(absl::string_view location) {
+    char* current = nullptr;
+    curl_easy_getinfo(easy.get(), CURLINFO_EFFECTIVE_URL, &current);
+    absl::StatusOr<common::CanonicalUrl> next =
+        common::ResolveUrl(current != nullptr ? current : "", location, "Location");
+    absl::Status s = next.ok() ? guard->CheckHost(next->host) : next.status();
+    if (s.ok()) return true;
+    check.refusal = absl::StrCat("redirect refused: ", s.message());
+    return false;
   }
 
   static size_t OnBody(char*, size_t size, size_t n, void* userdata) {
@@ -219,8 +242,13 @@ void HttpEngine::Start(Host& host, Pending pending) {
   t->done = std::move(pending.done);
   t->max_body_bytes = options_.max_body_bytes;
   t->check.policy = &guard_.addresses;
+  t->guard = &guard_;
   CURL* e = t->easy.get();
   common::ApplyFetchGuard(e, &t->check);
+  if (guard_.follow_redirects) {
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(guard_.max_redirects));
+  }
   curl_easy_setopt(e, CURLOPT_URL, pending.request.url.c_str());
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());

@@ -20,7 +20,8 @@ absl::StatusOr<std::unique_ptr<WarmerApp>> WarmerApp::Create(WarmerConfig config
       *app->engine_, c.fetch_guard,
       TaskWarmerOptions{
           .region = c.subscriber.region, .warmer_id = c.common.replica_id, .verify = c.verify});
-  app->stats_ = std::make_unique<WarmerStats>(c.subscriber.region, c.subscriber.subscriber_id);
+  app->stats_ =
+      std::make_unique<WarmerStats>(c.subscriber.region, c.subscriber.subscriber_id, registry);
   app->service_ = std::make_unique<WarmerService>(*app->warmer_, c.fetch_guard, *app->stats_);
   app->runner_->AddService(app->service_.get());
   if (c.bridge_address.empty()) {

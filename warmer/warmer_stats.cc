@@ -5,6 +5,14 @@
 
 namespace cdnwarm::warmer {
 
+WarmerStats::WarmerStats(std::string region, std::string subscriber_id, metrics::Registry& registry)
+    : region_(std::move(region)),
+      subscriber_id_(std::move(subscriber_id)),
+      warms_(registry.AddCounter("cdnwarm_warmer_warms_total",
+                                 "Warms finished, by ack outcome and the edge's cache status "
+                                 "before the warm",
+                                 {"outcome", "cache_status"})) {}
+
 void WarmerStats::SetSubscribed(bool subscribed) {
   std::lock_guard<std::mutex> lock(mu_);
   stats_.set_subscribed(subscribed);
@@ -21,6 +29,7 @@ void WarmerStats::Reconnect() {
 }
 
 void WarmerStats::Finished(const cdnwarm::v1::WarmResult& result, const char* outcome) {
+  warms_.Labels({outcome, CacheStatusName(result.cache_before())}).Increment();
   std::lock_guard<std::mutex> lock(mu_);
   ++(*stats_.mutable_outcomes())[outcome];
   ++(*stats_.mutable_cache_statuses())[CacheStatusName(result.cache_before())];

@@ -10,13 +10,13 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/clock.h"
 #include "cdnwarm/v1/warmer.pb.h"
+#include "common/metrics.h"
 
 namespace cdnwarm::warmer {
 
 class WarmerStats {
  public:
-  WarmerStats(std::string region, std::string subscriber_id)
-      : region_(std::move(region)), subscriber_id_(std::move(subscriber_id)) {}
+  WarmerStats(std::string region, std::string subscriber_id, metrics::Registry& registry);
 
   void SetSubscribed(bool subscribed);
   void Delivery();
@@ -30,6 +30,7 @@ class WarmerStats {
   const std::string region_;
   const std::string subscriber_id_;
   const absl::Time started_ = absl::Now();
+  metrics::Family<metrics::Counter>& warms_;
   mutable std::mutex mu_;
   cdnwarm::v1::WarmerStats stats_ ABSL_GUARDED_BY(mu_);
 };

@@ -7,6 +7,7 @@ Prints "PORT <n>" once listening on 127.0.0.1. Endpoints:
   /status/<code>            that status
   /slow?ms=N                waits N ms, then 200
   /private                  200 with Cache-Control: private
+  /redirect?to=URL          302 to URL
   /busy?ms=N                waits N ms, then 200 (for concurrency and rate counting)
   /overloaded?ms=N          waits N ms, then 503
   /stats                    JSON: requests, max_concurrent, max_per_second, by_path
@@ -86,6 +87,8 @@ class Handler(BaseHTTPRequestHandler):
         if path in ("/slow", "/busy", "/overloaded"):
             time.sleep(int(q.get("ms", "100")) / 1000.0)
             return self.reply(503 if path == "/overloaded" else 200, b"done", cacheable)
+        if path == "/redirect":
+            return self.reply(302, b"", {"Location": q.get("to", "/")})
         if path == "/private":
             return self.reply(200, b"mine", {"Cache-Control": "private, max-age=60"})
         return self.reply(404, b"no such path")

@@ -220,7 +220,7 @@ class SubscriberTest : public ::testing::Test {
   common::FetchGuard guard_;
   std::unique_ptr<HttpEngine> engine_;
   std::unique_ptr<TaskWarmer> warmer_;
-  WarmerStats stats_{"eu", "warmer-1"};
+  WarmerStats stats_{"eu", "warmer-1", registry_};
   common::Readiness readiness_;
   std::unique_ptr<Subscriber> subscriber_;
 };

@@ -242,6 +242,31 @@ TEST_F(WarmerIntegrationTest, PrivateAddressesAreRefusedBeforeAnyByteIsSent) {
   EXPECT_THAT(stats.body, HasSubstr("\"requests\": 0,"));
 }
 
+TEST_F(WarmerIntegrationTest, RedirectsOnlyWhenEnabledAndEveryHopIsChecked) {
+  const std::string origin = absl::StrCat("http://127.0.0.1:", origin_port_);
+  common::FetchGuard off = LoopbackAllowed();
+  auto engine = Engine({}, off);
+  TaskWarmer warmer(*engine, off, {.region = "eu"});
+  WarmOutcome out = WarmSync(warmer, Task(origin + "/redirect?to=/static/r"));
+  EXPECT_EQ(out.ack, cdnwarm::v1::ACK_OUTCOME_FAILED);
+  EXPECT_THAT(out.result.error(), HasSubstr("redirect"));
+
+  common::FetchGuard on = LoopbackAllowed();
+  on.follow_redirects = true;
+  on.hosts = *common::HostAllowList::Parse({"127.0.0.1"});
+  auto following = Engine({}, on);
+  TaskWarmer follower(*following, on, {.region = "eu"});
+  out = WarmSync(follower, Task(origin + "/redirect?to=/static/r"));
+  EXPECT_EQ(out.ack, cdnwarm::v1::ACK_OUTCOME_WARMED) << out.result.error();
+  out = WarmSync(follower, Task(origin + "/redirect?to=http://elsewhere.test/x"));
+  EXPECT_EQ(out.ack, cdnwarm::v1::ACK_OUTCOME_FAILED);
+  EXPECT_THAT(out.result.error(), HasSubstr("redirect refused"));
+  on.hosts = common::HostAllowList();
+  out = WarmSync(follower, Task(origin + "/redirect?to=http://169.254.169.254/latest/"));
+  EXPECT_EQ(out.ack, cdnwarm::v1::ACK_OUTCOME_FAILED);
+  EXPECT_THAT(out.result.error(), HasSubstr("169.254.169.254"));
+}
+
 // Fires `n` GETs of `path` at the origin through `engine` and waits for all answers.
 std::vector<HttpResponse> FetchMany(HttpEngine& engine, int origin_port, const std::string& path,
                                     int n) {
