@@ -9,6 +9,9 @@
 #include "common/proto_time.h"
 
 namespace cdnwarm::warmer {
+namespace {
+constexpr char kSubscriptionMetadata[] = "cdnwarm-subscription";
+}  // namespace
 
 struct Subscriber::Metrics {
   explicit Metrics(metrics::Registry& r)
@@ -82,15 +85,17 @@ void Subscriber::StreamLoop() {
     const absl::Time opened = absl::Now();
     std::unique_ptr<grpc::ClientReader<cdnwarm::v1::Delivery>> reader = stub_->Subscribe(&ctx, req);
     reader->WaitForInitialMetadata();
+    // The bridge confirms an accepted subscription in its initial metadata (bridge.proto).
+    const bool accepted = ctx.GetServerInitialMetadata().count(kSubscriptionMetadata) > 0;
+    if (accepted) {
+      stats_.SetSubscribed(true);
+      readiness_.Set("subscribed", true);
+      log::Info("subscribed", {{"region", options_.region}});
+    }
     bool got_any = false;
     cdnwarm::v1::Delivery delivery;
     while (reader->Read(&delivery)) {
-      if (!got_any) {
-        got_any = true;
-        stats_.SetSubscribed(true);
-        readiness_.Set("subscribed", true);
-        log::Info("subscribed", {{"region", options_.region}});
-      }
+      got_any = true;
       OnDelivery(delivery);
     }
     const grpc::Status status = reader->Finish();

@@ -34,7 +34,10 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
  public:
   class Stream final : public grpc::ServerWriteReactor<cdnwarm::v1::Delivery> {
    public:
-    explicit Stream(FakeBridge& bridge) : bridge_(bridge) { StartSendInitialMetadata(); }
+    Stream(FakeBridge& bridge, grpc::CallbackServerContext* ctx) : bridge_(bridge) {
+      ctx->AddInitialMetadata("cdnwarm-subscription", "fake-1");
+      StartSendInitialMetadata();
+    }
     void Push(cdnwarm::v1::Delivery d) {
       std::lock_guard<std::mutex> lock(mu_);
       queue_.push_back(std::move(d));
@@ -81,8 +84,8 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
   };
 
   grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* Subscribe(
-      grpc::CallbackServerContext*, const cdnwarm::v1::SubscribeRequest* request) override {
-    auto* s = new Stream(*this);
+      grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) override {
+    auto* s = new Stream(*this, ctx);
     absl::MutexLock lock(&mu_);
     requests_.push_back(*request);
     stream_ = s;
@@ -227,6 +230,12 @@ class SubscriberTest : public ::testing::Test {
 
 TEST_F(SubscriberTest, WarmsDeliveriesAndAcksThemInBatchesWithThePolicysOutcome) {
   StartSubscriber({.max_outstanding = 32, .ack_deadline = absl::Seconds(30)});
+  // Ready as soon as the bridge accepted the subscription, before any delivery.
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!readiness_.Ready() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));  // polling a condition with a deadline
+  }
+  EXPECT_TRUE(readiness_.Ready());
   ASSERT_TRUE(bridge_.Deliver(MakeDelivery("ok-0", Url("/static/a.js"))));
   ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.requests_.size() == 1; }));
   {
