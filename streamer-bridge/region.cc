@@ -1,0 +1,396 @@
+#include "streamer-bridge/region.h"
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/proto_time.h"
+
+namespace cdnwarm::bridge {
+namespace {
+
+constexpr absl::Duration kMaxRetryDelay = absl::Hours(1);
+constexpr absl::Duration kMaxAckDeadline = absl::Minutes(10);
+
+std::string CoalesceKey(const cdnwarm::v1::WarmTask& t) {
+  std::vector<std::string> variants;
+  for (const auto& v : t.variants()) variants.push_back(v.name());
+  return absl::StrCat(t.url(), "|", absl::StrJoin(variants, ","));
+}
+
+}  // namespace
+
+Region::Region(RegionOptions options, ResultSink& results)
+    : options_(std::move(options)), results_(results) {}
+
+absl::Status Region::AddSubscriber(const std::string& id, uint32_t max_outstanding,
+                                   absl::Duration ack_deadline, std::string peer,
+                                   DeliverySink* sink) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (subscribers_.count(id) > 0) {
+    return absl::AlreadyExistsError(absl::StrCat("subscriber_id \"", id,
+                                                 "\" already has a stream for region ",
+                                                 options_.region, " on this bridge"));
+  }
+  Subscriber& s = subscribers_[id];
+  s.max_outstanding = max_outstanding;
+  s.ack_deadline = ack_deadline;
+  s.peer = std::move(peer);
+  s.sink = sink;
+  s.connected_at = absl::Now();
+  DispatchLocked();
+  return absl::OkStatus();
+}
+
+void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = subscribers_.find(id);
+  if (it == subscribers_.end() || it->second.sink != sink) return;
+  subscribers_.erase(it);
+  // Its deliveries go to the others at once, ahead of newer work.
+  std::vector<Task> back;
+  for (auto o = outstanding_.begin(); o != outstanding_.end();) {
+    if (o->second.subscriber == id) {
+      back.push_back(std::move(o->second.task));
+      o = outstanding_.erase(o);
+    } else {
+      ++o;
+    }
+  }
+  std::sort(back.begin(), back.end(), [](const Task& a, const Task& b) {
+    return std::tie(a.partition, a.offset) > std::tie(b.partition, b.offset);
+  });
+  for (Task& t : back) {
+    ++redeliveries_;
+    t.not_before = absl::InfinitePast();
+    ready_.push_front(std::move(t));
+  }
+  DispatchLocked();
+}
+
+size_t Region::subscriber_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return subscribers_.size();
+}
+
+void Region::Assigned(int32_t partition) {
+  std::lock_guard<std::mutex> lock(mu_);
+  PartitionState& p = partitions_[partition];
+  p = PartitionState{};
+  p.generation = next_generation_++;
+}
+
+void Region::Enqueue(int32_t partition, int64_t offset, cdnwarm::v1::WarmTask task) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto p = partitions_.find(partition);
+  if (p == partitions_.end()) return;  // revoked meanwhile
+  p->second.tracker.Started(offset);
+  Task t;
+  t.partition = partition;
+  t.offset = offset;
+  t.generation = p->second.generation;
+  t.task = std::move(task);
+  const auto& targets = t.task.target_regions();
+  if (!targets.empty() &&
+      std::find(targets.begin(), targets.end(), options_.region) == targets.end()) {
+    cdnwarm::v1::WarmResult r;
+    r.set_error("not targeted at this region");
+    FinishLocked(t, cdnwarm::v1::OUTCOME_SKIPPED, std::move(r), false);
+    return;
+  }
+  if (options_.coalesce_window > absl::ZeroDuration()) {
+    auto w = warmed_at_.find(CoalesceKey(t.task));
+    if (w != warmed_at_.end() && absl::Now() - w->second < options_.coalesce_window) {
+      cdnwarm::v1::WarmResult r;
+      r.set_error(absl::StrCat("warmed in this region ",
+                               absl::FormatDuration(absl::Now() - w->second), " ago"));
+      FinishLocked(t, cdnwarm::v1::OUTCOME_COALESCED, std::move(r), false);
+      return;
+    }
+  }
+  ready_.push_back(std::move(t));
+  DispatchLocked();
+}
+
+void Region::Revoked(const std::vector<int32_t>& partitions) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto gone = [&](int32_t p) {
+    return std::find(partitions.begin(), partitions.end(), p) != partitions.end();
+  };
+  for (int32_t p : partitions) partitions_.erase(p);
+  ready_.erase(std::remove_if(ready_.begin(), ready_.end(),
+                              [&](const Task& t) { return gone(t.partition); }),
+               ready_.end());
+  for (auto it = delayed_.begin(); it != delayed_.end();) {
+    it = gone(it->second.partition) ? delayed_.erase(it) : std::next(it);
+  }
+  for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+    if (gone(it->second.task.partition)) {
+      auto s = subscribers_.find(it->second.subscriber);
+      if (s != subscribers_.end()) --s->second.outstanding;
+      it = outstanding_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  DispatchLocked();
+}
+
+std::map<int32_t, int64_t> Region::CommitPoints() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<int32_t, int64_t> out;
+  for (const auto& [p, state] : partitions_) {
+    const int64_t point = state.tracker.CommitPoint();
+    if (point >= 0) out[p] = point;
+  }
+  return out;
+}
+
+size_t Region::buffered() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ready_.size() + delayed_.size();
+}
+
+bool Region::BufferFull() const { return buffered() >= options_.buffer_limit; }
+
+std::string Region::NewAckId() { return absl::StrCat(options_.replica, ".", next_ack_++); }
+
+bool Region::IsOurAckId(const std::string& ack_id) const {
+  const size_t dot = ack_id.rfind('.');
+  uint64_t seq = 0;
+  return dot != std::string::npos && ack_id.substr(0, dot) == options_.replica &&
+         absl::SimpleAtoi(ack_id.substr(dot + 1), &seq);
+}
+
+absl::Duration Region::Backoff(uint32_t attempts) {
+  const int shift = static_cast<int>(std::min<uint32_t>(attempts > 0 ? attempts - 1 : 0, 20));
+  const absl::Duration base = std::min(options_.max_backoff, options_.min_backoff * (1 << shift));
+  std::uniform_real_distribution<double> jitter(0.5, 1.5);
+  return base * jitter(rng_);
+}
+
+void Region::DispatchLocked() {
+  const absl::Time now = absl::Now();
+  while (!ready_.empty()) {
+    // The subscriber with the most free credit.
+    Subscriber* best = nullptr;
+    const std::string* best_id = nullptr;
+    uint32_t best_free = 0;
+    for (auto& [id, s] : subscribers_) {
+      const uint32_t free = s.max_outstanding > s.outstanding
+                                ? static_cast<uint32_t>(s.max_outstanding - s.outstanding)
+                                : 0;
+      if (free > best_free) {
+        best = &s;
+        best_id = &id;
+        best_free = free;
+      }
+    }
+    if (best == nullptr) return;
+    Task t = std::move(ready_.front());
+    ready_.pop_front();
+    if (t.task.has_not_after() && common::FromProtoTimestamp(t.task.not_after()) < now) {
+      cdnwarm::v1::WarmResult r = t.last;
+      r.set_error("expired before it could be delivered");
+      FinishLocked(t, cdnwarm::v1::OUTCOME_EXPIRED, std::move(r), false);
+      continue;
+    }
+    ++t.attempts;
+    const std::string ack_id = NewAckId();
+    cdnwarm::v1::Delivery d;
+    d.set_ack_id(ack_id);
+    *d.mutable_task() = t.task;
+    d.set_delivery_attempt(t.attempts);
+    const absl::Time deadline = now + best->ack_deadline;
+    *d.mutable_deadline() = common::ToProtoTimestamp(deadline);
+    outstanding_[ack_id] = Outstanding{std::move(t), *best_id, deadline, now};
+    ++best->outstanding;
+    ++best->delivered;
+    best->sink->Send(std::move(d));
+  }
+}
+
+void Region::FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1::WarmResult r,
+                          bool dead_letter) {
+  r.set_task_id(task.task.task_id());
+  r.set_job_id(task.task.job_id());
+  r.set_url(task.task.url());
+  r.set_region(options_.region);
+  r.set_outcome(outcome);
+  r.set_attempts(task.attempts);
+  if (!r.has_finished_at()) *r.mutable_finished_at() = common::ToProtoTimestamp(absl::Now());
+  if (outcome == cdnwarm::v1::OUTCOME_WARMED && options_.coalesce_window > absl::ZeroDuration()) {
+    warmed_at_[CoalesceKey(task.task)] = absl::Now();
+  }
+  // The offset is finished once every record about it is stored.
+  auto remaining = std::make_shared<std::atomic<int>>(dead_letter ? 2 : 1);
+  auto stored = [this, remaining, partition = task.partition, generation = task.generation,
+                 offset = task.offset] {
+    if (remaining->fetch_sub(1) == 1) OffsetStored(partition, generation, offset);
+  };
+  if (dead_letter) {
+    ++dead_letters_;
+    results_.DeadLetter(task.task, r, stored);
+  }
+  results_.Result(r, stored);
+}
+
+void Region::OffsetStored(int32_t partition, uint64_t generation, int64_t offset) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto p = partitions_.find(partition);
+  if (p == partitions_.end() || p->second.generation != generation) return;
+  p->second.tracker.Finished(offset);
+}
+
+void Region::RetryLocked(Task task, absl::Duration delay, bool count_redelivery) {
+  if (count_redelivery) ++redeliveries_;
+  if (delay <= absl::ZeroDuration()) {
+    ready_.push_front(std::move(task));
+    return;
+  }
+  task.not_before = absl::Now() + delay;
+  const absl::Time at = task.not_before;
+  delayed_.emplace(at, std::move(task));
+}
+
+std::vector<cdnwarm::v1::AckStatus> Region::Ack(const cdnwarm::v1::AckRequest& request) {
+  std::vector<cdnwarm::v1::AckStatus> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const cdnwarm::v1::AckEntry& e : request.entries()) {
+    if (!IsOurAckId(e.ack_id()) || e.outcome() == cdnwarm::v1::ACK_OUTCOME_UNSPECIFIED) {
+      out.push_back(cdnwarm::v1::ACK_STATUS_INVALID);
+      continue;
+    }
+    auto it = outstanding_.find(e.ack_id());
+    if (it == outstanding_.end()) {
+      out.push_back(cdnwarm::v1::ACK_STATUS_STALE);
+      continue;
+    }
+    if (it->second.subscriber != request.subscriber_id()) {
+      out.push_back(cdnwarm::v1::ACK_STATUS_WRONG_SUBSCRIBER);
+      continue;
+    }
+    Task task = std::move(it->second.task);
+    auto s = subscribers_.find(it->second.subscriber);
+    if (s != subscribers_.end()) --s->second.outstanding;
+    outstanding_.erase(it);
+    out.push_back(cdnwarm::v1::ACK_STATUS_OK);
+    switch (e.outcome()) {
+      case cdnwarm::v1::ACK_OUTCOME_WARMED:
+        FinishLocked(task, cdnwarm::v1::OUTCOME_WARMED, e.result(), false);
+        break;
+      case cdnwarm::v1::ACK_OUTCOME_FAILED:
+        FinishLocked(task, cdnwarm::v1::OUTCOME_FAILED, e.result(), false);
+        break;
+      default: {
+        task.last = e.result();
+        if (static_cast<int>(task.attempts) >= options_.max_attempts) {
+          cdnwarm::v1::WarmResult last = e.result();
+          last.set_error(absl::StrCat("gave up after ", task.attempts,
+                                      " attempts; last error: ", e.result().error()));
+          FinishLocked(task, cdnwarm::v1::OUTCOME_FAILED, std::move(last), true);
+          break;
+        }
+        const absl::Duration asked =
+            std::min(kMaxRetryDelay, common::FromProtoDuration(e.retry_delay()));
+        const absl::Duration delay = std::max(asked, Backoff(task.attempts));
+        RetryLocked(std::move(task), delay, true);
+      }
+    }
+  }
+  DispatchLocked();
+  return out;
+}
+
+std::vector<cdnwarm::v1::AckStatus> Region::Extend(
+    const cdnwarm::v1::ModifyAckDeadlineRequest& request) {
+  std::vector<cdnwarm::v1::AckStatus> out;
+  const absl::Duration d = common::FromProtoDuration(request.ack_deadline());
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& id : request.ack_ids()) {
+    if (!IsOurAckId(id) || d < absl::ZeroDuration() || d > kMaxAckDeadline) {
+      out.push_back(cdnwarm::v1::ACK_STATUS_INVALID);
+      continue;
+    }
+    auto it = outstanding_.find(id);
+    if (it == outstanding_.end()) {
+      out.push_back(cdnwarm::v1::ACK_STATUS_STALE);
+      continue;
+    }
+    if (it->second.subscriber != request.subscriber_id()) {
+      out.push_back(cdnwarm::v1::ACK_STATUS_WRONG_SUBSCRIBER);
+      continue;
+    }
+    out.push_back(cdnwarm::v1::ACK_STATUS_OK);
+    if (d > absl::ZeroDuration()) {
+      it->second.deadline = absl::Now() + d;
+      continue;
+    }
+    // Zero releases the delivery for immediate redelivery.
+    Task task = std::move(it->second.task);
+    auto s = subscribers_.find(it->second.subscriber);
+    if (s != subscribers_.end()) --s->second.outstanding;
+    outstanding_.erase(it);
+    RetryLocked(std::move(task), absl::ZeroDuration(), true);
+  }
+  DispatchLocked();
+  return out;
+}
+
+void Region::Tick() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const absl::Time now = absl::Now();
+  for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    Task task = std::move(it->second.task);
+    auto s = subscribers_.find(it->second.subscriber);
+    if (s != subscribers_.end()) --s->second.outstanding;
+    it = outstanding_.erase(it);
+    task.last.set_error("ack deadline expired");
+    if (static_cast<int>(task.attempts) >= options_.max_attempts) {
+      cdnwarm::v1::WarmResult last = task.last;
+      last.set_error(absl::StrCat("gave up after ", task.attempts,
+                                  " attempts; last error: ack deadline expired"));
+      FinishLocked(task, cdnwarm::v1::OUTCOME_FAILED, std::move(last), true);
+    } else {
+      const absl::Duration delay = Backoff(task.attempts);
+      RetryLocked(std::move(task), delay, true);
+    }
+  }
+  while (!delayed_.empty() && delayed_.begin()->first <= now) {
+    ready_.push_back(std::move(delayed_.begin()->second));
+    delayed_.erase(delayed_.begin());
+  }
+  DispatchLocked();
+}
+
+cdnwarm::v1::RegionInfo Region::Info() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  cdnwarm::v1::RegionInfo info;
+  info.set_region(options_.region);
+  const absl::Time now = absl::Now();
+  for (const auto& [id, s] : subscribers_) {
+    cdnwarm::v1::SubscriberInfo* si = info.add_subscribers();
+    si->set_subscriber_id(id);
+    si->set_peer(s.peer);
+    si->set_max_outstanding(s.max_outstanding);
+    si->set_outstanding(static_cast<uint32_t>(s.outstanding));
+    si->set_delivered(s.delivered);
+    *si->mutable_connected_at() = common::ToProtoTimestamp(s.connected_at);
+  }
+  absl::Time oldest = now;
+  for (const auto& [id, o] : outstanding_) oldest = std::min(oldest, o.delivered_at);
+  info.set_outstanding(outstanding_.size());
+  info.set_buffered(ready_.size() + delayed_.size());
+  *info.mutable_oldest_unacked_age() = common::ToProtoDuration(now - oldest);
+  info.set_redeliveries(redeliveries_);
+  info.set_dead_letters(dead_letters_);
+  return info;
+}
+
+}  // namespace cdnwarm::bridge

@@ -1,0 +1,142 @@
+#pragma once
+
+// One region's deliveries on this replica: the tasks read from the region's partitions,
+// the region's subscribers and their credit, outstanding deliveries with deadlines,
+// retries with backoff, dead letters, and per-partition commit points. No Kafka and no
+// gRPC in here: the consumer feeds it, streams drain it, results leave through a sink.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "cdnwarm/v1/bridge.pb.h"
+#include "streamer-bridge/partition_tracker.h"
+
+namespace cdnwarm::bridge {
+
+// A subscriber's stream. Send queues and returns at once; it is called under the region's
+// lock and must not call back into the region.
+class DeliverySink {
+ public:
+  virtual ~DeliverySink() = default;
+  virtual void Send(cdnwarm::v1::Delivery delivery) = 0;
+};
+
+// Where finished work goes. `stored` runs (from any thread, without the region's lock)
+// once Kafka has the record; only then does the task's offset count as finished.
+class ResultSink {
+ public:
+  virtual ~ResultSink() = default;
+  virtual void Result(const cdnwarm::v1::WarmResult& result, std::function<void()> stored) = 0;
+  virtual void DeadLetter(const cdnwarm::v1::WarmTask& task, const cdnwarm::v1::WarmResult& last,
+                          std::function<void()> stored) = 0;
+};
+
+struct RegionOptions {
+  std::string region;
+  std::string replica = "";  // ack ids carry it, so foreign ids are recognised
+  int max_attempts = 5;
+  absl::Duration min_backoff = absl::Seconds(1);
+  absl::Duration max_backoff = absl::Minutes(5);
+  absl::Duration coalesce_window;  // zero: off
+  size_t buffer_limit = 10000;     // tasks held beyond which the consumer pauses
+};
+
+class Region {
+ public:
+  Region(RegionOptions options, ResultSink& results);
+  const std::string& name() const { return options_.region; }
+
+  // ALREADY_EXISTS when the id has a live stream here.
+  absl::Status AddSubscriber(const std::string& id, uint32_t max_outstanding,
+                             absl::Duration ack_deadline, std::string peer, DeliverySink* sink);
+  // Its outstanding deliveries go back to the front of the queue for the others, at once.
+  void RemoveSubscriber(const std::string& id, DeliverySink* sink);
+  size_t subscriber_count() const;
+
+  // From the consumer. `generation` names the assignment the partition belongs to.
+  void Assigned(int32_t partition);
+  void Enqueue(int32_t partition, int64_t offset, cdnwarm::v1::WarmTask task);
+  // Forgets the partitions' tasks and deliveries (their acks become STALE).
+  void Revoked(const std::vector<int32_t>& partitions);
+  std::map<int32_t, int64_t> CommitPoints() const;
+  size_t buffered() const;
+  bool BufferFull() const;
+
+  std::vector<cdnwarm::v1::AckStatus> Ack(const cdnwarm::v1::AckRequest& request);
+  std::vector<cdnwarm::v1::AckStatus> Extend(const cdnwarm::v1::ModifyAckDeadlineRequest& request);
+
+  // Expired deadlines and due retries, then dispatch. Call often (every 100 ms or so).
+  void Tick();
+
+  cdnwarm::v1::RegionInfo Info() const;
+
+ private:
+  struct Task {
+    int32_t partition = 0;
+    int64_t offset = 0;
+    uint64_t generation = 0;
+    cdnwarm::v1::WarmTask task;
+    uint32_t attempts = 0;  // deliveries made so far
+    absl::Time not_before = absl::InfinitePast();
+    cdnwarm::v1::WarmResult last;
+  };
+  struct Subscriber {
+    uint32_t max_outstanding = 0;
+    absl::Duration ack_deadline;
+    std::string peer;
+    DeliverySink* sink = nullptr;
+    absl::Time connected_at;
+    uint64_t delivered = 0;
+    size_t outstanding = 0;
+  };
+  struct Outstanding {
+    Task task;
+    std::string subscriber;
+    absl::Time deadline;
+    absl::Time delivered_at;
+  };
+  struct PartitionState {
+    uint64_t generation = 0;
+    PartitionTracker tracker;
+  };
+
+  void DispatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Finishes a task without delivering it (or after its last delivery): result to Kafka,
+  // offset finished once stored.
+  void FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1::WarmResult result,
+                    bool dead_letter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RetryLocked(Task task, absl::Duration delay, bool count_redelivery)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OffsetStored(int32_t partition, uint64_t generation, int64_t offset);
+  absl::Duration Backoff(uint32_t attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string NewAckId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool IsOurAckId(const std::string& ack_id) const;
+
+  const RegionOptions options_;
+  ResultSink& results_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
+  std::deque<Task> ready_ ABSL_GUARDED_BY(mu_);
+  std::multimap<absl::Time, Task> delayed_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Outstanding> outstanding_ ABSL_GUARDED_BY(mu_);
+  std::map<int32_t, PartitionState> partitions_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Time> warmed_at_ ABSL_GUARDED_BY(mu_);  // coalescing
+  uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t next_ack_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t redeliveries_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t dead_letters_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
+};
+
+}  // namespace cdnwarm::bridge
