@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/proto_time.h"
 
@@ -138,8 +139,9 @@ void Region::Revoked(const std::vector<int32_t>& partitions) {
   DispatchLocked();
 }
 
-std::map<int32_t, int64_t> Region::CommitPoints() const {
+std::map<int32_t, int64_t> Region::CommitPoints() {
   std::lock_guard<std::mutex> lock(mu_);
+  ApplyStoredLocked();
   std::map<int32_t, int64_t> out;
   for (const auto& [p, state] : partitions_) {
     const int64_t point = state.tracker.CommitPoint();
@@ -155,13 +157,36 @@ size_t Region::buffered() const {
 
 bool Region::BufferFull() const { return buffered() >= options_.buffer_limit; }
 
-std::string Region::NewAckId() { return absl::StrCat(options_.replica, ".", next_ack_++); }
+std::string Region::NewAckId() {
+  return absl::StrCat(options_.replica, ".", options_.region, ".", next_ack_++);
+}
 
 bool Region::IsOurAckId(const std::string& ack_id) const {
-  const size_t dot = ack_id.rfind('.');
+  std::string region;
   uint64_t seq = 0;
-  return dot != std::string::npos && ack_id.substr(0, dot) == options_.replica &&
-         absl::SimpleAtoi(ack_id.substr(dot + 1), &seq);
+  return ParseAckId(ack_id, options_.replica, &region, &seq) && region == options_.region;
+}
+
+bool ParseAckId(absl::string_view ack_id, absl::string_view replica, std::string* region,
+                uint64_t* seq) {
+  const std::vector<absl::string_view> parts = absl::StrSplit(ack_id, '.');
+  if (parts.size() != 3 || parts[0] != replica || parts[1].empty()) return false;
+  *region = std::string(parts[1]);
+  return absl::SimpleAtoi(parts[2], seq);
+}
+
+void Region::Reject(int32_t partition, int64_t offset, absl::string_view reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto p = partitions_.find(partition);
+  if (p == partitions_.end()) return;
+  p->second.tracker.Started(offset);
+  Task t;
+  t.partition = partition;
+  t.offset = offset;
+  t.generation = p->second.generation;
+  cdnwarm::v1::WarmResult r;
+  r.set_error(std::string(reason));
+  FinishLocked(t, cdnwarm::v1::OUTCOME_FAILED, std::move(r), true);
 }
 
 absl::Duration Region::Backoff(uint32_t attempts) {
@@ -238,10 +263,21 @@ void Region::FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1:
 }
 
 void Region::OffsetStored(int32_t partition, uint64_t generation, int64_t offset) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto p = partitions_.find(partition);
-  if (p == partitions_.end() || p->second.generation != generation) return;
-  p->second.tracker.Finished(offset);
+  std::lock_guard<std::mutex> lock(stored_mu_);
+  stored_.push_back({partition, generation, offset});
+}
+
+void Region::ApplyStoredLocked() {
+  std::vector<StoredOffset> stored;
+  {
+    std::lock_guard<std::mutex> lock(stored_mu_);
+    stored.swap(stored_);
+  }
+  for (const StoredOffset& s : stored) {
+    auto p = partitions_.find(s.partition);
+    if (p == partitions_.end() || p->second.generation != s.generation) continue;
+    p->second.tracker.Finished(s.offset);
+  }
 }
 
 void Region::RetryLocked(Task task, absl::Duration delay, bool count_redelivery) {
@@ -341,6 +377,7 @@ std::vector<cdnwarm::v1::AckStatus> Region::Extend(
 
 void Region::Tick() {
   std::lock_guard<std::mutex> lock(mu_);
+  ApplyStoredLocked();
   const absl::Time now = absl::Now();
   for (auto it = outstanding_.begin(); it != outstanding_.end();) {
     if (it->second.deadline > now) {

@@ -17,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/bridge.pb.h"
 #include "streamer-bridge/partition_tracker.h"
@@ -51,6 +52,11 @@ struct RegionOptions {
   size_t buffer_limit = 10000;     // tasks held beyond which the consumer pauses
 };
 
+// Ack ids are "<replica>.<region>.<sequence>": opaque to subscribers, but the bridge can
+// tell its own from foreign or garbage ones and route them to their region.
+bool ParseAckId(absl::string_view ack_id, absl::string_view replica, std::string* region,
+                uint64_t* seq);
+
 class Region {
  public:
   Region(RegionOptions options, ResultSink& results);
@@ -66,9 +72,11 @@ class Region {
   // From the consumer. `generation` names the assignment the partition belongs to.
   void Assigned(int32_t partition);
   void Enqueue(int32_t partition, int64_t offset, cdnwarm::v1::WarmTask task);
+  // A record that is not a WarmTask: FAILED and dead-lettered, so the partition moves on.
+  void Reject(int32_t partition, int64_t offset, absl::string_view reason);
   // Forgets the partitions' tasks and deliveries (their acks become STALE).
   void Revoked(const std::vector<int32_t>& partitions);
-  std::map<int32_t, int64_t> CommitPoints() const;
+  std::map<int32_t, int64_t> CommitPoints();
   size_t buffered() const;
   bool BufferFull() const;
 
@@ -117,7 +125,10 @@ class Region {
                     bool dead_letter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RetryLocked(Task task, absl::Duration delay, bool count_redelivery)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // From the Kafka producer's thread: only queues, so it never waits for the region's lock
+  // (which may be held by a produce call waiting for queue room).
   void OffsetStored(int32_t partition, uint64_t generation, int64_t offset);
+  void ApplyStoredLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration Backoff(uint32_t attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewAckId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool IsOurAckId(const std::string& ack_id) const;
@@ -137,6 +148,14 @@ class Region {
   uint64_t redeliveries_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t dead_letters_ ABSL_GUARDED_BY(mu_) = 0;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
+
+  struct StoredOffset {
+    int32_t partition;
+    uint64_t generation;
+    int64_t offset;
+  };
+  std::mutex stored_mu_;
+  std::vector<StoredOffset> stored_ ABSL_GUARDED_BY(stored_mu_);
 };
 
 }  // namespace cdnwarm::bridge

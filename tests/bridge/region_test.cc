@@ -195,9 +195,9 @@ TEST_F(RegionTest, BadAcksGetClearAnswersAndChangeNothing) {
   const std::string other = owner == "a" ? "b" : "a";
   EXPECT_THAT(region.Ack(Ack(owner, "garbage", cdnwarm::v1::ACK_OUTCOME_WARMED)),
               ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_INVALID));
-  EXPECT_THAT(region.Ack(Ack(owner, "r2.1", cdnwarm::v1::ACK_OUTCOME_WARMED)),
+  EXPECT_THAT(region.Ack(Ack(owner, "r2.eu.1", cdnwarm::v1::ACK_OUTCOME_WARMED)),
               ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_INVALID));
-  EXPECT_THAT(region.Ack(Ack(owner, "r1.999", cdnwarm::v1::ACK_OUTCOME_WARMED)),
+  EXPECT_THAT(region.Ack(Ack(owner, "r1.eu.999", cdnwarm::v1::ACK_OUTCOME_WARMED)),
               ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_STALE));
   EXPECT_THAT(region.Ack(Ack(other, id, cdnwarm::v1::ACK_OUTCOME_WARMED)),
               ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_WRONG_SUBSCRIBER));

@@ -4,9 +4,9 @@
 
 #include "producer/task_publisher.h"
 
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "tests/support/notification.h"
 
 namespace cdnwarm::producer {
 namespace {
@@ -32,7 +32,7 @@ TEST(TaskPublisherTest, UnacknowledgedRecordIsUnavailableAtItsDeadline) {
   metrics::Registry registry;
   auto publisher = Unreachable(registry, 10);
   ASSERT_NE(publisher, nullptr);
-  absl::Notification done;
+  testing::Notification done;
   absl::Status status;
   const absl::Time start = absl::Now();
   publisher->Publish(Task(), start + absl::Milliseconds(300), [&](absl::StatusOr<Published> r) {

@@ -8,12 +8,12 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/common/http_get.h"
 #include "tests/support/nginx_server.h"
+#include "tests/support/notification.h"
 #include "warmer/task_warmer.h"
 
 namespace cdnwarm::warmer {
@@ -72,7 +72,7 @@ class WarmerIntegrationTest : public ::testing::Test {
   }
 
   static WarmOutcome WarmSync(TaskWarmer& warmer, const cdnwarm::v1::WarmTask& task) {
-    absl::Notification done;
+    testing::Notification done;
     WarmOutcome out;
     warmer.Warm(task, 1, [&](WarmOutcome o) {
       out = std::move(o);
@@ -108,7 +108,7 @@ class WarmerIntegrationTest : public ::testing::Test {
     EngineOptions o;
     o.connect_to = pins;
     auto engine = Engine(o, guard);
-    absl::Notification done;
+    testing::Notification done;
     HttpResponse out;
     HttpRequest req;
     req.url = url;
@@ -272,15 +272,20 @@ std::vector<HttpResponse> FetchMany(HttpEngine& engine, int origin_port, const s
                                     int n) {
   std::mutex mu;
   std::vector<HttpResponse> out;
-  absl::Notification all;
+  testing::Notification all;
   for (int i = 0; i < n; ++i) {
     HttpRequest req;
     req.url = absl::StrCat("http://127.0.0.1:", origin_port, path, "&i=", i);
     req.host = "127.0.0.1";
     engine.Fetch(req, [&, n](HttpResponse r) {
-      std::lock_guard<std::mutex> lock(mu);
-      out.push_back(std::move(r));
-      if (static_cast<int>(out.size()) == n) all.Notify();
+      bool last = false;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        out.push_back(std::move(r));
+        last = static_cast<int>(out.size()) == n;
+      }
+      // After the lock is released: the waiter returns and `mu` goes with it.
+      if (last) all.Notify();
     });
   }
   EXPECT_TRUE(all.WaitForNotificationWithTimeout(absl::Seconds(60)));

@@ -1,0 +1,121 @@
+#include "streamer-bridge/result_publisher.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+
+namespace cdnwarm::bridge {
+
+ResultPublisher::ResultPublisher(std::string results_topic, std::string dead_letter_topic,
+                                 metrics::Registry& registry)
+    : results_topic_(std::move(results_topic)),
+      dead_letter_topic_(std::move(dead_letter_topic)),
+      records_(registry.AddCounter("cdnwarm_bridge_records_produced_total",
+                                   "Result and dead-letter records, by topic kind and result",
+                                   {"kind", "result"})) {}
+
+absl::StatusOr<std::unique_ptr<ResultPublisher>> ResultPublisher::Create(
+    const common::KafkaProperties& kafka, std::string results_topic, std::string dead_letter_topic,
+    metrics::Registry& registry) {
+  common::KafkaProperties props = kafka;
+  props.Set("enable.idempotence", "true");
+  props.Set("acks", "all");
+  props.Set("message.timeout.ms", "0");  // keep trying: the commit waits for these records
+  props.Set("queue.buffering.max.messages", "1000000");
+  if (props.Find("linger.ms") == nullptr) props.Set("linger.ms", "5");
+  absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
+  if (!conf.ok()) return conf.status();
+  std::unique_ptr<ResultPublisher> p(
+      new ResultPublisher(std::move(results_topic), std::move(dead_letter_topic), registry));
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &ResultPublisher::OnDelivery);
+  rd_kafka_conf_set_opaque(conf->get(), p.get());
+  char err[512] = {};
+  p->rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof(err)));
+  if (!p->rk_) return absl::InvalidArgumentError(absl::StrCat("Kafka producer: ", err));
+  conf->release();
+  p->poller_ = std::thread([raw = p.get()] {
+    while (!raw->stop_) rd_kafka_poll(raw->rk_.get(), 50);
+  });
+  return p;
+}
+
+ResultPublisher::~ResultPublisher() {
+  Flush(absl::Seconds(10));
+  stop_ = true;
+  poller_.join();
+}
+
+void ResultPublisher::Flush(absl::Duration timeout) {
+  rd_kafka_flush(rk_.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+}
+
+void ResultPublisher::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* self = static_cast<ResultPublisher*>(opaque);
+  std::unique_ptr<std::function<void()>> stored(static_cast<std::function<void()>*>(m->_private));
+  const std::string topic = rd_kafka_topic_name(m->rkt);
+  const char* kind = topic == self->results_topic_ ? "result" : "dead_letter";
+  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // Not finished: the partition's commit stays behind this offset, so it is redelivered
+    // after a restart rather than lost.
+    self->records_.Labels({kind, "failed"}).Increment();
+    log::Error("result record not stored", {{"topic", topic}, {"error", rd_kafka_err2str(m->err)}});
+    return;
+  }
+  self->records_.Labels({kind, "stored"}).Increment();
+  if (stored && *stored) (*stored)();
+}
+
+void ResultPublisher::Produce(const std::string& topic, const std::string& key,
+                              const std::string& value,
+                              const std::vector<std::pair<std::string, std::string>>& headers,
+                              std::function<void()> stored) {
+  auto* opaque = new std::function<void()>(std::move(stored));
+  std::vector<rd_kafka_vu_t> vus(5 + headers.size());
+  vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+  vus[0].u.cstr = topic.c_str();
+  vus[1].vtype = RD_KAFKA_VTYPE_KEY;
+  vus[1].u.mem = {const_cast<char*>(key.data()), key.size()};
+  vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
+  vus[2].u.mem = {const_cast<char*>(value.data()), value.size()};
+  vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  vus[3].u.i = RD_KAFKA_MSG_F_COPY;
+  vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+  vus[4].u.ptr = opaque;
+  for (size_t i = 0; i < headers.size(); ++i) {
+    rd_kafka_vu_t& h = vus[5 + i];
+    h.vtype = RD_KAFKA_VTYPE_HEADER;
+    h.u.header.name = headers[i].first.c_str();
+    h.u.header.val = headers[i].second.data();
+    h.u.header.size = static_cast<ssize_t>(headers[i].second.size());
+  }
+  for (;;) {
+    rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), vus.data(), vus.size());
+    if (error == nullptr) return;
+    const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+    const std::string why = rd_kafka_error_string(error);
+    rd_kafka_error_destroy(error);
+    if (code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      // Back-pressure, not synchronisation: the poller thread makes room; results must
+      // not be dropped.
+      absl::SleepFor(absl::Milliseconds(10));
+      continue;
+    }
+    log::Error("result record refused by the Kafka client", {{"topic", topic}, {"error", why}});
+    delete opaque;
+    return;
+  }
+}
+
+void ResultPublisher::Result(const cdnwarm::v1::WarmResult& result, std::function<void()> stored) {
+  Produce(results_topic_, result.task_id(), result.SerializeAsString(), {}, std::move(stored));
+}
+
+void ResultPublisher::DeadLetter(const cdnwarm::v1::WarmTask& task,
+                                 const cdnwarm::v1::WarmResult& last,
+                                 std::function<void()> stored) {
+  Produce(dead_letter_topic_, task.url(), task.SerializeAsString(),
+          {{"cdnwarm-error", last.error()}, {"cdnwarm-last-result", last.SerializeAsString()}},
+          std::move(stored));
+}
+
+}  // namespace cdnwarm::bridge

@@ -1,0 +1,52 @@
+#pragma once
+
+// Results and dead letters to Kafka (idempotent, acks=all, no delivery timeout): a task's
+// offset only counts as finished once its records are stored, so a crash can repeat a
+// result but never lose one.
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "common/kafka_config.h"
+#include "common/kafka_handles.h"
+#include "common/metrics.h"
+#include "streamer-bridge/region.h"
+
+namespace cdnwarm::bridge {
+
+class ResultPublisher final : public ResultSink {
+ public:
+  static absl::StatusOr<std::unique_ptr<ResultPublisher>> Create(
+      const common::KafkaProperties& kafka, std::string results_topic,
+      std::string dead_letter_topic, metrics::Registry& registry);
+  ~ResultPublisher() override;
+
+  // Record key: task id. Value: the WarmResult.
+  void Result(const cdnwarm::v1::WarmResult& result, std::function<void()> stored) override;
+  // Record key: the URL. Value: the WarmTask as it came (so it can be replayed); headers
+  // cdnwarm-error (text) and cdnwarm-last-result (a serialised WarmResult).
+  void DeadLetter(const cdnwarm::v1::WarmTask& task, const cdnwarm::v1::WarmResult& last,
+                  std::function<void()> stored) override;
+
+  // Waits for what is queued, up to `timeout`.
+  void Flush(absl::Duration timeout);
+
+ private:
+  ResultPublisher(std::string results_topic, std::string dead_letter_topic,
+                  metrics::Registry& registry);
+  void Produce(const std::string& topic, const std::string& key, const std::string& value,
+               const std::vector<std::pair<std::string, std::string>>& headers,
+               std::function<void()> stored);
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
+
+  const std::string results_topic_;
+  const std::string dead_letter_topic_;
+  metrics::Family<metrics::Counter>& records_;
+  common::KafkaPtr rk_;
+  std::atomic<bool> stop_{false};
+  std::thread poller_;
+};
+
+}  // namespace cdnwarm::bridge
