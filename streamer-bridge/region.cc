@@ -71,6 +71,11 @@ void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink) {
   DispatchLocked();
 }
 
+bool Region::has_subscriber(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return subscribers_.count(id) > 0;
+}
+
 size_t Region::subscriber_count() const {
   std::lock_guard<std::mutex> lock(mu_);
   return subscribers_.size();

@@ -68,6 +68,7 @@ class Region {
   // Its outstanding deliveries go back to the front of the queue for the others, at once.
   void RemoveSubscriber(const std::string& id, DeliverySink* sink);
   size_t subscriber_count() const;
+  bool has_subscriber(const std::string& id) const;
 
   // From the consumer. `generation` names the assignment the partition belongs to.
   void Assigned(int32_t partition);

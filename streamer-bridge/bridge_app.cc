@@ -1,0 +1,43 @@
+#include "streamer-bridge/bridge_app.h"
+
+#include "common/kafka_admin.h"
+#include "common/log.h"
+
+namespace cdnwarm::bridge {
+
+absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config,
+                                                             metrics::Registry& registry) {
+  std::unique_ptr<BridgeApp> app(new BridgeApp(std::move(config)));
+  const BridgeConfig& c = app->config_;
+  if (c.create_topics) {
+    std::vector<common::TopicSpec> topics;
+    for (const std::string& name :
+         {c.common.requests_topic, c.common.results_topic, c.common.dead_letter_topic}) {
+      topics.push_back({.name = name, .partitions = c.topic_partitions});
+    }
+    if (absl::Status s = common::EnsureTopics(c.common.kafka, topics, absl::Seconds(30)); !s.ok()) {
+      return s;
+    }
+  }
+  if (c.bridge.region_tokens.empty()) {
+    log::Warn("no --region_tokens_file: any caller may subscribe to any region");
+  }
+  absl::StatusOr<std::unique_ptr<ResultPublisher>> results = ResultPublisher::Create(
+      c.common.kafka, c.common.results_topic, c.common.dead_letter_topic, registry);
+  if (!results.ok()) return results.status();
+  app->results_ = *std::move(results);
+  app->service_ = std::make_unique<BridgeService>(c.bridge, *app->results_, registry);
+  app->runner_ = std::make_unique<common::ServerRunner>(c.common.server, registry);
+  app->runner_->readiness().Set("kafka", true);
+  app->runner_->AddService(app->service_.get());
+  app->runner_->OnDrain([service = app->service_.get()] { service->Drain(); });
+  return app;
+}
+
+BridgeApp::~BridgeApp() {
+  runner_.reset();   // no more calls
+  service_.reset();  // streams ended, finished work committed, groups left
+  results_.reset();  // flushes results
+}
+
+}  // namespace cdnwarm::bridge

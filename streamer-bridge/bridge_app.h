@@ -1,0 +1,33 @@
+#pragma once
+
+// Wires the streamer-bridge together: the result publisher, the Bridge service and the
+// server runner. main() and the tests both use it.
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "common/metrics.h"
+#include "common/server_runner.h"
+#include "streamer-bridge/bridge_service.h"
+#include "streamer-bridge/config.h"
+#include "streamer-bridge/result_publisher.h"
+
+namespace cdnwarm::bridge {
+
+class BridgeApp {
+ public:
+  static absl::StatusOr<std::unique_ptr<BridgeApp>> Create(BridgeConfig config,
+                                                           metrics::Registry& registry);
+  ~BridgeApp();
+  common::ServerRunner& runner() { return *runner_; }
+  BridgeService& service() { return *service_; }
+
+ private:
+  explicit BridgeApp(BridgeConfig config) : config_(std::move(config)) {}
+  const BridgeConfig config_;
+  std::unique_ptr<ResultPublisher> results_;
+  std::unique_ptr<BridgeService> service_;
+  std::unique_ptr<common::ServerRunner> runner_;
+};
+
+}  // namespace cdnwarm::bridge

@@ -1,0 +1,446 @@
+#include "streamer-bridge/bridge_service.h"
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+#include "common/log.h"
+#include "common/naming.h"
+#include "common/proto_time.h"
+
+namespace cdnwarm::bridge {
+namespace {
+
+constexpr size_t kMaxSubscriberIdBytes = 128;
+constexpr int kMaxAckEntries = 1000;
+constexpr absl::Duration kDefaultAckDeadline = absl::Seconds(60);
+constexpr absl::Duration kMaxAckDeadline = absl::Minutes(10);
+constexpr char kSubscriptionMetadata[] = "cdnwarm-subscription";
+
+absl::Status CheckSubscriberId(const std::string& id) {
+  if (id.empty() || id.size() > kMaxSubscriberIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("subscriber_id: must be 1..", kMaxSubscriberIdBytes, " bytes"));
+  }
+  for (char c : id) {
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) {
+      return absl::InvalidArgumentError("subscriber_id: printable ASCII without spaces only");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// One subscriber's stream: deliveries queue here and are written one at a time.
+class BridgeService::Stream final : public grpc::ServerWriteReactor<cdnwarm::v1::Delivery>,
+                                    public DeliverySink {
+ public:
+  Stream(BridgeService& service, std::string region, std::string id)
+      : service_(service), region_(std::move(region)), id_(std::move(id)) {
+    StartSendInitialMetadata();
+  }
+
+  void Send(cdnwarm::v1::Delivery d) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    queue_.push_back(std::move(d));
+    WriteNextLocked(lock);
+  }
+
+  // Ends the stream with `status` once the write in flight (if any) is done.
+  void End(const grpc::Status& status) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (ending_) return;
+    ending_ = true;
+    end_status_ = status;
+    queue_.clear();  // undelivered: the region hands them to others (or Kafka keeps them)
+    if (!writing_) {
+      finished_ = true;
+      lock.unlock();
+      Finish(status);
+    }
+  }
+
+  void OnSendInitialMetadataDone(bool) override {}
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) return;  // the client went away; OnCancel / OnDone follow
+    if (ending_ && !finished_) {
+      finished_ = true;
+      const grpc::Status s = end_status_;
+      lock.unlock();
+      Finish(s);
+      return;
+    }
+    WriteNextLocked(lock);
+  }
+
+  void OnCancel() override {
+    service_.Unsubscribe(region_, id_, this);
+    End(grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
+  }
+
+  void OnDone() override {
+    service_.Unsubscribe(region_, id_, this);
+    {
+      std::lock_guard<std::mutex> lock(service_.mu_);
+      service_.streams_.erase(this);
+    }
+    delete this;
+  }
+
+ private:
+  // gRPC calls are made without the lock: they may run reactions inline.
+  void WriteNextLocked(std::unique_lock<std::mutex>& lock) {
+    if (writing_ || ending_ || queue_.empty()) return;
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    lock.unlock();
+    StartWrite(&current_);
+  }
+
+  BridgeService& service_;
+  const std::string region_;
+  const std::string id_;
+  std::mutex mu_;
+  std::deque<cdnwarm::v1::Delivery> queue_;
+  cdnwarm::v1::Delivery current_;
+  bool writing_ = false;
+  bool ending_ = false;
+  bool finished_ = false;
+  grpc::Status end_status_;
+};
+
+BridgeService::BridgeService(BridgeOptions options, ResultSink& results,
+                             metrics::Registry& registry)
+    : options_(std::move(options)),
+      results_(results),
+      registry_(registry),
+      rpcs_(registry.AddCounter("cdnwarm_bridge_rpcs_total", "Bridge RPCs by method and code",
+                                {"rpc", "code"})),
+      ack_statuses_(registry.AddCounter("cdnwarm_bridge_ack_statuses_total",
+                                        "Ack and deadline entries by answer", {"status"})) {
+  janitor_ = std::thread([this] { Janitor(); });
+}
+
+BridgeService::~BridgeService() {
+  stop_ = true;
+  janitor_.join();
+  Drain();
+}
+
+absl::Status BridgeService::Authorize(const grpc::CallbackServerContext& ctx,
+                                      const std::string& region) const {
+  if (options_.region_tokens.empty()) return absl::OkStatus();
+  auto want = options_.region_tokens.find(region);
+  if (want == options_.region_tokens.end()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("region ", region, " has no token configured on this bridge"));
+  }
+  const auto& md = ctx.client_metadata();
+  auto got = md.find("authorization");
+  const std::string expected = absl::StrCat("Bearer ", want->second);
+  if (got == md.end() || std::string(got->second.data(), got->second.size()) != expected) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("a valid bearer token for region ", region, " is required"));
+  }
+  return absl::OkStatus();
+}
+
+grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
+    grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) {
+  absl::Status bad = common::ValidateRegion(request->region());
+  if (!bad.ok()) bad = absl::InvalidArgumentError(absl::StrCat("region: ", bad.message()));
+  if (bad.ok()) bad = CheckSubscriberId(request->subscriber_id());
+  if (bad.ok() &&
+      (request->max_outstanding() < 1 || request->max_outstanding() > options_.max_credit)) {
+    bad = absl::InvalidArgumentError(absl::StrCat("max_outstanding: ", request->max_outstanding(),
+                                                  " is not 1..", options_.max_credit));
+  }
+  absl::Duration deadline = common::FromProtoDuration(request->ack_deadline());
+  if (deadline == absl::ZeroDuration()) deadline = kDefaultAckDeadline;
+  if (bad.ok() && (deadline < absl::Seconds(1) || deadline > kMaxAckDeadline)) {
+    bad = absl::InvalidArgumentError("ack_deadline: must be between 1s and 10m");
+  }
+  if (bad.ok()) bad = Authorize(*ctx, request->region());
+
+  Region* region = nullptr;
+  if (bad.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (draining_) {
+      bad = absl::UnavailableError("bridge is draining; subscribe to another replica");
+    } else {
+      Runtime& rt = regions_[request->region()];
+      if (!rt.region) {
+        RegionOptions ro = options_.region;
+        ro.region = request->region();
+        ro.replica = options_.replica;
+        rt.region = std::make_unique<Region>(ro, results_);
+        ConsumerOptions co = options_.consumer;
+        absl::StatusOr<std::string> group =
+            common::RegionGroup(options_.group_prefix, request->region(), options_.instance);
+        co.group = group.ok() ? *group : "";
+        absl::StatusOr<std::unique_ptr<RegionConsumer>> consumer =
+            group.ok() ? RegionConsumer::Start(co, *rt.region, registry_)
+                       : absl::StatusOr<std::unique_ptr<RegionConsumer>>(group.status());
+        if (!consumer.ok()) {
+          regions_.erase(request->region());
+          bad = absl::UnavailableError(absl::StrCat("cannot join the region's consumer group: ",
+                                                    consumer.status().message()));
+        } else {
+          rt.consumer = *std::move(consumer);
+          log::Info("region joined", {{"region", request->region()}, {"group", co.group}});
+        }
+      }
+      if (bad.ok()) {
+        region = regions_[request->region()].region.get();
+        if (region->has_subscriber(request->subscriber_id())) {
+          bad = absl::AlreadyExistsError(absl::StrCat("subscriber_id \"", request->subscriber_id(),
+                                                      "\" already has a stream for region ",
+                                                      request->region(), " on this bridge"));
+        }
+      }
+    }
+  }
+  if (!bad.ok()) {
+    rpcs_.Labels({"Subscribe", absl::StatusCodeToString(bad.code())}).Increment();
+    // A reactor that only reports the error.
+    class Refusal final : public grpc::ServerWriteReactor<cdnwarm::v1::Delivery> {
+     public:
+      explicit Refusal(const absl::Status& s) { Finish(common::ToGrpcStatus(s)); }
+      void OnDone() override { delete this; }
+    };
+    return new Refusal(bad);
+  }
+
+  ctx->AddInitialMetadata(kSubscriptionMetadata,
+                          absl::StrCat(options_.replica, "/", request->subscriber_id()));
+  auto* stream = new Stream(*this, request->region(), request->subscriber_id());
+  std::lock_guard<std::mutex> lock(mu_);
+  streams_[stream] = request->region();
+  regions_[request->region()].idle_since = absl::InfiniteFuture();
+  // Cannot fail: duplicates were refused under the same lock.
+  region
+      ->AddSubscriber(request->subscriber_id(), request->max_outstanding(), deadline, ctx->peer(),
+                      stream)
+      .IgnoreError();
+  rpcs_.Labels({"Subscribe", "OK"}).Increment();
+  return stream;
+}
+
+void BridgeService::Unsubscribe(const std::string& region, const std::string& id,
+                                DeliverySink* sink) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = regions_.find(region);
+  if (it != regions_.end()) it->second.region->RemoveSubscriber(id, sink);
+}
+
+std::string BridgeService::RegionOfAckId(const std::string& ack_id) const {
+  std::string region;
+  uint64_t seq = 0;
+  return ParseAckId(ack_id, options_.replica, &region, &seq) ? region : "";
+}
+
+absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> BridgeService::RouteAcks(
+    const grpc::CallbackServerContext& ctx, const cdnwarm::v1::AckRequest& request) {
+  if (request.entries_size() < 1 || request.entries_size() > kMaxAckEntries) {
+    return absl::InvalidArgumentError(absl::StrCat("entries: 1..", kMaxAckEntries, " required"));
+  }
+  std::vector<cdnwarm::v1::AckStatus> out(request.entries_size(), cdnwarm::v1::ACK_STATUS_INVALID);
+  std::map<std::string, std::pair<cdnwarm::v1::AckRequest, std::vector<int>>> parts;
+  for (int i = 0; i < request.entries_size(); ++i) {
+    const std::string region = RegionOfAckId(request.entries(i).ack_id());
+    if (region.empty()) continue;
+    auto& [sub, idx] = parts[region];
+    sub.set_subscriber_id(request.subscriber_id());
+    *sub.add_entries() = request.entries(i);
+    idx.push_back(i);
+  }
+  for (auto& [region, part] : parts) {
+    if (absl::Status s = Authorize(ctx, region); !s.ok()) return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [region, part] : parts) {
+    auto rt = regions_.find(region);
+    std::vector<cdnwarm::v1::AckStatus> statuses;
+    if (rt == regions_.end()) {
+      statuses.assign(part.second.size(), cdnwarm::v1::ACK_STATUS_STALE);
+    } else {
+      statuses = rt->second.region->Ack(part.first);
+    }
+    for (size_t j = 0; j < part.second.size(); ++j) out[part.second[j]] = statuses[j];
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> BridgeService::RouteExtensions(
+    const grpc::CallbackServerContext& ctx, const cdnwarm::v1::ModifyAckDeadlineRequest& r) {
+  if (r.ack_ids_size() < 1 || r.ack_ids_size() > kMaxAckEntries) {
+    return absl::InvalidArgumentError(absl::StrCat("ack_ids: 1..", kMaxAckEntries, " required"));
+  }
+  std::vector<cdnwarm::v1::AckStatus> out(r.ack_ids_size(), cdnwarm::v1::ACK_STATUS_INVALID);
+  std::map<std::string, std::pair<cdnwarm::v1::ModifyAckDeadlineRequest, std::vector<int>>> parts;
+  for (int i = 0; i < r.ack_ids_size(); ++i) {
+    const std::string region = RegionOfAckId(r.ack_ids(i));
+    if (region.empty()) continue;
+    auto& [sub, idx] = parts[region];
+    sub.set_subscriber_id(r.subscriber_id());
+    *sub.mutable_ack_deadline() = r.ack_deadline();
+    sub.add_ack_ids(r.ack_ids(i));
+    idx.push_back(i);
+  }
+  for (auto& [region, part] : parts) {
+    if (absl::Status s = Authorize(ctx, region); !s.ok()) return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [region, part] : parts) {
+    auto rt = regions_.find(region);
+    std::vector<cdnwarm::v1::AckStatus> statuses;
+    if (rt == regions_.end()) {
+      statuses.assign(part.second.size(), cdnwarm::v1::ACK_STATUS_STALE);
+    } else {
+      statuses = rt->second.region->Extend(part.first);
+    }
+    for (size_t j = 0; j < part.second.size(); ++j) out[part.second[j]] = statuses[j];
+  }
+  return out;
+}
+
+grpc::ServerUnaryReactor* BridgeService::Ack(grpc::CallbackServerContext* ctx,
+                                             const cdnwarm::v1::AckRequest* request,
+                                             cdnwarm::v1::AckReply* reply) {
+  absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> statuses = RouteAcks(*ctx, *request);
+  if (statuses.ok()) {
+    for (auto s : *statuses) {
+      reply->add_statuses(s);
+      ack_statuses_.Labels({cdnwarm::v1::AckStatus_Name(s)}).Increment();
+    }
+  }
+  rpcs_.Labels({"Ack", absl::StatusCodeToString(statuses.status().code())}).Increment();
+  auto* r = ctx->DefaultReactor();
+  r->Finish(common::ToGrpcStatus(statuses.status()));
+  return r;
+}
+
+grpc::ServerUnaryReactor* BridgeService::ModifyAckDeadline(
+    grpc::CallbackServerContext* ctx, const cdnwarm::v1::ModifyAckDeadlineRequest* request,
+    cdnwarm::v1::AckReply* reply) {
+  absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> statuses = RouteExtensions(*ctx, *request);
+  if (statuses.ok()) {
+    for (auto s : *statuses) reply->add_statuses(s);
+  }
+  rpcs_.Labels({"ModifyAckDeadline", absl::StatusCodeToString(statuses.status().code())})
+      .Increment();
+  auto* r = ctx->DefaultReactor();
+  r->Finish(common::ToGrpcStatus(statuses.status()));
+  return r;
+}
+
+grpc::ServerUnaryReactor* BridgeService::ListSubscriptions(
+    grpc::CallbackServerContext* ctx, const cdnwarm::v1::ListSubscriptionsRequest* request,
+    cdnwarm::v1::ListSubscriptionsReply* reply) {
+  reply->set_replica(options_.replica);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, rt] : regions_) {
+      if (!request->region().empty() && request->region() != name) continue;
+      cdnwarm::v1::RegionInfo info = rt.region->Info();
+      absl::StatusOr<std::string> group =
+          common::RegionGroup(options_.group_prefix, name, options_.instance);
+      info.set_group(group.ok() ? *group : "");
+      if (rt.consumer) {
+        for (const auto& p : rt.consumer->Partitions()) *info.add_partitions() = p;
+      }
+      *reply->add_regions() = std::move(info);
+    }
+  }
+  rpcs_.Labels({"ListSubscriptions", "OK"}).Increment();
+  auto* r = ctx->DefaultReactor();
+  r->Finish(grpc::Status::OK);
+  return r;
+}
+
+grpc::ServerUnaryReactor* BridgeService::Seek(grpc::CallbackServerContext* ctx,
+                                              const cdnwarm::v1::SeekRequest* request,
+                                              cdnwarm::v1::SeekReply* reply) {
+  auto* r = ctx->DefaultReactor();
+  absl::Status s = common::ValidateRegion(request->region());
+  if (s.ok() && request->position_case() == cdnwarm::v1::SeekRequest::POSITION_NOT_SET) {
+    s = absl::InvalidArgumentError("position: one of earliest, latest or timestamp is required");
+  }
+  if (s.ok()) s = Authorize(*ctx, request->region());
+  RegionConsumer* consumer = nullptr;
+  if (s.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto rt = regions_.find(request->region());
+    if (rt == regions_.end() || !rt->second.consumer) {
+      s = absl::FailedPreconditionError(
+          absl::StrCat("region ", request->region(),
+                       " has no subscriber on this replica; seek on a replica that has one"));
+    } else {
+      consumer = rt->second.consumer.get();
+    }
+  }
+  if (s.ok()) {
+    // The consumer stays: the janitor only removes regions without subscribers after the
+    // grace period, far longer than a seek.
+    absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> moved = consumer->Seek(*request);
+    if (moved.ok()) {
+      for (auto& p : *moved) *reply->add_partitions() = std::move(p);
+    }
+    s = moved.status();
+  }
+  rpcs_.Labels({"Seek", absl::StatusCodeToString(s.code())}).Increment();
+  r->Finish(common::ToGrpcStatus(s));
+  return r;
+}
+
+void BridgeService::Janitor() {
+  while (!stop_) {
+    std::vector<Runtime> gone;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const absl::Time now = absl::Now();
+      for (auto it = regions_.begin(); it != regions_.end();) {
+        Runtime& rt = it->second;
+        if (rt.region->subscriber_count() > 0) {
+          rt.idle_since = absl::InfiniteFuture();
+        } else if (rt.idle_since == absl::InfiniteFuture()) {
+          rt.idle_since = now;
+        } else if (now - rt.idle_since >= options_.idle_grace) {
+          log::Info("region left: no subscriber", {{"region", it->first}});
+          gone.push_back(std::move(rt));
+          it = regions_.erase(it);
+          continue;
+        }
+        ++it;
+      }
+    }
+    // Commit and leave the group outside the lock.
+    for (Runtime& rt : gone) rt.consumer.reset();
+    absl::SleepFor(absl::Milliseconds(200));  // a period, not synchronisation
+  }
+}
+
+void BridgeService::Drain() {
+  std::map<std::string, Runtime> regions;
+  {
+    // Under the lock, so no stream is deleted (OnDone) while it is being ended.
+    std::lock_guard<std::mutex> lock(mu_);
+    draining_ = true;
+    for (auto& [s, region] : streams_) {
+      s->End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "bridge is draining; reconnect"));
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    regions.swap(regions_);
+  }
+  for (auto& [name, rt] : regions) rt.consumer.reset();  // commit what is finished, leave
+}
+
+}  // namespace cdnwarm::bridge

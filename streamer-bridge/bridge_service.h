@@ -1,0 +1,96 @@
+#pragma once
+
+// cdnwarm.v1.Bridge on gRPC's callback API. Owns one Region (and its consumer group
+// membership) per region that has a live subscriber on this replica; a region with no
+// subscriber for `idle_grace` leaves its group so Kafka moves its partitions to replicas
+// that can deliver them.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cdnwarm/v1/bridge.grpc.pb.h"
+#include "common/metrics.h"
+#include "streamer-bridge/region.h"
+#include "streamer-bridge/region_consumer.h"
+
+namespace cdnwarm::bridge {
+
+struct BridgeOptions {
+  std::string replica;       // appears in ack ids and ListSubscriptions
+  std::string group_prefix;  // e.g. "cdnwarm.bridge"
+  std::string instance;      // suffix of group names
+  ConsumerOptions consumer;  // topic and Kafka settings; group filled per region
+  RegionOptions region;      // region and replica filled per region
+  absl::Duration idle_grace = absl::Seconds(10);
+  uint32_t max_credit = 10000;
+  // Region name -> bearer token its subscribers must send; empty map: no authorisation.
+  std::map<std::string, std::string> region_tokens;
+};
+
+class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
+ public:
+  BridgeService(BridgeOptions options, ResultSink& results, metrics::Registry& registry);
+  ~BridgeService() override;
+
+  // New subscriptions get UNAVAILABLE; open streams end with UNAVAILABLE (their deliveries
+  // go back to Kafka's keeping: uncommitted, redelivered where the partitions move);
+  // finished work is committed and every group is left.
+  void Drain();
+
+  grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* Subscribe(
+      grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) override;
+  grpc::ServerUnaryReactor* Ack(grpc::CallbackServerContext* ctx,
+                                const cdnwarm::v1::AckRequest* request,
+                                cdnwarm::v1::AckReply* reply) override;
+  grpc::ServerUnaryReactor* ModifyAckDeadline(grpc::CallbackServerContext* ctx,
+                                              const cdnwarm::v1::ModifyAckDeadlineRequest* request,
+                                              cdnwarm::v1::AckReply* reply) override;
+  grpc::ServerUnaryReactor* ListSubscriptions(grpc::CallbackServerContext* ctx,
+                                              const cdnwarm::v1::ListSubscriptionsRequest* request,
+                                              cdnwarm::v1::ListSubscriptionsReply* reply) override;
+  grpc::ServerUnaryReactor* Seek(grpc::CallbackServerContext* ctx,
+                                 const cdnwarm::v1::SeekRequest* request,
+                                 cdnwarm::v1::SeekReply* reply) override;
+
+ private:
+  class Stream;
+  struct Runtime {
+    std::unique_ptr<Region> region;
+    std::unique_ptr<RegionConsumer> consumer;
+    absl::Time idle_since = absl::InfiniteFuture();
+  };
+
+  // Region of an ack id issued by this replica, or empty.
+  std::string RegionOfAckId(const std::string& ack_id) const;
+  void Unsubscribe(const std::string& region, const std::string& id, DeliverySink* sink);
+  absl::Status Authorize(const grpc::CallbackServerContext& ctx, const std::string& region) const;
+  void Janitor();
+  // Splits acks (or deadline changes) by the region their ids name, applies each part to
+  // its region and returns the statuses in request order.
+  absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> RouteAcks(
+      const grpc::CallbackServerContext& ctx, const cdnwarm::v1::AckRequest& request);
+  absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> RouteExtensions(
+      const grpc::CallbackServerContext& ctx, const cdnwarm::v1::ModifyAckDeadlineRequest& r);
+
+  const BridgeOptions options_;
+  ResultSink& results_;
+  metrics::Registry& registry_;
+  metrics::Family<metrics::Counter>& rpcs_;
+  metrics::Family<metrics::Counter>& ack_statuses_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, Runtime> regions_ ABSL_GUARDED_BY(mu_);
+  std::map<Stream*, std::string> streams_ ABSL_GUARDED_BY(mu_);  // stream -> region
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> stop_{false};
+  std::thread janitor_;
+};
+
+}  // namespace cdnwarm::bridge

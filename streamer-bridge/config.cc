@@ -1,0 +1,104 @@
+#include "streamer-bridge/config.h"
+
+#include <fstream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/naming.h"
+
+ABSL_FLAG(std::string, group_prefix, std::string(cdnwarm::common::kRegionGroupPrefix),
+          "Prefix of the per-region consumer groups: <prefix>.<region>[-instance]");
+ABSL_FLAG(int, max_attempts, 5, "Deliveries of a task before it goes to the dead-letter topic");
+ABSL_FLAG(absl::Duration, min_backoff, absl::Seconds(1), "First redelivery backoff (doubles)");
+ABSL_FLAG(absl::Duration, max_backoff, absl::Minutes(5), "Longest redelivery backoff");
+ABSL_FLAG(absl::Duration, coalesce_window, absl::ZeroDuration(),
+          "A URL and variant set warmed in a region within this window finishes as COALESCED; "
+          "0 disables");
+ABSL_FLAG(int, buffer_limit, 10000,
+          "Tasks a region holds on this replica before its partitions are paused");
+ABSL_FLAG(absl::Duration, idle_grace, absl::Seconds(10),
+          "How long a region without subscribers keeps its group membership here");
+ABSL_FLAG(int, max_credit, 10000, "Largest max_outstanding a subscriber may ask for");
+ABSL_FLAG(std::string, auto_offset_reset, "latest",
+          "Where a region's group starts without committed offsets: latest or earliest");
+ABSL_FLAG(std::string, region_tokens_file, "",
+          "File of 'region token' lines: subscribers of each region must send its bearer token. "
+          "Empty: no authorisation");
+ABSL_FLAG(bool, bridge_create_topics, true, "Create missing topics at start-up");
+ABSL_FLAG(int, bridge_topic_partitions, 6, "Partitions of topics created at start-up");
+
+namespace cdnwarm::bridge {
+
+absl::StatusOr<std::map<std::string, std::string>> LoadRegionTokens(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("--region_tokens_file: cannot read ", path));
+  std::map<std::string, std::string> tokens;
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    const absl::string_view l = absl::StripAsciiWhitespace(line);
+    if (l.empty() || l[0] == '#') continue;
+    std::vector<std::string> parts = absl::StrSplit(l, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (parts.size() != 2 || !common::ValidateRegion(parts[0]).ok() || parts[1].size() < 16) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--region_tokens_file: line ", n, " is not 'region token' (token at least 16 bytes)"));
+    }
+    tokens[parts[0]] = parts[1];
+  }
+  return tokens;
+}
+
+absl::StatusOr<BridgeConfig> BridgeConfigFromFlags() {
+  BridgeConfig c;
+  absl::StatusOr<common::CommonConfig> common = common::CommonConfigFromFlags(kServiceInfo);
+  if (!common.ok()) return common.status();
+  c.common = *std::move(common);
+  BridgeOptions& b = c.bridge;
+  b.replica = c.common.replica_id;
+  for (char& ch : b.replica) {
+    if (ch == '.') ch = '_';  // ack ids use '.' as the separator
+  }
+  b.group_prefix = absl::GetFlag(FLAGS_group_prefix);
+  b.instance = c.common.instance;
+  b.consumer.kafka = c.common.kafka;
+  b.consumer.topic = c.common.requests_topic;
+  b.consumer.auto_offset_reset = absl::GetFlag(FLAGS_auto_offset_reset);
+  if (b.consumer.auto_offset_reset != "latest" && b.consumer.auto_offset_reset != "earliest") {
+    return absl::InvalidArgumentError("--auto_offset_reset must be latest or earliest");
+  }
+  const int buffer = absl::GetFlag(FLAGS_buffer_limit);
+  if (buffer < 1 || buffer > 10'000'000) {
+    return absl::InvalidArgumentError("--buffer_limit must be between 1 and 10000000");
+  }
+  b.consumer.buffer_limit = static_cast<size_t>(buffer);
+  b.region.buffer_limit = static_cast<size_t>(buffer);
+  b.region.max_attempts = absl::GetFlag(FLAGS_max_attempts);
+  if (b.region.max_attempts < 1 || b.region.max_attempts > 100) {
+    return absl::InvalidArgumentError("--max_attempts must be between 1 and 100");
+  }
+  b.region.min_backoff = absl::GetFlag(FLAGS_min_backoff);
+  b.region.max_backoff = absl::GetFlag(FLAGS_max_backoff);
+  if (b.region.min_backoff < absl::ZeroDuration() || b.region.max_backoff < b.region.min_backoff) {
+    return absl::InvalidArgumentError("--min_backoff must be >= 0 and <= --max_backoff");
+  }
+  b.region.coalesce_window = absl::GetFlag(FLAGS_coalesce_window);
+  b.idle_grace = absl::GetFlag(FLAGS_idle_grace);
+  const int credit = absl::GetFlag(FLAGS_max_credit);
+  if (credit < 1 || credit > 1'000'000) {
+    return absl::InvalidArgumentError("--max_credit must be between 1 and 1000000");
+  }
+  b.max_credit = static_cast<uint32_t>(credit);
+  if (const std::string f = absl::GetFlag(FLAGS_region_tokens_file); !f.empty()) {
+    absl::StatusOr<std::map<std::string, std::string>> tokens = LoadRegionTokens(f);
+    if (!tokens.ok()) return tokens.status();
+    b.region_tokens = *std::move(tokens);
+  }
+  c.create_topics = absl::GetFlag(FLAGS_bridge_create_topics);
+  c.topic_partitions = absl::GetFlag(FLAGS_bridge_topic_partitions);
+  return c;
+}
+
+}  // namespace cdnwarm::bridge

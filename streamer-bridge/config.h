@@ -1,0 +1,29 @@
+#pragma once
+
+// The streamer-bridge's settings, from flags (shared ones in common/config.h).
+
+#include "absl/status/statusor.h"
+#include "common/config.h"
+#include "streamer-bridge/bridge_service.h"
+
+namespace cdnwarm::bridge {
+
+inline constexpr common::ServiceInfo kServiceInfo{
+    .name = "streamer-bridge",
+    .default_grpc_port = 50052,
+    .default_admin_port = 9102,
+    .description = "fans warm tasks out from Kafka to every region's warmers, at least once"};
+
+struct BridgeConfig {
+  common::CommonConfig common;
+  BridgeOptions bridge;
+  bool create_topics = true;
+  int topic_partitions = 6;
+};
+
+absl::StatusOr<BridgeConfig> BridgeConfigFromFlags();
+
+// "region token" lines; '#' comments and blank lines ignored.
+absl::StatusOr<std::map<std::string, std::string>> LoadRegionTokens(const std::string& path);
+
+}  // namespace cdnwarm::bridge

@@ -1,0 +1,27 @@
+// cdnwarm streamer-bridge: see streamer-bridge/README.md.
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/server_runner.h"
+#include "streamer-bridge/bridge_app.h"
+#include "streamer-bridge/config.h"
+
+int main(int argc, char** argv) {
+  using namespace cdnwarm;  // NOLINT: main wires the namespaces together
+  common::BlockTerminationSignals();
+  common::ParseFlags(argc, argv, bridge::kServiceInfo);
+  absl::StatusOr<bridge::BridgeConfig> config = bridge::BridgeConfigFromFlags();
+  if (!config.ok()) log::Fatal("bad configuration", {{"error", config.status().ToString()}});
+  common::ApplyLogging(config->common);
+  log::Info("starting", {{"kafka", config->common.kafka.Redacted()},
+                         {"requests_topic", config->common.requests_topic},
+                         {"replica", config->bridge.replica}});
+  absl::StatusOr<std::unique_ptr<bridge::BridgeApp>> app =
+      bridge::BridgeApp::Create(*std::move(config), metrics::DefaultRegistry());
+  if (!app.ok()) log::Fatal("cannot start", {{"error", app.status().ToString()}});
+  if (absl::Status s = (*app)->runner().RunUntilSignalled(); !s.ok()) {
+    log::Fatal("server failed", {{"error", s.ToString()}});
+  }
+  log::Info("stopped");
+  return 0;
+}

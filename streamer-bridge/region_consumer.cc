@@ -1,0 +1,316 @@
+#include "streamer-bridge/region_consumer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/proto_time.h"
+
+namespace cdnwarm::bridge {
+
+struct RegionConsumer::Metrics {
+  Metrics(metrics::Registry& r, const std::string& region)
+      : records(r.AddCounter("cdnwarm_bridge_records_consumed_total",
+                             "Records read from the requests topic, by region and result",
+                             {"region", "result"})),
+        commits(r.AddCounter("cdnwarm_bridge_commits_total", "Offset commits, by region and result",
+                             {"region", "result"})),
+        paused(r.AddGauge("cdnwarm_bridge_paused", "1 while a region's partitions are paused",
+                          {"region"})
+                   .Labels({region})),
+        rebalances(r.AddCounter("cdnwarm_bridge_rebalances_total",
+                                "Partition assignments and revocations, by region and kind",
+                                {"region", "kind"})),
+        region_(region) {}
+  metrics::Family<metrics::Counter>& records;
+  metrics::Family<metrics::Counter>& commits;
+  metrics::Gauge& paused;
+  metrics::Family<metrics::Counter>& rebalances;
+  std::string region_;
+};
+
+RegionConsumer::RegionConsumer(ConsumerOptions options, Region& region, metrics::Registry& registry)
+    : options_(std::move(options)),
+      region_(region),
+      metrics_(std::make_unique<Metrics>(registry, region.name())) {}
+
+absl::StatusOr<std::unique_ptr<RegionConsumer>> RegionConsumer::Start(ConsumerOptions options,
+                                                                      Region& region,
+                                                                      metrics::Registry& registry) {
+  common::KafkaProperties props = options.kafka;
+  props.Set("group.id", options.group);
+  props.Set("enable.auto.commit", "false");
+  props.Set("enable.auto.offset.store", "false");
+  props.Set("auto.offset.reset", options.auto_offset_reset);
+  props.Set("partition.assignment.strategy", "cooperative-sticky");
+  absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
+  if (!conf.ok()) return conf.status();
+  std::unique_ptr<RegionConsumer> c(new RegionConsumer(std::move(options), region, registry));
+  rd_kafka_conf_set_rebalance_cb(conf->get(), &RegionConsumer::OnRebalance);
+  rd_kafka_conf_set_opaque(conf->get(), c.get());
+  char err[512] = {};
+  c->rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err)));
+  if (!c->rk_) return absl::InvalidArgumentError(absl::StrCat("Kafka consumer: ", err));
+  conf->release();
+  rd_kafka_poll_set_consumer(c->rk_.get());
+  common::KafkaTopicPartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(topics.get(), c->options_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+  if (rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk_.get(), topics.get());
+      e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("subscribe to ", c->options_.topic, ": ", rd_kafka_err2str(e)));
+  }
+  c->thread_ = std::thread([raw = c.get()] { raw->Run(); });
+  return c;
+}
+
+RegionConsumer::~RegionConsumer() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  Commit(nullptr);
+  // Leaves the group; the revoke callback commits once more.
+  rd_kafka_consumer_close(rk_.get());
+}
+
+void RegionConsumer::OnRebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
+                                 rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  static_cast<RegionConsumer*>(opaque)->Rebalance(err, partitions);
+}
+
+void RegionConsumer::Rebalance(rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t* partitions) {
+  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
+  std::vector<int32_t> parts;
+  for (int i = 0; i < partitions->cnt; ++i) parts.push_back(partitions->elems[i].partition);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    metrics_->rebalances.Labels({region_.name(), "assigned"}).Increment(parts.size());
+    for (int32_t p : parts) region_.Assigned(p);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int32_t p : parts) {
+        if (std::find(assigned_.begin(), assigned_.end(), p) == assigned_.end()) {
+          assigned_.push_back(p);
+        }
+      }
+    }
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), partitions)) {
+        log::Error("incremental assign failed", {{"error", rd_kafka_error_string(e)}});
+        rd_kafka_error_destroy(e);
+      }
+    } else {
+      rd_kafka_assign(rk_.get(), partitions);
+    }
+    log::Info("partitions assigned",
+              {{"region", region_.name()}, {"count", static_cast<int64_t>(parts.size())}});
+    return;
+  }
+  // Revoked (or lost): commit what is finished in them, then forget them.
+  metrics_->rebalances.Labels({region_.name(), "revoked"}).Increment(parts.size());
+  if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk_.get())) {
+    Commit(&parts);
+  }
+  region_.Revoked(parts);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    assigned_.erase(std::remove_if(assigned_.begin(), assigned_.end(),
+                                   [&](int32_t p) {
+                                     return std::find(parts.begin(), parts.end(), p) != parts.end();
+                                   }),
+                    assigned_.end());
+    for (int32_t p : parts) committed_.erase(p);
+  }
+  if (cooperative) {
+    if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk_.get(), partitions)) {
+      rd_kafka_error_destroy(e);
+    }
+  } else {
+    rd_kafka_assign(rk_.get(), nullptr);
+  }
+}
+
+void RegionConsumer::Commit(const std::vector<int32_t>* only) {
+  const std::map<int32_t, int64_t> points = region_.CommitPoints();
+  common::KafkaTopicPartitionListPtr list(rd_kafka_topic_partition_list_new(8));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [p, offset] : points) {
+      if (only != nullptr && std::find(only->begin(), only->end(), p) == only->end()) continue;
+      auto c = committed_.find(p);
+      if (c != committed_.end() && c->second == offset) continue;
+      rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), p)->offset = offset;
+    }
+  }
+  if (list->cnt == 0) return;
+  const rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), 0);
+  metrics_->commits.Labels({region_.name(), err == RD_KAFKA_RESP_ERR_NO_ERROR ? "ok" : "error"})
+      .Increment();
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    log::Warn("commit failed", {{"region", region_.name()}, {"error", rd_kafka_err2str(err)}});
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int i = 0; i < list->cnt; ++i) committed_[list->elems[i].partition] = list->elems[i].offset;
+}
+
+void RegionConsumer::SetPaused(bool paused) {
+  rd_kafka_topic_partition_list_t* assignment = nullptr;
+  if (rd_kafka_assignment(rk_.get(), &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  common::KafkaTopicPartitionListPtr owned(assignment);
+  if (paused) {
+    rd_kafka_pause_partitions(rk_.get(), assignment);
+  } else {
+    rd_kafka_resume_partitions(rk_.get(), assignment);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  paused_ = paused;
+  metrics_->paused.Set(paused ? 1 : 0);
+}
+
+void RegionConsumer::Run() {
+  absl::Time last_commit = absl::Now();
+  while (!stop_) {
+    common::KafkaMessagePtr m(rd_kafka_consumer_poll(rk_.get(), 50));
+    if (m && m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      cdnwarm::v1::WarmTask task;
+      if (task.ParseFromArray(m->payload, static_cast<int>(m->len)) && !task.url().empty()) {
+        metrics_->records.Labels({region_.name(), "ok"}).Increment();
+        region_.Enqueue(m->partition, m->offset, std::move(task));
+      } else {
+        metrics_->records.Labels({region_.name(), "unparsable"}).Increment();
+        region_.Reject(m->partition, m->offset, "record is not a cdnwarm.v1.WarmTask");
+      }
+    } else if (m && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      log::Warn("consumer error",
+                {{"region", region_.name()}, {"error", rd_kafka_message_errstr(m.get())}});
+    }
+    region_.Tick();
+    // Flow control: stop reading while the buffer is full, resume at half.
+    bool paused = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      paused = paused_;
+    }
+    const size_t buffered = region_.buffered();
+    if (!paused && buffered >= options_.buffer_limit) SetPaused(true);
+    if (paused && buffered <= options_.buffer_limit / 2) SetPaused(false);
+    if (absl::Now() - last_commit >= options_.commit_interval) {
+      last_commit = absl::Now();
+      Commit(nullptr);
+    }
+    DoSeek();
+  }
+}
+
+std::vector<cdnwarm::v1::PartitionInfo> RegionConsumer::Partitions() const {
+  std::vector<cdnwarm::v1::PartitionInfo> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int32_t p : assigned_) {
+    cdnwarm::v1::PartitionInfo info;
+    info.set_partition(p);
+    auto c = committed_.find(p);
+    info.set_committed_offset(c == committed_.end() ? -1 : c->second);
+    int64_t low = 0, high = 0;
+    if (rd_kafka_get_watermark_offsets(rk_.get(), options_.topic.c_str(), p, &low, &high) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      info.set_end_offset(high);
+      if (c != committed_.end()) info.set_lag(std::max<int64_t>(0, high - c->second));
+    }
+    info.set_paused(paused_);
+    out.push_back(info);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.partition() < b.partition(); });
+  return out;
+}
+
+bool RegionConsumer::assigned_any() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !assigned_.empty();
+}
+
+absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> RegionConsumer::Seek(
+    const cdnwarm::v1::SeekRequest& r) {
+  std::unique_lock<std::mutex> lock(mu_);
+  seek_ = r;
+  seek_result_.reset();
+  if (!seek_cv_.wait_for(lock, std::chrono::seconds(30),
+                         [this] { return seek_result_.has_value(); })) {
+    seek_.reset();
+    return absl::DeadlineExceededError("seek did not complete within 30s");
+  }
+  absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> result = std::move(*seek_result_);
+  seek_result_.reset();
+  return result;
+}
+
+void RegionConsumer::DoSeek() {
+  std::optional<cdnwarm::v1::SeekRequest> request;
+  std::vector<int32_t> parts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    request.swap(seek_);
+    parts = assigned_;
+  }
+  if (!request) return;
+  auto answer = [this](absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    seek_result_ = std::move(r);
+    seek_cv_.notify_all();
+  };
+  if (parts.empty()) {
+    answer(absl::FailedPreconditionError("no partitions of this region are assigned here yet"));
+    return;
+  }
+  common::KafkaTopicPartitionListPtr list(rd_kafka_topic_partition_list_new(8));
+  for (int32_t p : parts) {
+    int64_t low = 0, high = 0;
+    rd_kafka_query_watermark_offsets(rk_.get(), options_.topic.c_str(), p, &low, &high, 5000);
+    int64_t target = request->has_timestamp()
+                         ? absl::ToUnixMillis(common::FromProtoTimestamp(request->timestamp()))
+                     : request->latest() ? high
+                                         : low;
+    rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), p)->offset = target;
+  }
+  if (request->has_timestamp()) {
+    if (rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk_.get(), list.get(), 5000);
+        e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      answer(absl::UnavailableError(absl::StrCat("offsets for times: ", rd_kafka_err2str(e))));
+      return;
+    }
+    for (int i = 0; i < list->cnt; ++i) {
+      if (list->elems[i].offset < 0) {
+        int64_t low = 0, high = 0;
+        rd_kafka_query_watermark_offsets(rk_.get(), options_.topic.c_str(),
+                                         list->elems[i].partition, &low, &high, 5000);
+        list->elems[i].offset = high;
+      }
+    }
+  }
+  // Whatever was buffered or out for these partitions is dropped; acks for it are STALE.
+  region_.Revoked(parts);
+  for (int32_t p : parts) region_.Assigned(p);
+  if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_.get(), list.get(), 5000)) {
+    const std::string why = rd_kafka_error_string(e);
+    rd_kafka_error_destroy(e);
+    answer(absl::UnavailableError(absl::StrCat("seek: ", why)));
+    return;
+  }
+  rd_kafka_commit(rk_.get(), list.get(), 0);
+  std::vector<cdnwarm::v1::PartitionInfo> out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int i = 0; i < list->cnt; ++i) {
+      committed_[list->elems[i].partition] = list->elems[i].offset;
+      cdnwarm::v1::PartitionInfo info;
+      info.set_partition(list->elems[i].partition);
+      info.set_committed_offset(list->elems[i].offset);
+      out.push_back(info);
+    }
+  }
+  answer(std::move(out));
+}
+
+}  // namespace cdnwarm::bridge

@@ -1,0 +1,83 @@
+#pragma once
+
+// Reads the requests topic for one region's consumer group into its Region, on its own
+// thread: cooperative rebalancing, manual commits of the region's commit points (every
+// second, on revoke, on close), pause/resume by buffer size, and seeks.
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cdnwarm/v1/bridge.pb.h"
+#include "common/kafka_config.h"
+#include "common/kafka_handles.h"
+#include "common/metrics.h"
+#include "streamer-bridge/region.h"
+
+namespace cdnwarm::bridge {
+
+struct ConsumerOptions {
+  common::KafkaProperties kafka;
+  std::string topic;
+  std::string group;
+  // Where a group with no committed offset starts: "latest" (a new region does not replay
+  // history; Seek(earliest) does) or "earliest".
+  std::string auto_offset_reset = "latest";
+  absl::Duration commit_interval = absl::Seconds(1);
+  size_t buffer_limit = 10000;
+};
+
+class RegionConsumer {
+ public:
+  // Joins the group and starts reading. `region` must outlive the consumer.
+  static absl::StatusOr<std::unique_ptr<RegionConsumer>> Start(ConsumerOptions options,
+                                                               Region& region,
+                                                               metrics::Registry& registry);
+  // Commits what is finished and leaves the group.
+  ~RegionConsumer();
+
+  // Partitions assigned here with committed and end offsets (cached watermarks).
+  std::vector<cdnwarm::v1::PartitionInfo> Partitions() const;
+  // Moves this replica's partitions of the group; runs on the consumer thread.
+  absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> Seek(const cdnwarm::v1::SeekRequest& r);
+  bool assigned_any() const;
+
+ private:
+  struct Metrics;
+  RegionConsumer(ConsumerOptions options, Region& region, metrics::Registry& registry);
+  void Run();
+  void Commit(const std::vector<int32_t>* only);
+  void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* partitions, void* opaque);
+  void SetPaused(bool paused);
+  void DoSeek();
+
+  const ConsumerOptions options_;
+  Region& region_;
+  std::unique_ptr<Metrics> metrics_;
+  common::KafkaPtr rk_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+
+  mutable std::mutex mu_;
+  std::map<int32_t, int64_t> committed_ ABSL_GUARDED_BY(mu_);
+  std::vector<int32_t> assigned_ ABSL_GUARDED_BY(mu_);
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  // A seek handed to the consumer thread, and its answer.
+  std::optional<cdnwarm::v1::SeekRequest> seek_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>>> seek_result_
+      ABSL_GUARDED_BY(mu_);
+  std::condition_variable seek_cv_;
+};
+
+}  // namespace cdnwarm::bridge
