@@ -24,7 +24,14 @@ std::string CoalesceKey(const cdnwarm::v1::WarmTask& t) {
 }  // namespace
 
 Region::Region(RegionOptions options, ResultSink& results)
-    : options_(std::move(options)), results_(results) {}
+    : options_(std::move(options)), results_(results) {
+  link_->self = this;
+}
+
+Region::~Region() {
+  std::lock_guard<std::mutex> lock(link_->mu);
+  link_->self = nullptr;
+}
 
 absl::Status Region::AddSubscriber(const std::string& id, uint32_t max_outstanding,
                                    absl::Duration ack_deadline, std::string peer,
@@ -256,9 +263,11 @@ void Region::FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1:
   }
   // The offset is finished once every record about it is stored.
   auto remaining = std::make_shared<std::atomic<int>>(dead_letter ? 2 : 1);
-  auto stored = [this, remaining, partition = task.partition, generation = task.generation,
+  auto stored = [link = link_, remaining, partition = task.partition, generation = task.generation,
                  offset = task.offset] {
-    if (remaining->fetch_sub(1) == 1) OffsetStored(partition, generation, offset);
+    if (remaining->fetch_sub(1) != 1) return;
+    std::lock_guard<std::mutex> lock(link->mu);
+    if (link->self != nullptr) link->self->OffsetStored(partition, generation, offset);
   };
   if (dead_letter) {
     ++dead_letters_;

@@ -60,6 +60,8 @@ bool ParseAckId(absl::string_view ack_id, absl::string_view replica, std::string
 class Region {
  public:
   Region(RegionOptions options, ResultSink& results);
+  // Records still on their way to Kafka find the region gone when they are stored.
+  ~Region();
   const std::string& name() const { return options_.region; }
 
   // ALREADY_EXISTS when the id has a live stream here.
@@ -149,6 +151,13 @@ class Region {
   uint64_t redeliveries_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t dead_letters_ ABSL_GUARDED_BY(mu_) = 0;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
+
+  // Lets "stored" callbacks that arrive after the region is gone find it gone.
+  struct Link {
+    std::mutex mu;
+    Region* self = nullptr;
+  };
+  std::shared_ptr<Link> link_ = std::make_shared<Link>();
 
   struct StoredOffset {
     int32_t partition;

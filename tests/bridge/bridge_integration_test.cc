@@ -1,0 +1,423 @@
+// The streamer-bridge in-process against the real broker, with C++ gRPC subscribers:
+// fan-out to every region, credit shared inside a region, commits that never pass an
+// unacked delivery, redelivery when a stream ends, retries into the dead-letter topic, and
+// clear answers to bad input.
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "cdnwarm/v1/bridge.grpc.pb.h"
+#include "common/kafka_handles.h"
+#include "common/naming.h"
+#include "common/proto_time.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "streamer-bridge/bridge_app.h"
+#include "tests/support/kafka_test_client.h"
+
+namespace cdnwarm::bridge {
+namespace {
+
+using Stub = cdnwarm::v1::Bridge::Stub;
+
+// A subscriber as a warmer would be: one stream, deliveries collected, acks on demand.
+class TestSubscriber {
+ public:
+  TestSubscriber(Stub& stub, std::string region, std::string id, uint32_t credit,
+                 absl::Duration ack_deadline = absl::Seconds(60))
+      : stub_(stub), region_(std::move(region)), id_(std::move(id)) {
+    cdnwarm::v1::SubscribeRequest req;
+    req.set_region(region_);
+    req.set_subscriber_id(id_);
+    req.set_max_outstanding(credit);
+    *req.mutable_ack_deadline() = common::ToProtoDuration(ack_deadline);
+    thread_ = std::thread([this, req] {
+      auto reader = stub_.Subscribe(&ctx_, req);
+      reader->WaitForInitialMetadata();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        subscribed_ = ctx_.GetServerInitialMetadata().count("cdnwarm-subscription") > 0;
+        cv_.notify_all();
+      }
+      cdnwarm::v1::Delivery d;
+      while (reader->Read(&d)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        received_.push_back(d);
+        cv_.notify_all();
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      status_ = reader->Finish();
+      ended_ = true;
+      cv_.notify_all();
+    });
+  }
+  ~TestSubscriber() {
+    ctx_.TryCancel();
+    thread_.join();
+  }
+  void Cancel() { ctx_.TryCancel(); }
+
+  // Waits for the bridge to confirm the subscription (initial metadata).
+  bool WaitSubscribed(absl::Duration timeout = absl::Seconds(30)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
+      return subscribed_ || ended_;
+    }) && subscribed_;
+  }
+
+  // Waits until `pred(received)` holds.
+  bool WaitUntil(const std::function<bool(const std::vector<cdnwarm::v1::Delivery>&)>& pred,
+                 absl::Duration timeout = absl::Seconds(60)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
+      return pred(received_) || ended_;
+    }) && pred(received_);
+  }
+  // Takes the deliveries not taken yet.
+  std::vector<cdnwarm::v1::Delivery> Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<cdnwarm::v1::Delivery> out(received_.begin() + taken_, received_.end());
+    taken_ = received_.size();
+    return out;
+  }
+  size_t received() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return received_.size();
+  }
+  std::vector<cdnwarm::v1::AckStatus> Ack(const std::vector<cdnwarm::v1::Delivery>& ds,
+                                          cdnwarm::v1::AckOutcome outcome,
+                                          const std::string& as = "") {
+    cdnwarm::v1::AckRequest req;
+    req.set_subscriber_id(as.empty() ? id_ : as);
+    for (const auto& d : ds) {
+      auto* e = req.add_entries();
+      e->set_ack_id(d.ack_id());
+      e->set_outcome(outcome);
+      e->mutable_result()->set_http_status(200);
+    }
+    grpc::ClientContext ctx;
+    cdnwarm::v1::AckReply reply;
+    grpc::Status s = stub_.Ack(&ctx, req, &reply);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::vector<cdnwarm::v1::AckStatus> out;
+    for (int st : reply.statuses()) out.push_back(static_cast<cdnwarm::v1::AckStatus>(st));
+    return out;
+  }
+  grpc::Status status() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status_;
+  }
+
+ private:
+  Stub& stub_;
+  const std::string region_;
+  const std::string id_;
+  grpc::ClientContext ctx_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<cdnwarm::v1::Delivery> received_;
+  size_t taken_ = 0;
+  bool ended_ = false;
+  bool subscribed_ = false;
+  grpc::Status status_;
+  std::thread thread_;
+};
+
+class BridgeIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string suffix = absl::StrCat(absl::ToUnixMicros(absl::Now()));
+    config_.common.service = "streamer-bridge";
+    config_.common.kafka = testing::TestKafka();
+    config_.common.requests_topic = absl::StrCat("it.bridge.requests.", suffix);
+    config_.common.results_topic = absl::StrCat("it.bridge.results.", suffix);
+    config_.common.dead_letter_topic = absl::StrCat("it.bridge.dlq.", suffix);
+    config_.common.server.drain_timeout = absl::Seconds(2);
+    config_.topic_partitions = 3;
+    BridgeOptions& b = config_.bridge;
+    b.replica = "b1";
+    b.group_prefix = absl::StrCat("it.bridge.", suffix);
+    b.consumer.kafka = config_.common.kafka;
+    b.consumer.topic = config_.common.requests_topic;
+    b.consumer.auto_offset_reset = "earliest";
+    b.region.max_attempts = 3;
+    b.region.min_backoff = absl::Milliseconds(50);
+    b.region.max_backoff = absl::Milliseconds(200);
+    b.idle_grace = absl::Seconds(2);
+  }
+
+  void StartBridge() {
+    absl::StatusOr<std::unique_ptr<BridgeApp>> app = BridgeApp::Create(config_, registry_);
+    ASSERT_TRUE(app.ok()) << app.status();
+    app_ = *std::move(app);
+    ASSERT_TRUE(app_->runner().Start().ok());
+    stub_ = cdnwarm::v1::Bridge::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", app_->runner().grpc_port()),
+                            grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    subscribers_.clear();
+    if (app_) {
+      app_->runner().Shutdown();
+      app_->runner().Wait();
+      app_.reset();
+    }
+  }
+
+  TestSubscriber& Subscribe(const std::string& region, const std::string& id, uint32_t credit,
+                            absl::Duration deadline = absl::Seconds(60)) {
+    subscribers_.push_back(std::make_unique<TestSubscriber>(*stub_, region, id, credit, deadline));
+    return *subscribers_.back();
+  }
+
+  void ProduceTasks(int n, int first = 0) {
+    std::vector<std::pair<std::string, std::string>> records;
+    for (int i = first; i < first + n; ++i) {
+      cdnwarm::v1::WarmTask t;
+      t.set_task_id(absl::StrCat("j/", i));
+      t.set_job_id("j");
+      t.set_url(absl::StrCat("https://example.com/", i));
+      records.emplace_back(t.url(), t.SerializeAsString());
+    }
+    ASSERT_TRUE(testing::ProduceRecords(config_.common.requests_topic, records).ok());
+  }
+
+  // The group's committed offsets as the broker has them.
+  std::map<int32_t, int64_t> BrokerCommitted(const std::string& region) {
+    common::KafkaProperties p = testing::TestKafka();
+    p.Set("group.id", *common::RegionGroup(config_.bridge.group_prefix, region, ""));
+    absl::StatusOr<common::KafkaConfPtr> conf = p.ToConf();
+    char err[256];
+    common::KafkaPtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err)));
+    conf->release();
+    common::KafkaTopicPartitionListPtr list(rd_kafka_topic_partition_list_new(3));
+    for (int i = 0; i < 3; ++i) {
+      rd_kafka_topic_partition_list_add(list.get(), config_.common.requests_topic.c_str(), i);
+    }
+    std::map<int32_t, int64_t> out;
+    if (rd_kafka_committed(rk.get(), list.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+    for (int i = 0; i < list->cnt; ++i) out[list->elems[i].partition] = list->elems[i].offset;
+    rd_kafka_consumer_close(rk.get());
+    return out;
+  }
+
+  std::map<int32_t, int64_t> EndOffsets() {
+    absl::StatusOr<std::vector<testing::Record>> records =
+        testing::ReadTopic(config_.common.requests_topic);
+    std::map<int32_t, int64_t> end = {{0, 0}, {1, 0}, {2, 0}};
+    for (const auto& r : *records) end[r.partition] = std::max(end[r.partition], r.offset + 1);
+    return end;
+  }
+
+  bool CommittedReaches(const std::string& region, const std::map<int32_t, int64_t>& end) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      std::map<int32_t, int64_t> c = BrokerCommitted(region);
+      bool all = true;
+      for (const auto& [p, e] : end) all = all && (e == 0 || (c.count(p) && c[p] == e));
+      if (all) return true;
+      absl::SleepFor(absl::Milliseconds(200));  // polling the broker with a deadline
+    }
+    return false;
+  }
+
+  BridgeConfig config_;
+  metrics::Registry registry_;
+  std::unique_ptr<BridgeApp> app_;
+  std::unique_ptr<Stub> stub_;
+  std::vector<std::unique_ptr<TestSubscriber>> subscribers_;
+};
+
+TEST_F(BridgeIntegrationTest, EveryRegionGetsEveryTaskSharedByItsSubscribersAndCommitsReachTheEnd) {
+  StartBridge();
+  constexpr int kTasks = 3000;
+  const std::vector<std::string> regions = {"eu", "us", "ap"};
+  std::map<std::string, std::vector<TestSubscriber*>> subs;
+  for (const std::string& r : regions) {
+    subs[r] = {&Subscribe(r, r + "-1", 50), &Subscribe(r, r + "-2", 50)};
+  }
+  ProduceTasks(kTasks);
+  std::map<std::string, std::set<std::string>> acked;
+  const absl::Time deadline = absl::Now() + absl::Seconds(120);
+  bool complete = false;
+  while (!complete && absl::Now() < deadline) {
+    complete = true;
+    for (const std::string& r : regions) {
+      for (TestSubscriber* s : subs[r]) {
+        s->WaitUntil([](const auto& v) { return !v.empty(); }, absl::Milliseconds(50));
+        std::vector<cdnwarm::v1::Delivery> got = s->Take();
+        if (got.empty()) continue;
+        for (auto status : s->Ack(got, cdnwarm::v1::ACK_OUTCOME_WARMED)) {
+          EXPECT_EQ(status, cdnwarm::v1::ACK_STATUS_OK);
+        }
+        for (const auto& d : got) acked[r].insert(d.task().task_id());
+      }
+      complete = complete && acked[r].size() == kTasks;
+    }
+  }
+  for (const std::string& r : regions) {
+    EXPECT_EQ(acked[r].size(), static_cast<size_t>(kTasks)) << r;
+    EXPECT_GT(subs[r][0]->received(), 0u) << r << ": both subscribers get a share";
+    EXPECT_GT(subs[r][1]->received(), 0u) << r;
+  }
+  const std::map<int32_t, int64_t> end = EndOffsets();
+  for (const std::string& r : regions) EXPECT_TRUE(CommittedReaches(r, end)) << r;
+  // Every finished delivery produced a result.
+  absl::StatusOr<std::vector<testing::Record>> results =
+      testing::ReadTopic(config_.common.results_topic);
+  ASSERT_TRUE(results.ok());
+  std::map<std::string, std::set<std::string>> result_ids;
+  for (const auto& rec : *results) {
+    cdnwarm::v1::WarmResult res;
+    ASSERT_TRUE(res.ParseFromString(rec.value));
+    EXPECT_EQ(res.outcome(), cdnwarm::v1::OUTCOME_WARMED);
+    result_ids[res.region()].insert(res.task_id());
+  }
+  for (const std::string& r : regions) EXPECT_EQ(result_ids[r].size(), static_cast<size_t>(kTasks));
+}
+
+TEST_F(BridgeIntegrationTest, CommittedOffsetNeverPassesAnUnackedDelivery) {
+  StartBridge();
+  TestSubscriber& s = Subscribe("eu", "w1", 200);
+  ProduceTasks(100);
+  ASSERT_TRUE(s.WaitUntil([](const auto& v) { return v.size() == 100; }));
+  std::vector<cdnwarm::v1::Delivery> got = s.Take();
+  // Hold back one delivery in the middle; ack the rest in reverse order.
+  const cdnwarm::v1::Delivery held = got[50];
+  got.erase(got.begin() + 50);
+  std::reverse(got.begin(), got.end());
+  s.Ack(got, cdnwarm::v1::ACK_OUTCOME_WARMED);
+  const std::map<int32_t, int64_t> end = EndOffsets();
+  // Find the held task's partition and offset from the requests topic.
+  absl::StatusOr<std::vector<testing::Record>> records =
+      testing::ReadTopic(config_.common.requests_topic);
+  int32_t held_partition = -1;
+  int64_t held_offset = -1;
+  for (const auto& r : *records) {
+    cdnwarm::v1::WarmTask t;
+    t.ParseFromString(r.value);
+    if (t.task_id() == held.task().task_id()) {
+      held_partition = r.partition;
+      held_offset = r.offset;
+    }
+  }
+  ASSERT_GE(held_partition, 0);
+  // The other partitions are committed to their end while the held one's stops at it.
+  std::map<int32_t, int64_t> others = end;
+  others.erase(held_partition);
+  EXPECT_TRUE(CommittedReaches("eu", others));
+  for (int i = 0; i < 5; ++i) {
+    std::map<int32_t, int64_t> c = BrokerCommitted("eu");
+    if (c.count(held_partition) > 0) {
+      EXPECT_LE(c[held_partition], held_offset);
+    }
+    absl::SleepFor(absl::Milliseconds(300));  // sampling over several commit intervals
+  }
+  s.Ack({held}, cdnwarm::v1::ACK_OUTCOME_WARMED);
+  EXPECT_TRUE(CommittedReaches("eu", end));
+}
+
+TEST_F(BridgeIntegrationTest, EndedStreamsDeliveriesGoToTheOtherSubscriber) {
+  StartBridge();
+  TestSubscriber& a = Subscribe("eu", "a", 10);
+  ProduceTasks(30);
+  ASSERT_TRUE(a.WaitUntil([](const auto& v) { return v.size() == 10; }));
+  const std::vector<cdnwarm::v1::Delivery> held = a.Take();
+  TestSubscriber& b = Subscribe("eu", "b", 100);
+  a.Cancel();  // with 10 unacked deliveries
+  std::set<std::string> done;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (done.size() < 30 && absl::Now() < deadline) {
+    b.WaitUntil([](const auto& v) { return !v.empty(); }, absl::Milliseconds(100));
+    std::vector<cdnwarm::v1::Delivery> got = b.Take();
+    if (!got.empty()) b.Ack(got, cdnwarm::v1::ACK_OUTCOME_WARMED);
+    for (const auto& d : got) done.insert(d.task().task_id());
+  }
+  EXPECT_EQ(done.size(), 30u) << "none lost";
+  for (const auto& d : held) EXPECT_TRUE(done.count(d.task().task_id())) << d.task().task_id();
+}
+
+TEST_F(BridgeIntegrationTest, NacksRedeliverWithGrowingAttemptsThenDeadLetter) {
+  StartBridge();
+  TestSubscriber& s = Subscribe("eu", "w1", 5);
+  ProduceTasks(1);
+  std::vector<uint32_t> attempts;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(s.WaitUntil([i](const auto& v) { return static_cast<int>(v.size()) > i; }));
+    std::vector<cdnwarm::v1::Delivery> got = s.Take();
+    ASSERT_EQ(got.size(), 1u);
+    attempts.push_back(got[0].delivery_attempt());
+    s.Ack(got, cdnwarm::v1::ACK_OUTCOME_RETRY);
+  }
+  EXPECT_THAT(attempts, ::testing::ElementsAre(1u, 2u, 3u));
+  const std::map<int32_t, int64_t> end = EndOffsets();
+  EXPECT_TRUE(CommittedReaches("eu", end)) << "the partition moves on";
+  absl::StatusOr<std::vector<testing::Record>> dlq =
+      testing::ReadTopic(config_.common.dead_letter_topic);
+  ASSERT_TRUE(dlq.ok());
+  ASSERT_EQ(dlq->size(), 1u);
+  cdnwarm::v1::WarmTask t;
+  ASSERT_TRUE(t.ParseFromString((*dlq)[0].value));
+  EXPECT_EQ(t.task_id(), "j/0");
+}
+
+TEST_F(BridgeIntegrationTest, ExpiredAckDeadlineRedelivers) {
+  StartBridge();
+  TestSubscriber& s = Subscribe("eu", "w1", 5, absl::Seconds(1));
+  ProduceTasks(1);
+  ASSERT_TRUE(s.WaitUntil([](const auto& v) { return v.size() == 2; }, absl::Seconds(30)))
+      << "redelivered after the 1 s deadline";
+  std::vector<cdnwarm::v1::Delivery> got = s.Take();
+  EXPECT_EQ(got[1].delivery_attempt(), 2u);
+  EXPECT_THAT(s.Ack({got[0]}, cdnwarm::v1::ACK_OUTCOME_WARMED),
+              ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_STALE));
+  EXPECT_THAT(s.Ack({got[1]}, cdnwarm::v1::ACK_OUTCOME_WARMED),
+              ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_OK));
+}
+
+TEST_F(BridgeIntegrationTest, BadInputGetsClearErrorsAndDamagesNothing) {
+  StartBridge();
+  auto refused = [&](const std::string& region, const std::string& id, uint32_t credit) {
+    TestSubscriber s(*stub_, region, id, credit);
+    s.WaitUntil([](const auto&) { return false; }, absl::Seconds(5));
+    return s.status();
+  };
+  EXPECT_EQ(refused("EU West", "w", 5).error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(refused("EU West", "w", 5).error_message(), ::testing::HasSubstr("region"));
+  EXPECT_EQ(refused("eu", "w", 0).error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(refused("eu", "w", 1u << 30).error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(refused("eu", "", 5).error_code(), grpc::INVALID_ARGUMENT);
+
+  TestSubscriber& owner = Subscribe("eu", "owner", 5);
+  ASSERT_TRUE(owner.WaitSubscribed());
+  EXPECT_EQ(refused("eu", "owner", 5).error_code(), grpc::ALREADY_EXISTS);
+  ProduceTasks(1);
+  ASSERT_TRUE(owner.WaitUntil([](const auto& v) { return v.size() == 1; }));
+  std::vector<cdnwarm::v1::Delivery> got = owner.Take();
+  cdnwarm::v1::Delivery garbage;
+  garbage.set_ack_id("not-an-ack-id");
+  EXPECT_THAT(owner.Ack({garbage}, cdnwarm::v1::ACK_OUTCOME_WARMED),
+              ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_INVALID));
+  EXPECT_THAT(owner.Ack(got, cdnwarm::v1::ACK_OUTCOME_WARMED, "intruder"),
+              ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_WRONG_SUBSCRIBER));
+  EXPECT_THAT(owner.Ack(got, cdnwarm::v1::ACK_OUTCOME_WARMED),
+              ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_OK));
+  cdnwarm::v1::ListSubscriptionsRequest list_req;
+  cdnwarm::v1::ListSubscriptionsReply list;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->ListSubscriptions(&ctx, list_req, &list).ok());
+  ASSERT_EQ(list.regions_size(), 1);
+  EXPECT_EQ(list.regions(0).subscribers_size(), 1);
+  EXPECT_EQ(list.regions(0).outstanding(), 0u);
+}
+
+}  // namespace
+}  // namespace cdnwarm::bridge
