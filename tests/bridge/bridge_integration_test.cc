@@ -21,114 +21,14 @@
 #include "gtest/gtest.h"
 #include "streamer-bridge/bridge_app.h"
 #include "tests/support/kafka_test_client.h"
+#include "tests/support/test_subscriber.h"
 
 namespace cdnwarm::bridge {
 namespace {
 
 using Stub = cdnwarm::v1::Bridge::Stub;
 
-// A subscriber as a warmer would be: one stream, deliveries collected, acks on demand.
-class TestSubscriber {
- public:
-  TestSubscriber(Stub& stub, std::string region, std::string id, uint32_t credit,
-                 absl::Duration ack_deadline = absl::Seconds(60))
-      : stub_(stub), region_(std::move(region)), id_(std::move(id)) {
-    cdnwarm::v1::SubscribeRequest req;
-    req.set_region(region_);
-    req.set_subscriber_id(id_);
-    req.set_max_outstanding(credit);
-    *req.mutable_ack_deadline() = common::ToProtoDuration(ack_deadline);
-    thread_ = std::thread([this, req] {
-      auto reader = stub_.Subscribe(&ctx_, req);
-      reader->WaitForInitialMetadata();
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        subscribed_ = ctx_.GetServerInitialMetadata().count("cdnwarm-subscription") > 0;
-        cv_.notify_all();
-      }
-      cdnwarm::v1::Delivery d;
-      while (reader->Read(&d)) {
-        std::lock_guard<std::mutex> lock(mu_);
-        received_.push_back(d);
-        cv_.notify_all();
-      }
-      std::lock_guard<std::mutex> lock(mu_);
-      status_ = reader->Finish();
-      ended_ = true;
-      cv_.notify_all();
-    });
-  }
-  ~TestSubscriber() {
-    ctx_.TryCancel();
-    thread_.join();
-  }
-  void Cancel() { ctx_.TryCancel(); }
-
-  // Waits for the bridge to confirm the subscription (initial metadata).
-  bool WaitSubscribed(absl::Duration timeout = absl::Seconds(30)) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
-      return subscribed_ || ended_;
-    }) && subscribed_;
-  }
-
-  // Waits until `pred(received)` holds.
-  bool WaitUntil(const std::function<bool(const std::vector<cdnwarm::v1::Delivery>&)>& pred,
-                 absl::Duration timeout = absl::Seconds(60)) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
-      return pred(received_) || ended_;
-    }) && pred(received_);
-  }
-  // Takes the deliveries not taken yet.
-  std::vector<cdnwarm::v1::Delivery> Take() {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<cdnwarm::v1::Delivery> out(received_.begin() + taken_, received_.end());
-    taken_ = received_.size();
-    return out;
-  }
-  size_t received() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return received_.size();
-  }
-  std::vector<cdnwarm::v1::AckStatus> Ack(const std::vector<cdnwarm::v1::Delivery>& ds,
-                                          cdnwarm::v1::AckOutcome outcome,
-                                          const std::string& as = "") {
-    cdnwarm::v1::AckRequest req;
-    req.set_subscriber_id(as.empty() ? id_ : as);
-    for (const auto& d : ds) {
-      auto* e = req.add_entries();
-      e->set_ack_id(d.ack_id());
-      e->set_outcome(outcome);
-      e->mutable_result()->set_http_status(200);
-    }
-    grpc::ClientContext ctx;
-    cdnwarm::v1::AckReply reply;
-    grpc::Status s = stub_.Ack(&ctx, req, &reply);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    std::vector<cdnwarm::v1::AckStatus> out;
-    for (int st : reply.statuses()) out.push_back(static_cast<cdnwarm::v1::AckStatus>(st));
-    return out;
-  }
-  grpc::Status status() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return status_;
-  }
-
- private:
-  Stub& stub_;
-  const std::string region_;
-  const std::string id_;
-  grpc::ClientContext ctx_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<cdnwarm::v1::Delivery> received_;
-  size_t taken_ = 0;
-  bool ended_ = false;
-  bool subscribed_ = false;
-  grpc::Status status_;
-  std::thread thread_;
-};
+using testing::TestSubscriber;
 
 class BridgeIntegrationTest : public ::testing::Test {
  protected:

@@ -1,5 +1,6 @@
 #include "tests/support/kafka_test_client.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <map>
 
@@ -87,8 +88,19 @@ absl::Status ProduceRecords(const std::string& topic,
                             const std::vector<std::pair<std::string, std::string>>& records) {
   common::KafkaProperties props = TestKafka();
   props.Set("acks", "all");
-  absl::StatusOr<common::KafkaPtr> rk = NewClient(RD_KAFKA_PRODUCER, props);
-  if (!rk.ok()) return rk.status();
+  props.Set("message.timeout.ms", "30000");
+  absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
+  if (!conf.ok()) return conf.status();
+  std::atomic<int> failed{0};
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), [](rd_kafka_t*, const rd_kafka_message_t* m, void* o) {
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) ++*static_cast<std::atomic<int>*>(o);
+  });
+  rd_kafka_conf_set_opaque(conf->get(), &failed);
+  char err[512] = {};
+  common::KafkaPtr producer(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof(err)));
+  if (!producer) return absl::InternalError(err);
+  conf->release();
+  common::KafkaPtr* rk = &producer;
   for (const auto& [key, value] : records) {
     rd_kafka_vu_t vus[4] = {};
     vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
@@ -105,8 +117,12 @@ absl::Status ProduceRecords(const std::string& topic,
       return absl::InternalError(why);
     }
   }
-  if (rd_kafka_flush(rk->get(), 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (rd_kafka_flush(rk->get(), 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::DeadlineExceededError("flush");
+  }
+  if (failed > 0) {
+    return absl::UnavailableError(
+        absl::StrCat(failed.load(), " records were not delivered to ", topic));
   }
   return absl::OkStatus();
 }

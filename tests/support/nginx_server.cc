@@ -170,12 +170,32 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
   return child;
 }
 
-ChildProcess::~ChildProcess() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::StartLogged(
+    const std::vector<std::string>& args, const std::string& log_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  for (std::string& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::unique_ptr<ChildProcess> child(new ChildProcess());
+  const int rc = posix_spawnp(&child->pid_, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return absl::InternalError(absl::StrCat("cannot start ", args[0]));
+  return child;
 }
+
+void ChildProcess::Kill(int signal) {
+  if (pid_ <= 0) return;
+  ::kill(pid_, signal);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+ChildProcess::~ChildProcess() { Kill(SIGTERM); }
 
 }  // namespace cdnwarm::testing

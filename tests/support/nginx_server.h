@@ -42,7 +42,14 @@ class ChildProcess {
   // Starts argv; returns the first line it prints on stdout (e.g. "PORT 4711").
   static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
                                                              std::string* first_line);
+  // Starts argv with stdout and stderr going to `log_path`.
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> StartLogged(
+      const std::vector<std::string>& argv, const std::string& log_path);
   ~ChildProcess();
+
+  pid_t pid() const { return pid_; }
+  // Sends `signal` and reaps the process.
+  void Kill(int signal);
 
  private:
   pid_t pid_ = -1;
