@@ -22,22 +22,26 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
   if (c.bridge.region_tokens.empty()) {
     log::Warn("no --region_tokens_file: any caller may subscribe to any region");
   }
-  absl::StatusOr<std::unique_ptr<ResultPublisher>> results = ResultPublisher::Create(
-      c.common.kafka, c.common.results_topic, c.common.dead_letter_topic, registry);
+  app->runner_ = std::make_unique<common::ServerRunner>(c.common.server, registry);
+  common::Readiness& readiness = app->runner_->readiness();
+  readiness.Set("kafka", true);  // the topics were just reached
+  absl::StatusOr<std::unique_ptr<ResultPublisher>> results =
+      ResultPublisher::Create(c.common.kafka, c.common.results_topic, c.common.dead_letter_topic,
+                              registry, [&readiness](bool ok) { readiness.Set("kafka", ok); });
   if (!results.ok()) return results.status();
   app->results_ = *std::move(results);
   app->service_ = std::make_unique<BridgeService>(c.bridge, *app->results_, registry);
-  app->runner_ = std::make_unique<common::ServerRunner>(c.common.server, registry);
-  app->runner_->readiness().Set("kafka", true);
   app->runner_->AddService(app->service_.get());
   app->runner_->OnDrain([service = app->service_.get()] { service->Drain(); });
   return app;
 }
 
 BridgeApp::~BridgeApp() {
-  runner_.reset();   // no more calls
+  runner_->Shutdown();  // no more calls (a no-op after a drain)
+  runner_->Wait();
   service_.reset();  // streams ended, finished work committed, groups left
-  results_.reset();  // flushes results
+  results_.reset();  // flushes results; its health callback still finds the runner
+  runner_.reset();
 }
 
 }  // namespace cdnwarm::bridge

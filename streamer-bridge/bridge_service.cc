@@ -123,7 +123,22 @@ BridgeService::BridgeService(BridgeOptions options, ResultSink& results,
       rpcs_(registry.AddCounter("cdnwarm_bridge_rpcs_total", "Bridge RPCs by method and code",
                                 {"rpc", "code"})),
       ack_statuses_(registry.AddCounter("cdnwarm_bridge_ack_statuses_total",
-                                        "Ack and deadline entries by answer", {"status"})) {
+                                        "Ack and deadline entries by answer", {"status"})),
+      outstanding_(registry.AddGauge("cdnwarm_bridge_outstanding",
+                                     "Unacknowledged deliveries, by region", {"region"})),
+      buffered_(registry.AddGauge("cdnwarm_bridge_buffered",
+                                  "Tasks waiting for credit or a retry time, by region",
+                                  {"region"})),
+      oldest_unacked_(registry.AddGauge("cdnwarm_bridge_oldest_unacked_seconds",
+                                        "Age of the oldest unacknowledged delivery, by region",
+                                        {"region"})),
+      redeliveries_(registry.AddCounter("cdnwarm_bridge_redeliveries_total",
+                                        "Deliveries made again (nack, deadline, ended stream)",
+                                        {"region"})),
+      dead_letters_(registry.AddCounter("cdnwarm_bridge_dead_letters_total",
+                                        "Tasks sent to the dead-letter topic", {"region"})),
+      subscribers_(registry.AddGauge("cdnwarm_bridge_subscribers", "Live subscribers, by region",
+                                     {"region"})) {
   janitor_ = std::thread([this] { Janitor(); });
 }
 
@@ -407,6 +422,7 @@ void BridgeService::Janitor() {
       const absl::Time now = absl::Now();
       for (auto it = regions_.begin(); it != regions_.end();) {
         Runtime& rt = it->second;
+        SampleMetrics(it->first, rt);
         if (rt.region->subscriber_count() > 0) {
           rt.idle_since = absl::InfiniteFuture();
         } else if (rt.idle_since == absl::InfiniteFuture()) {
@@ -424,6 +440,21 @@ void BridgeService::Janitor() {
     for (Runtime& rt : gone) rt.consumer.reset();
     absl::SleepFor(absl::Milliseconds(200));  // a period, not synchronisation
   }
+}
+
+void BridgeService::SampleMetrics(const std::string& name, Runtime& rt) {
+  const cdnwarm::v1::RegionInfo info = rt.region->Info();
+  outstanding_.Labels({name}).Set(static_cast<double>(info.outstanding()));
+  buffered_.Labels({name}).Set(static_cast<double>(info.buffered()));
+  oldest_unacked_.Labels({name}).Set(
+      absl::ToDoubleSeconds(common::FromProtoDuration(info.oldest_unacked_age())));
+  subscribers_.Labels({name}).Set(info.subscribers_size());
+  redeliveries_.Labels({name}).Increment(
+      static_cast<double>(info.redeliveries() - rt.redeliveries_seen));
+  dead_letters_.Labels({name}).Increment(
+      static_cast<double>(info.dead_letters() - rt.dead_letters_seen));
+  rt.redeliveries_seen = info.redeliveries();
+  rt.dead_letters_seen = info.dead_letters();
 }
 
 void BridgeService::Drain() {

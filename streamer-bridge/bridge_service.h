@@ -65,7 +65,10 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
     std::unique_ptr<Region> region;
     std::unique_ptr<RegionConsumer> consumer;
     absl::Time idle_since = absl::InfiniteFuture();
+    uint64_t redeliveries_seen = 0;  // for the counters' increments
+    uint64_t dead_letters_seen = 0;
   };
+  void SampleMetrics(const std::string& name, Runtime& rt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Region of an ack id issued by this replica, or empty.
   std::string RegionOfAckId(const std::string& ack_id) const;
@@ -84,6 +87,13 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   metrics::Registry& registry_;
   metrics::Family<metrics::Counter>& rpcs_;
   metrics::Family<metrics::Counter>& ack_statuses_;
+  // Per-region state, sampled by the janitor.
+  metrics::Family<metrics::Gauge>& outstanding_;
+  metrics::Family<metrics::Gauge>& buffered_;
+  metrics::Family<metrics::Gauge>& oldest_unacked_;
+  metrics::Family<metrics::Counter>& redeliveries_;
+  metrics::Family<metrics::Counter>& dead_letters_;
+  metrics::Family<metrics::Gauge>& subscribers_;
 
   mutable std::mutex mu_;
   std::map<std::string, Runtime> regions_ ABSL_GUARDED_BY(mu_);

@@ -16,7 +16,7 @@ ResultPublisher::ResultPublisher(std::string results_topic, std::string dead_let
 
 absl::StatusOr<std::unique_ptr<ResultPublisher>> ResultPublisher::Create(
     const common::KafkaProperties& kafka, std::string results_topic, std::string dead_letter_topic,
-    metrics::Registry& registry) {
+    metrics::Registry& registry, std::function<void(bool)> on_health) {
   common::KafkaProperties props = kafka;
   props.Set("enable.idempotence", "true");
   props.Set("acks", "all");
@@ -27,7 +27,9 @@ absl::StatusOr<std::unique_ptr<ResultPublisher>> ResultPublisher::Create(
   if (!conf.ok()) return conf.status();
   std::unique_ptr<ResultPublisher> p(
       new ResultPublisher(std::move(results_topic), std::move(dead_letter_topic), registry));
+  p->on_health_ = std::move(on_health);
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &ResultPublisher::OnDelivery);
+  rd_kafka_conf_set_error_cb(conf->get(), &ResultPublisher::OnError);
   rd_kafka_conf_set_opaque(conf->get(), p.get());
   char err[512] = {};
   p->rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof(err)));
@@ -62,7 +64,15 @@ void ResultPublisher::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*
     return;
   }
   self->records_.Labels({kind, "stored"}).Increment();
+  if (self->on_health_) self->on_health_(true);
   if (stored && *stored) (*stored)();
+}
+
+void ResultPublisher::OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<ResultPublisher*>(opaque);
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  log::Warn("Kafka client error", {{"error", rd_kafka_err2name(code)}, {"reason", reason}});
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && self->on_health_) self->on_health_(false);
 }
 
 void ResultPublisher::Produce(const std::string& topic, const std::string& key,

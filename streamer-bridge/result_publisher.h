@@ -18,9 +18,12 @@ namespace cdnwarm::bridge {
 
 class ResultPublisher final : public ResultSink {
  public:
+  // `on_health` hears whether the brokers are reachable (false when all are down, true
+  // again after a record is stored).
   static absl::StatusOr<std::unique_ptr<ResultPublisher>> Create(
       const common::KafkaProperties& kafka, std::string results_topic,
-      std::string dead_letter_topic, metrics::Registry& registry);
+      std::string dead_letter_topic, metrics::Registry& registry,
+      std::function<void(bool)> on_health = nullptr);
   ~ResultPublisher() override;
 
   // Record key: task id. Value: the WarmResult.
@@ -40,6 +43,8 @@ class ResultPublisher final : public ResultSink {
                const std::vector<std::pair<std::string, std::string>>& headers,
                std::function<void()> stored);
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  std::function<void(bool)> on_health_;
 
   const std::string results_topic_;
   const std::string dead_letter_topic_;

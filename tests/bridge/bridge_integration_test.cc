@@ -319,5 +319,54 @@ TEST_F(BridgeIntegrationTest, BadInputGetsClearErrorsAndDamagesNothing) {
   EXPECT_EQ(list.regions(0).outstanding(), 0u);
 }
 
+TEST_F(BridgeIntegrationTest, SeekEarliestReplaysTheRegionsBacklog) {
+  StartBridge();
+  TestSubscriber& s = Subscribe("eu", "w1", 100);
+  ProduceTasks(20);
+  ASSERT_TRUE(s.WaitUntil([](const auto& v) { return v.size() == 20; }));
+  s.Ack(s.Take(), cdnwarm::v1::ACK_OUTCOME_WARMED);
+  ASSERT_TRUE(CommittedReaches("eu", EndOffsets()));
+
+  cdnwarm::v1::SeekRequest seek;
+  seek.set_region("eu");
+  seek.set_earliest(true);
+  cdnwarm::v1::SeekReply reply;
+  grpc::ClientContext ctx;
+  grpc::Status st = stub_->Seek(&ctx, seek, &reply);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(reply.partitions_size(), 3);
+  ASSERT_TRUE(s.WaitUntil([](const auto& v) { return v.size() == 40; }))
+      << "the 20 tasks are delivered again";
+  std::set<std::string> again;
+  for (const auto& d : s.Take()) again.insert(d.task().task_id());
+  EXPECT_EQ(again.size(), 20u);
+
+  seek.set_region("nowhere");
+  grpc::ClientContext ctx2;
+  EXPECT_EQ(stub_->Seek(&ctx2, seek, &reply).error_code(), grpc::FAILED_PRECONDITION);
+}
+
+TEST_F(BridgeIntegrationTest, RegionTokensAuthoriseSubscribersPerRegion) {
+  config_.bridge.region_tokens = {{"eu", "eu-token-0123456789abcdef"}};
+  StartBridge();
+  {
+    TestSubscriber none(*stub_, "eu", "w", 5);
+    none.WaitUntil([](const auto&) { return false; }, absl::Seconds(5));
+    EXPECT_EQ(none.status().error_code(), grpc::UNAUTHENTICATED);
+  }
+  {
+    TestSubscriber wrong(*stub_, "eu", "w", 5, absl::Seconds(60), "wrong-token-0123456789");
+    wrong.WaitUntil([](const auto&) { return false; }, absl::Seconds(5));
+    EXPECT_EQ(wrong.status().error_code(), grpc::UNAUTHENTICATED);
+  }
+  {
+    TestSubscriber other(*stub_, "us", "w", 5, absl::Seconds(60), "eu-token-0123456789abcdef");
+    other.WaitUntil([](const auto&) { return false; }, absl::Seconds(5));
+    EXPECT_EQ(other.status().error_code(), grpc::PERMISSION_DENIED);
+  }
+  TestSubscriber good(*stub_, "eu", "w", 5, absl::Seconds(60), "eu-token-0123456789abcdef");
+  EXPECT_TRUE(good.WaitSubscribed());
+}
+
 }  // namespace
 }  // namespace cdnwarm::bridge

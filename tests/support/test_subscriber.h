@@ -23,8 +23,9 @@ using BridgeStub = cdnwarm::v1::Bridge::Stub;
 class TestSubscriber {
  public:
   TestSubscriber(BridgeStub& stub, std::string region, std::string id, uint32_t credit,
-                 absl::Duration ack_deadline = absl::Seconds(60))
-      : stub_(stub), region_(std::move(region)), id_(std::move(id)) {
+                 absl::Duration ack_deadline = absl::Seconds(60), std::string token = "")
+      : stub_(stub), region_(std::move(region)), id_(std::move(id)), token_(std::move(token)) {
+    if (!token_.empty()) ctx_.AddMetadata("authorization", "Bearer " + token_);
     cdnwarm::v1::SubscribeRequest req;
     req.set_region(region_);
     req.set_subscriber_id(id_);
@@ -95,6 +96,7 @@ class TestSubscriber {
       e->mutable_result()->set_http_status(200);
     }
     grpc::ClientContext ctx;
+    if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
     cdnwarm::v1::AckReply reply;
     grpc::Status s = stub_.Ack(&ctx, req, &reply);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -111,6 +113,7 @@ class TestSubscriber {
   BridgeStub& stub_;
   const std::string region_;
   const std::string id_;
+  const std::string token_;
   grpc::ClientContext ctx_;
   std::mutex mu_;
   std::condition_variable cv_;
