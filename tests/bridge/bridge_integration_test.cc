@@ -138,7 +138,7 @@ class BridgeIntegrationTest : public ::testing::Test {
 
 TEST_F(BridgeIntegrationTest, EveryRegionGetsEveryTaskSharedByItsSubscribersAndCommitsReachTheEnd) {
   StartBridge();
-  constexpr int kTasks = 3000;
+  constexpr int kTasks = 5000;
   const std::vector<std::string> regions = {"eu", "us", "ap"};
   std::map<std::string, std::vector<TestSubscriber*>> subs;
   for (const std::string& r : regions) {

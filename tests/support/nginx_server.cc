@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,8 +19,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 
-extern char** environ;
-
 namespace cdnwarm::testing {
 namespace {
 
@@ -33,6 +31,29 @@ bool CanConnect(const std::string& host, int port) {
   const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
   return ok;
+}
+
+// Forks and execs `args` with stdout and stderr on the given descriptors. The child gets
+// SIGKILL when the test dies (PR_SET_PDEATHSIG), so a crashed test leaves nothing behind.
+absl::StatusOr<pid_t> SpawnChild(const std::vector<std::string>& args, int stdout_fd, int stderr_fd,
+                                 int close_fd = -1) {
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  for (std::string& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    ::dup2(stdout_fd, STDOUT_FILENO);
+    ::dup2(stderr_fd, STDERR_FILENO);
+    if (close_fd >= 0) ::close(close_fd);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
 }
 
 }  // namespace
@@ -97,17 +118,12 @@ http {
   WriteFile(p + "/nginx.conf", conf);
   const std::string conf_path = p + "/nginx.conf";
   const char* nginx = std::filesystem::exists("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx";
-  std::vector<std::string> args = {nginx, "-p", p, "-c", conf_path, "-e", p + "/error.log"};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-  const int rc = posix_spawnp(&s->pid_, nginx, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return absl::InternalError("cannot start nginx");
+  const std::vector<std::string> args = {nginx, "-p", p, "-c", conf_path, "-e", p + "/error.log"};
+  const int devnull = ::open("/dev/null", O_WRONLY);
+  absl::StatusOr<pid_t> pid = SpawnChild(args, devnull, devnull);
+  ::close(devnull);
+  if (!pid.ok()) return absl::InternalError("cannot start nginx");
+  s->pid_ = *pid;
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (!CanConnect(s->host_, s->port_)) {
     int status = 0;
@@ -144,24 +160,16 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     const std::vector<std::string>& args, std::string* first_line) {
   int fds[2];
   if (::pipe(fds) != 0) return absl::InternalError("pipe failed");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addclose(&actions, fds[0]);
-  // Not the test's stderr: a child left behind by a crashed test must not hold its pipes.
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv;
-  for (std::string& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  const int devnull = ::open("/dev/null", O_WRONLY);
   std::unique_ptr<ChildProcess> child(new ChildProcess());
-  const int rc = posix_spawnp(&child->pid_, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  absl::StatusOr<pid_t> pid = SpawnChild(args, fds[1], devnull, fds[0]);
+  ::close(devnull);
   ::close(fds[1]);
-  if (rc != 0) {
+  if (!pid.ok()) {
     ::close(fds[0]);
     return absl::InternalError(absl::StrCat("cannot start ", args[0]));
   }
+  child->pid_ = *pid;
   first_line->clear();
   char c;
   while (::read(fds[0], &c, 1) == 1 && c != '\n') first_line->push_back(c);
@@ -172,19 +180,13 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::StartLogged(
     const std::vector<std::string>& args, const std::string& log_path) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv;
-  for (std::string& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (log < 0) return absl::InternalError(absl::StrCat("cannot open ", log_path));
+  absl::StatusOr<pid_t> pid = SpawnChild(args, log, log);
+  ::close(log);
+  if (!pid.ok()) return absl::InternalError(absl::StrCat("cannot start ", args[0]));
   std::unique_ptr<ChildProcess> child(new ChildProcess());
-  const int rc = posix_spawnp(&child->pid_, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return absl::InternalError(absl::StrCat("cannot start ", args[0]));
+  child->pid_ = *pid;
   return child;
 }
 
