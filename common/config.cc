@@ -37,6 +37,9 @@ ABSL_FLAG(std::string, requests_topic, std::string(cdnwarm::common::kRequestsTop
           "Topic of warm tasks (the instance suffix is appended)");
 ABSL_FLAG(std::string, results_topic, std::string(cdnwarm::common::kResultsTopic),
           "Topic of warm results (the instance suffix is appended)");
+ABSL_FLAG(bool, create_topics, true,
+          "Create the three topics at start-up when they do not exist (producer, streamer-bridge)");
+ABSL_FLAG(int, topic_partitions, 6, "Partitions of topics created at start-up");
 ABSL_FLAG(std::string, dead_letter_topic, std::string(cdnwarm::common::kDeadLetterTopic),
           "Topic of tasks that exhausted their attempts (the instance suffix is appended)");
 
@@ -142,6 +145,11 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const ServiceInfo& info) {
        {std::pair{"requests_topic", c.requests_topic}, std::pair{"results_topic", c.results_topic},
         std::pair{"dead_letter_topic", c.dead_letter_topic}}) {
     if (absl::Status s = CheckTopic(flag, topic); !s.ok()) return s;
+  }
+  c.create_topics = absl::GetFlag(FLAGS_create_topics);
+  c.topic_partitions = absl::GetFlag(FLAGS_topic_partitions);
+  if (c.topic_partitions < 1 || c.topic_partitions > 10000) {
+    return absl::InvalidArgumentError("--topic_partitions must be between 1 and 10000");
   }
   return c;
 }

@@ -39,6 +39,9 @@ struct CommonConfig {
   std::string requests_topic;
   std::string results_topic;
   std::string dead_letter_topic;
+  // Whether a service creates missing topics at start-up, and with how many partitions.
+  bool create_topics = true;
+  int topic_partitions = 6;
 };
 
 // Parses argv (absl flags; --help lists every flag) and returns the positional

@@ -1,6 +1,8 @@
 #include "common/kafka_admin.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/config.h"
+#include "common/config.h"
 #include "common/kafka_handles.h"
 
 namespace cdnwarm::common {
@@ -66,6 +68,16 @@ absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicS
                                                "\": ", msg != nullptr ? msg : rd_kafka_err2str(e)));
   }
   return absl::OkStatus();
+}
+
+absl::Status EnsureServiceTopics(const CommonConfig& config) {
+  if (!config.create_topics) return absl::OkStatus();
+  std::vector<TopicSpec> topics;
+  for (const std::string& name :
+       {config.requests_topic, config.results_topic, config.dead_letter_topic}) {
+    topics.push_back({.name = name, .partitions = config.topic_partitions});
+  }
+  return EnsureTopics(config.kafka, topics, absl::Seconds(30));
 }
 
 }  // namespace cdnwarm::common

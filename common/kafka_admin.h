@@ -28,4 +28,8 @@ struct TopicSpec {
 absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicSpec>& topics,
                           absl::Duration timeout);
 
+struct CommonConfig;
+// The requests, results and dead-letter topics of `config`, when it says to create them.
+absl::Status EnsureServiceTopics(const CommonConfig& config);
+
 }  // namespace cdnwarm::common

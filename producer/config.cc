@@ -20,8 +20,6 @@ ABSL_FLAG(
     int, max_queued_records, 100000,
     "Records the Kafka client may hold unacknowledged; beyond it calls get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, expansion_threads, 2, "Threads fetching and expanding sitemaps and playlists");
-ABSL_FLAG(bool, create_topics, true, "Create the topics at start-up when they do not exist");
-ABSL_FLAG(int, topic_partitions, 6, "Partitions of topics created at start-up");
 
 namespace cdnwarm::producer {
 
@@ -60,11 +58,6 @@ absl::StatusOr<ProducerConfig> ProducerConfigFromFlags() {
   c.expansion_threads = absl::GetFlag(FLAGS_expansion_threads);
   if (c.expansion_threads < 1 || c.expansion_threads > 64) {
     return absl::InvalidArgumentError("--expansion_threads must be between 1 and 64");
-  }
-  c.create_topics = absl::GetFlag(FLAGS_create_topics);
-  c.topic_partitions = absl::GetFlag(FLAGS_topic_partitions);
-  if (c.topic_partitions < 1 || c.topic_partitions > 10000) {
-    return absl::InvalidArgumentError("--topic_partitions must be between 1 and 10000");
   }
   return c;
 }

@@ -28,8 +28,6 @@ struct ProducerConfig {
   absl::Duration delivery_timeout = absl::Seconds(30);
   int max_queued_records = 100000;
   int expansion_threads = 2;
-  bool create_topics = true;
-  int topic_partitions = 6;
 };
 
 absl::StatusOr<ProducerConfig> ProducerConfigFromFlags();

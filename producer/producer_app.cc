@@ -24,16 +24,7 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
     log::Warn("no --allowed_hosts: URLs of any public host are accepted");
   }
 
-  if (c.create_topics) {
-    std::vector<common::TopicSpec> topics;
-    for (const std::string& name :
-         {c.common.requests_topic, c.common.results_topic, c.common.dead_letter_topic}) {
-      topics.push_back({.name = name, .partitions = c.topic_partitions});
-    }
-    if (absl::Status s = common::EnsureTopics(c.common.kafka, topics, absl::Seconds(30)); !s.ok()) {
-      return s;
-    }
-  }
+  if (absl::Status s = common::EnsureServiceTopics(c.common); !s.ok()) return s;
 
   app->runner_ = std::make_unique<common::ServerRunner>(c.common.server, registry);
   common::Readiness& readiness = app->runner_->readiness();

@@ -9,16 +9,7 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
                                                              metrics::Registry& registry) {
   std::unique_ptr<BridgeApp> app(new BridgeApp(std::move(config)));
   const BridgeConfig& c = app->config_;
-  if (c.create_topics) {
-    std::vector<common::TopicSpec> topics;
-    for (const std::string& name :
-         {c.common.requests_topic, c.common.results_topic, c.common.dead_letter_topic}) {
-      topics.push_back({.name = name, .partitions = c.topic_partitions});
-    }
-    if (absl::Status s = common::EnsureTopics(c.common.kafka, topics, absl::Seconds(30)); !s.ok()) {
-      return s;
-    }
-  }
+  if (absl::Status s = common::EnsureServiceTopics(c.common); !s.ok()) return s;
   if (c.bridge.region_tokens.empty()) {
     log::Warn("no --region_tokens_file: any caller may subscribe to any region");
   }

@@ -26,8 +26,6 @@ ABSL_FLAG(std::string, auto_offset_reset, "latest",
 ABSL_FLAG(std::string, region_tokens_file, "",
           "File of 'region token' lines: subscribers of each region must send its bearer token. "
           "Empty: no authorisation");
-ABSL_FLAG(bool, bridge_create_topics, true, "Create missing topics at start-up");
-ABSL_FLAG(int, bridge_topic_partitions, 6, "Partitions of topics created at start-up");
 
 namespace cdnwarm::bridge {
 
@@ -96,8 +94,6 @@ absl::StatusOr<BridgeConfig> BridgeConfigFromFlags() {
     if (!tokens.ok()) return tokens.status();
     b.region_tokens = *std::move(tokens);
   }
-  c.create_topics = absl::GetFlag(FLAGS_bridge_create_topics);
-  c.topic_partitions = absl::GetFlag(FLAGS_bridge_topic_partitions);
   return c;
 }
 

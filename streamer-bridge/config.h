@@ -17,8 +17,6 @@ inline constexpr common::ServiceInfo kServiceInfo{
 struct BridgeConfig {
   common::CommonConfig common;
   BridgeOptions bridge;
-  bool create_topics = true;
-  int topic_partitions = 6;
 };
 
 absl::StatusOr<BridgeConfig> BridgeConfigFromFlags();

@@ -40,7 +40,7 @@ class BridgeIntegrationTest : public ::testing::Test {
     config_.common.results_topic = absl::StrCat("it.bridge.results.", suffix);
     config_.common.dead_letter_topic = absl::StrCat("it.bridge.dlq.", suffix);
     config_.common.server.drain_timeout = absl::Seconds(2);
-    config_.topic_partitions = 3;
+    config_.common.topic_partitions = 3;
     BridgeOptions& b = config_.bridge;
     b.replica = "b1";
     b.group_prefix = absl::StrCat("it.bridge.", suffix);

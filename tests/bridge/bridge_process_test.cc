@@ -53,7 +53,7 @@ class BridgeProcessTest : public ::testing::Test {
          absl::StrCat("--dead_letter_topic=it.proc.dlq.", suffix_),
          absl::StrCat("--group_prefix=it.proc.", suffix_), absl::StrCat("--replica_id=", id),
          "--kafka_property=session.timeout.ms=6000,heartbeat.interval.ms=500",
-         "--auto_offset_reset=earliest", "--bridge_topic_partitions=6", "--idle_grace=2s",
+         "--auto_offset_reset=earliest", "--topic_partitions=6", "--idle_grace=2s",
          absl::StrCat("--buffer_limit=", buffer_limit), "--drain_timeout=2s"},
         r.log);
     EXPECT_TRUE(p.ok()) << p.status();

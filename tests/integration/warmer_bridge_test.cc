@@ -31,7 +31,7 @@ TEST(WarmerBridgeTest, WarmerWarmsWhatTheRealBridgeDeliversAndResultsReachKafka)
   bc.common.requests_topic = absl::StrCat("it.wb.requests.", suffix);
   bc.common.results_topic = absl::StrCat("it.wb.results.", suffix);
   bc.common.dead_letter_topic = absl::StrCat("it.wb.dlq.", suffix);
-  bc.topic_partitions = 3;
+  bc.common.topic_partitions = 3;
   bc.bridge.replica = "b1";
   bc.bridge.group_prefix = absl::StrCat("it.wb.", suffix);
   bc.bridge.consumer.kafka = bc.common.kafka;

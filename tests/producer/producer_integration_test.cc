@@ -36,7 +36,7 @@ class ProducerIntegrationTest : public ::testing::Test {
     c.common.dead_letter_topic = absl::StrCat("it.producer.dlq.", suffix);
     c.common.server.drain_timeout = absl::Seconds(2);
     c.regions = {"eu", "us"};
-    c.topic_partitions = 3;
+    c.common.topic_partitions = 3;
     c.fetch_guard.addresses = *common::AddressPolicy::Create({"127.0.0.0/8"});
     c.fetch_guard.hosts =
         *common::HostAllowList::Parse({"127.0.0.1", "*.example.com", "example.com"});

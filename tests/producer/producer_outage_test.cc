@@ -51,7 +51,7 @@ TEST_F(ProducerOutageTest, UnavailableWithinTheDeadlineThenRecoversWithoutRestar
   c.common.results_topic = "outage.results";
   c.common.dead_letter_topic = "outage.dlq";
   c.common.server.drain_timeout = absl::Seconds(1);
-  c.topic_partitions = 1;
+  c.common.topic_partitions = 1;
   c.delivery_timeout = absl::Seconds(60);
   metrics::Registry registry;
   absl::StatusOr<std::unique_ptr<ProducerApp>> app = ProducerApp::Create(c, registry);
