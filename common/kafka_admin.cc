@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
-#include "common/config.h"
 #include "common/kafka_handles.h"
 
 namespace cdnwarm::common {
