@@ -3,6 +3,11 @@
 #   start_service NAME BINARY [FLAGS...]   starts it on free ports; sets grpc_port, admin_port
 #   stop_service                           SIGTERM, waits for exit 0 and a finished drain
 #   fail MESSAGE                           prints the service log and exits 1
+#   start_named NAME BINARY [FLAGS...]     like start_service for one of several services: log
+#                                          in $work/NAME.log, pid in helper_pids; sets grpc_port
+#   start_origin PYTHON ORIGIN_PY          the scriptable test origin; sets origin_port
+#   start_edge NAME HOST POP               an nginx edge cache (proxy_cache) on HOST in front of
+#                                          the origin, answering X-Served-By: POP; sets edge_port
 #   wait_for_port PORT                     waits until 127.0.0.1:PORT accepts connections
 #   free_port                              prints a free loopback port
 
@@ -20,18 +25,31 @@ fail() { echo "FAIL: $*" >&2; echo "--- service log" >&2; cat "$service_log" >&2
 
 start_service() {
   local name=$1; shift
+  launch "$service_log" "$name" "$@"
+}
+
+start_named() {
+  local name=$1; shift
+  local saved_pid=$pid
+  launch "$work/$name.log" "$name" "$@"
+  helper_pids+=("$pid")
+  pid=$saved_pid
+}
+
+launch() {
+  local log=$1 name=$2; shift 2
   # Port 0: the service picks free ports and logs them; nothing here can collide.
   "$@" --grpc_address=127.0.0.1:0 --admin_address=127.0.0.1:0 --drain_timeout=5s \
-    >"$service_log" 2>&1 &
+    >"$log" 2>&1 &
   pid=$!
   local deadline=$((SECONDS + 60))
-  until grep -q '"msg":"serving"' "$service_log"; do
+  until grep -qs '"msg":"serving"' "$log"; do
     kill -0 "$pid" 2>/dev/null || fail "$name exited during start"
     [ $SECONDS -lt $deadline ] || fail "$name did not log \"serving\" within 60s"
     sleep 0.1
   done
   local line
-  line=$(grep '"msg":"serving"' "$service_log")
+  line=$(grep '"msg":"serving"' "$log")
   grpc_port=$(sed -n 's/.*"grpc_port":\([0-9]*\).*/\1/p' <<<"$line")
   admin_port=$(sed -n 's/.*"admin_port":\([0-9]*\).*/\1/p' <<<"$line")
   [ -n "$grpc_port" ] && [ -n "$admin_port" ] || fail "no ports in: $line"
@@ -58,6 +76,57 @@ wait_for_port() {
   local deadline=$((SECONDS + 20))
   until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
     [ $SECONDS -lt $deadline ] || fail "nothing listens on port $1 after 20s"
+    sleep 0.1
+  done
+}
+
+start_origin() {
+  "$1" "$2" >"$work/origin.out" &
+  helper_pids+=($!)
+  local deadline=$((SECONDS + 20))
+  until grep -q '^PORT ' "$work/origin.out"; do
+    [ $SECONDS -lt $deadline ] || fail "origin did not start"
+    sleep 0.1
+  done
+  origin_port=$(sed -n 's/^PORT //p' "$work/origin.out")
+}
+
+start_edge() {
+  local name=$1 host=$2 pop=$3 dir="$work/$1"
+  edge_port=$(free_port)
+  mkdir -p "$dir/cache"
+  cat >"$dir/nginx.conf" <<CONF
+daemon off;
+master_process off;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events {}
+http {
+  access_log $dir/access.log;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  proxy_cache_path $dir/cache levels=1:2 keys_zone=$name:1m;
+  server {
+    listen $host:$edge_port;
+    location / {
+      proxy_pass http://127.0.0.1:$origin_port;
+      proxy_cache $name;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      add_header X-Cache-Status \$upstream_cache_status always;
+      add_header X-Served-By $pop always;
+    }
+  }
+}
+CONF
+  nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >/dev/null 2>&1 &
+  helper_pids+=($!)
+  local deadline=$((SECONDS + 20))
+  until (exec 3<>"/dev/tcp/$host/$edge_port") 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "edge $name did not listen on $host:$edge_port"
     sleep 0.1
   done
 }

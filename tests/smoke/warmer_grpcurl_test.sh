@@ -10,47 +10,8 @@ warmer=$1 grpcurl=$2 python=$3 origin_py=$4
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-"$python" "$origin_py" >"$work/origin.out" &
-helper_pids+=($!)
-deadline=$((SECONDS + 20))
-until grep -q '^PORT ' "$work/origin.out"; do
-  [ $SECONDS -lt $deadline ] || fail "origin did not start"
-  sleep 0.1
-done
-origin_port=$(sed -n 's/^PORT //p' "$work/origin.out")
-
-edge_port=$(free_port)
-mkdir -p "$work/edge/cache"
-cat >"$work/edge/nginx.conf" <<CONF
-daemon off;
-master_process off;
-pid $work/edge/nginx.pid;
-error_log $work/edge/error.log;
-events {}
-http {
-  access_log $work/edge/access.log;
-  client_body_temp_path $work/edge/body;
-  proxy_temp_path $work/edge/proxy;
-  fastcgi_temp_path $work/edge/fastcgi;
-  uwsgi_temp_path $work/edge/uwsgi;
-  scgi_temp_path $work/edge/scgi;
-  proxy_cache_path $work/edge/cache levels=1:2 keys_zone=edge:1m;
-  server {
-    listen 127.0.0.1:$edge_port;
-    location / {
-      proxy_pass http://127.0.0.1:$origin_port;
-      proxy_cache edge;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      add_header X-Cache-Status \$upstream_cache_status always;
-      add_header X-Served-By edge-eu always;
-    }
-  }
-}
-CONF
-nginx -p "$work/edge" -c "$work/edge/nginx.conf" -e "$work/edge/error.log" >/dev/null 2>&1 &
-helper_pids+=($!)
-wait_for_port "$edge_port"
+start_origin "$python" "$origin_py"
+start_edge edge 127.0.0.1 edge-eu
 
 start_service warmer "$warmer" --region=eu --allowed_hosts=cdn.example.test \
   --allow_private_ranges=127.0.0.0/8 --edge_pins="cdn.example.test:80:127.0.0.1:$edge_port"
