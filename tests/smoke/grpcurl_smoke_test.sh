@@ -8,8 +8,8 @@
 set -euo pipefail
 server=$1 grpcurl=$2 python=$3 pydir=$4
 
-# shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=../../scripts/lib.sh
+. "$(dirname "$0")/../../scripts/lib.sh"
 start_service smoke_server "$server"
 
 services=$("$grpcurl" -plaintext "127.0.0.1:$grpc_port" list)

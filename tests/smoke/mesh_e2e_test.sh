@@ -8,8 +8,8 @@
 # Usage: mesh_e2e_test.sh PRODUCER BRIDGE WARMER GRPCURL PYTHON ORIGIN_PY [URLS]
 set -euo pipefail
 producer=$1 bridge=$2 warmer=$3 grpcurl=$4 python=$5 origin_py=$6 urls=${7:-300}
-# shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=../../scripts/lib.sh
+. "$(dirname "$0")/../../scripts/lib.sh"
 kafka="${CDNWARM_KAFKA_BOOTSTRAP:?}"
 instance="e$RANDOM$RANDOM"
 host=cdn.example.test

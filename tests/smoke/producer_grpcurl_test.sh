@@ -5,8 +5,8 @@
 # Usage: producer_grpcurl_test.sh PRODUCER GRPCURL
 set -euo pipefail
 producer=$1 grpcurl=$2
-# shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=../../scripts/lib.sh
+. "$(dirname "$0")/../../scripts/lib.sh"
 
 token="test-token-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 printf '%s\n' "$token" >"$work/token"

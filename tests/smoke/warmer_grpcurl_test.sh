@@ -7,8 +7,8 @@
 # Usage: warmer_grpcurl_test.sh WARMER GRPCURL PYTHON ORIGIN_PY
 set -euo pipefail
 warmer=$1 grpcurl=$2 python=$3 origin_py=$4
-# shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=../../scripts/lib.sh
+. "$(dirname "$0")/../../scripts/lib.sh"
 
 start_origin "$python" "$origin_py"
 start_edge edge 127.0.0.1 edge-eu

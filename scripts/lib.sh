@@ -1,4 +1,5 @@
-# Helpers for the shell tests that start a real service binary. Source it; it sets a trap.
+# Helpers for the scripts and shell tests that start cdnwarm's binaries, test origins and
+# nginx edges. Source it; it sets a trap that stops everything it started.
 #
 #   start_service NAME BINARY [FLAGS...]   starts it on free ports; sets grpc_port, admin_port
 #   stop_service                           SIGTERM, waits for exit 0 and a finished drain
@@ -18,7 +19,8 @@ service_log="$work/service.log"
 cleanup() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
   for p in "${helper_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  for p in "${helper_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ "${keep_work:-0}" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; echo "--- service log" >&2; cat "$service_log" >&2 || true; exit 1; }
