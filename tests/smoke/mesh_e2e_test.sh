@@ -5,6 +5,10 @@
 # grpcurl WarmBatch; GetJob must report every region done with exact counts; afterwards
 # every URL is a HIT at every region's edge, and both replicas of the shared region worked.
 #
+# Then: a task targeted at one region is warmed there and SKIPPED elsewhere; a 404 ends
+# FAILED in every region and in the job; a URL that keeps answering 503 is retried and ends
+# on the dead-letter topic.
+#
 # Usage: mesh_e2e_test.sh PRODUCER BRIDGE WARMER GRPCURL PYTHON ORIGIN_PY [URLS]
 set -euo pipefail
 producer=$1 bridge=$2 warmer=$3 grpcurl=$4 python=$5 origin_py=$6 urls=${7:-300}
@@ -24,7 +28,8 @@ for r in "${regions[@]}"; do
 done
 
 common=(--kafka_bootstrap="$kafka" --instance="$instance")
-start_named bridge "$bridge" "${common[@]}" --auto_offset_reset=earliest --replica_id=bridge-1
+start_named bridge "$bridge" "${common[@]}" --auto_offset_reset=earliest --replica_id=bridge-1 \
+  --max_attempts=3 --min_backoff=200ms --max_backoff=1s
 bridge_addr="127.0.0.1:$grpc_port"
 start_named producer "$producer" "${common[@]}" --regions=us-east,eu-west,ap-south \
   --allowed_hosts="$host"
@@ -67,14 +72,12 @@ echo "job $job done"
 [ "$(grep -c "\"warmed\": \"$urls\"" <<<"$state")" -eq 3 ] || fail "every region warmed $urls: $state"
 grep -q '"failed"' <<<"$state" && fail "failures: $state"
 
+# One curl per edge, all URLs over one connection: how many answers were a HIT.
+for i in $(seq 1 "$urls"); do echo "url = \"http://$host/static/page-$i.html\""; done >"$work/urls.curl"
 for r in "${regions[@]}"; do
-  misses=0
-  for i in $(seq 1 "$urls"); do
-    status=$(curl -s -o /dev/null -D - --connect-to "$host:80:${edge_host[$r]}:${edge_ports[$r]}" \
-      "http://$host/static/page-$i.html" | tr -d '\r' | sed -n 's/^X-Cache-Status: //Ip')
-    [ "$status" = HIT ] || misses=$((misses + 1))
-  done
-  [ "$misses" -eq 0 ] || fail "$misses of $urls URLs are not a HIT at $r's edge"
+  hits=$(curl -s -o /dev/null -D - --connect-to "$host:80:${edge_host[$r]}:${edge_ports[$r]}" \
+    -K "$work/urls.curl" | tr -d '\r' | grep -ci '^X-Cache-Status: HIT$' || true)
+  [ "$hits" -eq "$urls" ] || fail "only $hits of $urls URLs are a HIT at $r's edge"
   echo "$r: $urls of $urls URLs are a HIT at its edge"
 done
 
@@ -82,4 +85,45 @@ for n in 1 2; do
   stats=$("$grpcurl" -plaintext -d '{}' "${warmer_addr[us-east:$n]}" cdnwarm.v1.Warmer/GetStats)
   grep -q '"deliveries": "[1-9]' <<<"$stats" || fail "us-east replica $n did no work: $stats"
 done
+# Warms one request (JSON) as a job of its own and waits until the job is done; prints it.
+warm_and_wait() {
+  local reply job_id state deadline=$((SECONDS + 120))
+  reply=$("$grpcurl" -plaintext -d "$1" "$producer_addr" cdnwarm.v1.Producer/Warm) || fail "Warm: $reply"
+  job_id=$(sed -n 's/.*"job_id": "\([^"]*\)".*/\1/p' <<<"$reply")
+  while :; do
+    state=$("$grpcurl" -plaintext -d "{\"job_id\": \"$job_id\"}" "$producer_addr" cdnwarm.v1.Producer/GetJob)
+    grep -q '^  "done": true' <<<"$state" && break
+    [ $SECONDS -lt $deadline ] || fail "job $job_id not done within 120s: $state"
+    sleep 0.3
+  done
+  echo "$state"
+}
+region_count() {  # STATE REGION FIELD
+  local v
+  v=$(grep -A8 "\"region\": \"$2\"" <<<"$1" | sed -n "s/.*\"$3\": \"\([0-9]*\)\".*/\1/p" | head -1)
+  echo "${v:-0}"
+}
+
+state=$(warm_and_wait "{\"url\": \"http://$host/static/only-eu.html\", \"options\": {\"target_regions\": [\"eu-west\"]}}")
+[ "$(region_count "$state" eu-west warmed)" = 1 ] || fail "targeted region not warmed: $state"
+for r in us-east ap-south; do
+  [ "$(region_count "$state" "$r" skipped)" = 1 ] || fail "$r not SKIPPED: $state"
+done
+echo "targeted: warmed in eu-west only, SKIPPED elsewhere"
+
+state=$(warm_and_wait "{\"url\": \"http://$host/status/404\"}")
+for r in "${regions[@]}"; do
+  [ "$(region_count "$state" "$r" failed)" = 1 ] || fail "404 not FAILED in $r: $state"
+done
+echo "404: FAILED in every region and in the job"
+
+state=$(warm_and_wait "{\"url\": \"http://$host/status/503\"}")
+for r in "${regions[@]}"; do
+  [ "$(region_count "$state" "$r" failed)" = 1 ] || fail "503 not FAILED in $r: $state"
+done
+dlq=$(kcat -b "$kafka" -C -t "warm.dlq-$instance" -e -q -f '%k\n' 2>&1) || fail "kcat: $dlq"
+[ "$(grep -c "/status/503" <<<"$dlq")" -eq 3 ] || fail "503 not dead-lettered once per region: $dlq"
+echo "503 forever: retried, FAILED, and on the dead-letter topic once per region"
+
 echo "ok: $urls URLs warmed in 3 regions through the whole mesh; both us-east replicas worked"
+
