@@ -260,67 +260,31 @@ std::string BridgeService::RegionOfAckId(const std::string& ack_id) const {
   return ParseAckId(ack_id, options_.replica, &region, &seq) ? region : "";
 }
 
-absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> BridgeService::RouteAcks(
-    const grpc::CallbackServerContext& ctx, const cdnwarm::v1::AckRequest& request) {
-  if (request.entries_size() < 1 || request.entries_size() > kMaxAckEntries) {
-    return absl::InvalidArgumentError(absl::StrCat("entries: 1..", kMaxAckEntries, " required"));
+absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> BridgeService::Route(
+    const grpc::CallbackServerContext& ctx, const std::vector<std::string>& ack_ids,
+    absl::string_view field, const RegionApply& apply) {
+  if (ack_ids.empty() || ack_ids.size() > static_cast<size_t>(kMaxAckEntries)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": 1..", kMaxAckEntries, " required, got ", ack_ids.size()));
   }
-  std::vector<cdnwarm::v1::AckStatus> out(request.entries_size(), cdnwarm::v1::ACK_STATUS_INVALID);
-  std::map<std::string, std::pair<cdnwarm::v1::AckRequest, std::vector<int>>> parts;
-  for (int i = 0; i < request.entries_size(); ++i) {
-    const std::string region = RegionOfAckId(request.entries(i).ack_id());
-    if (region.empty()) continue;
-    auto& [sub, idx] = parts[region];
-    sub.set_subscriber_id(request.subscriber_id());
-    *sub.add_entries() = request.entries(i);
-    idx.push_back(i);
+  // Ids that are not this replica's stay INVALID.
+  std::vector<cdnwarm::v1::AckStatus> out(ack_ids.size(), cdnwarm::v1::ACK_STATUS_INVALID);
+  std::map<std::string, std::vector<int>> by_region;
+  for (size_t i = 0; i < ack_ids.size(); ++i) {
+    const std::string region = RegionOfAckId(ack_ids[i]);
+    if (!region.empty()) by_region[region].push_back(static_cast<int>(i));
   }
-  for (auto& [region, part] : parts) {
+  for (const auto& [region, indices] : by_region) {
     if (absl::Status s = Authorize(ctx, region); !s.ok()) return s;
   }
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [region, part] : parts) {
+  for (const auto& [region, indices] : by_region) {
     auto rt = regions_.find(region);
-    std::vector<cdnwarm::v1::AckStatus> statuses;
-    if (rt == regions_.end()) {
-      statuses.assign(part.second.size(), cdnwarm::v1::ACK_STATUS_STALE);
-    } else {
-      statuses = rt->second.region->Ack(part.first);
-    }
-    for (size_t j = 0; j < part.second.size(); ++j) out[part.second[j]] = statuses[j];
-  }
-  return out;
-}
-
-absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> BridgeService::RouteExtensions(
-    const grpc::CallbackServerContext& ctx, const cdnwarm::v1::ModifyAckDeadlineRequest& r) {
-  if (r.ack_ids_size() < 1 || r.ack_ids_size() > kMaxAckEntries) {
-    return absl::InvalidArgumentError(absl::StrCat("ack_ids: 1..", kMaxAckEntries, " required"));
-  }
-  std::vector<cdnwarm::v1::AckStatus> out(r.ack_ids_size(), cdnwarm::v1::ACK_STATUS_INVALID);
-  std::map<std::string, std::pair<cdnwarm::v1::ModifyAckDeadlineRequest, std::vector<int>>> parts;
-  for (int i = 0; i < r.ack_ids_size(); ++i) {
-    const std::string region = RegionOfAckId(r.ack_ids(i));
-    if (region.empty()) continue;
-    auto& [sub, idx] = parts[region];
-    sub.set_subscriber_id(r.subscriber_id());
-    *sub.mutable_ack_deadline() = r.ack_deadline();
-    sub.add_ack_ids(r.ack_ids(i));
-    idx.push_back(i);
-  }
-  for (auto& [region, part] : parts) {
-    if (absl::Status s = Authorize(ctx, region); !s.ok()) return s;
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [region, part] : parts) {
-    auto rt = regions_.find(region);
-    std::vector<cdnwarm::v1::AckStatus> statuses;
-    if (rt == regions_.end()) {
-      statuses.assign(part.second.size(), cdnwarm::v1::ACK_STATUS_STALE);
-    } else {
-      statuses = rt->second.region->Extend(part.first);
-    }
-    for (size_t j = 0; j < part.second.size(); ++j) out[part.second[j]] = statuses[j];
+    const std::vector<cdnwarm::v1::AckStatus> statuses =
+        rt == regions_.end()
+            ? std::vector<cdnwarm::v1::AckStatus>(indices.size(), cdnwarm::v1::ACK_STATUS_STALE)
+            : apply(*rt->second.region, indices);
+    for (size_t j = 0; j < indices.size(); ++j) out[indices[j]] = statuses[j];
   }
   return out;
 }
@@ -328,7 +292,15 @@ absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> BridgeService::RouteExtensio
 grpc::ServerUnaryReactor* BridgeService::Ack(grpc::CallbackServerContext* ctx,
                                              const cdnwarm::v1::AckRequest* request,
                                              cdnwarm::v1::AckReply* reply) {
-  absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> statuses = RouteAcks(*ctx, *request);
+  std::vector<std::string> ids;
+  for (const auto& e : request->entries()) ids.push_back(e.ack_id());
+  absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> statuses =
+      Route(*ctx, ids, "entries", [request](Region& region, const std::vector<int>& indices) {
+        cdnwarm::v1::AckRequest part;
+        part.set_subscriber_id(request->subscriber_id());
+        for (int i : indices) *part.add_entries() = request->entries(i);
+        return region.Ack(part);
+      });
   if (statuses.ok()) {
     for (auto s : *statuses) {
       reply->add_statuses(s);
@@ -344,7 +316,15 @@ grpc::ServerUnaryReactor* BridgeService::Ack(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* BridgeService::ModifyAckDeadline(
     grpc::CallbackServerContext* ctx, const cdnwarm::v1::ModifyAckDeadlineRequest* request,
     cdnwarm::v1::AckReply* reply) {
-  absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> statuses = RouteExtensions(*ctx, *request);
+  const std::vector<std::string> ids(request->ack_ids().begin(), request->ack_ids().end());
+  absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> statuses =
+      Route(*ctx, ids, "ack_ids", [request](Region& region, const std::vector<int>& indices) {
+        cdnwarm::v1::ModifyAckDeadlineRequest part;
+        part.set_subscriber_id(request->subscriber_id());
+        *part.mutable_ack_deadline() = request->ack_deadline();
+        for (int i : indices) part.add_ack_ids(request->ack_ids(i));
+        return region.Extend(part);
+      });
   if (statuses.ok()) {
     for (auto s : *statuses) reply->add_statuses(s);
   }

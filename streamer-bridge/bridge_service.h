@@ -6,6 +6,7 @@
 // that can deliver them.
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,12 +76,14 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   void Unsubscribe(const std::string& region, const std::string& id, DeliverySink* sink);
   absl::Status Authorize(const grpc::CallbackServerContext& ctx, const std::string& region) const;
   void Janitor();
-  // Splits acks (or deadline changes) by the region their ids name, applies each part to
-  // its region and returns the statuses in request order.
-  absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> RouteAcks(
-      const grpc::CallbackServerContext& ctx, const cdnwarm::v1::AckRequest& request);
-  absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> RouteExtensions(
-      const grpc::CallbackServerContext& ctx, const cdnwarm::v1::ModifyAckDeadlineRequest& r);
+  // Splits ack ids by the region they name, applies each region's share (`apply` gets the
+  // indices of its entries) and returns the statuses in request order.
+  using RegionApply =
+      std::function<std::vector<cdnwarm::v1::AckStatus>(Region&, const std::vector<int>&)>;
+  absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> Route(const grpc::CallbackServerContext& ctx,
+                                                            const std::vector<std::string>& ack_ids,
+                                                            absl::string_view field,
+                                                            const RegionApply& apply);
 
   const BridgeOptions options_;
   ResultSink& results_;
