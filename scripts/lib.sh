@@ -132,3 +132,69 @@ CONF
     sleep 0.1
   done
 }
+
+# The demo/e2e mesh: one origin, three regions each with its own nginx edge on its own
+# loopback address, a streamer-bridge, a producer and warmers (two in us-east), all pinned.
+#   start_mesh BIN_DIR_PRODUCER BRIDGE WARMER GRPCURL PYTHON ORIGIN_PY KAFKA INSTANCE [bridge flags]
+# Sets mesh_host, mesh_regions, edge_host, edge_ports, bridge_addr, producer_addr, warmer_addr
+# and returns once every warmer is subscribed.
+mesh_host=cdn.example.test
+mesh_regions=(us-east eu-west ap-south)
+declare -A edge_host=([us-east]=127.0.0.2 [eu-west]=127.0.0.3 [ap-south]=127.0.0.4)
+declare -A edge_ports warmer_addr
+mesh_warmer_flags=()  # extra warmer flags, e.g. (--verify)
+start_mesh() {
+  local producer=$1 bridge=$2 warmer=$3 grpcurl=$4 python=$5 origin_py=$6 kafka=$7 instance=$8
+  shift 8
+  local r n w
+  start_origin "$python" "$origin_py"
+  for r in "${mesh_regions[@]}"; do
+    start_edge "edge-$r" "${edge_host[$r]}" "pop-$r"
+    edge_ports[$r]=$edge_port
+  done
+  local common=(--kafka_bootstrap="$kafka" --instance="$instance")
+  start_named streamer-bridge "$bridge" "${common[@]}" --auto_offset_reset=earliest "$@"
+  bridge_addr="127.0.0.1:$grpc_port"
+  start_named producer "$producer" "${common[@]}" --regions=us-east,eu-west,ap-south \
+    --allowed_hosts="$mesh_host"
+  producer_addr="127.0.0.1:$grpc_port"
+  for w in us-east:1 us-east:2 eu-west:1 ap-south:1; do
+    r=${w%%:*} n=${w##*:}
+    start_named "warmer-$r-$n" "$warmer" --region="$r" --bridge_address="$bridge_addr" \
+      --replica_id="warmer-$r-$n" --allowed_hosts="$mesh_host" --allow_private_ranges=127.0.0.0/8 \
+      --edge_pins="$mesh_host:80:${edge_host[$r]}:${edge_ports[$r]}" "${mesh_warmer_flags[@]}"
+    warmer_addr[$w]="127.0.0.1:$grpc_port"
+  done
+  # Every warmer subscribed before URLs go in, so the shared region's replicas both get a
+  # share from the start.
+  local deadline=$((SECONDS + 60))
+  until [ "$("$grpcurl" -plaintext -d '{}' "$bridge_addr" cdnwarm.v1.Bridge/ListSubscriptions \
+            | grep -c '"subscriber_id"')" -eq 4 ]; do
+    [ $SECONDS -lt $deadline ] || fail "not every warmer subscribed"
+    sleep 0.2
+  done
+}
+
+# mesh_urls N: writes $work/batch.json (WarmBatch input) and $work/urls.curl (curl -K input).
+mesh_urls() {
+  local i
+  for i in $(seq 1 "$1"); do
+    printf '{"url": "http://%s/static/page-%d.html"}\n' "$mesh_host" "$i"
+  done >"$work/batch.json"
+  for i in $(seq 1 "$1"); do echo "url = \"http://$mesh_host/static/page-$i.html\""; done \
+    >"$work/urls.curl"
+}
+
+# edge_hits REGION: how many of $work/urls.curl a plain GET at the region's edge finds HIT
+# (one curl, one connection).
+edge_hits() {
+  curl -s -o /dev/null -D - --connect-to "$mesh_host:80:${edge_host[$1]}:${edge_ports[$1]}" \
+    -K "$work/urls.curl" | tr -d '\r' | grep -ci '^X-Cache-Status: HIT$' || true
+}
+
+# region_count STATE REGION FIELD: a per-region count from GetJob's JSON (zeros are omitted).
+region_count() {
+  local v
+  v=$(grep -A8 "\"region\": \"$2\"" <<<"$1" | sed -n "s/.*\"$3\": \"\([0-9]*\)\".*/\1/p" | head -1)
+  echo "${v:-0}"
+}
