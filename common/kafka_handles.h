@@ -3,6 +3,10 @@
 // RAII owners for librdkafka C handles. Every handle the project creates lives in one.
 
 #include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "librdkafka/rdkafka.h"
 
@@ -30,5 +34,13 @@ using KafkaTopicPartitionListPtr =
                     internal::Deleter<rd_kafka_topic_partition_list_destroy>>;
 using KafkaMessagePtr =
     std::unique_ptr<rd_kafka_message_t, internal::Deleter<rd_kafka_message_destroy>>;
+using KafkaErrorPtr = std::unique_ptr<rd_kafka_error_t, internal::Deleter<rd_kafka_error_destroy>>;
+
+// Queues one record (key and value copied) with the produceva API: librdkafka's producev
+// macros do not compile under -Wold-style-cast. `opaque` reaches the delivery report as
+// the message's _private. Returns librdkafka's refusal (e.g. __QUEUE_FULL), or null.
+KafkaErrorPtr ProduceCopy(rd_kafka_t* rk, const std::string& topic, std::string_view key,
+                          std::string_view value, void* opaque = nullptr,
+                          const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 }  // namespace cdnwarm::common

@@ -47,21 +47,29 @@ absl::Status JobFeed::AssignFromWindow() {
   common::KafkaTopicPartitionListPtr list(rd_kafka_topic_partition_list_new(16));
   const int64_t since_ms = absl::ToUnixMillis(absl::Now() - options_.window);
   for (const std::string& topic : {options_.requests_topic, options_.results_topic}) {
-    rd_kafka_topic_t* t = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
-    const rd_kafka_metadata_t* md = nullptr;
-    const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, t, &md, 10000);
-    rd_kafka_topic_destroy(t);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return absl::UnavailableError(
-          absl::StrCat("metadata of topic ", topic, ": ", rd_kafka_err2str(err)));
-    }
-    const bool found = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
-    const int partitions = found ? md->topics[0].partition_cnt : 0;
-    const rd_kafka_resp_err_t topic_err = md->topic_cnt == 1 ? md->topics[0].err : err;
-    rd_kafka_metadata_destroy(md);
-    if (!found || partitions == 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("topic ", topic, " is not available: ", rd_kafka_err2str(topic_err)));
+    // A topic created a moment ago (EnsureTopics at start-up) may not be in the metadata
+    // yet: retry for a while before giving up.
+    int partitions = 0;
+    rd_kafka_resp_err_t topic_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    for (int attempt = 0;; ++attempt) {
+      rd_kafka_topic_t* t = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
+      const rd_kafka_metadata_t* md = nullptr;
+      const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, t, &md, 10000);
+      rd_kafka_topic_destroy(t);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        topic_err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+        partitions = topic_err == RD_KAFKA_RESP_ERR_NO_ERROR ? md->topics[0].partition_cnt : 0;
+        rd_kafka_metadata_destroy(md);
+      } else {
+        topic_err = err;
+      }
+      if (partitions > 0) break;
+      if (absl::Now() > give_up) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("topic ", topic, " is not available: ", rd_kafka_err2str(topic_err)));
+      }
+      absl::SleepFor(absl::Milliseconds(std::min(1000, 50 << std::min(attempt, 5))));  // backoff
     }
     for (int p = 0; p < partitions; ++p) {
       rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = since_ms;

@@ -88,23 +88,12 @@ void KafkaTaskPublisher::Publish(const cdnwarm::v1::WarmTask& task, absl::Time d
     pending_.emplace(id, Pending{std::move(done), now, deadline});
     by_deadline_.emplace(deadline, id);
   }
-  rd_kafka_vu_t vus[5] = {};
-  vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
-  vus[0].u.cstr = options_.topic.c_str();
-  vus[1].vtype = RD_KAFKA_VTYPE_KEY;
-  vus[1].u.mem = {const_cast<char*>(task.url().data()), task.url().size()};
-  vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
-  vus[2].u.mem = {const_cast<char*>(value.data()), value.size()};
-  vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-  vus[3].u.i = RD_KAFKA_MSG_F_COPY;
-  vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
-  vus[4].u.ptr = reinterpret_cast<void*>(id);
-  rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), vus, 5);
-  if (error == nullptr) return;
+  common::KafkaErrorPtr error = common::ProduceCopy(rk_.get(), options_.topic, task.url(), value,
+                                                    reinterpret_cast<void*>(id));
+  if (!error) return;
 
-  const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
-  const std::string reason = rd_kafka_error_string(error);
-  rd_kafka_error_destroy(error);
+  const rd_kafka_resp_err_t code = rd_kafka_error_code(error.get());
+  const std::string reason = rd_kafka_error_string(error.get());
   absl::Time started;
   PublishCallback cb = Take(id, &started);
   if (!cb) return;

@@ -80,37 +80,19 @@ void ResultPublisher::Produce(const std::string& topic, const std::string& key,
                               const std::vector<std::pair<std::string, std::string>>& headers,
                               std::function<void()> stored) {
   auto* opaque = new std::function<void()>(std::move(stored));
-  std::vector<rd_kafka_vu_t> vus(5 + headers.size());
-  vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
-  vus[0].u.cstr = topic.c_str();
-  vus[1].vtype = RD_KAFKA_VTYPE_KEY;
-  vus[1].u.mem = {const_cast<char*>(key.data()), key.size()};
-  vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
-  vus[2].u.mem = {const_cast<char*>(value.data()), value.size()};
-  vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-  vus[3].u.i = RD_KAFKA_MSG_F_COPY;
-  vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
-  vus[4].u.ptr = opaque;
-  for (size_t i = 0; i < headers.size(); ++i) {
-    rd_kafka_vu_t& h = vus[5 + i];
-    h.vtype = RD_KAFKA_VTYPE_HEADER;
-    h.u.header.name = headers[i].first.c_str();
-    h.u.header.val = headers[i].second.data();
-    h.u.header.size = static_cast<ssize_t>(headers[i].second.size());
-  }
   for (;;) {
-    rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), vus.data(), vus.size());
-    if (error == nullptr) return;
-    const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
-    const std::string why = rd_kafka_error_string(error);
-    rd_kafka_error_destroy(error);
+    common::KafkaErrorPtr error =
+        common::ProduceCopy(rk_.get(), topic, key, value, opaque, headers);
+    if (!error) return;
+    const rd_kafka_resp_err_t code = rd_kafka_error_code(error.get());
     if (code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       // Back-pressure, not synchronisation: the poller thread makes room; results must
       // not be dropped.
       absl::SleepFor(absl::Milliseconds(10));
       continue;
     }
-    log::Error("result record refused by the Kafka client", {{"topic", topic}, {"error", why}});
+    log::Error("result record refused by the Kafka client",
+               {{"topic", topic}, {"error", rd_kafka_error_string(error.get())}});
     delete opaque;
     return;
   }

@@ -72,17 +72,8 @@ TEST(KafkaRoundTripTest, ProducesAndConsumesThroughRealBroker) {
     for (int i = 0; i < kRecords; ++i) {
       const std::string key = absl::StrCat("https://example.com/", i);
       const std::string value = absl::StrCat("value-", i);
-      rd_kafka_vu_t vus[4] = {};
-      vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
-      vus[0].u.cstr = topic.c_str();
-      vus[1].vtype = RD_KAFKA_VTYPE_KEY;
-      vus[1].u.mem = {const_cast<char*>(key.data()), key.size()};
-      vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
-      vus[2].u.mem = {const_cast<char*>(value.data()), value.size()};
-      vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-      vus[3].u.i = RD_KAFKA_MSG_F_COPY;
-      rd_kafka_error_t* error = rd_kafka_produceva(producer.get(), vus, 4);
-      ASSERT_EQ(error, nullptr) << rd_kafka_error_string(error);
+      KafkaErrorPtr error = ProduceCopy(producer.get(), topic, key, value);
+      ASSERT_EQ(error, nullptr) << rd_kafka_error_string(error.get());
       rd_kafka_poll(producer.get(), 0);
     }
     ASSERT_EQ(rd_kafka_flush(producer.get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);

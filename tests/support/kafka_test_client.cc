@@ -5,6 +5,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/kafka_handles.h"
 
 namespace cdnwarm::testing {
@@ -53,8 +54,13 @@ absl::StatusOr<std::vector<Record>> ReadTopic(const std::string& topic) {
   std::map<int32_t, int64_t> end;
   for (int p = 0; p < partitions; ++p) {
     int64_t low = 0, high = 0;
-    err = rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), p, &low, &high, 10000);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return absl::UnavailableError(rd_kafka_err2str(err));
+    // A topic created a moment ago may not have its leaders yet: retry for a while.
+    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while ((err = rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), p, &low, &high,
+                                                   10000)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (absl::Now() > give_up) return absl::UnavailableError(rd_kafka_err2str(err));
+      absl::SleepFor(absl::Milliseconds(200));  // waiting for a leader, with a deadline
+    }
     if (high > low) {
       end[p] = high;
       rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = low;
@@ -66,8 +72,8 @@ absl::StatusOr<std::vector<Record>> ReadTopic(const std::string& topic) {
   size_t done = 0;
   std::map<int32_t, bool> finished;
   while (done < end.size()) {
-    common::KafkaMessagePtr m(rd_kafka_consumer_poll(rk->get(), 10000));
-    if (!m) return absl::DeadlineExceededError("no record within 10s while reading back");
+    common::KafkaMessagePtr m(rd_kafka_consumer_poll(rk->get(), 30000));
+    if (!m) return absl::DeadlineExceededError("no record within 30s while reading back");
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     Record r;
     r.partition = m->partition;
@@ -102,19 +108,8 @@ absl::Status ProduceRecords(const std::string& topic,
   conf->release();
   common::KafkaPtr* rk = &producer;
   for (const auto& [key, value] : records) {
-    rd_kafka_vu_t vus[4] = {};
-    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
-    vus[0].u.cstr = topic.c_str();
-    vus[1].vtype = RD_KAFKA_VTYPE_KEY;
-    vus[1].u.mem = {const_cast<char*>(key.data()), key.size()};
-    vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
-    vus[2].u.mem = {const_cast<char*>(value.data()), value.size()};
-    vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-    vus[3].u.i = RD_KAFKA_MSG_F_COPY;
-    if (rd_kafka_error_t* e = rd_kafka_produceva(rk->get(), vus, 4); e != nullptr) {
-      const std::string why = rd_kafka_error_string(e);
-      rd_kafka_error_destroy(e);
-      return absl::InternalError(why);
+    if (common::KafkaErrorPtr e = common::ProduceCopy(rk->get(), topic, key, value)) {
+      return absl::InternalError(rd_kafka_error_string(e.get()));
     }
   }
   if (rd_kafka_flush(rk->get(), 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
