@@ -141,9 +141,7 @@ void Region::Revoked(const std::vector<int32_t>& partitions) {
   }
   for (auto it = outstanding_.begin(); it != outstanding_.end();) {
     if (gone(it->second.task.partition)) {
-      auto s = subscribers_.find(it->second.subscriber);
-      if (s != subscribers_.end()) --s->second.outstanding;
-      it = outstanding_.erase(it);
+      TakeOutstandingLocked(it++);
     } else {
       ++it;
     }
@@ -305,28 +303,48 @@ void Region::RetryLocked(Task task, absl::Duration delay, bool count_redelivery)
   delayed_.emplace(at, std::move(task));
 }
 
+cdnwarm::v1::AckStatus Region::FindOwnedLocked(const std::string& ack_id,
+                                               const std::string& subscriber,
+                                               std::map<std::string, Outstanding>::iterator* it) {
+  if (!IsOurAckId(ack_id)) return cdnwarm::v1::ACK_STATUS_INVALID;
+  *it = outstanding_.find(ack_id);
+  if (*it == outstanding_.end()) return cdnwarm::v1::ACK_STATUS_STALE;
+  if ((*it)->second.subscriber != subscriber) return cdnwarm::v1::ACK_STATUS_WRONG_SUBSCRIBER;
+  return cdnwarm::v1::ACK_STATUS_OK;
+}
+
+Region::Task Region::TakeOutstandingLocked(std::map<std::string, Outstanding>::iterator it) {
+  Task task = std::move(it->second.task);
+  auto s = subscribers_.find(it->second.subscriber);
+  if (s != subscribers_.end()) --s->second.outstanding;
+  outstanding_.erase(it);
+  return task;
+}
+
+void Region::RetryOrDeadLetterLocked(Task task, absl::Duration min_delay) {
+  if (static_cast<int>(task.attempts) >= options_.max_attempts) {
+    cdnwarm::v1::WarmResult last = task.last;
+    last.set_error(absl::StrCat("gave up after ", task.attempts,
+                                " attempts; last error: ", task.last.error()));
+    FinishLocked(task, cdnwarm::v1::OUTCOME_FAILED, std::move(last), true);
+    return;
+  }
+  const absl::Duration delay = std::max(min_delay, Backoff(task.attempts));
+  RetryLocked(std::move(task), delay, true);
+}
+
 std::vector<cdnwarm::v1::AckStatus> Region::Ack(const cdnwarm::v1::AckRequest& request) {
   std::vector<cdnwarm::v1::AckStatus> out;
   std::lock_guard<std::mutex> lock(mu_);
   for (const cdnwarm::v1::AckEntry& e : request.entries()) {
-    if (!IsOurAckId(e.ack_id()) || e.outcome() == cdnwarm::v1::ACK_OUTCOME_UNSPECIFIED) {
-      out.push_back(cdnwarm::v1::ACK_STATUS_INVALID);
-      continue;
-    }
-    auto it = outstanding_.find(e.ack_id());
-    if (it == outstanding_.end()) {
-      out.push_back(cdnwarm::v1::ACK_STATUS_STALE);
-      continue;
-    }
-    if (it->second.subscriber != request.subscriber_id()) {
-      out.push_back(cdnwarm::v1::ACK_STATUS_WRONG_SUBSCRIBER);
-      continue;
-    }
-    Task task = std::move(it->second.task);
-    auto s = subscribers_.find(it->second.subscriber);
-    if (s != subscribers_.end()) --s->second.outstanding;
-    outstanding_.erase(it);
-    out.push_back(cdnwarm::v1::ACK_STATUS_OK);
+    auto it = outstanding_.end();
+    const cdnwarm::v1::AckStatus status =
+        e.outcome() == cdnwarm::v1::ACK_OUTCOME_UNSPECIFIED
+            ? cdnwarm::v1::ACK_STATUS_INVALID
+            : FindOwnedLocked(e.ack_id(), request.subscriber_id(), &it);
+    out.push_back(status);
+    if (status != cdnwarm::v1::ACK_STATUS_OK) continue;
+    Task task = TakeOutstandingLocked(it);
     switch (e.outcome()) {
       case cdnwarm::v1::ACK_OUTCOME_WARMED:
         FinishLocked(task, cdnwarm::v1::OUTCOME_WARMED, e.result(), false);
@@ -334,20 +352,10 @@ std::vector<cdnwarm::v1::AckStatus> Region::Ack(const cdnwarm::v1::AckRequest& r
       case cdnwarm::v1::ACK_OUTCOME_FAILED:
         FinishLocked(task, cdnwarm::v1::OUTCOME_FAILED, e.result(), false);
         break;
-      default: {
+      default:
         task.last = e.result();
-        if (static_cast<int>(task.attempts) >= options_.max_attempts) {
-          cdnwarm::v1::WarmResult last = e.result();
-          last.set_error(absl::StrCat("gave up after ", task.attempts,
-                                      " attempts; last error: ", e.result().error()));
-          FinishLocked(task, cdnwarm::v1::OUTCOME_FAILED, std::move(last), true);
-          break;
-        }
-        const absl::Duration asked =
-            std::min(kMaxRetryDelay, common::FromProtoDuration(e.retry_delay()));
-        const absl::Duration delay = std::max(asked, Backoff(task.attempts));
-        RetryLocked(std::move(task), delay, true);
-      }
+        RetryOrDeadLetterLocked(
+            std::move(task), std::min(kMaxRetryDelay, common::FromProtoDuration(e.retry_delay())));
     }
   }
   DispatchLocked();
@@ -360,30 +368,18 @@ std::vector<cdnwarm::v1::AckStatus> Region::Extend(
   const absl::Duration d = common::FromProtoDuration(request.ack_deadline());
   std::lock_guard<std::mutex> lock(mu_);
   for (const std::string& id : request.ack_ids()) {
-    if (!IsOurAckId(id) || d < absl::ZeroDuration() || d > kMaxAckDeadline) {
-      out.push_back(cdnwarm::v1::ACK_STATUS_INVALID);
-      continue;
-    }
-    auto it = outstanding_.find(id);
-    if (it == outstanding_.end()) {
-      out.push_back(cdnwarm::v1::ACK_STATUS_STALE);
-      continue;
-    }
-    if (it->second.subscriber != request.subscriber_id()) {
-      out.push_back(cdnwarm::v1::ACK_STATUS_WRONG_SUBSCRIBER);
-      continue;
-    }
-    out.push_back(cdnwarm::v1::ACK_STATUS_OK);
+    auto it = outstanding_.end();
+    const cdnwarm::v1::AckStatus status = d < absl::ZeroDuration() || d > kMaxAckDeadline
+                                              ? cdnwarm::v1::ACK_STATUS_INVALID
+                                              : FindOwnedLocked(id, request.subscriber_id(), &it);
+    out.push_back(status);
+    if (status != cdnwarm::v1::ACK_STATUS_OK) continue;
     if (d > absl::ZeroDuration()) {
       it->second.deadline = absl::Now() + d;
       continue;
     }
     // Zero releases the delivery for immediate redelivery.
-    Task task = std::move(it->second.task);
-    auto s = subscribers_.find(it->second.subscriber);
-    if (s != subscribers_.end()) --s->second.outstanding;
-    outstanding_.erase(it);
-    RetryLocked(std::move(task), absl::ZeroDuration(), true);
+    RetryLocked(TakeOutstandingLocked(it), absl::ZeroDuration(), true);
   }
   DispatchLocked();
   return out;
@@ -398,20 +394,9 @@ void Region::Tick() {
       ++it;
       continue;
     }
-    Task task = std::move(it->second.task);
-    auto s = subscribers_.find(it->second.subscriber);
-    if (s != subscribers_.end()) --s->second.outstanding;
-    it = outstanding_.erase(it);
+    Task task = TakeOutstandingLocked(it++);
     task.last.set_error("ack deadline expired");
-    if (static_cast<int>(task.attempts) >= options_.max_attempts) {
-      cdnwarm::v1::WarmResult last = task.last;
-      last.set_error(absl::StrCat("gave up after ", task.attempts,
-                                  " attempts; last error: ack deadline expired"));
-      FinishLocked(task, cdnwarm::v1::OUTCOME_FAILED, std::move(last), true);
-    } else {
-      const absl::Duration delay = Backoff(task.attempts);
-      RetryLocked(std::move(task), delay, true);
-    }
+    RetryOrDeadLetterLocked(std::move(task), absl::ZeroDuration());
   }
   while (!delayed_.empty() && delayed_.begin()->first <= now) {
     ready_.push_back(std::move(delayed_.begin()->second));

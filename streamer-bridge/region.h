@@ -128,6 +128,18 @@ class Region {
                     bool dead_letter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RetryLocked(Task task, absl::Duration delay, bool count_redelivery)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Past max_attempts: dead letter and FAILED. Otherwise again after at least `min_delay`
+  // and the backoff of its attempts.
+  void RetryOrDeadLetterLocked(Task task, absl::Duration min_delay)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK with `*it` set when `ack_id` is an outstanding delivery of `subscriber`; otherwise
+  // INVALID, STALE or WRONG_SUBSCRIBER.
+  cdnwarm::v1::AckStatus FindOwnedLocked(const std::string& ack_id, const std::string& subscriber,
+                                         std::map<std::string, Outstanding>::iterator* it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes a delivery from its subscriber's credit and from the outstanding set.
+  Task TakeOutstandingLocked(std::map<std::string, Outstanding>::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // From the Kafka producer's thread: only queues, so it never waits for the region's lock
   // (which may be held by a produce call waiting for queue room).
   void OffsetStored(int32_t partition, uint64_t generation, int64_t offset);
