@@ -19,11 +19,9 @@ namespace cdnwarm {
 namespace {
 
 TEST(WarmerBridgeTest, WarmerWarmsWhatTheRealBridgeDeliversAndResultsReachKafka) {
-  std::string line;
-  auto origin = testing::ChildProcess::Start({CDNWARM_TEST_PYTHON, CDNWARM_TEST_ORIGIN}, &line);
-  ASSERT_TRUE(origin.ok()) << origin.status();
   int origin_port = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(line.substr(5), &origin_port));
+  auto origin = testing::StartTestOrigin(CDNWARM_TEST_PYTHON, CDNWARM_TEST_ORIGIN, &origin_port);
+  ASSERT_TRUE(origin.ok()) << origin.status();
 
   const std::string suffix = absl::StrCat(absl::ToUnixMicros(absl::Now()));
   bridge::BridgeConfig bc;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -156,6 +157,16 @@ std::string NginxServer::access_log() const {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+std::string NginxServer::WaitForAccessLog(const std::string& needle, absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string log = access_log();
+  while (log.find(needle) == std::string::npos && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));  // polling a condition with a deadline
+    log = access_log();
+  }
+  return log;
+}
+
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     const std::vector<std::string>& args, std::string* first_line) {
   int fds[2];
@@ -199,5 +210,18 @@ void ChildProcess::Kill(int signal) {
 }
 
 ChildProcess::~ChildProcess() { Kill(SIGTERM); }
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> StartTestOrigin(const std::string& python,
+                                                              const std::string& script,
+                                                              int* port) {
+  std::string line;
+  absl::StatusOr<std::unique_ptr<ChildProcess>> origin =
+      ChildProcess::Start({python, script}, &line);
+  if (!origin.ok()) return origin.status();
+  if (line.rfind("PORT ", 0) != 0 || !absl::SimpleAtoi(line.substr(5), port)) {
+    return absl::InternalError(absl::StrCat("test origin printed \"", line, "\", not PORT n"));
+  }
+  return origin;
+}
 
 }  // namespace cdnwarm::testing

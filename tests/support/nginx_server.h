@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace cdnwarm::testing {
 
@@ -26,6 +27,10 @@ class NginxServer {
   int port() const { return port_; }
   std::string url(const std::string& path) const;
   std::string access_log() const;
+  // The access log once it contains `needle` (nginx writes a line after answering), or as
+  // it is when `timeout` passes.
+  std::string WaitForAccessLog(const std::string& needle,
+                               absl::Duration timeout = absl::Seconds(10)) const;
   const std::string& prefix() const { return prefix_; }
 
  private:
@@ -54,6 +59,11 @@ class ChildProcess {
  private:
   pid_t pid_ = -1;
 };
+
+// Starts tests/support/test_origin.py (`script`) with `python`; sets `port` from the
+// "PORT n" line it prints once listening.
+absl::StatusOr<std::unique_ptr<ChildProcess>> StartTestOrigin(const std::string& python,
+                                                              const std::string& script, int* port);
 
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 int FreeLoopbackPort();

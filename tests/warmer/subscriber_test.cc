@@ -168,11 +168,9 @@ cdnwarm::v1::Delivery MakeDelivery(const std::string& ack_id, const std::string&
 class SubscriberTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string line;
-    auto origin = testing::ChildProcess::Start({kPython, kOrigin}, &line);
+    auto origin = testing::StartTestOrigin(kPython, kOrigin, &origin_port_);
     ASSERT_TRUE(origin.ok()) << origin.status();
     origin_ = *std::move(origin);
-    ASSERT_TRUE(absl::SimpleAtoi(line.substr(5), &origin_port_));
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &bridge_port_);
     builder.RegisterService(&bridge_);

@@ -42,11 +42,9 @@ std::string EdgeConf(int origin_port, const std::string& name) {
 class WarmerIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string line;
-    auto origin = testing::ChildProcess::Start({kPython, kOrigin}, &line);
+    auto origin = testing::StartTestOrigin(kPython, kOrigin, &origin_port_);
     ASSERT_TRUE(origin.ok()) << origin.status();
     origin_ = *std::move(origin);
-    ASSERT_TRUE(absl::SimpleAtoi(line.substr(5), &origin_port_)) << line;
   }
 
   std::unique_ptr<testing::NginxServer> StartEdge(const std::string& host,
@@ -180,14 +178,18 @@ TEST_F(WarmerIntegrationTest, EachRegionWarmsOnlyItsPinnedEdge) {
   WarmOutcome a = WarmSync(region_a, Task(url + "?r=a"));
   ASSERT_EQ(a.ack, cdnwarm::v1::ACK_OUTCOME_WARMED) << a.result.error();
   EXPECT_EQ(a.result.variants(0).pop(), "edge-a");
-  EXPECT_THAT(edge_a->access_log(), HasSubstr("/static/pinned.css?r=a"));
-  EXPECT_THAT(edge_b->access_log(), ::testing::Not(HasSubstr("/static/pinned.css")));
+  // nginx logs a request after answering it: wait for the line, with a deadline.
+  EXPECT_THAT(edge_a->WaitForAccessLog("/static/pinned.css?r=a"),
+              HasSubstr("/static/pinned.css?r=a"));
 
   WarmOutcome b = WarmSync(region_b, Task(url + "?r=b"));
   ASSERT_EQ(b.ack, cdnwarm::v1::ACK_OUTCOME_WARMED) << b.result.error();
   EXPECT_EQ(b.result.variants(0).pop(), "edge-b");
-  EXPECT_THAT(edge_b->access_log(), HasSubstr("/static/pinned.css?r=b"));
+  EXPECT_THAT(edge_b->WaitForAccessLog("/static/pinned.css?r=b"),
+              HasSubstr("/static/pinned.css?r=b"));
+  // Each edge has logged its own request; neither saw the other region's.
   EXPECT_THAT(edge_a->access_log(), ::testing::Not(HasSubstr("?r=b")));
+  EXPECT_THAT(edge_b->access_log(), ::testing::Not(HasSubstr("?r=a")));
 }
 
 TEST_F(WarmerIntegrationTest, OutcomePolicyRetryThenWarmedFailedAndTimeouts) {
