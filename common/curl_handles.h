@@ -3,6 +3,7 @@
 // RAII owners for libcurl handles, and the process-wide libcurl initialisation.
 
 #include <memory>
+#include <string>
 
 #include "curl/curl.h"
 
@@ -28,6 +29,15 @@ struct CurlFree {
   void operator()(char* p) const { curl_free(p); }
 };
 using CurlStringPtr = std::unique_ptr<char, CurlFree>;
+
+// Appends a copy of `item`; false when libcurl could not allocate (the list is unchanged).
+inline bool AppendToSlist(CurlSlistPtr& list, const std::string& item) {
+  curl_slist* next = curl_slist_append(list.get(), item.c_str());
+  if (next == nullptr) return false;
+  (void)list.release();  // `next` is the same list, extended (or a new head when it was empty)
+  list.reset(next);
+  return true;
+}
 
 // curl_global_init, once per process, before any thread uses libcurl. Safe to call often.
 void EnsureCurlInitialized();

@@ -125,10 +125,9 @@ absl::StatusOr<std::unique_ptr<HttpEngine>> HttpEngine::Create(EngineOptions opt
   if (!e->multi_) return absl::ResourceExhaustedError("curl_multi_init failed");
   curl_multi_setopt(e->multi_.get(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
   for (const std::string& pin : e->options_.connect_to) {
-    curl_slist* next = curl_slist_append(e->connect_to_.get(), pin.c_str());
-    if (next == nullptr) return absl::ResourceExhaustedError("curl_slist_append failed");
-    e->connect_to_.release();
-    e->connect_to_.reset(next);
+    if (!common::AppendToSlist(e->connect_to_, pin)) {
+      return absl::ResourceExhaustedError("curl_slist_append failed");
+    }
   }
   e->thread_ = std::thread([raw = e.get()] { raw->Run(); });
   return e;
@@ -262,12 +261,7 @@ void HttpEngine::Start(Host& host, Pending pending) {
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms);
   if (connect_to_) curl_easy_setopt(e, CURLOPT_CONNECT_TO, connect_to_.get());
   for (const auto& [name, value] : pending.request.headers) {
-    const std::string line = absl::StrCat(name, ": ", value);
-    curl_slist* next = curl_slist_append(t->headers.get(), line.c_str());
-    if (next != nullptr) {
-      t->headers.release();
-      t->headers.reset(next);
-    }
+    common::AppendToSlist(t->headers, absl::StrCat(name, ": ", value));
   }
   if (t->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers.get());
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::OnHeader);
