@@ -95,6 +95,7 @@ void RegionConsumer::Rebalance(rd_kafka_resp_err_t err,
         }
       }
     }
+    AnchorStartOffsets(partitions);
     if (cooperative) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), partitions)) {
         log::Error("incremental assign failed", {{"error", rd_kafka_error_string(e)}});
@@ -129,6 +130,60 @@ void RegionConsumer::Rebalance(rd_kafka_resp_err_t err,
   } else {
     rd_kafka_assign(rk_.get(), nullptr);
   }
+}
+
+// A partition the region's group has never committed starts where --auto_offset_reset
+// says, and that start is committed before anything is fetched. Otherwise a rebalance or
+// crash before the first commit would resolve "latest" again, later, and the tasks produced
+// in between would never reach this region. Leaves an offset to librdkafka (INVALID) where
+// the broker cannot be asked.
+void RegionConsumer::AnchorStartOffsets(rd_kafka_topic_partition_list_t* partitions) {
+  if (rd_kafka_resp_err_t e = rd_kafka_committed(rk_.get(), partitions, 10000);
+      e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    log::Warn("committed offsets unknown; start positions not anchored",
+              {{"region", region_.name()}, {"error", rd_kafka_err2str(e)}});
+    for (int i = 0; i < partitions->cnt; ++i) partitions->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+    return;
+  }
+  common::KafkaTopicPartitionListPtr anchors(rd_kafka_topic_partition_list_new(partitions->cnt));
+  std::map<int32_t, int64_t> known;
+  for (int i = 0; i < partitions->cnt; ++i) {
+    rd_kafka_topic_partition_t& tp = partitions->elems[i];
+    if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      tp.offset = RD_KAFKA_OFFSET_INVALID;
+      continue;
+    }
+    if (tp.offset >= 0) {
+      known[tp.partition] = tp.offset;
+      continue;
+    }
+    int64_t low = 0, high = 0;
+    if (rd_kafka_query_watermark_offsets(rk_.get(), tp.topic, tp.partition, &low, &high, 5000) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      tp.offset = RD_KAFKA_OFFSET_INVALID;
+      continue;
+    }
+    tp.offset = options_.auto_offset_reset == "earliest" ? low : high;
+    rd_kafka_topic_partition_list_add(anchors.get(), tp.topic, tp.partition)->offset = tp.offset;
+  }
+  if (anchors->cnt > 0) {
+    const rd_kafka_resp_err_t e = rd_kafka_commit(rk_.get(), anchors.get(), 0);
+    metrics_->commits.Labels({region_.name(), e == RD_KAFKA_RESP_ERR_NO_ERROR ? "ok" : "error"})
+        .Increment();
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      for (int i = 0; i < anchors->cnt; ++i) {
+        known[anchors->elems[i].partition] = anchors->elems[i].offset;
+      }
+      log::Info("start positions anchored", {{"region", region_.name()},
+                                             {"partitions", static_cast<int64_t>(anchors->cnt)},
+                                             {"reset", options_.auto_offset_reset}});
+    } else {
+      log::Warn("anchoring start positions failed",
+                {{"region", region_.name()}, {"error", rd_kafka_err2str(e)}});
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [p, offset] : known) committed_[p] = offset;
 }
 
 void RegionConsumer::Commit(const std::vector<int32_t>* only) {

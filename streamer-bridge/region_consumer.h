@@ -57,6 +57,7 @@ class RegionConsumer {
   void Run();
   void Commit(const std::vector<int32_t>* only);
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
+  void AnchorStartOffsets(rd_kafka_topic_partition_list_t* partitions);
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                           rd_kafka_topic_partition_list_t* partitions, void* opaque);
   void SetPaused(bool paused);

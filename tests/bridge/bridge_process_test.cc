@@ -41,7 +41,8 @@ class BridgeProcessTest : public ::testing::Test {
                     .ok());
   }
 
-  Replica StartReplica(const std::string& id, int buffer_limit = 10000) {
+  Replica StartReplica(const std::string& id, int buffer_limit = 10000,
+                       const std::string& offset_reset = "earliest") {
     Replica r;
     const int port = testing::FreeLoopbackPort();
     r.log = absl::StrCat(testing::MakeTempDir("bridge"), "/", id, ".log");
@@ -53,7 +54,8 @@ class BridgeProcessTest : public ::testing::Test {
          absl::StrCat("--dead_letter_topic=it.proc.dlq.", suffix_),
          absl::StrCat("--group_prefix=it.proc.", suffix_), absl::StrCat("--replica_id=", id),
          "--kafka_property=session.timeout.ms=6000,heartbeat.interval.ms=500",
-         "--auto_offset_reset=earliest", "--topic_partitions=6", "--idle_grace=2s",
+         absl::StrCat("--auto_offset_reset=", offset_reset), "--topic_partitions=6",
+         "--idle_grace=2s",
          absl::StrCat("--buffer_limit=", buffer_limit), "--drain_timeout=2s"},
         r.log);
     EXPECT_TRUE(p.ok()) << p.status();
@@ -157,6 +159,48 @@ TEST_F(BridgeProcessTest, TwoReplicasSplitPartitionsAndASigkillLosesNothing) {
          "unfinished tasks; log: "
       << b.log;
   EXPECT_EQ(Info(*b.stub).partitions_size(), 6);
+}
+
+// A region new to Kafka starts at the end of the topic (auto.offset.reset=latest), and that
+// start is committed before anything is fetched: a replica killed before its first ack
+// commit leaves a successor that still delivers every task produced after the region began,
+// instead of resolving "latest" again and skipping them.
+TEST_F(BridgeProcessTest, ANewRegionsStartIsCommittedSoACrashBeforeTheFirstAckLosesNothing) {
+  ProduceTasks(50);  // before the region exists: not its business
+  Replica a = StartReplica("la", 10000, "latest");
+  testing::TestSubscriber sa(*a.stub, "eu", "wa", 1000);
+  ASSERT_TRUE(sa.WaitSubscribed());
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  auto anchored = [](const cdnwarm::v1::RegionInfo& info) {
+    if (info.partitions_size() != 6) return false;
+    for (const auto& p : info.partitions()) {
+      if (p.committed_offset() < 0) return false;
+    }
+    return true;
+  };
+  cdnwarm::v1::RegionInfo info = Info(*a.stub);
+  while (!anchored(info) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));  // polling the bridge's view with a deadline
+    info = Info(*a.stub);
+  }
+  ASSERT_TRUE(anchored(info)) << info.DebugString();
+  int64_t start = 0;
+  for (const auto& p : info.partitions()) start += p.committed_offset();
+  EXPECT_EQ(start, 50) << "the region starts after the 50 tasks that were there before it";
+
+  ProduceTasks(100);  // task ids j/0..j/99 again, now after the region's start
+  ASSERT_TRUE(sa.WaitUntil([](const auto& v) { return v.size() >= 100; }, absl::Seconds(60)));
+  a.process->Kill(SIGKILL);  // nothing acked, nothing committed past the anchor
+
+  Replica b = StartReplica("lb", 10000, "latest");
+  testing::TestSubscriber sb(*b.stub, "eu", "wb", 1000);
+  ASSERT_TRUE(sb.WaitSubscribed());
+  ASSERT_TRUE(sb.WaitUntil([](const auto& v) { return v.size() >= 100; }, absl::Seconds(90)))
+      << "the successor redelivers the 100 tasks produced after the region began; got "
+      << sb.received() << "; log: " << b.log;
+  std::set<std::string> ids;
+  for (const auto& d : sb.Take()) ids.insert(d.task().task_id());
+  EXPECT_EQ(ids.size(), 100u);
 }
 
 TEST_F(BridgeProcessTest, BacklogOf200000WithASlowSubscriberStaysUnderTheMemoryBound) {
