@@ -12,6 +12,7 @@
 #   wait_for_port PORT                     waits until 127.0.0.1:PORT accepts connections
 #   free_port                              prints a free loopback port
 
+lib_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 work=$(mktemp -d)
 pid=""
 helper_pids=()  # other processes a test starts (origins, edges), killed at exit
@@ -153,10 +154,11 @@ start_mesh() {
     edge_ports[$r]=$edge_port
   done
   local common=(--kafka_bootstrap="$kafka" --instance="$instance")
-  start_named streamer-bridge "$bridge" "${common[@]}" --auto_offset_reset=earliest "$@"
+  start_named streamer-bridge "$bridge" "${common[@]}" "$@"
   bridge_addr="127.0.0.1:$grpc_port"
+  # The producer may also fetch sitemaps and playlists from the local origin.
   start_named producer "$producer" "${common[@]}" --regions=us-east,eu-west,ap-south \
-    --allowed_hosts="$mesh_host"
+    --allowed_hosts="$mesh_host,127.0.0.1" --allow_private_ranges=127.0.0.1/32
   producer_addr="127.0.0.1:$grpc_port"
   for w in us-east:1 us-east:2 eu-west:1 ap-south:1; do
     r=${w%%:*} n=${w##*:}
@@ -165,31 +167,45 @@ start_mesh() {
       --edge_pins="$mesh_host:80:${edge_host[$r]}:${edge_ports[$r]}" "${mesh_warmer_flags[@]}"
     warmer_addr[$w]="127.0.0.1:$grpc_port"
   done
-  # Every warmer subscribed before URLs go in, so the shared region's replicas both get a
-  # share from the start.
+  # Every warmer subscribed and every region's start position committed (the bridge's
+  # default auto.offset.reset is latest) before URLs go in, so no region starts after them
+  # and the shared region's replicas both get a share from the start.
   local deadline=$((SECONDS + 60))
-  until [ "$("$grpcurl" -plaintext -d '{}' "$bridge_addr" cdnwarm.v1.Bridge/ListSubscriptions \
-            | grep -c '"subscriber_id"')" -eq 4 ]; do
-    [ $SECONDS -lt $deadline ] || fail "not every warmer subscribed"
+  until [ "$(mesh_ready "$python" 4)" = "${#mesh_regions[@]}" ]; do
+    [ $SECONDS -lt $deadline ] || fail "not every warmer subscribed: $(mesh_subs "$python")"
     sleep 0.2
   done
 }
 
-# mesh_urls N: writes $work/batch.json (WarmBatch input) and $work/urls.curl (curl -K input).
-mesh_urls() {
-  local i
-  for i in $(seq 1 "$1"); do
-    printf '{"url": "http://%s/static/page-%d.html"}\n' "$mesh_host" "$i"
-  done >"$work/batch.json"
-  for i in $(seq 1 "$1"); do echo "url = \"http://$mesh_host/static/page-$i.html\""; done \
-    >"$work/urls.curl"
+# mesh_subs PYTHON: the streamer-bridge's subscriptions (cdnwarm subs).
+mesh_subs() {
+  "$1" "$lib_dir/cdnwarm" --bridge "$bridge_addr" subs
 }
 
-# edge_hits REGION: how many of $work/urls.curl a plain GET at the region's edge finds HIT
-# (one curl, one connection).
+# mesh_ready PYTHON SUBSCRIBERS: the number of regions whose partitions all have a committed
+# start position, or 0 while fewer than SUBSCRIBERS warmers are subscribed.
+mesh_ready() {
+  mesh_subs "$1" | awk -v want="$2" '
+    /^region / { r++ }
+    /^  subscriber / { s++ }
+    /^  partition / { p[r]++ }
+    /committed -1,/ { bad = 1 }
+    END { n = 0; for (i = 1; i <= r; i++) if (p[i] > 0) n++; print (bad || s < want) ? 0 : n }'
+}
+
+# mesh_urls N: writes $work/urls.txt (one URL per line) and $work/batch.json (WarmBatch input).
+mesh_urls() {
+  local i
+  for i in $(seq 1 "$1"); do echo "http://$mesh_host/static/page-$i.html"; done >"$work/urls.txt"
+  sed 's/.*/{"url": "&"}/' "$work/urls.txt" >"$work/batch.json"
+}
+
+# edge_hits REGION [URL_FILE]: how many URLs of the file (default $work/urls.txt) a plain GET
+# at the region's edge finds HIT (one curl, one connection).
 edge_hits() {
-  curl -s -o /dev/null -D - --connect-to "$mesh_host:80:${edge_host[$1]}:${edge_ports[$1]}" \
-    -K "$work/urls.curl" | tr -d '\r' | grep -ci '^X-Cache-Status: HIT$' || true
+  sed 's/.*/url = "&"/' "${2:-$work/urls.txt}" |
+    curl -s -o /dev/null -D - --connect-to "$mesh_host:80:${edge_host[$1]}:${edge_ports[$1]}" -K - |
+    tr -d '\r' | grep -ci '^X-Cache-Status: HIT$' || true
 }
 
 # region_count STATE REGION FIELD: a per-region count from GetJob's JSON (zeros are omitted).

@@ -6,13 +6,21 @@
 # sample URLs, follows the job live, and prints a per-region table checked against the edges.
 # Ctrl-C (or the end) stops everything it started.
 #
-#   scripts/run.sh [number of sample URLs, default 60]
+#   scripts/run.sh [--stay] [number of sample URLs, default 60]
+#
+# --stay keeps the mesh running after the table (until Ctrl-C) and prints the addresses
+# for the README's cdnwarm and grpcurl examples.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 preset="${CDNWARM_PRESET:-release}"
 CDNWARM_CACHE="${CDNWARM_CACHE:-$HOME/.cache/cdnwarm}"
+stay=0
+if [ "${1:-}" = --stay ]; then stay=1; shift; fi
 urls=${1:-60}
+case $urls in
+  '' | *[!0-9]*) echo "usage: scripts/run.sh [--stay] [number of sample URLs]" >&2; exit 2 ;;
+esac
 
 scripts/install-deps.sh
 cmake --preset "$preset" >/dev/null
@@ -51,21 +59,15 @@ for r in "${regions[@]}"; do
 done
 echo "streamer-bridge at $bridge_addr, producer at $producer_addr; logs in $work"
 mesh_urls "$urls"
-reply=$("$grpcurl" -plaintext -d @ "$producer_addr" cdnwarm.v1.Producer/WarmBatch <"$work/batch.json")
-job=$(sed -n 's/.*"job_id": "\([^"]*\)".*/\1/p' <<<"$reply")
-echo "job $job: $urls URLs accepted; following it"
-
-deadline=$((SECONDS + 300))
-while :; do
-  state=$("$grpcurl" -plaintext -d "{\"job_id\": \"$job\"}" "$producer_addr" cdnwarm.v1.Producer/GetJob)
-  line=""
-  for r in "${regions[@]}"; do line+="$(printf '%-9s %4s/%s  ' "$r" "$(region_count "$state" "$r" warmed)" "$urls")"; done
-  printf '\r%s' "$line"
-  grep -q '^  "done": true' <<<"$state" && break
-  [ $SECONDS -lt $deadline ] || { echo; fail "job not done within 300s"; }
-  sleep 0.5
-done
-echo
+echo "warming $urls sample URLs as one job (scripts/cdnwarm warm -f - --watch):"
+set +e
+scripts/cdnwarm --producer "$producer_addr" warm -f - --watch --watch-timeout 300 \
+  <"$work/urls.txt" | tee "$work/job.txt"
+status=${PIPESTATUS[0]}
+set -e
+[ "$status" -le 1 ] || fail "the job did not finish (cdnwarm exit status $status)"
+job=$(sed -n 's/^job \([^:]*\):.*/\1/p' "$work/job.txt" | head -1)
+state=$("$grpcurl" -plaintext -d "{\"job_id\": \"$job\"}" "$producer_addr" cdnwarm.v1.Producer/GetJob)
 
 printf '\n%-10s %8s %8s %16s\n' region warmed failed "HIT at its edge"
 for r in "${regions[@]}"; do
@@ -74,3 +76,13 @@ for r in "${regions[@]}"; do
 done
 echo
 echo "logs: $work (one file per process)"
+if [ "$stay" = 1 ]; then
+  cat >"$work/env" <<ENV
+export CDNWARM_PRODUCER=$producer_addr CDNWARM_BRIDGE=$bridge_addr
+export PRODUCER=$producer_addr BRIDGE=$bridge_addr WARMER=${warmer_addr[eu-west:1]}
+export ORIGIN=http://127.0.0.1:$origin_port PATH=$CDNWARM_CACHE/bin:$root/scripts:\$PATH
+ENV
+  echo "the mesh keeps running; in another shell: . $work/env  (then the README's examples)"
+  echo "Ctrl-C stops everything"
+  while :; do sleep 3600 & wait $!; done
+fi

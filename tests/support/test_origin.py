@@ -10,6 +10,7 @@ Prints "PORT <n>" once listening on 127.0.0.1. Endpoints:
   /redirect?to=URL          302 to URL
   /busy?ms=N                waits N ms, then 200 (for concurrency and rate counting)
   /overloaded?ms=N          waits N ms, then 503
+  /sitemap.xml?n=N&host=H&prefix=P   a sitemap of N URLs http://H/static/P-<i>.html
   /stats                    JSON: requests, max_concurrent, max_per_second, by_path
 """
 import gzip
@@ -89,6 +90,13 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(503 if path == "/overloaded" else 200, b"done", cacheable)
         if path == "/redirect":
             return self.reply(302, b"", {"Location": q.get("to", "/")})
+        if path == "/sitemap.xml":
+            host, prefix = q.get("host", "cdn.example.test"), q.get("prefix", "sitemap")
+            locs = "".join(f"<url><loc>http://{host}/static/{prefix}-{i}.html</loc></url>"
+                           for i in range(1, int(q.get("n", "10")) + 1))
+            body = ('<?xml version="1.0" encoding="UTF-8"?><urlset xmlns='
+                    f'"http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>').encode()
+            return self.reply(200, body, {"Content-Type": "application/xml"})
         if path == "/private":
             return self.reply(200, b"mine", {"Cache-Control": "private, max-age=60"})
         return self.reply(404, b"no such path")
