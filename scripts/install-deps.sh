@@ -75,5 +75,6 @@ install_python() {
 install_apt
 install_grpcurl
 install_python
-"$(dirname "$0")/kafka.sh" fetch
+# The broker's jars (tests need them; scripts/run.sh does not, it falls back to a mock).
+[ "${CDNWARM_SKIP_KAFKA:-0}" = 1 ] || "$(dirname "$0")/kafka.sh" fetch
 log "done; tools in $CDNWARM_CACHE/bin, python venv in $CDNWARM_CACHE/venv"

@@ -4,6 +4,7 @@
 # pinned in scripts/kafka/pom.xml and are cached in $CDNWARM_CACHE, outside the source tree.
 #
 #   kafka.sh fetch                  resolve the jars (idempotent)
+#   kafka.sh installed              exit status 0 when the jars are there
 #   kafka.sh start DIR [PORT]       format DIR and start a broker on 127.0.0.1:PORT (default
 #                                   39092; the controller listens on PORT+1); returns once
 #                                   the broker answers metadata requests
@@ -130,6 +131,7 @@ stop() {
 
 case "${1:-}" in
   fetch) fetch ;;
+  installed) [ -f "$LIBS/.complete" ] ;;
   start) shift; start "$@" ;;
   resume) shift; KEEP_DATA=1 start "${1:?usage: kafka.sh resume DIR}" "$(cut -d: -f2 "$1/bootstrap")" ;;
   stop) shift; stop "$@" ;;

@@ -144,6 +144,7 @@ mesh_regions=(us-east eu-west ap-south)
 declare -A edge_host=([us-east]=127.0.0.2 [eu-west]=127.0.0.3 [ap-south]=127.0.0.4)
 declare -A edge_ports warmer_addr
 mesh_warmer_flags=()  # extra warmer flags, e.g. (--verify)
+mesh_kafka_flags=()   # extra producer and bridge flags, e.g. (--create_topics=false)
 start_mesh() {
   local producer=$1 bridge=$2 warmer=$3 grpcurl=$4 python=$5 origin_py=$6 kafka=$7 instance=$8
   shift 8
@@ -153,7 +154,7 @@ start_mesh() {
     start_edge "edge-$r" "${edge_host[$r]}" "pop-$r"
     edge_ports[$r]=$edge_port
   done
-  local common=(--kafka_bootstrap="$kafka" --instance="$instance")
+  local common=(--kafka_bootstrap="$kafka" --instance="$instance" "${mesh_kafka_flags[@]}")
   start_named streamer-bridge "$bridge" "${common[@]}" "$@"
   bridge_addr="127.0.0.1:$grpc_port"
   # The producer may also fetch sitemaps and playlists from the local origin.
@@ -175,6 +176,19 @@ start_mesh() {
     [ $SECONDS -lt $deadline ] || fail "not every warmer subscribed: $(mesh_subs "$python")"
     sleep 0.2
   done
+}
+
+# start_kafka_mock BINARY INSTANCE: librdkafka's mock cluster with the instance's topics;
+# sets kafka (its bootstrap) and mesh_kafka_flags (the services must not create topics).
+start_kafka_mock() {
+  "$1" "warm.requests-$2,warm.results-$2,warm.dlq-$2" 6 >"$work/kafka-mock.out" &
+  helper_pids+=($!)
+  until grep -qs '^BOOTSTRAP ' "$work/kafka-mock.out"; do
+    kill -0 "${helper_pids[-1]}" 2>/dev/null || fail "the mock cluster did not start"
+    sleep 0.1
+  done
+  kafka=$(sed -n 's/^BOOTSTRAP //p' "$work/kafka-mock.out")
+  mesh_kafka_flags=(--create_topics=false)
 }
 
 # mesh_subs PYTHON: the streamer-bridge's subscriptions (cdnwarm subs).

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The README's main command: the whole mesh on this machine. Installs what is missing,
-# builds (release), starts a real Kafka broker (or uses $CDNWARM_KAFKA_BOOTSTRAP), one
-# origin, three regions (us-east with two warmer replicas, eu-west, ap-south), each with its
-# own nginx edge cache on its own loopback address, a producer and a streamer-bridge; warms
-# sample URLs, follows the job live, and prints a per-region table checked against the edges.
+# builds (release), and starts Kafka: the one in $CDNWARM_KAFKA_BOOTSTRAP if given, else a
+# real single-node broker if the scripts have set one up (scripts/test.sh or
+# scripts/kafka.sh fetch), else librdkafka's in-memory mock cluster (CDNWARM_KAFKA=mock or
+# =broker forces the choice). Then one origin, three regions (us-east with two warmer
+# replicas, eu-west, ap-south), each with its own nginx edge cache on its own loopback
+# address, a producer and a streamer-bridge; warms sample URLs, follows the job live, and
+# prints a per-region table checked against the edges.
 # Ctrl-C (or the end) stops everything it started.
 #
 #   scripts/run.sh [--stay] [number of sample URLs, default 60]
@@ -22,7 +25,7 @@ case $urls in
   '' | *[!0-9]*) echo "usage: scripts/run.sh [--stay] [number of sample URLs]" >&2; exit 2 ;;
 esac
 
-scripts/install-deps.sh
+CDNWARM_SKIP_KAFKA=1 scripts/install-deps.sh
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
 build="build/$preset"
@@ -39,20 +42,38 @@ stop_all() {
 trap stop_all EXIT
 trap 'echo; echo "stopping"; exit 130' INT TERM
 
-if [ -n "${CDNWARM_KAFKA_BOOTSTRAP:-}" ]; then
-  kafka=$CDNWARM_KAFKA_BOOTSTRAP
-  echo "Kafka: using $kafka"
-else
-  broker_dir="$work/kafka"
-  scripts/kafka.sh start "$broker_dir" "${CDNWARM_RUN_KAFKA_PORT:-39492}"
-  kafka=$(scripts/kafka.sh bootstrap "$broker_dir")
-  echo "Kafka: a real single-node broker (KRaft) started at $kafka"
+instance="demo$RANDOM"
+kafka_mode=${CDNWARM_KAFKA:-}
+if [ -z "$kafka_mode" ]; then
+  if [ -n "${CDNWARM_KAFKA_BOOTSTRAP:-}" ]; then kafka_mode=given
+  elif scripts/kafka.sh installed; then kafka_mode=broker
+  else kafka_mode=mock
+  fi
 fi
+case $kafka_mode in
+  given)
+    kafka=${CDNWARM_KAFKA_BOOTSTRAP:?CDNWARM_KAFKA=given needs CDNWARM_KAFKA_BOOTSTRAP}
+    echo "Kafka: using $kafka"
+    ;;
+  broker)
+    scripts/kafka.sh fetch
+    broker_dir="$work/kafka"
+    scripts/kafka.sh start "$broker_dir" "${CDNWARM_RUN_KAFKA_PORT:-39492}"
+    kafka=$(scripts/kafka.sh bootstrap "$broker_dir")
+    echo "Kafka: a real single-node broker (KRaft) started at $kafka"
+    ;;
+  mock)
+    start_kafka_mock "$build/common/cdnwarm-kafka-mock" "$instance"
+    echo "Kafka: NO BROKER; using librdkafka's in-memory MOCK cluster at $kafka (not durable,"
+    echo "       demo only). For a real broker: scripts/kafka.sh fetch, or CDNWARM_KAFKA_BOOTSTRAP."
+    ;;
+  *) echo "CDNWARM_KAFKA must be given, broker or mock" >&2; exit 2 ;;
+esac
 
 mesh_warmer_flags=(--verify)
 start_mesh "$build/producer/producer" "$build/streamer-bridge/streamer-bridge" \
   "$build/warmer/warmer" "$grpcurl" "$CDNWARM_CACHE/venv/bin/python3" tests/support/test_origin.py \
-  "$kafka" "demo$RANDOM"
+  "$kafka" "$instance"
 regions=("${mesh_regions[@]}")
 for r in "${regions[@]}"; do
   echo "region $r: nginx edge at ${edge_host[$r]}:${edge_ports[$r]}, warmers pinned to it"
