@@ -22,16 +22,16 @@
 
 int main(int argc, char** argv) {
   int partitions = 6;
-  if (argc < 2 || argc > 3 || (argc == 3 && (!absl::SimpleAtoi(argv[2], &partitions) ||
-                                             partitions < 1 || partitions > 1000))) {
+  if (argc < 2 || argc > 3 ||
+      (argc == 3 &&
+       (!absl::SimpleAtoi(argv[2], &partitions) || partitions < 1 || partitions > 1000))) {
     std::cerr << "usage: cdnwarm-kafka-mock TOPIC[,TOPIC...] [PARTITIONS 1..1000]\n";
     return 2;
   }
   cdnwarm::common::BlockTerminationSignals();
   char err[512] = {};
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof(err)) !=
-      RD_KAFKA_CONF_OK) {
+  if (rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
     rd_kafka_conf_destroy(conf);
     std::cerr << "cdnwarm-kafka-mock: " << err << "\n";
     return 1;

@@ -55,8 +55,7 @@ class BridgeProcessTest : public ::testing::Test {
          absl::StrCat("--group_prefix=it.proc.", suffix_), absl::StrCat("--replica_id=", id),
          "--kafka_property=session.timeout.ms=6000,heartbeat.interval.ms=500",
          absl::StrCat("--auto_offset_reset=", offset_reset), "--topic_partitions=6",
-         "--idle_grace=2s",
-         absl::StrCat("--buffer_limit=", buffer_limit), "--drain_timeout=2s"},
+         "--idle_grace=2s", absl::StrCat("--buffer_limit=", buffer_limit), "--drain_timeout=2s"},
         r.log);
     EXPECT_TRUE(p.ok()) << p.status();
     r.process = *std::move(p);
