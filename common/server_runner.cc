@@ -68,9 +68,16 @@ absl::Status ServerRunner::Start() {
                                                "\" (address in use or invalid)"));
   }
 
+  // Readiness is the overall status (""); "liveness" stays SERVING while the process serves,
+  // so a Kubernetes liveness probe does not restart a replica that only lost Kafka. Setting
+  // the overall status sets every service's, hence liveness is set again after it.
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  health->SetServingStatus(readiness_.Ready());
-  readiness_.OnChange([health](bool ready) { health->SetServingStatus(ready); });
+  auto publish = [health](bool ready) {
+    health->SetServingStatus(ready);
+    health->SetServingStatus(std::string(kLivenessService), true);
+  };
+  publish(readiness_.Ready());
+  readiness_.OnChange(publish);
 
   log::Info(
       "serving",

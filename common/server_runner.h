@@ -38,6 +38,10 @@ struct ServerOptions {
 // ServerRunner::RunUntilSignalled can take them synchronously. Call first thing in main.
 void BlockTerminationSignals();
 
+// The health service name that reports SERVING while the process serves, whatever its
+// readiness (Kubernetes liveness probes ask for it; readiness probes ask for "").
+inline constexpr std::string_view kLivenessService = "liveness";
+
 class ServerRunner {
  public:
   ServerRunner(ServerOptions options, metrics::Registry& registry);

@@ -15,11 +15,13 @@ using ::grpc::health::v1::Health;
 using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
 
-HealthCheckResponse::ServingStatus Check(Health::Stub& stub) {
+HealthCheckResponse::ServingStatus Check(Health::Stub& stub, const std::string& service = "") {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  HealthCheckRequest req;
+  req.set_service(service);
   HealthCheckResponse resp;
-  const grpc::Status s = stub.Check(&ctx, HealthCheckRequest(), &resp);
+  const grpc::Status s = stub.Check(&ctx, req, &resp);
   EXPECT_TRUE(s.ok()) << s.error_message();
   return resp.status();
 }
@@ -37,6 +39,13 @@ TEST(ServerRunnerTest, HealthFollowsReadinessAndDrainRunsHooks) {
                                      grpc::InsecureChannelCredentials());
   auto stub = Health::NewStub(channel);
   EXPECT_EQ(Check(*stub), HealthCheckResponse::NOT_SERVING);
+  // Not ready, but alive: a liveness probe must not restart it.
+  EXPECT_EQ(Check(*stub, std::string(kLivenessService)), HealthCheckResponse::SERVING);
+  runner.readiness().Set("kafka", true);
+  EXPECT_EQ(Check(*stub), HealthCheckResponse::SERVING);
+  runner.readiness().Set("kafka", false);
+  EXPECT_EQ(Check(*stub), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(Check(*stub, std::string(kLivenessService)), HealthCheckResponse::SERVING);
   runner.readiness().Set("kafka", true);
   EXPECT_EQ(Check(*stub), HealthCheckResponse::SERVING);
   EXPECT_EQ(
