@@ -9,6 +9,9 @@ GRPCURL_VERSION="v1.9.1"
 GRPCIO_VERSION="1.66.2"
 PROTOBUF_PY_VERSION="5.27.2"  # what grpcio-health-checking 1.66.2 was generated with
 PY_TOOLS_STAMP=2  # bump when the pip list below changes
+KUSTOMIZE_VERSION="v5.4.3"
+KUBERNETES_VALIDATE_VERSION="1.37.0"
+CHECKOV_VERSION="3.3.30"
 
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
@@ -72,9 +75,33 @@ install_python() {
   touch "$stamp"
 }
 
+# The manifest checks: kustomize (Go module proxy) and, in a venv of their own (checkov pins
+# many packages), kubernetes-validate and checkov from PyPI.
+install_k8s_tools() {
+  local stamp="$CDNWARM_CACHE/bin/.kustomize-${KUSTOMIZE_VERSION}"
+  if [ -x "$CDNWARM_CACHE/bin/kustomize" ] && [ -f "$stamp" ]; then
+    log "kustomize ${KUSTOMIZE_VERSION}: present"
+  else
+    log "kustomize ${KUSTOMIZE_VERSION}: go install"
+    mkdir -p "$CDNWARM_CACHE/bin"
+    GOBIN="$CDNWARM_CACHE/bin" GOFLAGS=-mod=mod \
+      go install "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
+    touch "$stamp"
+  fi
+  local venv="$CDNWARM_CACHE/venv-k8s"
+  stamp="$venv/.cdnwarm-${KUBERNETES_VALIDATE_VERSION}-${CHECKOV_VERSION}"
+  if [ -f "$stamp" ]; then log "kubernetes-validate, checkov: present"; return; fi
+  log "kubernetes-validate ${KUBERNETES_VALIDATE_VERSION}, checkov ${CHECKOV_VERSION}: pip install"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check \
+    "kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}" "checkov==${CHECKOV_VERSION}"
+  touch "$stamp"
+}
+
 install_apt
 install_grpcurl
 install_python
+[ "${CDNWARM_SKIP_K8S_TOOLS:-0}" = 1 ] || install_k8s_tools
 # The broker's jars (tests need them; scripts/run.sh does not, it falls back to a mock).
 [ "${CDNWARM_SKIP_KAFKA:-0}" = 1 ] || "$(dirname "$0")/kafka.sh" fetch
 log "done; tools in $CDNWARM_CACHE/bin, python venv in $CDNWARM_CACHE/venv"

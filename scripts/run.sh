@@ -25,7 +25,7 @@ case $urls in
   '' | *[!0-9]*) echo "usage: scripts/run.sh [--stay] [number of sample URLs]" >&2; exit 2 ;;
 esac
 
-CDNWARM_SKIP_KAFKA=1 scripts/install-deps.sh
+CDNWARM_SKIP_KAFKA=1 CDNWARM_SKIP_K8S_TOOLS=1 scripts/install-deps.sh
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
 build="build/$preset"
