@@ -166,24 +166,29 @@ void RegionConsumer::AnchorStartOffsets(rd_kafka_topic_partition_list_t* partiti
     tp.offset = options_.auto_offset_reset == "earliest" ? low : high;
     rd_kafka_topic_partition_list_add(anchors.get(), tp.topic, tp.partition)->offset = tp.offset;
   }
-  if (anchors->cnt > 0) {
-    const rd_kafka_resp_err_t e = rd_kafka_commit(rk_.get(), anchors.get(), 0);
-    metrics_->commits.Labels({region_.name(), e == RD_KAFKA_RESP_ERR_NO_ERROR ? "ok" : "error"})
-        .Increment();
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      for (int i = 0; i < anchors->cnt; ++i) {
-        known[anchors->elems[i].partition] = anchors->elems[i].offset;
-      }
-      log::Info("start positions anchored", {{"region", region_.name()},
-                                             {"partitions", static_cast<int64_t>(anchors->cnt)},
-                                             {"reset", options_.auto_offset_reset}});
-    } else {
-      log::Warn("anchoring start positions failed",
-                {{"region", region_.name()}, {"error", rd_kafka_err2str(e)}});
-    }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [p, offset] : known) committed_[p] = offset;
+  }
+  if (CommitOffsets(anchors.get())) {
+    log::Info("start positions anchored", {{"region", region_.name()},
+                                           {"partitions", static_cast<int64_t>(anchors->cnt)},
+                                           {"reset", options_.auto_offset_reset}});
+  }
+}
+
+bool RegionConsumer::CommitOffsets(const rd_kafka_topic_partition_list_t* list) {
+  if (list->cnt == 0) return false;
+  const rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list, 0);
+  metrics_->commits.Labels({region_.name(), err == RD_KAFKA_RESP_ERR_NO_ERROR ? "ok" : "error"})
+      .Increment();
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    log::Warn("commit failed", {{"region", region_.name()}, {"error", rd_kafka_err2str(err)}});
+    return false;
   }
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [p, offset] : known) committed_[p] = offset;
+  for (int i = 0; i < list->cnt; ++i) committed_[list->elems[i].partition] = list->elems[i].offset;
+  return true;
 }
 
 void RegionConsumer::Commit(const std::vector<int32_t>* only) {
@@ -198,16 +203,7 @@ void RegionConsumer::Commit(const std::vector<int32_t>* only) {
       rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), p)->offset = offset;
     }
   }
-  if (list->cnt == 0) return;
-  const rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), 0);
-  metrics_->commits.Labels({region_.name(), err == RD_KAFKA_RESP_ERR_NO_ERROR ? "ok" : "error"})
-      .Increment();
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    log::Warn("commit failed", {{"region", region_.name()}, {"error", rd_kafka_err2str(err)}});
-    return;
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  for (int i = 0; i < list->cnt; ++i) committed_[list->elems[i].partition] = list->elems[i].offset;
+  CommitOffsets(list.get());
 }
 
 void RegionConsumer::SetPaused(bool paused) {
@@ -353,17 +349,17 @@ void RegionConsumer::DoSeek() {
     answer(absl::UnavailableError(absl::StrCat("seek: ", why)));
     return;
   }
-  rd_kafka_commit(rk_.get(), list.get(), 0);
+  if (!CommitOffsets(list.get())) {
+    answer(absl::UnavailableError(
+        "seek: the new positions are read from, but committing them failed; seek again"));
+    return;
+  }
   std::vector<cdnwarm::v1::PartitionInfo> out;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (int i = 0; i < list->cnt; ++i) {
-      committed_[list->elems[i].partition] = list->elems[i].offset;
-      cdnwarm::v1::PartitionInfo info;
-      info.set_partition(list->elems[i].partition);
-      info.set_committed_offset(list->elems[i].offset);
-      out.push_back(info);
-    }
+  for (int i = 0; i < list->cnt; ++i) {
+    cdnwarm::v1::PartitionInfo info;
+    info.set_partition(list->elems[i].partition);
+    info.set_committed_offset(list->elems[i].offset);
+    out.push_back(info);
   }
   answer(std::move(out));
 }

@@ -56,6 +56,9 @@ class RegionConsumer {
   RegionConsumer(ConsumerOptions options, Region& region, metrics::Registry& registry);
   void Run();
   void Commit(const std::vector<int32_t>* only);
+  // Commits `list`, counts it, and records the offsets as committed; false on failure
+  // (logged) or an empty list.
+  bool CommitOffsets(const rd_kafka_topic_partition_list_t* list);
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
   void AnchorStartOffsets(rd_kafka_topic_partition_list_t* partitions);
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
