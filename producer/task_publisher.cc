@@ -29,11 +29,7 @@ struct KafkaTaskPublisher::Metrics {
   metrics::Gauge& queue_depth;
 };
 
-KafkaTaskPublisher::KafkaTaskPublisher(KafkaPublisherOptions options, metrics::Registry& registry)
-    : options_(std::move(options)), metrics_(std::make_unique<Metrics>(registry)) {}
-
-absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> KafkaTaskPublisher::Create(
-    KafkaPublisherOptions options, metrics::Registry& registry) {
+common::KafkaProperties PublisherProperties(const KafkaPublisherOptions& options) {
   common::KafkaProperties props = options.kafka;
   // The promise of an OK reply rests on these; a properties file cannot weaken them.
   props.Set("enable.idempotence", "true");
@@ -42,7 +38,15 @@ absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> KafkaTaskPublisher::Create(
             absl::StrCat(absl::ToInt64Milliseconds(options.delivery_timeout)));
   props.Set("queue.buffering.max.messages", absl::StrCat(options.max_queued_records));
   if (props.Find("linger.ms") == nullptr) props.Set("linger.ms", "2");
-  absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
+  return props;
+}
+
+KafkaTaskPublisher::KafkaTaskPublisher(KafkaPublisherOptions options, metrics::Registry& registry)
+    : options_(std::move(options)), metrics_(std::make_unique<Metrics>(registry)) {}
+
+absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> KafkaTaskPublisher::Create(
+    KafkaPublisherOptions options, metrics::Registry& registry) {
+  absl::StatusOr<common::KafkaConfPtr> conf = PublisherProperties(options).ToConf();
   if (!conf.ok()) return conf.status();
 
   std::unique_ptr<KafkaTaskPublisher> p(new KafkaTaskPublisher(std::move(options), registry));

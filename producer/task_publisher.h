@@ -51,6 +51,11 @@ struct KafkaPublisherOptions {
   std::function<void(bool)> on_health = nullptr;
 };
 
+// The producer settings every task record is written with: `options.kafka` with acks=all,
+// idempotence, the delivery timeout and queue bound, and linger.ms 2 unless set. The
+// benchmarks' bare baseline uses the same.
+common::KafkaProperties PublisherProperties(const KafkaPublisherOptions& options);
+
 // librdkafka producer with acks=all and idempotence, polled on its own thread.
 class KafkaTaskPublisher final : public TaskPublisher {
  public:

@@ -20,6 +20,7 @@ APT_PACKAGES=(
   librdkafka-dev libcurl4-openssl-dev libabsl-dev libre2-dev libssl-dev zlib1g-dev libexpat1-dev libidn2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nginx-light kcat default-jdk-headless maven
+  wrk nghttp2-client python3-matplotlib
   python3 python3-venv golang-go
 )
 

@@ -5,8 +5,10 @@
 #   stop_service                           SIGTERM, waits for exit 0 and a finished drain
 #   fail MESSAGE                           prints the service log and exits 1
 #   start_named NAME BINARY [FLAGS...]     like start_service for one of several services: log
-#                                          in $work/NAME.log, pid in helper_pids; sets grpc_port
+#                                          in $work/NAME.log, pid in helper_pids and
+#                                          named_pid[NAME]; sets grpc_port
 #   start_origin PYTHON ORIGIN_PY          the scriptable test origin; sets origin_port
+#   start_static_origin                    an nginx origin for benchmarks; sets origin_port
 #   start_edge NAME HOST POP               an nginx edge cache (proxy_cache) on HOST in front of
 #                                          the origin, answering X-Served-By: POP; sets edge_port
 #   wait_for_port PORT                     waits until 127.0.0.1:PORT accepts connections
@@ -16,6 +18,7 @@ lib_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 work=$(mktemp -d)
 pid=""
 helper_pids=()  # other processes a test starts (origins, edges), killed at exit
+declare -A named_pid  # start_named NAME -> its pid
 service_log="$work/service.log"
 cleanup() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
@@ -36,6 +39,7 @@ start_named() {
   local saved_pid=$pid
   launch "$work/$name.log" "$name" "$@"
   helper_pids+=("$pid")
+  named_pid[$name]=$pid
   pid=$saved_pid
 }
 
@@ -94,6 +98,40 @@ start_origin() {
   origin_port=$(sed -n 's/^PORT //p' "$work/origin.out")
 }
 
+# start_static_origin: an nginx origin that answers every path with a small cacheable body
+# (for benchmarks, where the Python test origin would be the bottleneck); sets origin_port.
+start_static_origin() {
+  local dir="$work/origin"
+  origin_port=$(free_port)
+  mkdir -p "$dir"
+  cat >"$dir/nginx.conf" <<CONF
+daemon off;
+master_process off;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  server {
+    listen 127.0.0.1:$origin_port;
+    default_type text/plain;
+    location / {
+      add_header Cache-Control "public, max-age=3600" always;
+      return 200 "cdnwarm benchmark body\n";
+    }
+  }
+}
+CONF
+  nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >/dev/null 2>&1 &
+  helper_pids+=($!)
+  wait_for_port "$origin_port"
+}
+
 start_edge() {
   local name=$1 host=$2 pop=$3 dir="$work/$1"
   edge_port=$(free_port)
@@ -149,7 +187,8 @@ start_mesh() {
   local producer=$1 bridge=$2 warmer=$3 grpcurl=$4 python=$5 origin_py=$6 kafka=$7 instance=$8
   shift 8
   local r n w
-  start_origin "$python" "$origin_py"
+  # A caller may have started an origin already (the benchmarks start start_static_origin).
+  [ -n "${origin_port:-}" ] || start_origin "$python" "$origin_py"
   for r in "${mesh_regions[@]}"; do
     start_edge "edge-$r" "${edge_host[$r]}" "pop-$r"
     edge_ports[$r]=$edge_port

@@ -36,16 +36,20 @@ RegionConsumer::RegionConsumer(ConsumerOptions options, Region& region, metrics:
       region_(region),
       metrics_(std::make_unique<Metrics>(registry, region.name())) {}
 
-absl::StatusOr<std::unique_ptr<RegionConsumer>> RegionConsumer::Start(ConsumerOptions options,
-                                                                      Region& region,
-                                                                      metrics::Registry& registry) {
+common::KafkaProperties ConsumerProperties(const ConsumerOptions& options) {
   common::KafkaProperties props = options.kafka;
   props.Set("group.id", options.group);
   props.Set("enable.auto.commit", "false");
   props.Set("enable.auto.offset.store", "false");
   props.Set("auto.offset.reset", options.auto_offset_reset);
   props.Set("partition.assignment.strategy", "cooperative-sticky");
-  absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
+  return props;
+}
+
+absl::StatusOr<std::unique_ptr<RegionConsumer>> RegionConsumer::Start(ConsumerOptions options,
+                                                                      Region& region,
+                                                                      metrics::Registry& registry) {
+  absl::StatusOr<common::KafkaConfPtr> conf = ConsumerProperties(options).ToConf();
   if (!conf.ok()) return conf.status();
   std::unique_ptr<RegionConsumer> c(new RegionConsumer(std::move(options), region, registry));
   rd_kafka_conf_set_rebalance_cb(conf->get(), &RegionConsumer::OnRebalance);

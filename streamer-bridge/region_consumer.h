@@ -36,6 +36,11 @@ struct ConsumerOptions {
   size_t buffer_limit = 10000;
 };
 
+// The consumer settings of a region's group: `options.kafka` with the group, manual commits
+// and offset stores, the offset reset and cooperative-sticky assignment. The benchmarks'
+// bare consumer uses the same.
+common::KafkaProperties ConsumerProperties(const ConsumerOptions& options);
+
 class RegionConsumer {
  public:
   // Joins the group and starts reading. `region` must outlive the consumer.

@@ -220,23 +220,25 @@ void Subscriber::AckLoop() {
     bool stop = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      // Wake when a batch is full, when the oldest ack has waited ack_delay, or each second
-      // for deadline extensions.
-      cv_.wait_for(lock, std::chrono::seconds(1), [this] {
-        return stopped_ || acks_.size() >= options_.ack_batch ||
-               (!acks_.empty() && absl::Now() - first_ack_ >= options_.ack_delay);
-      });
-      if (!acks_.empty() && (stopped_ || acks_.size() >= options_.ack_batch ||
-                             absl::Now() - first_ack_ >= options_.ack_delay)) {
+      // Send when a batch is full or the oldest ack has waited ack_delay (the wait ends at
+      // that moment, not at the next notification); with no acks, wake after a second for
+      // deadline extensions.
+      const absl::Time idle_until = absl::Now() + absl::Seconds(1);
+      for (;;) {
+        const absl::Time now = absl::Now();
+        if (stopped_ || acks_.size() >= options_.ack_batch ||
+            (!acks_.empty() && now - first_ack_ >= options_.ack_delay)) {
+          break;
+        }
+        if (acks_.empty() && now >= idle_until) break;
+        const absl::Time until = acks_.empty() ? idle_until : first_ack_ + options_.ack_delay;
+        cv_.wait_for(lock, absl::ToChronoNanoseconds(until - now));
+      }
+      if (!acks_.empty()) {
         batch.swap(acks_);
         first_ack_ = absl::InfiniteFuture();
-      } else if (!acks_.empty()) {
-        // Not due yet: sleep until it is.
-        const absl::Duration left = options_.ack_delay - (absl::Now() - first_ack_);
-        cv_.wait_for(lock, absl::ToChronoNanoseconds(left), [this] { return stopped_; });
-        continue;
       }
-      stop = stopped_ && acks_.empty();
+      stop = stopped_;
     }
     if (!batch.empty()) SendAcks(std::move(batch));
     if (stop) return;

@@ -1,0 +1,265 @@
+// End to end: region-warms/s through producer -> Kafka -> bridge -> warmers -> edges, and
+// the latency from a Warm reply to the task being warmed in every region, with URLs sent
+// at a paced rate. Results are read from the results topic by a consumer of our own.
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "bench/scenarios.h"
+#include "cdnwarm/v1/producer.grpc.pb.h"
+#include "common/kafka_handles.h"
+#include "common/proto_time.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+
+namespace cdnwarm::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t,
+                                    common::internal::Deleter<rd_kafka_metadata_destroy>>;
+
+// Reads the results topic from the end it had at Start(), on its own thread.
+class ResultsWatcher {
+ public:
+  using OnResult = std::function<void(const v1::WarmResult&, Clock::time_point)>;
+
+  static absl::StatusOr<std::unique_ptr<ResultsWatcher>> Start(const Params& p, OnResult on_result) {
+    common::KafkaProperties props = p.Kafka();
+    props.Set("group.id", absl::StrCat("bench-results-", p.run));
+    props.Set("enable.auto.commit", "false");
+    // The observer's own delay: fetch as soon as a record is there, not after 500 ms.
+    props.Set("fetch.wait.max.ms", "5");
+    absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
+    if (!conf.ok()) return conf.status();
+    char err[512] = {};
+    std::unique_ptr<ResultsWatcher> w(new ResultsWatcher(std::move(on_result)));
+    w->rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err)));
+    if (!w->rk_) return absl::InvalidArgumentError(absl::StrCat("Kafka consumer: ", err));
+    conf->release();
+    rd_kafka_poll_set_consumer(w->rk_.get());
+
+    const rd_kafka_metadata_t* raw = nullptr;
+    if (rd_kafka_resp_err_t e = rd_kafka_metadata(w->rk_.get(), 1, nullptr, &raw, 10000); e) {
+      return absl::UnavailableError(absl::StrCat("metadata: ", rd_kafka_err2str(e)));
+    }
+    MetadataPtr metadata(raw);
+    common::KafkaTopicPartitionListPtr assignment(rd_kafka_topic_partition_list_new(8));
+    for (int t = 0; t < metadata->topic_cnt; ++t) {
+      const rd_kafka_metadata_topic_t& topic = metadata->topics[t];
+      if (p.results_topic != topic.topic) continue;
+      for (int i = 0; i < topic.partition_cnt; ++i) {
+        int64_t low = 0, high = 0;
+        if (rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+                w->rk_.get(), topic.topic, topic.partitions[i].id, &low, &high, 10000);
+            e) {
+          return absl::UnavailableError(absl::StrCat("watermarks: ", rd_kafka_err2str(e)));
+        }
+        rd_kafka_topic_partition_list_add(assignment.get(), topic.topic, topic.partitions[i].id)
+            ->offset = high;
+      }
+    }
+    if (assignment->cnt == 0) {
+      return absl::NotFoundError(absl::StrCat("no partitions of ", p.results_topic));
+    }
+    if (rd_kafka_resp_err_t e = rd_kafka_assign(w->rk_.get(), assignment.get()); e) {
+      return absl::UnavailableError(absl::StrCat("assign: ", rd_kafka_err2str(e)));
+    }
+    w->thread_ = std::thread([raw_w = w.get()] { raw_w->Run(); });
+    return w;
+  }
+
+  ~ResultsWatcher() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (rk_) rd_kafka_consumer_close(rk_.get());
+  }
+
+ private:
+  explicit ResultsWatcher(OnResult on_result) : on_result_(std::move(on_result)) {}
+  void Run() {
+    v1::WarmResult result;
+    while (!stop_) {
+      common::KafkaMessagePtr m(rd_kafka_consumer_poll(rk_.get(), 50));
+      if (!m || m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      if (result.ParseFromArray(m->payload, static_cast<int>(m->len))) {
+        on_result_(result, Clock::now());
+      }
+    }
+  }
+
+  OnResult on_result_;
+  common::KafkaPtr rk_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+double Millis(Clock::duration d) { return absl::ToDoubleMilliseconds(absl::FromChrono(d)); }
+
+std::unique_ptr<v1::Producer::Stub> ProducerStub(const Params& p) {
+  return v1::Producer::NewStub(grpc::CreateChannel(p.producer, grpc::InsecureChannelCredentials()));
+}
+
+}  // namespace
+
+absl::Status E2eSaturate(const Params& p) {
+  const uint64_t target = p.count * p.regions.size();
+  const std::string marker = absl::StrCat("/bench/", p.run, "/sat/");
+  Progress progress;
+  std::mutex mu;
+  absl::flat_hash_set<std::string> seen;  // task id and region
+  uint64_t duplicates = 0, not_warmed = 0;
+  absl::StatusOr<std::unique_ptr<ResultsWatcher>> watcher = ResultsWatcher::Start(
+      p, [&](const v1::WarmResult& r, Clock::time_point) {
+        if (!absl::StrContains(r.url(), marker)) return;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!seen.insert(absl::StrCat(r.task_id(), " ", r.region())).second) {
+            ++duplicates;
+            return;
+          }
+          if (r.outcome() != v1::OUTCOME_WARMED) ++not_warmed;
+        }
+        progress.Add(1);
+      });
+  if (!watcher.ok()) return watcher.status();
+
+  std::unique_ptr<v1::Producer::Stub> stub = ProducerStub(p);
+  grpc::ClientContext ctx;
+  v1::WarmBatchReply reply;
+  progress.Begin();
+  std::unique_ptr<grpc::ClientWriter<v1::WarmRequest>> writer = stub->WarmBatch(&ctx, &reply);
+  v1::WarmRequest req;
+  for (uint64_t i = 0; i < p.count; ++i) {
+    req.set_url(BenchUrl(p, "sat", i));
+    if (!writer->Write(req)) break;
+  }
+  writer->WritesDone();
+  if (absl::Status s = FromGrpc(writer->Finish(), "WarmBatch"); !s.ok()) return s;
+  if (reply.accepted() != p.count) {
+    return absl::InternalError(absl::StrCat("WarmBatch accepted ", reply.accepted(), " of ", p.count));
+  }
+  if (!progress.WaitFor(target, p.timeout)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("saturation: ", progress.count(), " of ", target, " region results in time"));
+  }
+  watcher->reset();
+  Report("e2e-saturate")
+      .Throughput(progress.count() - not_warmed, progress.window(), progress.window_cpu(),
+                  "region-warms/s")
+      .Add("urls", static_cast<double>(p.count))
+      .Add("regions", static_cast<double>(p.regions.size()))
+      .Add("not_warmed", static_cast<double>(not_warmed))
+      .Add("duplicates", static_cast<double>(duplicates))
+      .Print();
+  return absl::OkStatus();
+}
+
+absl::Status E2eLatency(const Params& p) {
+  struct Job {
+    std::optional<Clock::time_point> replied;
+    absl::Time replied_wall;
+    std::set<std::string> regions;
+    absl::Time warmed_everywhere = absl::InfinitePast();  // latest finished_at so far
+    Clock::time_point observed;                           // when the last region's result was read
+    bool counted = false;
+  };
+  const auto total = static_cast<uint64_t>(p.rate * absl::ToDoubleSeconds(p.duration));
+  const std::string marker = absl::StrCat("/bench/", p.run, "/lat/");
+  std::mutex mu;
+  std::condition_variable cv;
+  absl::flat_hash_map<std::string, Job> jobs;
+  std::vector<double> warmed_ms, observed_ms, call_ms;
+  uint64_t complete = 0, replies = 0, not_warmed = 0;
+  absl::Status first_error;
+  // With the lock held: counts a job once it has its reply and every region's result.
+  auto settle = [&](Job& job) {
+    if (job.counted || !job.replied || job.regions.size() < p.regions.size()) return;
+    job.counted = true;
+    ++complete;
+    warmed_ms.push_back(std::max(0.0, absl::ToDoubleMilliseconds(job.warmed_everywhere - job.replied_wall)));
+    observed_ms.push_back(std::max(0.0, Millis(job.observed - *job.replied)));
+    cv.notify_all();
+  };
+  absl::StatusOr<std::unique_ptr<ResultsWatcher>> watcher = ResultsWatcher::Start(
+      p, [&](const v1::WarmResult& r, Clock::time_point at) {
+        if (!absl::StrContains(r.url(), marker)) return;
+        std::lock_guard<std::mutex> lock(mu);
+        Job& job = jobs[r.job_id()];
+        if (!job.regions.insert(r.region()).second) return;
+        if (r.outcome() != v1::OUTCOME_WARMED) ++not_warmed;
+        job.warmed_everywhere = std::max(job.warmed_everywhere, common::FromProtoTimestamp(r.finished_at()));
+        job.observed = at;
+        settle(job);
+      });
+  if (!watcher.ok()) return watcher.status();
+
+  std::unique_ptr<v1::Producer::Stub> stub = ProducerStub(p);
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::WarmRequest req;
+    v1::WarmReply reply;
+    Clock::time_point sent;
+  };
+  Stopwatch sw;
+  const Clock::time_point start = Clock::now();
+  for (uint64_t i = 0; i < total; ++i) {
+    const Clock::time_point due =
+        start + std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(i) * 1e9 / p.rate));
+    std::this_thread::sleep_until(due);  // pacing the open-loop sender
+    auto call = std::make_shared<Call>();
+    call->req.set_url(BenchUrl(p, "lat", i));
+    call->sent = Clock::now();
+    stub->async()->Warm(&call->ctx, &call->req, &call->reply, [&, call](grpc::Status s) {
+      const Clock::time_point now = Clock::now();
+      std::lock_guard<std::mutex> lock(mu);
+      ++replies;
+      cv.notify_all();
+      if (!s.ok()) {
+        if (first_error.ok()) first_error = FromGrpc(s, "Warm");
+        return;
+      }
+      call_ms.push_back(Millis(now - call->sent));
+      Job& job = jobs[call->reply.job_id()];
+      job.replied = now;
+      job.replied_wall = absl::Now();
+      settle(job);
+    });
+  }
+  const absl::Duration send_wall = sw.wall();
+  const absl::Duration send_cpu = sw.cpu();
+  std::unique_lock<std::mutex> lock(mu);
+  const bool done = cv.wait_for(lock, absl::ToChronoNanoseconds(p.timeout), [&] {
+    return replies == total && (complete == total || !first_error.ok());
+  });
+  if (!first_error.ok()) return first_error;
+  if (!done) {
+    return absl::DeadlineExceededError(absl::StrCat("latency: ", complete, " of ", total,
+                                                    " jobs warmed in every region in time"));
+  }
+  Report report("e2e-latency");
+  report.Throughput(total, send_wall, send_cpu, "urls/s")
+      .Add("target_rate", p.rate)
+      .Add("regions", static_cast<double>(p.regions.size()))
+      .Add("not_warmed", static_cast<double>(not_warmed))
+      .Latencies("warmed", warmed_ms)
+      .Latencies("observed", observed_ms)
+      .Latencies("call", call_ms);
+  lock.unlock();
+  watcher->reset();
+  report.Print();
+  return absl::OkStatus();
+}
+
+}  // namespace cdnwarm::bench

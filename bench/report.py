@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's results.jsonl into report.json, a table on stdout and chart.png.
+
+    report.py RESULTS_JSONL OUT_DIR
+
+Every throughput figure is shown as a ratio to its baseline from the same run, with the
+target the project aims at and the CPU the load generator used.
+"""
+import json
+import sys
+from pathlib import Path
+
+# (figure, scenario, baseline scenario, target ratio or None)
+RATIOS = [
+    ("producer WarmBatch", "warm-batch", "produce-bare", 0.60),
+    ("producer unary Warm", "warm-unary", "produce-bare", None),
+    ("bridge fan-out vs gRPC pump", "fanout", "grpc-pump", 0.50),
+    ("bridge fan-out vs bare consume", "fanout", "consume-bare", None),
+    ("warmer GETs vs wrk", "warmer-get", "wrk-get", 0.50),
+    ("warmer GETs vs h2load", "warmer-get-h2", "h2load-get", None),
+]
+LATENCY_TARGET_P99_MS = 50.0
+BACKLOG_TARGET_MIB = 256.0
+
+
+def load(path):
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    by = {}
+    for r in rows:
+        by.setdefault(r["scenario"], []).append(r)
+    return rows, by
+
+
+def one(by, scenario):
+    return by.get(scenario, [None])[-1]
+
+
+def build(rows, by):
+    report = {"settings": one(by, "settings"), "throughput": [], "latency": None,
+              "memory": [], "targets_met": True, "raw": rows}
+    for figure, name, base, target in RATIOS:
+        r, b = one(by, name), one(by, base)
+        if r is None or b is None:
+            continue
+        ratio = r["rate"] / b["rate"] if b["rate"] else None
+        met = None if target is None or ratio is None else ratio >= target
+        report["throughput"].append({
+            "figure": figure, "rate": r["rate"], "unit": r["unit"],
+            "baseline": base, "baseline_rate": b["rate"], "ratio": ratio, "target": target,
+            "met": met, "lg_cpu_cores": r.get("lg_cpu_cores"),
+            "baseline_lg_cpu_cores": b.get("lg_cpu_cores")})
+        if met is False:
+            report["targets_met"] = False
+    sat, lat = one(by, "e2e-saturate"), one(by, "e2e-latency")
+    if sat:
+        report["e2e_saturation"] = {"rate": sat["rate"], "unit": sat["unit"],
+                                    "urls": sat["urls"], "duplicates": sat["duplicates"],
+                                    "lg_cpu_cores": sat["lg_cpu_cores"]}
+    if lat:
+        report["latency"] = {k: v for k, v in lat.items() if k != "scenario"}
+        met = lat.get("warmed_p99_ms", 1e9) <= LATENCY_TARGET_P99_MS
+        report["latency"]["target_p99_ms"] = LATENCY_TARGET_P99_MS
+        report["latency"]["met"] = met
+        report["targets_met"] &= met
+    for m in by.get("memory", []):
+        report["memory"].append({"service": m["service"], "peak_rss_mib": m["peak_rss_mib"]})
+    backlog = one(by, "bridge-backlog")
+    if backlog:
+        met = backlog["peak_rss_mib"] <= BACKLOG_TARGET_MIB
+        report["backlog"] = dict(backlog, target_mib=BACKLOG_TARGET_MIB, met=met)
+        report["targets_met"] &= met
+    return report
+
+
+def mark(met):
+    return {True: "met", False: "MISSED", None: ""}[met]
+
+
+def table(report):
+    lines = [f"{'figure':32} {'rate':>16} {'baseline':>24} {'ratio':>6} {'target':>7} "
+             f"{'':6} {'load gen cpu':>12}"]
+    for t in report["throughput"]:
+        target = f">={t['target']:.2f}" if t["target"] is not None else ""
+        lines.append(
+            f"{t['figure']:32} {t['rate']:>9,.0f} {t['unit']:6} {t['baseline']:>13} "
+            f"{t['baseline_rate']:>10,.0f} {t['ratio']:>6.2f} {target:>7} {mark(t['met']):6} "
+            f"{t['lg_cpu_cores']:>5.2f} cores")
+    sat = report.get("e2e_saturation")
+    if sat:
+        lines.append(f"{'end to end, saturated':32} {sat['rate']:>9,.0f} {sat['unit']} "
+                     f"({sat['urls']:.0f} URLs, {sat['duplicates']:.0f} duplicates, "
+                     f"load gen {sat['lg_cpu_cores']:.2f} cores)")
+    lat = report.get("latency")
+    if lat:
+        lines.append(
+            f"{'end to end latency':32} at {lat['rate']:,.0f} URLs/s (half of saturation): "
+            f"warmed everywhere p50 {lat['warmed_p50_ms']:.1f} ms, p99 {lat['warmed_p99_ms']:.1f} "
+            f"ms, p99.9 {lat['warmed_p999_ms']:.1f} ms (target p99 <= {LATENCY_TARGET_P99_MS:.0f}: "
+            f"{mark(lat['met'])}); seen on the results topic p99 {lat['observed_p99_ms']:.1f} ms; "
+            f"Warm call p99 {lat['call_p99_ms']:.1f} ms")
+    for m in report["memory"]:
+        lines.append(f"{'peak memory ' + m['service']:32} {m['peak_rss_mib']:>9.1f} MiB")
+    b = report.get("backlog")
+    if b:
+        lines.append(f"{'bridge, backlog held':32} {b['peak_rss_mib']:>9.1f} MiB peak with "
+                     f"{b['backlog_tasks']:,.0f} tasks waiting in 3 regions "
+                     f"(target <= {BACKLOG_TARGET_MIB:.0f}: {mark(b['met'])})")
+    s = report.get("settings") or {}
+    lines.append(f"settings: acks={s.get('acks')}, idempotence, producer linger.ms="
+                 f"{s.get('producer_linger_ms')}, results linger.ms={s.get('results_linger_ms')}, "
+                 f"{s.get('cpus')} CPUs{', SMOKE RUN (numbers are not meaningful)' if s.get('smoke') else ''}")
+    return "\n".join(lines)
+
+
+def chart(report, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
+    t = report["throughput"]
+    names = [x["figure"] for x in t]
+    ratios = [x["ratio"] for x in t]
+    bars = left.barh(names, ratios, color=["#4c72b0" if x["met"] is not False else "#c44e52" for x in t])
+    for bar, x in zip(bars, t):
+        left.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                  f" {x['rate']:,.0f} vs {x['baseline_rate']:,.0f} {x['unit']}", va="center", fontsize=8)
+        if x["target"] is not None:
+            left.plot([x["target"]] * 2, [bar.get_y(), bar.get_y() + bar.get_height()], "k--", lw=1)
+    left.invert_yaxis()
+    left.set_xlabel("throughput / baseline in the same run (dashed: target)")
+    left.set_xlim(0, max([1.0] + [r or 0 for r in ratios]) * 1.6)
+    left.set_title("Throughput against baselines")
+    lat = report.get("latency")
+    if lat:
+        kinds = [("warmed", "warmed at all edges"), ("observed", "seen on results topic"),
+                 ("call", "Warm call")]
+        pct = [("p50", "_p50_ms"), ("p99", "_p99_ms"), ("p99.9", "_p999_ms")]
+        width = 0.25
+        for i, (key, label) in enumerate(kinds):
+            values = [lat.get(key + suffix, 0) for _, suffix in pct]
+            right.bar([j + i * width for j in range(len(pct))], values, width, label=label)
+        right.set_xticks([j + width for j in range(len(pct))], [p for p, _ in pct])
+        right.axhline(LATENCY_TARGET_P99_MS, color="k", ls="--", lw=1, label="p99 target")
+        right.set_ylabel("ms")
+        right.set_title(f"End to end at {lat['rate']:,.0f} URLs/s (half of saturation)")
+        right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: report.py RESULTS_JSONL OUT_DIR")
+    rows, by = load(sys.argv[1])
+    report = build(rows, by)
+    out = Path(sys.argv[2])
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(table(report))
+    try:
+        chart(report, out / "chart.png")
+        print(f"report: {out / 'report.json'}, chart: {out / 'chart.png'}")
+    except ImportError:
+        print(f"report: {out / 'report.json'} (no chart: matplotlib is not installed)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# The benchmark suite: every figure against its baseline in the same run, on a real Kafka
+# broker (KRaft, loopback) and real nginx edges. Installs what is missing, builds the
+# release preset, starts its own broker unless $CDNWARM_KAFKA_BOOTSTRAP is given, and writes
+# DIR/results.jsonl (one line per scenario), DIR/report.json, DIR/chart.png and a table on
+# stdout.
+#
+#   bench/run.sh [--smoke] [--only PHASES] [--out DIR] [--build DIR]
+#
+#   --smoke      seconds-long runs of every scenario (what CI runs so nothing rots)
+#   --only P,..  some of the phases: producer, bridge, warmer, e2e, backlog (default all)
+#   --out DIR    where the report goes (default build/bench-report)
+#   --build DIR  binaries already built (skips install and build; CI passes its own)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+CDNWARM_CACHE="${CDNWARM_CACHE:-$HOME/.cache/cdnwarm}"
+smoke=0 out="build/bench-report" build="" phases=producer,bridge,warmer,e2e,backlog
+while [ $# -gt 0 ]; do
+  case $1 in
+    --smoke) smoke=1 ;;
+    --only) phases=${2:?--only needs phases}; shift ;;
+    --out) out=${2:?--out needs a directory}; shift ;;
+    --build) build=${2:?--build needs a directory}; shift ;;
+    *) echo "usage: bench/run.sh [--smoke] [--only PHASES] [--out DIR] [--build DIR]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ -z "$build" ]; then
+  CDNWARM_SKIP_K8S_TOOLS=1 scripts/install-deps.sh
+  cmake --preset release >/dev/null
+  cmake --build --preset release
+  build=build/release
+fi
+build=$(cd "$build" && pwd)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+results="$out/results.jsonl"
+: >"$results"
+
+# Sizes: the full run takes about 5 minutes here; --smoke about 1.
+regions=us-east,eu-west,ap-south
+if [ "$smoke" = 1 ]; then
+  produce=2000 fanout=1000 timed=2s saturate=300 latency_for=2s backlog=20000
+else
+  produce=200000 fanout=100000 timed=10s saturate=20000 latency_for=20s backlog=1000000
+fi
+connections=32  # unary Warm calls, warmer exchanges and wrk/h2load connections in flight
+credit=256      # each bench subscriber's max_outstanding
+
+# shellcheck source=../scripts/lib.sh
+. scripts/lib.sh
+broker_dir=""
+stop_all() {
+  cleanup
+  [ -n "$broker_dir" ] && scripts/kafka.sh stop "$broker_dir" >/dev/null 2>&1 || true
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+bench="$build/bench/cdnwarm-bench"
+python="$CDNWARM_CACHE/venv/bin/python3"
+say() { printf '[bench] %s\n' "$*" >&2; }
+# run_bench SCENARIO [flags]: one scenario; its JSON line goes to the results.
+run_bench() {
+  say "$1"
+  "$bench" "$@" --kafka_bootstrap="$kafka" --regions="$regions" --run="$run" >>"$results" ||
+    fail "cdnwarm-bench $1 failed"
+}
+# memory NAME PID: the service's peak resident memory so far.
+memory() {
+  local peak
+  peak=$(awk '/^VmHWM:/ { print $2 / 1024 }' "/proc/$2/status")
+  printf '{"scenario": "memory", "service": "%s", "peak_rss_mib": %s}\n' "$1" "$peak" >>"$results"
+}
+# stop_helper PID: SIGTERM one started service and wait for it.
+stop_helper() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
+
+if [ -n "${CDNWARM_KAFKA_BOOTSTRAP:-}" ]; then
+  kafka=$CDNWARM_KAFKA_BOOTSTRAP
+else
+  scripts/kafka.sh fetch
+  broker_dir="$work/kafka"
+  scripts/kafka.sh start "$broker_dir" "${CDNWARM_BENCH_KAFKA_PORT:-39592}"
+  kafka=$(scripts/kafka.sh bootstrap "$broker_dir")
+fi
+say "Kafka at $kafka; report in $out"
+run="r$RANDOM$RANDOM"
+printf '{"scenario": "settings", "smoke": %s, "producer_linger_ms": 2, "results_linger_ms": 5, "acks": "all", "idempotence": true, "cpus": %s}\n' \
+  "$([ $smoke = 1 ] && echo true || echo false)" "$(nproc)" >>"$results"
+
+# want PHASE: true when the phase is to run.
+want() { [[ ",$phases," == *",$1,"* ]]; }
+
+# 1. Producer intake: bare librdkafka produce of the same records with the producer's
+#    settings, then WarmBatch and unary Warm through the producer, into one topic.
+if want producer; then
+  instance="bp$run"
+  start_named producer "$build/producer/producer" --kafka_bootstrap="$kafka" --instance="$instance" \
+    --regions="$regions" --allowed_hosts="$mesh_host"
+  producer_addr="127.0.0.1:$grpc_port"
+  run_bench produce-bare --topic="warm.requests-$instance" --count="$produce"
+  run_bench warm-batch --producer="$producer_addr" --count="$produce"
+  run_bench warm-unary --producer="$producer_addr" --concurrency="$connections" --duration="$timed"
+  memory producer "${named_pid[producer]}"
+  stop_helper "${named_pid[producer]}"
+fi
+
+# 2. Bridge fan-out: a backlog fanned out to 3 regions x 2 subscribers that ack everything,
+#    against bare consumers (one group per region) and a bare gRPC streaming pump.
+if want bridge; then
+  instance="bb$run"
+  start_named streamer-bridge "$build/streamer-bridge/streamer-bridge" --kafka_bootstrap="$kafka" \
+    --instance="$instance" --auto_offset_reset=earliest
+  bridge_addr="127.0.0.1:$grpc_port"
+  bridge_pid=${named_pid[streamer-bridge]}
+  "$bench" produce-bare --kafka_bootstrap="$kafka" --topic="warm.requests-$instance" \
+    --count="$fanout" --run="$run" >/dev/null || fail "could not load the fan-out backlog"
+  run_bench consume-bare --topic="warm.requests-$instance" --count="$fanout"
+  run_bench fanout --bridge="$bridge_addr" --count="$fanout" --subscribers=2 --concurrency="$credit"
+  run_bench grpc-pump --count="$fanout" --subscribers=2
+  memory streamer-bridge "$bridge_pid"
+  stop_helper "$bridge_pid"
+fi
+
+# 3. Warmer: its task path against one nginx edge vs. wrk (and h2load) on the same URL.
+if want warmer; then
+  start_static_origin
+  start_edge edge-bench 127.0.0.2 pop-bench
+  url_path="/bench/$run/edge/0"
+  curl -sf -o /dev/null -H "Host: $mesh_host" "http://127.0.0.2:$edge_port$url_path" ||
+    fail "the edge did not answer $url_path"
+  run_bench warmer-get --edge_pin="$mesh_host:80:127.0.0.2:$edge_port" --concurrency="$connections" \
+    --duration="$timed"
+  say wrk
+  python3 bench/http_baseline.py wrk --connections="$connections" --duration="${timed%s}" \
+    --host="$mesh_host" "http://127.0.0.2:$edge_port$url_path" >>"$results" || fail "wrk failed"
+fi
+
+# 4. End to end through the whole mesh: saturation, then latency at half of it.
+if want e2e; then
+  instance="be$run"
+  [ -n "${origin_port:-}" ] || start_static_origin
+  start_mesh "$build/producer/producer" "$build/streamer-bridge/streamer-bridge" \
+    "$build/warmer/warmer" "" "$python" "" "$kafka" "$instance"
+  topics=(--topic="warm.requests-$instance" --results_topic="warm.results-$instance")
+  run_bench e2e-saturate --producer="$producer_addr" "${topics[@]}" --count="$saturate"
+  # Half of the measured saturation, in URLs/s.
+  rate=$(python3 -c 'import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+r = [r for r in rows if r["scenario"] == "e2e-saturate"][-1]
+print(max(1.0, r["rate"] / r["regions"] / 2))' "$results")
+  run_bench e2e-latency --producer="$producer_addr" "${topics[@]}" --rate="$rate" \
+    --duration="$latency_for"
+  for name in producer streamer-bridge warmer-us-east-1 warmer-eu-west-1 warmer-ap-south-1; do
+    memory "e2e $name" "${named_pid[$name]}"
+  done
+fi
+
+# 5. The bridge's memory with a large backlog it cannot deliver: every region subscribed,
+#    no acks, so it buffers up to its limits.
+if want backlog; then
+  instance="bm$run"
+  start_named streamer-bridge-backlog "$build/streamer-bridge/streamer-bridge" \
+    --kafka_bootstrap="$kafka" --instance="$instance" --auto_offset_reset=earliest
+  backlog_addr="127.0.0.1:$grpc_port"
+  backlog_pid=${named_pid[streamer-bridge-backlog]}
+  "$bench" produce-bare --kafka_bootstrap="$kafka" --topic="warm.requests-$instance" \
+    --count="$backlog" --run="$run" >/dev/null || fail "could not load the backlog"
+  run_bench bridge-backlog --bridge="$backlog_addr" --pid="$backlog_pid" --count="$backlog" \
+    --concurrency="$credit"
+fi
+
+/usr/bin/python3 bench/report.py "$results" "$out"
