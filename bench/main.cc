@@ -25,6 +25,7 @@ ABSL_FLAG(std::vector<std::string>, regions, {}, "Regions");
 ABSL_FLAG(uint64_t, count, 10000, "Records, URLs or deliveries per region");
 ABSL_FLAG(int, concurrency, 32, "Calls or exchanges in flight; subscriber credit");
 ABSL_FLAG(int, streams, 1, "WarmBatch streams at once");
+ABSL_FLAG(int, per_message, 500, "URLs per WarmBatch message; 1 sends each in url alone");
 ABSL_FLAG(int, subscribers, 2, "Subscribers per region");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "Length of timed scenarios");
 ABSL_FLAG(absl::Duration, timeout, absl::Minutes(3), "Longest wait for a count");
@@ -68,13 +69,16 @@ int main(int argc, char** argv) {
   p.count = absl::GetFlag(FLAGS_count);
   p.concurrency = absl::GetFlag(FLAGS_concurrency);
   p.streams = absl::GetFlag(FLAGS_streams);
+  p.per_message = absl::GetFlag(FLAGS_per_message);
   p.subscribers = absl::GetFlag(FLAGS_subscribers);
   p.duration = absl::GetFlag(FLAGS_duration);
   p.timeout = absl::GetFlag(FLAGS_timeout);
   p.rate = absl::GetFlag(FLAGS_rate);
   p.pid = absl::GetFlag(FLAGS_pid);
-  if (p.concurrency < 1 || p.streams < 1 || p.subscribers < 1) {
-    std::cerr << "cdnwarm-bench: --concurrency, --streams and --subscribers must be at least 1\n";
+  if (p.concurrency < 1 || p.streams < 1 || p.subscribers < 1 || p.per_message < 1 ||
+      p.per_message > 1000) {
+    std::cerr << "cdnwarm-bench: --concurrency, --streams and --subscribers must be at least 1, "
+                 "--per_message 1..1000\n";
     return 2;
   }
   if (args[1] == std::string("e2e-latency") && p.rate <= 0) {

@@ -14,6 +14,7 @@ namespace {
 
 constexpr size_t kMaxJobIdBytes = 64;
 constexpr absl::Duration kWatchTick = absl::Milliseconds(50);
+constexpr int kMaxUrlsPerMessage = 1000;  // WarmRequest.urls in one WarmBatch message
 
 absl::Status CheckJobId(const std::string& job_id) {
   if (job_id.empty()) return absl::InvalidArgumentError("job_id: is empty");
@@ -112,6 +113,11 @@ grpc::ServerUnaryReactor* ProducerService::Warm(grpc::CallbackServerContext* ctx
                                                 cdnwarm::v1::WarmReply* reply) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (absl::Status s = Admit(*ctx); !s.ok()) return FinishUnary(reactor, "Warm", s);
+  if (request->urls_size() > 0) {
+    return FinishUnary(reactor, "Warm",
+                       absl::InvalidArgumentError(
+                           "urls: only WarmBatch takes a list of URLs; Warm takes one, in url"));
+  }
   absl::StatusOr<TaskTemplate> options = ValidateOptions(request->options());
   if (!options.ok()) return FinishUnary(reactor, "Warm", options.status());
   absl::StatusOr<common::CanonicalUrl> url = intake_.Validate(request->url());
@@ -157,6 +163,15 @@ class ProducerService::BatchReactor final
       job_->Close([this](absl::Status s, cdnwarm::v1::WarmBatchReply r) { Done(s, std::move(r)); });
       return;
     }
+    if (request_.urls_size() > kMaxUrlsPerMessage) {
+      // The job so far stands: what was accepted is enqueued and its records are answered.
+      job_->Close([this, n = request_.urls_size()](absl::Status, cdnwarm::v1::WarmBatchReply) {
+        Done(absl::InvalidArgumentError(absl::StrCat("urls: at most ", kMaxUrlsPerMessage,
+                                                     " per message, got ", n)),
+             {});
+      });
+      return;
+    }
     absl::StatusOr<TaskTemplate> options = !have_first_ || request_.has_options()
                                                ? ValidateOptions(request_.options())
                                                : absl::StatusOr<TaskTemplate>(first_options_);
@@ -164,10 +179,15 @@ class ProducerService::BatchReactor final
       first_options_ = *options;
       have_first_ = true;
     }
-    if (options.ok()) {
-      job_->Add(request_.url(), *options);
-    } else {
-      job_->Reject(request_.url(), options.status().message());
+    // A message with only `urls` has no entry in `url`.
+    const bool single = !request_.url().empty() || request_.urls_size() == 0;
+    for (int i = single ? -1 : 0; i < request_.urls_size(); ++i) {
+      const std::string& url = i < 0 ? request_.url() : request_.urls(i);
+      if (options.ok()) {
+        job_->Add(url, *options);
+      } else {
+        job_->Reject(url, options.status().message());
+      }
     }
     job_->OnBelow(service_.options_.max_batch_in_flight, [this] { StartRead(&request_); });
   }

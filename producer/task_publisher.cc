@@ -119,13 +119,7 @@ PublishCallback KafkaTaskPublisher::Take(uint64_t id, absl::Time* started) {
   if (it == pending_.end()) return nullptr;
   PublishCallback cb = std::move(it->second.done);
   *started = it->second.started;
-  auto range = by_deadline_.equal_range(it->second.deadline);
-  for (auto d = range.first; d != range.second; ++d) {
-    if (d->second == id) {
-      by_deadline_.erase(d);
-      break;
-    }
-  }
+  by_deadline_.erase({it->second.deadline, id});
   pending_.erase(it);
   return cb;
 }

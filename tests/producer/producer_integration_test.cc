@@ -21,6 +21,8 @@ namespace cdnwarm::producer {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
 using ::testing::UnorderedElementsAreArray;
 
 class ProducerIntegrationTest : public ::testing::Test {
@@ -206,6 +208,63 @@ TEST_F(ProducerIntegrationTest, BatchReportsEachBadEntryAndProducesExactlyTheGoo
                                          "https://a.example.com/3", "https://example.com/1"}));
   const std::string j = reply.job_id();
   EXPECT_THAT(task_ids, UnorderedElementsAreArray({j + "/0", j + "/2", j + "/5", j + "/6"}));
+}
+
+TEST_F(ProducerIntegrationTest, BatchMessagesMayCarryManyUrlsNumberedInStreamOrder) {
+  cdnwarm::v1::WarmBatchReply reply;
+  auto ctx = Ctx();
+  auto writer = stub_->WarmBatch(ctx.get(), &reply);
+  cdnwarm::v1::WarmRequest first;  // url and urls: entries 0, 1, 2
+  first.set_url("https://example.com/a");
+  first.add_urls("https://example.com/b");
+  first.add_urls("ftp://example.com/c");
+  ASSERT_TRUE(writer->Write(first));
+  cdnwarm::v1::WarmRequest second;  // urls only: entries 3, 4
+  second.add_urls("https://example.com/d");
+  second.add_urls("https://evil.org/e");
+  ASSERT_TRUE(writer->Write(second));
+  cdnwarm::v1::WarmRequest third;  // url only: entry 5
+  third.set_url("https://example.com/f");
+  ASSERT_TRUE(writer->Write(third));
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(reply.accepted(), 4u);
+  std::map<uint32_t, std::string> rejected;
+  for (const auto& r : reply.rejected()) rejected[r.index()] = r.url();
+  EXPECT_THAT(rejected, UnorderedElementsAre(Pair(2u, "ftp://example.com/c"),
+                                             Pair(4u, "https://evil.org/e")));
+  std::set<std::string> task_ids;
+  for (const auto& [record, task] : TasksOf(reply.job_id())) {
+    task_ids.insert(absl::StrCat(task.task_id(), " ", record.key));
+  }
+  const std::string j = reply.job_id();
+  EXPECT_THAT(task_ids, UnorderedElementsAre(j + "/0 https://example.com/a",
+                                             j + "/1 https://example.com/b",
+                                             j + "/3 https://example.com/d",
+                                             j + "/5 https://example.com/f"));
+}
+
+TEST_F(ProducerIntegrationTest, TooManyUrlsInOneMessageAndUrlsInUnaryWarmAreRefused) {
+  cdnwarm::v1::WarmBatchReply reply;
+  auto ctx = Ctx();
+  auto writer = stub_->WarmBatch(ctx.get(), &reply);
+  cdnwarm::v1::WarmRequest big;
+  for (int i = 0; i < 1001; ++i) big.add_urls(absl::StrCat("https://example.com/", i));
+  writer->Write(big);
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("urls: at most 1000 per message, got 1001"));
+
+  cdnwarm::v1::WarmRequest unary;
+  unary.set_url("https://example.com/1");
+  unary.add_urls("https://example.com/2");
+  cdnwarm::v1::WarmReply warm_reply;
+  auto unary_ctx = Ctx();
+  s = stub_->Warm(unary_ctx.get(), unary, &warm_reply);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("urls: only WarmBatch takes a list"));
 }
 
 TEST_F(ProducerIntegrationTest, EmptyBatchIsAnError) {
