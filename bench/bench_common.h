@@ -33,7 +33,7 @@ struct Params {
   int concurrency = 32;
   int streams = 1;
   int per_message = 500;  // URLs per WarmBatch message (WarmRequest.urls), 1 = url only
-  int subscribers = 2;  // per region
+  int subscribers = 2;    // per region
   absl::Duration duration = absl::Seconds(10);
   absl::Duration timeout = absl::Minutes(3);  // for anything that waits for a count
   double rate = 0;                            // per second, paced scenarios

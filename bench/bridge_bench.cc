@@ -131,8 +131,8 @@ std::vector<std::unique_ptr<Subscriber>> Subscribe(const Params& p, int per_regi
   std::vector<std::unique_ptr<Subscriber>> subs;
   for (const std::string& region : p.regions) {
     for (int k = 0; k < per_region; ++k) {
-      subs.push_back(std::make_unique<Subscriber>(
-          p, region, absl::StrCat("bench-", region, "-", k), ack, progress));
+      subs.push_back(std::make_unique<Subscriber>(p, region, absl::StrCat("bench-", region, "-", k),
+                                                  ack, progress));
     }
   }
   return subs;
@@ -207,8 +207,8 @@ absl::Status Fanout(const Params& p) {
   const bool done = progress.WaitFor(target, p.timeout);
   if (absl::Status s = FirstError(subs); !s.ok()) return s;
   if (!done) {
-    return absl::DeadlineExceededError(absl::StrCat("fan-out: ", progress.count(), " of ", target,
-                                                    " deliveries acked in time"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("fan-out: ", progress.count(), " of ", target, " deliveries acked in time"));
   }
   subs.clear();
   Report("fanout")
@@ -317,7 +317,8 @@ absl::Status ConsumeBare(const Params& p) {
       }
       progress.Add(unreported);
       rd_kafka_consumer_close(rk.get());
-      if (got < p.count) fail(absl::DeadlineExceededError(absl::StrCat("consume: ", got, " of ", p.count)));
+      if (got < p.count)
+        fail(absl::DeadlineExceededError(absl::StrCat("consume: ", got, " of ", p.count)));
     });
   }
   for (std::thread& t : consumers) t.join();
@@ -340,7 +341,8 @@ absl::Status BacklogHold(const Params& p) {
   uint64_t buffered = 0, outstanding = 0;
   const absl::Time deadline = absl::Now() + p.timeout;
   while (unchanged < 10) {
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("backlog: buffers never settled");
+    if (absl::Now() > deadline)
+      return absl::DeadlineExceededError("backlog: buffers never settled");
     if (absl::Status s = FirstError(subs); !s.ok()) return s;
     absl::SleepFor(absl::Milliseconds(200));  // sampling interval, not synchronisation
     grpc::ClientContext ctx;

@@ -35,7 +35,8 @@ class ResultsWatcher {
  public:
   using OnResult = std::function<void(const v1::WarmResult&, Clock::time_point)>;
 
-  static absl::StatusOr<std::unique_ptr<ResultsWatcher>> Start(const Params& p, OnResult on_result) {
+  static absl::StatusOr<std::unique_ptr<ResultsWatcher>> Start(const Params& p,
+                                                               OnResult on_result) {
     common::KafkaProperties props = p.Kafka();
     props.Set("group.id", absl::StrCat("bench-results-", p.run));
     props.Set("enable.auto.commit", "false");
@@ -120,8 +121,8 @@ absl::Status E2eSaturate(const Params& p) {
   std::mutex mu;
   absl::flat_hash_set<std::string> seen;  // task id and region
   uint64_t duplicates = 0, not_warmed = 0;
-  absl::StatusOr<std::unique_ptr<ResultsWatcher>> watcher = ResultsWatcher::Start(
-      p, [&](const v1::WarmResult& r, Clock::time_point) {
+  absl::StatusOr<std::unique_ptr<ResultsWatcher>> watcher =
+      ResultsWatcher::Start(p, [&](const v1::WarmResult& r, Clock::time_point) {
         if (!absl::StrContains(r.url(), marker)) return;
         {
           std::lock_guard<std::mutex> lock(mu);
@@ -148,7 +149,8 @@ absl::Status E2eSaturate(const Params& p) {
   writer->WritesDone();
   if (absl::Status s = FromGrpc(writer->Finish(), "WarmBatch"); !s.ok()) return s;
   if (reply.accepted() != p.count) {
-    return absl::InternalError(absl::StrCat("WarmBatch accepted ", reply.accepted(), " of ", p.count));
+    return absl::InternalError(
+        absl::StrCat("WarmBatch accepted ", reply.accepted(), " of ", p.count));
   }
   if (!progress.WaitFor(target, p.timeout)) {
     return absl::DeadlineExceededError(
@@ -188,18 +190,20 @@ absl::Status E2eLatency(const Params& p) {
     if (job.counted || !job.replied || job.regions.size() < p.regions.size()) return;
     job.counted = true;
     ++complete;
-    warmed_ms.push_back(std::max(0.0, absl::ToDoubleMilliseconds(job.warmed_everywhere - job.replied_wall)));
+    warmed_ms.push_back(
+        std::max(0.0, absl::ToDoubleMilliseconds(job.warmed_everywhere - job.replied_wall)));
     observed_ms.push_back(std::max(0.0, Millis(job.observed - *job.replied)));
     cv.notify_all();
   };
-  absl::StatusOr<std::unique_ptr<ResultsWatcher>> watcher = ResultsWatcher::Start(
-      p, [&](const v1::WarmResult& r, Clock::time_point at) {
+  absl::StatusOr<std::unique_ptr<ResultsWatcher>> watcher =
+      ResultsWatcher::Start(p, [&](const v1::WarmResult& r, Clock::time_point at) {
         if (!absl::StrContains(r.url(), marker)) return;
         std::lock_guard<std::mutex> lock(mu);
         Job& job = jobs[r.job_id()];
         if (!job.regions.insert(r.region()).second) return;
         if (r.outcome() != v1::OUTCOME_WARMED) ++not_warmed;
-        job.warmed_everywhere = std::max(job.warmed_everywhere, common::FromProtoTimestamp(r.finished_at()));
+        job.warmed_everywhere =
+            std::max(job.warmed_everywhere, common::FromProtoTimestamp(r.finished_at()));
         job.observed = at;
         settle(job);
       });
@@ -216,7 +220,8 @@ absl::Status E2eLatency(const Params& p) {
   const Clock::time_point start = Clock::now();
   for (uint64_t i = 0; i < total; ++i) {
     const Clock::time_point due =
-        start + std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(i) * 1e9 / p.rate));
+        start +
+        std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(i) * 1e9 / p.rate));
     std::this_thread::sleep_until(due);  // pacing the open-loop sender
     auto call = std::make_shared<Call>();
     call->req.set_url(BenchUrl(p, "lat", i));
@@ -245,8 +250,8 @@ absl::Status E2eLatency(const Params& p) {
   });
   if (!first_error.ok()) return first_error;
   if (!done) {
-    return absl::DeadlineExceededError(absl::StrCat("latency: ", complete, " of ", total,
-                                                    " jobs warmed in every region in time"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("latency: ", complete, " of ", total, " jobs warmed in every region in time"));
   }
   Report report("e2e-latency");
   report.Throughput(total, send_wall, send_cpu, "urls/s")

@@ -95,7 +95,8 @@ absl::Status WarmBatch(const Params& p) {
       std::unique_ptr<grpc::ClientWriter<v1::WarmRequest>> writer = stub->WarmBatch(&ctx, &reply);
       v1::WarmRequest req;
       uint64_t messages = 0;
-      for (uint64_t i = static_cast<uint64_t>(s); i < p.count; i += static_cast<uint64_t>(p.streams)) {
+      for (uint64_t i = static_cast<uint64_t>(s); i < p.count;
+           i += static_cast<uint64_t>(p.streams)) {
         if (p.per_message == 1) {
           req.set_url(BenchUrl(p, "batch", i));
         } else {
@@ -121,7 +122,8 @@ absl::Status WarmBatch(const Params& p) {
   const absl::Duration wall = sw.wall();
   if (!first_error.ok()) return first_error;
   if (accepted != p.count) {
-    return absl::InternalError(absl::StrCat("WarmBatch accepted ", accepted.load(), " of ", p.count));
+    return absl::InternalError(
+        absl::StrCat("WarmBatch accepted ", accepted.load(), " of ", p.count));
   }
   Report(p.per_message == 1 ? "warm-batch-single" : "warm-batch")
       .Throughput(p.count, wall, sw.cpu(), "urls/s")

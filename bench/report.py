@@ -160,10 +160,24 @@ def chart(report, path):
     fig.savefig(path, dpi=110)
 
 
+# What each phase of bench/run.sh must have reported.
+EXPECTED = {
+    "producer": ["produce-bare", "warm-batch", "warm-batch-single", "warm-unary", "memory"],
+    "bridge": ["consume-bare", "fanout", "grpc-pump", "memory"],
+    "warmer": ["warmer-get", "wrk-get"],
+    "e2e": ["e2e-saturate", "e2e-latency", "memory"],
+    "backlog": ["bridge-backlog"],
+}
+
+
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: report.py RESULTS_JSONL OUT_DIR")
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: report.py RESULTS_JSONL OUT_DIR [PHASES]")
     rows, by = load(sys.argv[1])
+    phases = sys.argv[3].split(",") if len(sys.argv) == 4 else list(EXPECTED)
+    missing = sorted({s for p in phases for s in EXPECTED.get(p, []) if s not in by})
+    if missing:
+        sys.exit(f"report: no result from {', '.join(missing)}")
     report = build(rows, by)
     out = Path(sys.argv[2])
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")

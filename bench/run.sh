@@ -183,4 +183,4 @@ if want backlog; then
     --concurrency="$credit"
 fi
 
-/usr/bin/python3 bench/report.py "$results" "$out"
+/usr/bin/python3 bench/report.py "$results" "$out" "$phases"

@@ -14,10 +14,10 @@ absl::Status WarmBatch(const Params& p);    // URLs/s acknowledged by WarmBatch
 absl::Status WarmUnary(const Params& p);    // unary Warm calls/s at a concurrency
 
 // Bridge fan-out (bridge_bench.cc).
-absl::Status Fanout(const Params& p);        // acked deliveries/s, regions x subscribers
-absl::Status GrpcPump(const Params& p);      // baseline: bare gRPC server streaming
-absl::Status ConsumeBare(const Params& p);   // baseline: librdkafka consumers, one group each
-absl::Status BacklogHold(const Params& p);   // bridge memory with a backlog it cannot deliver
+absl::Status Fanout(const Params& p);       // acked deliveries/s, regions x subscribers
+absl::Status GrpcPump(const Params& p);     // baseline: bare gRPC server streaming
+absl::Status ConsumeBare(const Params& p);  // baseline: librdkafka consumers, one group each
+absl::Status BacklogHold(const Params& p);  // bridge memory with a backlog it cannot deliver
 
 // Warmer (warmer_bench.cc).
 absl::Status WarmerGet(const Params& p);  // the warmer's GETs/s against one edge

@@ -73,8 +73,8 @@ absl::Status WarmerGet(const Params& p) {
   cv.wait(lock, [&] { return active == 0; });
   const absl::Duration wall = sw.wall();
   if (!other.empty()) {
-    return absl::InternalError(absl::StrCat("warmer: ", other.begin()->second, " tasks ended ",
-                                            other.begin()->first));
+    return absl::InternalError(
+        absl::StrCat("warmer: ", other.begin()->second, " tasks ended ", other.begin()->first));
   }
   Report("warmer-get")
       .Throughput(warmed, wall, sw.cpu(), "gets/s")

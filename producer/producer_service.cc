@@ -166,8 +166,8 @@ class ProducerService::BatchReactor final
     if (request_.urls_size() > kMaxUrlsPerMessage) {
       // The job so far stands: what was accepted is enqueued and its records are answered.
       job_->Close([this, n = request_.urls_size()](absl::Status, cdnwarm::v1::WarmBatchReply) {
-        Done(absl::InvalidArgumentError(absl::StrCat("urls: at most ", kMaxUrlsPerMessage,
-                                                     " per message, got ", n)),
+        Done(absl::InvalidArgumentError(
+                 absl::StrCat("urls: at most ", kMaxUrlsPerMessage, " per message, got ", n)),
              {});
       });
       return;

@@ -241,6 +241,7 @@ void Region::DispatchLocked() {
     const absl::Time deadline = now + best->ack_deadline;
     *d.mutable_deadline() = common::ToProtoTimestamp(deadline);
     outstanding_[ack_id] = Outstanding{std::move(t), *best_id, deadline, now};
+    earliest_deadline_ = std::min(earliest_deadline_, deadline);
     ++best->outstanding;
     ++best->delivered;
     best->sink->Send(std::move(d));
@@ -376,6 +377,7 @@ std::vector<cdnwarm::v1::AckStatus> Region::Extend(
     if (status != cdnwarm::v1::ACK_STATUS_OK) continue;
     if (d > absl::ZeroDuration()) {
       it->second.deadline = absl::Now() + d;
+      earliest_deadline_ = std::min(earliest_deadline_, it->second.deadline);
       continue;
     }
     // Zero releases the delivery for immediate redelivery.
@@ -389,14 +391,18 @@ void Region::Tick() {
   std::lock_guard<std::mutex> lock(mu_);
   ApplyStoredLocked();
   const absl::Time now = absl::Now();
-  for (auto it = outstanding_.begin(); it != outstanding_.end();) {
-    if (it->second.deadline > now) {
-      ++it;
-      continue;
+  if (earliest_deadline_ <= now) {
+    earliest_deadline_ = absl::InfiniteFuture();
+    for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+      if (it->second.deadline > now) {
+        earliest_deadline_ = std::min(earliest_deadline_, it->second.deadline);
+        ++it;
+        continue;
+      }
+      Task task = TakeOutstandingLocked(it++);
+      task.last.set_error("ack deadline expired");
+      RetryOrDeadLetterLocked(std::move(task), absl::ZeroDuration());
     }
-    Task task = TakeOutstandingLocked(it++);
-    task.last.set_error("ack deadline expired");
-    RetryOrDeadLetterLocked(std::move(task), absl::ZeroDuration());
   }
   while (!delayed_.empty() && delayed_.begin()->first <= now) {
     ready_.push_back(std::move(delayed_.begin()->second));

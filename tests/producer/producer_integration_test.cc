@@ -239,10 +239,9 @@ TEST_F(ProducerIntegrationTest, BatchMessagesMayCarryManyUrlsNumberedInStreamOrd
     task_ids.insert(absl::StrCat(task.task_id(), " ", record.key));
   }
   const std::string j = reply.job_id();
-  EXPECT_THAT(task_ids, UnorderedElementsAre(j + "/0 https://example.com/a",
-                                             j + "/1 https://example.com/b",
-                                             j + "/3 https://example.com/d",
-                                             j + "/5 https://example.com/f"));
+  EXPECT_THAT(task_ids,
+              UnorderedElementsAre(j + "/0 https://example.com/a", j + "/1 https://example.com/b",
+                                   j + "/3 https://example.com/d", j + "/5 https://example.com/f"));
 }
 
 TEST_F(ProducerIntegrationTest, TooManyUrlsInOneMessageAndUrlsInUnaryWarmAreRefused) {
