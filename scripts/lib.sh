@@ -98,11 +98,10 @@ start_origin() {
   origin_port=$(sed -n 's/^PORT //p' "$work/origin.out")
 }
 
-# start_static_origin: an nginx origin that answers every path with a small cacheable body
-# (for benchmarks, where the Python test origin would be the bottleneck); sets origin_port.
-start_static_origin() {
-  local dir="$work/origin"
-  origin_port=$(free_port)
+# run_nginx DIR ACCESS_LOG HTTP_BODY: starts an nginx whose files all live in DIR (no
+# master, in the foreground, killed at exit) with HTTP_BODY inside its http block.
+run_nginx() {
+  local dir=$1
   mkdir -p "$dir"
   cat >"$dir/nginx.conf" <<CONF
 daemon off;
@@ -111,24 +110,32 @@ pid $dir/nginx.pid;
 error_log $dir/error.log;
 events {}
 http {
-  access_log off;
+  access_log $2;
   client_body_temp_path $dir/body;
   proxy_temp_path $dir/proxy;
   fastcgi_temp_path $dir/fastcgi;
   uwsgi_temp_path $dir/uwsgi;
   scgi_temp_path $dir/scgi;
-  server {
-    listen 127.0.0.1:$origin_port;
-    default_type text/plain;
-    location / {
-      add_header Cache-Control "public, max-age=3600" always;
-      return 200 "cdnwarm benchmark body\n";
-    }
-  }
+$3
 }
 CONF
   nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >/dev/null 2>&1 &
   helper_pids+=($!)
+}
+
+# start_static_origin: an nginx origin that answers every path with a small cacheable body
+# (for benchmarks, where the Python test origin would be the bottleneck); sets origin_port.
+start_static_origin() {
+  origin_port=$(free_port)
+  run_nginx "$work/origin" off "
+  server {
+    listen 127.0.0.1:$origin_port;
+    default_type text/plain;
+    location / {
+      add_header Cache-Control \"public, max-age=3600\" always;
+      return 200 \"cdnwarm benchmark body\\n\";
+    }
+  }"
   wait_for_port "$origin_port"
 }
 
@@ -136,19 +143,7 @@ start_edge() {
   local name=$1 host=$2 pop=$3 dir="$work/$1"
   edge_port=$(free_port)
   mkdir -p "$dir/cache"
-  cat >"$dir/nginx.conf" <<CONF
-daemon off;
-master_process off;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events {}
-http {
-  access_log $dir/access.log;
-  client_body_temp_path $dir/body;
-  proxy_temp_path $dir/proxy;
-  fastcgi_temp_path $dir/fastcgi;
-  uwsgi_temp_path $dir/uwsgi;
-  scgi_temp_path $dir/scgi;
+  run_nginx "$dir" "$dir/access.log" "
   proxy_cache_path $dir/cache levels=1:2 keys_zone=$name:1m;
   server {
     listen $host:$edge_port;
@@ -156,15 +151,11 @@ http {
       proxy_pass http://127.0.0.1:$origin_port;
       proxy_cache $name;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection \"\";
       add_header X-Cache-Status \$upstream_cache_status always;
       add_header X-Served-By $pop always;
     }
-  }
-}
-CONF
-  nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >/dev/null 2>&1 &
-  helper_pids+=($!)
+  }"
   local deadline=$((SECONDS + 20))
   until (exec 3<>"/dev/tcp/$host/$edge_port") 2>/dev/null; do
     [ $SECONDS -lt $deadline ] || fail "edge $name did not listen on $host:$edge_port"
