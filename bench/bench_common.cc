@@ -139,7 +139,7 @@ double Percentile(const std::vector<double>& sorted, double q) {
 }
 
 std::string BenchUrl(const Params& p, absl::string_view part, uint64_t index) {
-  return absl::StrCat("http://", p.url_host, "/bench/", p.run, "/", part, "/", index);
+  return absl::StrCat(p.scheme, "://", p.url_host, "/bench/", p.run, "/", part, "/", index);
 }
 
 absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {

@@ -27,7 +27,9 @@ struct Params {
   std::string bridge;         // streamer-bridge gRPC address
   std::string edge_pin;       // "host:80:ip:port" (CURLOPT_CONNECT_TO) for the warmer scenario
   std::string url_host = "cdn.example.test";
-  std::string run = "run";  // unique per run: URLs, groups and jobs carry it
+  std::string scheme = "http";  // of the URLs sent; https makes the warmer use HTTP/2
+  std::string ca_file;          // CAs the warmer scenario trusts (a test CA for a TLS edge)
+  std::string run = "run";      // unique per run: URLs, groups and jobs carry it
   std::vector<std::string> regions;
   uint64_t count = 10000;
   int concurrency = 32;
@@ -100,7 +102,7 @@ class Report {
 // q in [0, 1] of `sorted` (ascending, non-empty), nearest rank.
 double Percentile(const std::vector<double>& sorted, double q);
 
-// http://<host>/bench/<run>/<index>: unique per run and index.
+// <scheme>://<host>/bench/<run>/<part>/<index>: unique per run, part and index.
 std::string BenchUrl(const Params& p, absl::string_view part, uint64_t index);
 
 // OK, or the gRPC error with `what` in front.

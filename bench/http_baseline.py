@@ -2,7 +2,7 @@
 """Runs wrk or h2load against one URL and prints its result as a cdnwarm-bench JSON line,
 with the CPU the tool used (user + system of the child), for bench/run.sh.
 
-    http_baseline.py wrk|h2load --connections C --duration SECONDS [--host H] URL
+    http_baseline.py wrk|h2load --connections C [--streams S] --duration SECONDS [--host H] URL
 """
 import argparse
 import json
@@ -36,6 +36,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("tool", choices=["wrk", "h2load"])
     ap.add_argument("--connections", type=int, required=True)
+    ap.add_argument("--streams", type=int, default=1, help="h2load: streams per connection")
     ap.add_argument("--duration", type=int, required=True)
     ap.add_argument("--host", default="")
     ap.add_argument("url")
@@ -48,9 +49,9 @@ def main():
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
         seconds = a.duration
     else:
-        # One client thread, one stream per connection: the same exchanges in flight.
-        out, wall, cpu = run(["h2load", "-t1", f"-c{a.connections}", "-m1", f"-D{a.duration}",
-                              *header, a.url])
+        # One client thread, as the warmer's engine; connections x streams in flight.
+        out, wall, cpu = run(["h2load", "-t1", f"-c{a.connections}", f"-m{a.streams}",
+                              f"-D{a.duration}", *header, a.url])
         rate = number(r"finished in [\d.]+\w+, ([\d.]+) req/s", out, "req/s")
         failed = number(r"requests: .* (\d+) failed", out, "failed count")
         errors = failed > 0
@@ -64,6 +65,7 @@ def main():
         "rate": rate,
         "unit": "gets/s",
         "connections": a.connections,
+        "in_flight": a.connections * (a.streams if a.tool == "h2load" else 1),
         "lg_cpu_s": cpu,
         "lg_cpu_cores": cpu / wall if wall > 0 else 0,
     }))

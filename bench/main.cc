@@ -20,6 +20,8 @@ ABSL_FLAG(std::string, producer, "", "Producer gRPC address");
 ABSL_FLAG(std::string, bridge, "", "Streamer-bridge gRPC address");
 ABSL_FLAG(std::string, edge_pin, "", "host:80:ip:port, where the warmer scenario connects");
 ABSL_FLAG(std::string, url_host, "cdn.example.test", "Host of the URLs sent");
+ABSL_FLAG(std::string, scheme, "http", "Scheme of the URLs sent: http, or https (HTTP/2)");
+ABSL_FLAG(std::string, ca_file, "", "CA file the warmer scenario trusts");
 ABSL_FLAG(std::string, run, "run", "Run id: URLs, consumer groups and jobs carry it");
 ABSL_FLAG(std::vector<std::string>, regions, {}, "Regions");
 ABSL_FLAG(uint64_t, count, 10000, "Records, URLs or deliveries per region");
@@ -65,6 +67,8 @@ int main(int argc, char** argv) {
   p.edge_pin = absl::GetFlag(FLAGS_edge_pin);
   p.url_host = absl::GetFlag(FLAGS_url_host);
   p.run = absl::GetFlag(FLAGS_run);
+  p.scheme = absl::GetFlag(FLAGS_scheme);
+  p.ca_file = absl::GetFlag(FLAGS_ca_file);
   p.regions = absl::GetFlag(FLAGS_regions);
   p.count = absl::GetFlag(FLAGS_count);
   p.concurrency = absl::GetFlag(FLAGS_concurrency);

@@ -164,7 +164,7 @@ def chart(report, path):
 EXPECTED = {
     "producer": ["produce-bare", "warm-batch", "warm-batch-single", "warm-unary", "memory"],
     "bridge": ["consume-bare", "fanout", "grpc-pump", "memory"],
-    "warmer": ["warmer-get", "wrk-get"],
+    "warmer": ["warmer-get", "wrk-get", "warmer-get-h2", "h2load-get"],
     "e2e": ["e2e-saturate", "e2e-latency", "memory"],
     "backlog": ["bridge-backlog"],
 }

@@ -133,7 +133,7 @@ if want bridge; then
   stop_helper "$bridge_pid"
 fi
 
-# 3. Warmer: its task path against one nginx edge vs. wrk (and h2load) on the same URL.
+# 3. Warmer: its task path against one nginx edge vs. wrk, and over HTTP/2 vs. h2load.
 if want warmer; then
   start_static_origin
   start_edge edge-bench 127.0.0.2 pop-bench
@@ -145,6 +145,21 @@ if want warmer; then
   say wrk
   python3 bench/http_baseline.py wrk --connections="$connections" --duration="${timed%s}" \
     --host="$mesh_host" "http://127.0.0.2:$edge_port$url_path" >>"$results" || fail "wrk failed"
+  # HTTP/2 (the warmer asks for it over TLS only): a TLS edge with a test CA made here, the
+  # warmer multiplexing its exchanges on one connection, h2load with one connection and as
+  # many streams.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$mesh_host" \
+    -addext "subjectAltName=DNS:$mesh_host" -keyout "$work/edge.key" -out "$work/edge.crt" \
+    2>/dev/null || fail "openssl could not make the test certificate"
+  start_edge edge-bench-tls 127.0.0.2 pop-bench "$work/edge.crt" "$work/edge.key"
+  curl -sf -o /dev/null --cacert "$work/edge.crt" --connect-to "$mesh_host:443:127.0.0.2:$edge_port" \
+    "https://$mesh_host$url_path" || fail "the TLS edge did not answer $url_path"
+  run_bench warmer-get --scheme=https --ca_file="$work/edge.crt" --concurrency="$connections" \
+    --edge_pin="$mesh_host:443:127.0.0.2:$edge_port" --duration="$timed"
+  say h2load
+  python3 bench/http_baseline.py h2load --connections=1 --streams="$connections" \
+    --duration="${timed%s}" "https://127.0.0.2:$edge_port$url_path" >>"$results" ||
+    fail "h2load failed"
 fi
 
 # 4. End to end through the whole mesh: saturation, then latency at half of it.

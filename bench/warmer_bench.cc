@@ -30,6 +30,7 @@ absl::Status WarmerGet(const Params& p) {
   options.max_total = p.concurrency;
   options.max_per_host = p.concurrency;
   options.connect_to = {p.edge_pin};
+  options.ca_file = p.ca_file;
   metrics::Registry registry;
   absl::StatusOr<std::unique_ptr<warmer::HttpEngine>> engine =
       warmer::HttpEngine::Create(options, guard, registry);
@@ -76,9 +77,9 @@ absl::Status WarmerGet(const Params& p) {
     return absl::InternalError(
         absl::StrCat("warmer: ", other.begin()->second, " tasks ended ", other.begin()->first));
   }
-  Report("warmer-get")
+  Report(p.scheme == "https" ? "warmer-get-h2" : "warmer-get")
       .Throughput(warmed, wall, sw.cpu(), "gets/s")
-      .Add("connections", p.concurrency)
+      .Add("in_flight", p.concurrency)
       .Latencies("get", latencies_ms)
       .Print();
   return absl::OkStatus();

@@ -9,7 +9,7 @@
 #                                          named_pid[NAME]; sets grpc_port
 #   start_origin PYTHON ORIGIN_PY          the scriptable test origin; sets origin_port
 #   start_static_origin                    an nginx origin for benchmarks; sets origin_port
-#   start_edge NAME HOST POP               an nginx edge cache (proxy_cache) on HOST in front of
+#   start_edge NAME HOST POP [CERT KEY]    an nginx edge cache (proxy_cache) on HOST in front of
 #                                          the origin, answering X-Served-By: POP; sets edge_port
 #   wait_for_port PORT                     waits until 127.0.0.1:PORT accepts connections
 #   free_port                              prints a free loopback port
@@ -140,13 +140,21 @@ start_static_origin() {
 }
 
 start_edge() {
-  local name=$1 host=$2 pop=$3 dir="$work/$1"
+  local name=$1 host=$2 pop=$3 dir="$work/$1" listen tls=""
   edge_port=$(free_port)
+  listen="$host:$edge_port"
+  # With CERT and KEY: TLS and HTTP/2 (ALPN) instead of plain HTTP/1.1.
+  if [ $# -ge 5 ]; then
+    listen="$listen ssl http2"
+    tls="ssl_certificate $4; ssl_certificate_key $5;"
+  fi
   mkdir -p "$dir/cache"
   run_nginx "$dir" "$dir/access.log" "
   proxy_cache_path $dir/cache levels=1:2 keys_zone=$name:1m;
   server {
-    listen $host:$edge_port;
+    listen $listen;
+    $tls
+    keepalive_requests 1000000;  # a warmer's connection lives long; nginx's default is 1000
     location / {
       proxy_pass http://127.0.0.1:$origin_port;
       proxy_cache $name;

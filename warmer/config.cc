@@ -28,6 +28,9 @@ ABSL_FLAG(absl::Duration, request_timeout, absl::Seconds(30), "Whole-exchange ti
 ABSL_FLAG(int64_t, max_body_bytes, 256 << 20,
           "Body bytes read per response; more is reported as capped");
 ABSL_FLAG(std::string, user_agent, "cdnwarm-warmer/1", "User-Agent unless a variant sets one");
+ABSL_FLAG(std::string, ca_file, "",
+          "PEM file of the CAs trusted for https edges instead of the system's (e.g. a private "
+          "CDN's or a test CA)");
 ABSL_FLAG(bool, verify, false, "After a MISS, GET again and record whether it is now a HIT");
 ABSL_FLAG(absl::Duration, ack_deadline, absl::Seconds(60), "Ack deadline asked of the bridge");
 ABSL_FLAG(int, max_outstanding, 0, "Deliveries in flight (bridge credit); 0 = max_concurrency");
@@ -116,6 +119,7 @@ absl::StatusOr<WarmerConfig> WarmerConfigFromFlags() {
   if (c.engine.max_body_bytes < 1)
     return absl::InvalidArgumentError("--max_body_bytes must be >= 1");
   c.engine.user_agent = absl::GetFlag(FLAGS_user_agent);
+  c.engine.ca_file = absl::GetFlag(FLAGS_ca_file);
   c.verify = absl::GetFlag(FLAGS_verify);
   c.subscriber.ack_deadline = absl::GetFlag(FLAGS_ack_deadline);
   if (c.subscriber.ack_deadline < absl::Seconds(1) || c.subscriber.ack_deadline > absl::Hours(1)) {

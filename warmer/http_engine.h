@@ -62,6 +62,8 @@ struct EngineOptions {
   absl::Duration slow_first_byte = absl::Seconds(3);
   int64_t max_body_bytes = 256 << 20;
   std::string user_agent = "cdnwarm-warmer";
+  // PEM file of the CAs to trust for https instead of the system's; empty = the system's.
+  std::string ca_file;
   // Edge pins, "host:port:connect-host:connect-port" (CURLOPT_CONNECT_TO).
   std::vector<std::string> connect_to;
   // Consecutive failures (transport errors, 5xx, 429) before the host is backed off.
