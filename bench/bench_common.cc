@@ -9,6 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 
 namespace cdnwarm::bench {
 
@@ -140,6 +143,28 @@ double Percentile(const std::vector<double>& sorted, double q) {
 
 std::string BenchUrl(const Params& p, absl::string_view part, uint64_t index) {
   return absl::StrCat(p.scheme, "://", p.url_host, "/bench/", p.run, "/", part, "/", index);
+}
+
+std::unique_ptr<v1::Producer::Stub> ProducerStub(const Params& p) {
+  return v1::Producer::NewStub(grpc::CreateChannel(p.producer, grpc::InsecureChannelCredentials()));
+}
+
+void AsyncWarm(v1::Producer::Stub& stub, const std::string& url, WarmDone done) {
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::WarmRequest req;
+    v1::WarmReply reply;
+    Clock::time_point sent;
+    WarmDone done;
+  };
+  auto call = std::make_shared<Call>();
+  call->req.set_url(url);
+  call->done = std::move(done);
+  call->sent = Clock::now();
+  stub.async()->Warm(&call->ctx, &call->req, &call->reply, [call](grpc::Status s) {
+    const Clock::time_point now = Clock::now();
+    call->done(s, call->reply, now, absl::FromChrono(now - call->sent));
+  });
 }
 
 absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {

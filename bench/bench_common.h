@@ -6,6 +6,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -14,10 +16,13 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "cdnwarm/v1/producer.grpc.pb.h"
 #include "common/kafka_config.h"
 #include "grpcpp/support/status.h"
 
 namespace cdnwarm::bench {
+
+using Clock = std::chrono::steady_clock;
 
 struct Params {
   std::string bootstrap;      // Kafka
@@ -104,6 +109,15 @@ double Percentile(const std::vector<double>& sorted, double q);
 
 // <scheme>://<host>/bench/<run>/<part>/<index>: unique per run, part and index.
 std::string BenchUrl(const Params& p, absl::string_view part, uint64_t index);
+
+// A Producer stub on its own channel to `p.producer`.
+std::unique_ptr<v1::Producer::Stub> ProducerStub(const Params& p);
+
+// One asynchronous unary Warm of `url`. `done` runs once, on a gRPC thread, with the status,
+// the reply, when the reply arrived and how long the call took.
+using WarmDone = std::function<void(const grpc::Status&, const v1::WarmReply&,
+                                    Clock::time_point replied, absl::Duration took)>;
+void AsyncWarm(v1::Producer::Stub& stub, const std::string& url, WarmDone done);
 
 // OK, or the gRPC error with `what` in front.
 absl::Status FromGrpc(const grpc::Status& s, absl::string_view what);

@@ -20,13 +20,10 @@
 #include "common/kafka_handles.h"
 #include "common/proto_time.h"
 #include "grpcpp/client_context.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 
 namespace cdnwarm::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t,
                                     common::internal::Deleter<rd_kafka_metadata_destroy>>;
 
@@ -107,10 +104,6 @@ class ResultsWatcher {
 };
 
 double Millis(Clock::duration d) { return absl::ToDoubleMilliseconds(absl::FromChrono(d)); }
-
-std::unique_ptr<v1::Producer::Stub> ProducerStub(const Params& p) {
-  return v1::Producer::NewStub(grpc::CreateChannel(p.producer, grpc::InsecureChannelCredentials()));
-}
 
 }  // namespace
 
@@ -210,12 +203,6 @@ absl::Status E2eLatency(const Params& p) {
   if (!watcher.ok()) return watcher.status();
 
   std::unique_ptr<v1::Producer::Stub> stub = ProducerStub(p);
-  struct Call {
-    grpc::ClientContext ctx;
-    v1::WarmRequest req;
-    v1::WarmReply reply;
-    Clock::time_point sent;
-  };
   Stopwatch sw;
   const Clock::time_point start = Clock::now();
   for (uint64_t i = 0; i < total; ++i) {
@@ -223,24 +210,22 @@ absl::Status E2eLatency(const Params& p) {
         start +
         std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(i) * 1e9 / p.rate));
     std::this_thread::sleep_until(due);  // pacing the open-loop sender
-    auto call = std::make_shared<Call>();
-    call->req.set_url(BenchUrl(p, "lat", i));
-    call->sent = Clock::now();
-    stub->async()->Warm(&call->ctx, &call->req, &call->reply, [&, call](grpc::Status s) {
-      const Clock::time_point now = Clock::now();
-      std::lock_guard<std::mutex> lock(mu);
-      ++replies;
-      cv.notify_all();
-      if (!s.ok()) {
-        if (first_error.ok()) first_error = FromGrpc(s, "Warm");
-        return;
-      }
-      call_ms.push_back(Millis(now - call->sent));
-      Job& job = jobs[call->reply.job_id()];
-      job.replied = now;
-      job.replied_wall = absl::Now();
-      settle(job);
-    });
+    AsyncWarm(*stub, BenchUrl(p, "lat", i),
+              [&](const grpc::Status& s, const v1::WarmReply& reply, Clock::time_point replied,
+                  absl::Duration took) {
+                std::lock_guard<std::mutex> lock(mu);
+                ++replies;
+                cv.notify_all();
+                if (!s.ok()) {
+                  if (first_error.ok()) first_error = FromGrpc(s, "Warm");
+                  return;
+                }
+                call_ms.push_back(absl::ToDoubleMilliseconds(took));
+                Job& job = jobs[reply.job_id()];
+                job.replied = replied;
+                job.replied_wall = absl::Now();
+                settle(job);
+              });
   }
   const absl::Duration send_wall = sw.wall();
   const absl::Duration send_cpu = sw.cpu();

@@ -13,8 +13,6 @@
 #include "cdnwarm/v1/producer.grpc.pb.h"
 #include "common/kafka_handles.h"
 #include "grpcpp/client_context.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 #include "producer/task_factory.h"
 #include "producer/task_publisher.h"
 
@@ -31,10 +29,6 @@ struct DeliveryCounts {
 void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* counts = static_cast<DeliveryCounts*>(opaque);
   (m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? counts->ok : counts->failed).fetch_add(1);
-}
-
-std::unique_ptr<v1::Producer::Stub> ProducerStub(const Params& p) {
-  return v1::Producer::NewStub(grpc::CreateChannel(p.producer, grpc::InsecureChannelCredentials()));
 }
 
 }  // namespace
@@ -136,12 +130,6 @@ absl::Status WarmBatch(const Params& p) {
 // Closed loop: `concurrency` unary Warm calls in flight until `duration` has passed.
 absl::Status WarmUnary(const Params& p) {
   std::unique_ptr<v1::Producer::Stub> stub = ProducerStub(p);
-  struct Call {
-    grpc::ClientContext ctx;
-    v1::WarmRequest req;
-    v1::WarmReply reply;
-    std::chrono::steady_clock::time_point sent;
-  };
   std::mutex mu;
   std::condition_variable cv;
   int active = 0;
@@ -149,31 +137,31 @@ absl::Status WarmUnary(const Params& p) {
   uint64_t ok = 0;
   absl::Status first_error;
   std::vector<double> latencies_ms;
-  const auto end = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(p.duration);
+  const Clock::time_point end = Clock::now() + absl::ToChronoNanoseconds(p.duration);
 
   std::function<void()> issue = [&] {
-    auto call = std::make_shared<Call>();
+    std::string url;
     {
       std::lock_guard<std::mutex> lock(mu);
-      call->req.set_url(BenchUrl(p, "unary", next++));
+      url = BenchUrl(p, "unary", next++);
     }
-    call->sent = std::chrono::steady_clock::now();
-    stub->async()->Warm(&call->ctx, &call->req, &call->reply, [&, call](grpc::Status s) {
-      const auto now = std::chrono::steady_clock::now();
-      bool again = false;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (s.ok()) {
-          ++ok;
-          latencies_ms.push_back(absl::ToDoubleMilliseconds(absl::FromChrono(now - call->sent)));
-        } else if (first_error.ok()) {
-          first_error = FromGrpc(s, "Warm");
-        }
-        again = now < end && first_error.ok();
-        if (!again && --active == 0) cv.notify_all();
-      }
-      if (again) issue();
-    });
+    AsyncWarm(*stub, url,
+              [&](const grpc::Status& s, const v1::WarmReply&, Clock::time_point replied,
+                  absl::Duration took) {
+                bool again = false;
+                {
+                  std::lock_guard<std::mutex> lock(mu);
+                  if (s.ok()) {
+                    ++ok;
+                    latencies_ms.push_back(absl::ToDoubleMilliseconds(took));
+                  } else if (first_error.ok()) {
+                    first_error = FromGrpc(s, "Warm");
+                  }
+                  again = replied < end && first_error.ok();
+                  if (!again && --active == 0) cv.notify_all();
+                }
+                if (again) issue();
+              });
   };
   Stopwatch sw;
   {

@@ -56,12 +56,6 @@ work_fs=disk
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm work_fs=tmpfs; fi
 # shellcheck source=../scripts/lib.sh
 . scripts/lib.sh
-broker_dir=""
-stop_all() {
-  cleanup
-  [ -n "$broker_dir" ] && scripts/kafka.sh stop "$broker_dir" >/dev/null 2>&1 || true
-}
-trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 bench="$build/bench/cdnwarm-bench"
@@ -85,10 +79,7 @@ stop_helper() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
 if [ -n "${CDNWARM_KAFKA_BOOTSTRAP:-}" ]; then
   kafka=$CDNWARM_KAFKA_BOOTSTRAP
 else
-  scripts/kafka.sh fetch
-  broker_dir="$work/kafka"
-  scripts/kafka.sh start "$broker_dir" "${CDNWARM_BENCH_KAFKA_PORT:-39592}"
-  kafka=$(scripts/kafka.sh bootstrap "$broker_dir")
+  start_broker "${CDNWARM_BENCH_KAFKA_PORT:-39592}"
 fi
 say "Kafka at $kafka; report in $out"
 run="r$RANDOM$RANDOM"

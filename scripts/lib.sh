@@ -11,6 +11,7 @@
 #   start_static_origin                    an nginx origin for benchmarks; sets origin_port
 #   start_edge NAME HOST POP [CERT KEY]    an nginx edge cache (proxy_cache) on HOST in front of
 #                                          the origin, answering X-Served-By: POP; sets edge_port
+#   start_broker PORT                      a real Kafka broker for this script; sets kafka
 #   wait_for_port PORT                     waits until 127.0.0.1:PORT accepts connections
 #   free_port                              prints a free loopback port
 
@@ -20,10 +21,12 @@ pid=""
 helper_pids=()  # other processes a test starts (origins, edges), killed at exit
 declare -A named_pid  # start_named NAME -> its pid
 service_log="$work/service.log"
+broker_dir=""  # set by start_broker; cleanup stops that broker
 cleanup() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
   for p in "${helper_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${helper_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ -n "$broker_dir" ] && "$lib_dir/kafka.sh" stop "$broker_dir" >/dev/null 2>&1 || true
   [ "${keep_work:-0}" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -214,6 +217,15 @@ start_mesh() {
     [ $SECONDS -lt $deadline ] || fail "not every warmer subscribed: $(mesh_subs "$python")"
     sleep 0.2
   done
+}
+
+# start_broker PORT: a real single-node KRaft broker in $work/kafka on 127.0.0.1:PORT (jars
+# fetched if missing), stopped at exit; sets kafka (its bootstrap).
+start_broker() {
+  "$lib_dir/kafka.sh" fetch
+  broker_dir="$work/kafka"
+  "$lib_dir/kafka.sh" start "$broker_dir" "$1"
+  kafka=$("$lib_dir/kafka.sh" bootstrap "$broker_dir")
 }
 
 # start_kafka_mock BINARY INSTANCE: librdkafka's mock cluster with the instance's topics;

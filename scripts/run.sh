@@ -34,12 +34,6 @@ grpcurl="$CDNWARM_CACHE/bin/grpcurl"
 # shellcheck source=lib.sh
 . scripts/lib.sh
 keep_work=1  # the logs stay for reading
-broker_dir=""
-stop_all() {
-  cleanup
-  [ -n "$broker_dir" ] && scripts/kafka.sh stop "$broker_dir" >/dev/null 2>&1 || true
-}
-trap stop_all EXIT
 trap 'echo; echo "stopping"; exit 130' INT TERM
 
 instance="demo$RANDOM"
@@ -56,10 +50,7 @@ case $kafka_mode in
     echo "Kafka: using $kafka"
     ;;
   broker)
-    scripts/kafka.sh fetch
-    broker_dir="$work/kafka"
-    scripts/kafka.sh start "$broker_dir" "${CDNWARM_RUN_KAFKA_PORT:-39492}"
-    kafka=$(scripts/kafka.sh bootstrap "$broker_dir")
+    start_broker "${CDNWARM_RUN_KAFKA_PORT:-39492}"
     echo "Kafka: a real single-node broker (KRaft) started at $kafka"
     ;;
   mock)
