@@ -26,6 +26,17 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(20),
           "On SIGTERM, time in-flight calls get to finish; keep it below the Kubernetes "
           "termination grace period");
 ABSL_FLAG(int, max_message_bytes, 4 * 1024 * 1024, "Largest gRPC message accepted, bytes");
+ABSL_FLAG(int, max_concurrent_streams, 100,
+          "Concurrent gRPC calls one client connection may have open; more wait or fail");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain: serve gRPC over TLS (with --tls_key_file). Re-read when it "
+          "changes");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA certificates: require clients to present a certificate they signed (mutual "
+          "TLS)");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
+          "How often TLS certificate, key and CA files are checked for changes");
 ABSL_FLAG(std::string, kafka_bootstrap, "",
           "Kafka bootstrap servers host:port[,host:port...]; overrides bootstrap.servers");
 ABSL_FLAG(std::string, kafka_properties, "",
@@ -113,6 +124,19 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const ServiceInfo& info) {
       c.server.max_receive_message_bytes > 64 * 1024 * 1024) {
     return absl::InvalidArgumentError("--max_message_bytes must be between 1024 and 67108864");
   }
+
+  c.server.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  if (c.server.max_concurrent_streams < 1 || c.server.max_concurrent_streams > 10000) {
+    return absl::InvalidArgumentError("--max_concurrent_streams must be between 1 and 10000");
+  }
+  c.server.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  c.server.tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  c.server.tls.ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  c.server.tls.reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
+  if (c.server.tls.reload_interval < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("--tls_reload_interval must be at least 1s");
+  }
+  if (absl::Status s = CheckServerTls(c.server.tls); !s.ok()) return s;
 
   if (const std::string file = absl::GetFlag(FLAGS_kafka_properties); !file.empty()) {
     absl::StatusOr<KafkaProperties> loaded = KafkaProperties::LoadFile(file);

@@ -45,6 +45,9 @@ void ServerRunner::AddService(grpc::Service* service) { services_.push_back(serv
 void ServerRunner::OnDrain(std::function<void()> hook) { drain_hooks_.push_back(std::move(hook)); }
 
 absl::Status ServerRunner::Start() {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentials(options_.tls);
+  if (!credentials.ok()) return credentials.status();
   auto admin = AdminHttpServer::Start(options_.admin_address, AdminRoutes(registry_, readiness_));
   if (!admin.ok()) return admin.status();
   admin_ = std::move(*admin);
@@ -55,8 +58,9 @@ absl::Status ServerRunner::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.AddListeningPort(options_.grpc_address, *credentials, &grpc_port_);
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams);
   // Without this a second process could silently share the port (SO_REUSEPORT).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   for (grpc::Service* service : services_) builder.RegisterService(service);

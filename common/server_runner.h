@@ -19,6 +19,7 @@
 #include "common/admin_http.h"
 #include "common/metrics.h"
 #include "common/readiness.h"
+#include "common/tls.h"
 #include "grpcpp/server.h"
 
 namespace cdnwarm::common {
@@ -32,6 +33,11 @@ struct ServerOptions {
   absl::Duration drain_timeout = absl::Seconds(20);
   // Largest gRPC message accepted, bytes.
   int max_receive_message_bytes = 4 * 1024 * 1024;
+  // Concurrent streams one client connection may hold open (HTTP/2 SETTINGS).
+  int max_concurrent_streams = 100;
+  // gRPC over TLS when a certificate is set; mutual TLS when a client CA is set too.
+  TlsFiles tls{.cert_flag = "tls_cert_file", .key_flag = "tls_key_file",
+               .ca_flag = "tls_client_ca_file"};
 };
 
 // Blocks SIGTERM and SIGINT in the calling thread and every thread it starts later, so

@@ -70,15 +70,29 @@ def _load():
 pb = _load()
 
 
-def channel(address, token=None, tls=False):
-    """A channel to one cdnwarm server. A bearer token (producer --auth_token_file, bridge
-    --region_tokens_file) rides on every call."""
-    if not tls:
+class Tls(types.SimpleNamespace):
+    """TLS to a server: ca_file verifies it (None: the system's roots); cert_file and
+    key_file are this client's identity for servers that require mutual TLS."""
+
+    def __init__(self, ca_file=None, cert_file=None, key_file=None):
+        super().__init__(ca_file=ca_file, cert_file=cert_file, key_file=key_file)
+
+    def credentials(self):
+        def read(path):
+            return Path(path).read_bytes() if path else None
+        return grpc.ssl_channel_credentials(read(self.ca_file), read(self.key_file),
+                                            read(self.cert_file))
+
+
+def channel(address, token=None, tls=None):
+    """A channel to one cdnwarm server, over TLS when `tls` (a Tls) is given. A bearer token
+    (producer --auth_token_file, bridge --region_tokens_file) rides on every call."""
+    if tls is None:
         ch = grpc.insecure_channel(address)
         if token:
             ch = grpc.intercept_channel(ch, _TokenInterceptor(token))
         return ch
-    creds = grpc.ssl_channel_credentials()
+    creds = tls.credentials()
     if token:
         creds = grpc.composite_channel_credentials(
             creds, grpc.access_token_call_credentials(token))
@@ -117,8 +131,8 @@ def task_options(regions=None, ttl_seconds=None, source=None):
 class Producer:
     """cdnwarm.v1.Producer: intake and job progress."""
 
-    def __init__(self, address, token=None, timeout=30.0):
-        self._channel = channel(address, token)
+    def __init__(self, address, token=None, timeout=30.0, tls=None):
+        self._channel = channel(address, token, tls)
         self.stub = pb.producer_grpc.ProducerStub(self._channel)
         self.timeout = timeout
 
@@ -159,8 +173,8 @@ class Producer:
 class Bridge:
     """cdnwarm.v1.Bridge: the operator side (subscriptions, lag, seek)."""
 
-    def __init__(self, address, token=None, timeout=30.0):
-        self._channel = channel(address, token)
+    def __init__(self, address, token=None, timeout=30.0, tls=None):
+        self._channel = channel(address, token, tls)
         self.stub = pb.bridge_grpc.BridgeStub(self._channel)
         self.timeout = timeout
 

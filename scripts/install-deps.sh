@@ -15,7 +15,7 @@ CHECKOV_VERSION="3.3.30"
 
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  clang-format clang-tidy
+  clang-format clang-tidy clang-14 libclang-rt-14-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librdkafka-dev libcurl4-openssl-dev libabsl-dev libre2-dev libssl-dev zlib1g-dev libexpat1-dev libidn2-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -12,6 +12,9 @@
 #   start_edge NAME HOST POP [CERT KEY]    an nginx edge cache (proxy_cache) on HOST in front of
 #                                          the origin, answering X-Served-By: POP; sets edge_port
 #   start_broker PORT                      a real Kafka broker for this script; sets kafka
+#   make_ca NAME                           a test CA in $work: NAME.crt, NAME.key
+#   make_cert NAME CA SAN                  a certificate NAME.crt, NAME.key signed by CA, valid
+#                                          for SAN (e.g. IP:127.0.0.1) as server and client
 #   wait_for_port PORT                     waits until 127.0.0.1:PORT accepts connections
 #   free_port                              prints a free loopback port
 
@@ -217,6 +220,20 @@ start_mesh() {
     [ $SECONDS -lt $deadline ] || fail "not every warmer subscribed: $(mesh_subs "$python")"
     sleep 0.2
   done
+}
+
+make_ca() {
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=cdnwarm test CA $1" \
+    -keyout "$work/$1.key" -out "$work/$1.crt" 2>/dev/null || fail "openssl: CA $1"
+}
+
+make_cert() {
+  openssl req -new -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$work/$1.key" \
+    -out "$work/$1.csr" 2>/dev/null || fail "openssl: request $1"
+  printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$3" >"$work/$1.ext"
+  openssl x509 -req -in "$work/$1.csr" -CA "$work/$2.crt" -CAkey "$work/$2.key" \
+    -CAcreateserial -days 2 -extfile "$work/$1.ext" -out "$work/$1.crt" 2>/dev/null \
+    || fail "openssl: certificate $1"
 }
 
 # start_broker PORT: a real single-node KRaft broker in $work/kafka on 127.0.0.1:PORT (jars

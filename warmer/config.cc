@@ -15,6 +15,14 @@ ABSL_FLAG(std::string, bridge_address, "",
           "streamer-bridge host:port to subscribe to; empty runs WarmNow only");
 ABSL_FLAG(std::string, bridge_token_file, "",
           "File with the bearer token the bridge expects for this region");
+ABSL_FLAG(bool, bridge_tls, false,
+          "Subscribe over TLS (implied by the --bridge_*_file flags); the system's roots "
+          "verify the bridge unless --bridge_ca_file is set");
+ABSL_FLAG(std::string, bridge_ca_file, "", "PEM CA certificates that verify the bridge");
+ABSL_FLAG(std::string, bridge_cert_file, "",
+          "PEM client certificate for a bridge that requires mutual TLS (with "
+          "--bridge_key_file); re-read when it changes");
+ABSL_FLAG(std::string, bridge_key_file, "", "PEM private key of --bridge_cert_file");
 ABSL_FLAG(std::string, subscriber_id, "", "Subscriber id (default: the replica id)");
 ABSL_FLAG(std::vector<std::string>, edge_pins, {},
           "Edge pins host:port:edge-host:edge-port (CURLOPT_CONNECT_TO), comma separated: this "
@@ -89,6 +97,16 @@ absl::StatusOr<WarmerConfig> WarmerConfigFromFlags() {
     if (!token.ok()) return token.status();
     c.subscriber.bearer_token = *token;
   }
+  c.bridge_tls = common::TlsFiles{.cert_file = absl::GetFlag(FLAGS_bridge_cert_file),
+                                  .key_file = absl::GetFlag(FLAGS_bridge_key_file),
+                                  .ca_file = absl::GetFlag(FLAGS_bridge_ca_file),
+                                  .reload_interval = c.common.server.tls.reload_interval,
+                                  .cert_flag = "bridge_cert_file",
+                                  .key_flag = "bridge_key_file",
+                                  .ca_flag = "bridge_ca_file"};
+  c.use_bridge_tls = absl::GetFlag(FLAGS_bridge_tls) || !c.bridge_tls.cert_file.empty() ||
+                     !c.bridge_tls.key_file.empty() || !c.bridge_tls.ca_file.empty();
+  if (absl::Status s = common::CheckTlsFiles(c.bridge_tls); !s.ok()) return s;
   c.subscriber.subscriber_id = absl::GetFlag(FLAGS_subscriber_id);
   if (c.subscriber.subscriber_id.empty()) c.subscriber.subscriber_id = c.common.replica_id;
 

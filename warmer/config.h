@@ -24,6 +24,8 @@ struct WarmerConfig {
   EngineOptions engine;
   SubscriberOptions subscriber;
   std::string bridge_address;  // empty: no subscription (WarmNow only)
+  bool use_bridge_tls = false;
+  common::TlsFiles bridge_tls;
   bool verify = false;
 };
 

@@ -1,6 +1,7 @@
 #include "warmer/warmer_app.h"
 
 #include "common/log.h"
+#include "common/tls.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -27,8 +28,15 @@ absl::StatusOr<std::unique_ptr<WarmerApp>> WarmerApp::Create(WarmerConfig config
   if (c.bridge_address.empty()) {
     log::Warn("no --bridge_address: not subscribing; only WarmNow is served");
   } else {
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (c.use_bridge_tls) {
+      absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> tls =
+          common::ChannelCredentials(c.bridge_tls);
+      if (!tls.ok()) return tls.status();
+      credentials = *std::move(tls);
+    }
     app->subscriber_ = std::make_unique<Subscriber>(
-        c.subscriber, grpc::CreateChannel(c.bridge_address, grpc::InsecureChannelCredentials()),
+        c.subscriber, grpc::CreateChannel(c.bridge_address, credentials),
         *app->warmer_, *app->stats_, app->runner_->readiness(), registry);
     app->runner_->OnDrain([subscriber = app->subscriber_.get(),
                            grace = c.common.server.drain_timeout] { subscriber->Drain(grace); });
