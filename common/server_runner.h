@@ -36,8 +36,8 @@ struct ServerOptions {
   // Concurrent streams one client connection may hold open (HTTP/2 SETTINGS).
   int max_concurrent_streams = 100;
   // gRPC over TLS when a certificate is set; mutual TLS when a client CA is set too.
-  TlsFiles tls{.cert_flag = "tls_cert_file", .key_flag = "tls_key_file",
-               .ca_flag = "tls_client_ca_file"};
+  TlsFiles tls{
+      .cert_flag = "tls_cert_file", .key_flag = "tls_key_file", .ca_flag = "tls_client_ca_file"};
 };
 
 // Blocks SIGTERM and SIGINT in the calling thread and every thread it starts later, so

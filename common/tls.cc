@@ -63,8 +63,8 @@ absl::StatusOr<KeyPtr> ReadKey(const TlsFiles& tls, const std::string& path) {
   KeyPtr key(PEM_read_bio_PrivateKey(bio->get(), nullptr, nullptr, kNoPassphrase));
   ERR_clear_error();
   if (key == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        Flag(tls.key_flag, path), ": holds no unencrypted PEM private key"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Flag(tls.key_flag, path), ": holds no unencrypted PEM private key"));
   }
   return key;
 }

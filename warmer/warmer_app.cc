@@ -36,8 +36,8 @@ absl::StatusOr<std::unique_ptr<WarmerApp>> WarmerApp::Create(WarmerConfig config
       credentials = *std::move(tls);
     }
     app->subscriber_ = std::make_unique<Subscriber>(
-        c.subscriber, grpc::CreateChannel(c.bridge_address, credentials),
-        *app->warmer_, *app->stats_, app->runner_->readiness(), registry);
+        c.subscriber, grpc::CreateChannel(c.bridge_address, credentials), *app->warmer_,
+        *app->stats_, app->runner_->readiness(), registry);
     app->runner_->OnDrain([subscriber = app->subscriber_.get(),
                            grace = c.common.server.drain_timeout] { subscriber->Drain(grace); });
   }
