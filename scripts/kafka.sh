@@ -11,6 +11,10 @@
 #   kafka.sh resume DIR             start the broker of DIR again, keeping its data (outage tests)
 #   kafka.sh stop DIR               stop the broker started in DIR and wait for it to exit
 #   kafka.sh bootstrap DIR          print the broker's bootstrap address
+#
+# With KAFKA_SSL_PORT, KAFKA_SSL_KEYSTORE (PKCS12) and KAFKA_SSL_PASSWORD set, `start` adds
+# an SSL listener on that port; with KAFKA_SSL_CLIENT_CA (PEM) too, it requires clients
+# there to present a certificate signed by that CA.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -41,16 +45,21 @@ pid_alive() { [ -f "$1/broker.pid" ] && kill -0 "$(cat "$1/broker.pid")" 2>/dev/
 answers() { kcat -L -b "$1" -m 3 2>/dev/null | grep -q '1 brokers:'; }
 
 write_config() {
-  local dir=$1 port=$2 cport=$(($2 + 1))
+  local dir=$1 port=$2 cport=$(($2 + 1)) ssl_listener="" ssl_advertised="" ssl_map=""
+  if [ -n "${KAFKA_SSL_PORT:-}" ]; then
+    ssl_listener=",SSL://127.0.0.1:$KAFKA_SSL_PORT"
+    ssl_advertised=",SSL://127.0.0.1:$KAFKA_SSL_PORT"
+    ssl_map=",SSL:SSL"
+  fi
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport$ssl_listener
+advertised.listeners=PLAINTEXT://127.0.0.1:$port$ssl_advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT$ssl_map
 log.dirs=$dir/data
 num.partitions=6
 auto.create.topics.enable=false
@@ -61,6 +70,21 @@ transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.flush.interval.messages=9223372036854775807
 PROPS
+  if [ -n "${KAFKA_SSL_PORT:-}" ]; then
+    cat >>"$dir/server.properties" <<PROPS
+ssl.keystore.type=PKCS12
+ssl.keystore.location=${KAFKA_SSL_KEYSTORE:?KAFKA_SSL_KEYSTORE}
+ssl.keystore.password=${KAFKA_SSL_PASSWORD:?KAFKA_SSL_PASSWORD}
+ssl.key.password=$KAFKA_SSL_PASSWORD
+PROPS
+    if [ -n "${KAFKA_SSL_CLIENT_CA:-}" ]; then
+      cat >>"$dir/server.properties" <<PROPS
+ssl.client.auth=required
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_SSL_CLIENT_CA
+PROPS
+    fi
+  fi
   cat >"$dir/log4j.properties" <<PROPS
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.FileAppender
@@ -136,5 +160,5 @@ case "${1:-}" in
   resume) shift; KEEP_DATA=1 start "${1:?usage: kafka.sh resume DIR}" "$(cut -d: -f2 "$1/bootstrap")" ;;
   stop) shift; stop "$@" ;;
   bootstrap) cat "${2:?usage: kafka.sh bootstrap DIR}/bootstrap" ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
