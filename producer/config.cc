@@ -1,5 +1,7 @@
 #include "producer/config.h"
 
+#include <algorithm>
+
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "common/fetch_config.h"
@@ -20,6 +22,12 @@ ABSL_FLAG(
     int, max_queued_records, 100000,
     "Records the Kafka client may hold unacknowledged; beyond it calls get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, expansion_threads, 2, "Threads fetching and expanding sitemaps and playlists");
+ABSL_FLAG(double, client_rate, 0,
+          "URLs per second one client (TLS common name, else IP address) may enqueue; 0 is "
+          "unlimited. Warm beyond it gets RESOURCE_EXHAUSTED; batches and expansions are slowed");
+ABSL_FLAG(double, client_burst, 0,
+          "A client's burst above --client_rate, URLs (default: 10 s' worth)");
+ABSL_FLAG(int, max_batch_urls, 1'000'000, "URLs one WarmBatch stream may carry");
 
 namespace cdnwarm::producer {
 
@@ -59,6 +67,18 @@ absl::StatusOr<ProducerConfig> ProducerConfigFromFlags() {
   if (c.expansion_threads < 1 || c.expansion_threads > 64) {
     return absl::InvalidArgumentError("--expansion_threads must be between 1 and 64");
   }
+  c.client_rate = absl::GetFlag(FLAGS_client_rate);
+  c.client_burst = absl::GetFlag(FLAGS_client_burst);
+  if (c.client_rate < 0 || c.client_rate > 1e7 || c.client_burst < 0 || c.client_burst > 1e8) {
+    return absl::InvalidArgumentError(
+        "--client_rate must be between 0 and 1e7, --client_burst between 0 and 1e8");
+  }
+  if (c.client_burst == 0) c.client_burst = std::max(1.0, 10 * c.client_rate);
+  const int max_batch_urls = absl::GetFlag(FLAGS_max_batch_urls);
+  if (max_batch_urls < 1 || max_batch_urls > 100'000'000) {
+    return absl::InvalidArgumentError("--max_batch_urls must be between 1 and 100000000");
+  }
+  c.max_batch_urls = static_cast<size_t>(max_batch_urls);
   return c;
 }
 

@@ -28,6 +28,9 @@ struct ProducerConfig {
   absl::Duration delivery_timeout = absl::Seconds(30);
   int max_queued_records = 100000;
   int expansion_threads = 2;
+  double client_rate = 0;  // URLs/s per client; 0 unlimited
+  double client_burst = 1;
+  size_t max_batch_urls = 1'000'000;
 };
 
 absl::StatusOr<ProducerConfig> ProducerConfigFromFlags();

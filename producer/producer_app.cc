@@ -55,6 +55,10 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
   ProducerServiceOptions service_options;
   service_options.max_wait = c.delivery_timeout;
   service_options.expansion_threads = c.expansion_threads;
+  service_options.client_rate = c.client_rate;
+  service_options.client_burst = c.client_burst;
+  service_options.max_batch_urls = c.max_batch_urls;
+  if (c.client_rate == 0) log::Warn("no --client_rate: one client may enqueue URLs without limit");
   app->service_ = std::make_unique<ProducerService>(service_options, *app->intake_, *app->tracker_,
                                                     c.fetch_guard, app->auth_, registry);
   app->runner_->AddService(app->service_.get());

@@ -1,5 +1,6 @@
 #include "producer/producer_service.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -26,16 +27,25 @@ absl::Status CheckJobId(const std::string& job_id) {
 }
 
 // Feeds expanded URLs into a batch job, holding the expansion back while too many
-// records wait for the broker, and stopping it when the caller went away.
+// records wait for the broker or the client is over its rate, and stopping it when the
+// caller went away. Runs on an expansion worker, which may block.
 class JobSink final : public UrlSink {
  public:
   JobSink(BatchJob& job, const TaskTemplate& options, size_t max_in_flight,
-          grpc::CallbackServerContext& ctx)
-      : job_(job), options_(options), max_in_flight_(max_in_flight), ctx_(ctx) {}
+          grpc::CallbackServerContext& ctx, ClientRateLimiter& limiter, std::string client)
+      : job_(job),
+        options_(options),
+        max_in_flight_(max_in_flight),
+        ctx_(ctx),
+        limiter_(limiter),
+        client_(std::move(client)) {}
 
   absl::Status Add(absl::string_view url) override {
     if (ctx_.IsCancelled()) return absl::CancelledError("the call was cancelled");
     job_.WaitBelow(max_in_flight_);
+    if (absl::Duration wait = limiter_.Take(client_, 1, absl::Now()); wait > absl::ZeroDuration()) {
+      absl::SleepFor(wait);  // pacing an expansion to the client's rate
+    }
     job_.Add(url, options_);
     return absl::OkStatus();
   }
@@ -49,6 +59,8 @@ class JobSink final : public UrlSink {
   const TaskTemplate& options_;
   const size_t max_in_flight_;
   grpc::CallbackServerContext& ctx_;
+  ClientRateLimiter& limiter_;
+  const std::string client_;
 };
 
 }  // namespace
@@ -63,10 +75,12 @@ ProducerService::ProducerService(ProducerServiceOptions options, Intake& intake,
       auth_(auth),
       rpcs_(registry.AddCounter("cdnwarm_producer_rpcs_total", "Producer RPCs by method and code",
                                 {"rpc", "code"})),
-      expansions_(options_.expansion_threads, options_.max_queued_expansions) {
+      expansions_(options_.expansion_threads, options_.max_queued_expansions),
+      limiter_(options_.client_rate, options_.client_burst) {
   ticker_ = std::thread([this] {
     while (!stop_ticker_) {
       TickWatches();
+      TickPaused(absl::Now());
       absl::SleepFor(kWatchTick);  // a period, not synchronisation: watches are polled
     }
   });
@@ -113,6 +127,9 @@ grpc::ServerUnaryReactor* ProducerService::Warm(grpc::CallbackServerContext* ctx
                                                 cdnwarm::v1::WarmReply* reply) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (absl::Status s = Admit(*ctx); !s.ok()) return FinishUnary(reactor, "Warm", s);
+  if (absl::Status s = limiter_.TryTake(ClientIdentity(*ctx), 1, absl::Now()); !s.ok()) {
+    return FinishUnary(reactor, "Warm", s);
+  }
   if (request->urls_size() > 0) {
     return FinishUnary(reactor, "Warm",
                        absl::InvalidArgumentError(
@@ -145,7 +162,7 @@ class ProducerService::BatchReactor final
  public:
   BatchReactor(ProducerService& service, grpc::CallbackServerContext* ctx,
                cdnwarm::v1::WarmBatchReply* reply)
-      : service_(service), reply_(reply) {
+      : service_(service), reply_(reply), client_(ClientIdentity(*ctx)) {
     if (absl::Status s = service_.Admit(*ctx); !s.ok()) {
       Done(s, {});
       return;
@@ -163,11 +180,24 @@ class ProducerService::BatchReactor final
       job_->Close([this](absl::Status s, cdnwarm::v1::WarmBatchReply r) { Done(s, std::move(r)); });
       return;
     }
+    // A message with only `urls` has no entry in `url`.
+    const bool single = !request_.url().empty() || request_.urls_size() == 0;
+    const size_t n = static_cast<size_t>(request_.urls_size()) + (single ? 1 : 0);
+    absl::Status too_big;
     if (request_.urls_size() > kMaxUrlsPerMessage) {
+      too_big = absl::InvalidArgumentError(absl::StrCat(
+          "urls: at most ", kMaxUrlsPerMessage, " per message, got ", request_.urls_size()));
+    } else if (job_->entries() + n > service_.options_.max_batch_urls) {
+      too_big = absl::InvalidArgumentError(
+          absl::StrCat("WarmBatch: at most ", service_.options_.max_batch_urls,
+                       " URLs per stream; split the list into several batches"));
+    }
+    if (!too_big.ok()) {
       // The job so far stands: what was accepted is enqueued and its records are answered.
-      job_->Close([this, n = request_.urls_size()](absl::Status, cdnwarm::v1::WarmBatchReply) {
-        Done(absl::InvalidArgumentError(
-                 absl::StrCat("urls: at most ", kMaxUrlsPerMessage, " per message, got ", n)),
+      job_->Close([this, too_big](absl::Status, cdnwarm::v1::WarmBatchReply) {
+        Done(absl::Status(too_big.code(),
+                          absl::StrCat(too_big.message(), " (job ", job_->job_id(), " keeps the ",
+                                       job_->entries(), " entries before)")),
              {});
       });
       return;
@@ -179,8 +209,6 @@ class ProducerService::BatchReactor final
       first_options_ = *options;
       have_first_ = true;
     }
-    // A message with only `urls` has no entry in `url`.
-    const bool single = !request_.url().empty() || request_.urls_size() == 0;
     for (int i = single ? -1 : 0; i < request_.urls_size(); ++i) {
       const std::string& url = i < 0 ? request_.url() : request_.urls(i);
       if (options.ok()) {
@@ -189,7 +217,10 @@ class ProducerService::BatchReactor final
         job_->Reject(url, options.status().message());
       }
     }
-    job_->OnBelow(service_.options_.max_batch_in_flight, [this] { StartRead(&request_); });
+    // Reads on once the broker has caught up and the client is back within its rate.
+    const absl::Time resume = absl::Now() + service_.limiter_.Take(client_, n, absl::Now());
+    job_->OnBelow(service_.options_.max_batch_in_flight,
+                  [this, resume] { service_.ResumeAt(resume, [this] { StartRead(&request_); }); });
   }
 
   void OnDone() override { delete this; }
@@ -204,6 +235,7 @@ class ProducerService::BatchReactor final
 
   ProducerService& service_;
   cdnwarm::v1::WarmBatchReply* reply_;
+  const std::string client_;
   std::shared_ptr<BatchJob> job_;
   cdnwarm::v1::WarmRequest request_;
   TaskTemplate first_options_;
@@ -228,7 +260,8 @@ grpc::ServerUnaryReactor* ProducerService::Expand(grpc::CallbackServerContext* c
   const bool queued =
       expansions_.TrySubmit([this, ctx, reactor, reply, job, rpc = std::string(rpc),
                              template_ = *std::move(validated), expansion = std::move(expansion)] {
-        JobSink sink(*job, template_, options_.max_batch_in_flight, *ctx);
+        JobSink sink(*job, template_, options_.max_batch_in_flight, *ctx, limiter_,
+                     ClientIdentity(*ctx));
         absl::Status expanded = expansion(sink);
         job->Close(
             [this, reactor, reply, rpc, expanded](absl::Status s, cdnwarm::v1::WarmBatchReply r) {
@@ -436,6 +469,27 @@ void ProducerService::TickWatches() {
   }
   const absl::Time now = absl::Now();
   for (auto& w : watches) w->Tick(now);
+}
+
+void ProducerService::ResumeAt(absl::Time at, std::function<void()> resume) {
+  if (at > absl::Now() && !draining_) {
+    std::lock_guard<std::mutex> lock(paused_mu_);
+    paused_.emplace_back(at, std::move(resume));
+    return;
+  }
+  resume();
+}
+
+void ProducerService::TickPaused(absl::Time now) {
+  std::vector<std::function<void()>> due;
+  {
+    std::lock_guard<std::mutex> lock(paused_mu_);
+    auto rest = std::partition(paused_.begin(), paused_.end(),
+                               [&](const auto& p) { return p.first > now && !draining_; });
+    for (auto it = rest; it != paused_.end(); ++it) due.push_back(std::move(it->second));
+    paused_.erase(rest, paused_.end());
+  }
+  for (auto& resume : due) resume();  // without the lock: StartRead may react inline
 }
 
 }  // namespace cdnwarm::producer

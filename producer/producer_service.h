@@ -14,6 +14,7 @@
 #include "common/bearer_auth.h"
 #include "common/metrics.h"
 #include "common/safe_fetch.h"
+#include "producer/client_limiter.h"
 #include "producer/expander.h"
 #include "producer/intake.h"
 #include "producer/job_tracker.h"
@@ -29,6 +30,11 @@ struct ProducerServiceOptions {
   int expansion_threads = 2;
   size_t max_queued_expansions = 8;
   common::FetchLimits fetch;
+  // URLs per second one client may enqueue (0: unlimited), and its burst.
+  double client_rate = 0;
+  double client_burst = 0;
+  // URLs one WarmBatch stream may carry.
+  size_t max_batch_urls = 1'000'000;
 };
 
 class ProducerService final : public cdnwarm::v1::Producer::CallbackService {
@@ -77,6 +83,9 @@ class ProducerService final : public cdnwarm::v1::Producer::CallbackService {
                                    const cdnwarm::v1::TaskOptions& options,
                                    cdnwarm::v1::WarmBatchReply* reply, Expansion expansion);
   void TickWatches();
+  // Runs `resume` once `at` has passed (from the ticker), or at once while draining.
+  void ResumeAt(absl::Time at, std::function<void()> resume);
+  void TickPaused(absl::Time now);
 
   const ProducerServiceOptions options_;
   Intake& intake_;
@@ -86,6 +95,10 @@ class ProducerService final : public cdnwarm::v1::Producer::CallbackService {
   metrics::Family<metrics::Counter>& rpcs_;
   std::atomic<bool> draining_{false};
   WorkerPool expansions_;
+  ClientRateLimiter limiter_;
+
+  std::mutex paused_mu_;
+  std::vector<std::pair<absl::Time, std::function<void()>>> paused_ ABSL_GUARDED_BY(paused_mu_);
 
   std::mutex watches_mu_;
   std::set<std::shared_ptr<WatchReactor>> watches_ ABSL_GUARDED_BY(watches_mu_);

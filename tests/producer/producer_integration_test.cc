@@ -25,23 +25,44 @@ using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 using ::testing::UnorderedElementsAreArray;
 
+// A producer on the test broker with topics of its own.
+ProducerConfig TestConfig() {
+  const std::string suffix = absl::StrCat(absl::ToUnixMicros(absl::Now()));
+  ProducerConfig c;
+  c.common.service = "producer";
+  c.common.replica_id = "test";
+  c.common.kafka = testing::TestKafka();
+  c.common.requests_topic = absl::StrCat("it.producer.requests.", suffix);
+  c.common.results_topic = absl::StrCat("it.producer.results.", suffix);
+  c.common.dead_letter_topic = absl::StrCat("it.producer.dlq.", suffix);
+  c.common.server.drain_timeout = absl::Seconds(2);
+  c.regions = {"eu", "us"};
+  c.common.topic_partitions = 3;
+  c.fetch_guard.addresses = *common::AddressPolicy::Create({"127.0.0.0/8"});
+  c.fetch_guard.hosts =
+      *common::HostAllowList::Parse({"127.0.0.1", "*.example.com", "example.com"});
+  return c;
+}
+
+// Tasks of `job_id` on a requests topic, with their records.
+std::vector<std::pair<testing::Record, cdnwarm::v1::WarmTask>> TasksOnTopic(
+    const std::string& topic, const std::string& job_id) {
+  std::vector<std::pair<testing::Record, cdnwarm::v1::WarmTask>> out;
+  absl::StatusOr<std::vector<testing::Record>> records = testing::ReadTopic(topic);
+  EXPECT_TRUE(records.ok()) << records.status();
+  if (!records.ok()) return out;
+  for (testing::Record& r : *records) {
+    cdnwarm::v1::WarmTask t;
+    EXPECT_TRUE(t.ParseFromString(r.value));
+    if (t.job_id() == job_id) out.emplace_back(std::move(r), std::move(t));
+  }
+  return out;
+}
+
 class ProducerIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const std::string suffix = absl::StrCat(absl::ToUnixMicros(absl::Now()));
-    ProducerConfig c;
-    c.common.service = "producer";
-    c.common.replica_id = "test";
-    c.common.kafka = testing::TestKafka();
-    c.common.requests_topic = absl::StrCat("it.producer.requests.", suffix);
-    c.common.results_topic = absl::StrCat("it.producer.results.", suffix);
-    c.common.dead_letter_topic = absl::StrCat("it.producer.dlq.", suffix);
-    c.common.server.drain_timeout = absl::Seconds(2);
-    c.regions = {"eu", "us"};
-    c.common.topic_partitions = 3;
-    c.fetch_guard.addresses = *common::AddressPolicy::Create({"127.0.0.0/8"});
-    c.fetch_guard.hosts =
-        *common::HostAllowList::Parse({"127.0.0.1", "*.example.com", "example.com"});
+    const ProducerConfig c = TestConfig();
     config_ = new ProducerConfig(c);
     registry_ = new metrics::Registry();
     absl::StatusOr<std::unique_ptr<ProducerApp>> app = ProducerApp::Create(c, *registry_);
@@ -80,19 +101,9 @@ class ProducerIntegrationTest : public ::testing::Test {
     return ctx;
   }
 
-  // Tasks of `job_id` on the requests topic, keyed by task index.
   static std::vector<std::pair<testing::Record, cdnwarm::v1::WarmTask>> TasksOf(
       const std::string& job_id) {
-    std::vector<std::pair<testing::Record, cdnwarm::v1::WarmTask>> out;
-    absl::StatusOr<std::vector<testing::Record>> records =
-        testing::ReadTopic(config_->common.requests_topic);
-    EXPECT_TRUE(records.ok()) << records.status();
-    for (testing::Record& r : *records) {
-      cdnwarm::v1::WarmTask t;
-      EXPECT_TRUE(t.ParseFromString(r.value));
-      if (t.job_id() == job_id) out.emplace_back(std::move(r), std::move(t));
-    }
-    return out;
+    return TasksOnTopic(config_->common.requests_topic, job_id);
   }
 
   static std::vector<std::string> UrlsOf(const std::string& job_id) {
@@ -491,6 +502,112 @@ TEST_F(ProducerIntegrationTest, JobStateIsRebuiltFromKafkaByANewReplica) {
   reader->Finish();
   (*second)->runner().Shutdown();
   (*second)->runner().Wait();
+}
+
+// A producer of its own for tests of limits, listening on IPv4 and IPv6, so clients from
+// 127.0.0.1 and from ::1 count as different clients.
+class LimitedProducer {
+ public:
+  explicit LimitedProducer(ProducerConfig c) {
+    c.common.server.grpc_address = "[::]:0";
+    absl::StatusOr<std::unique_ptr<ProducerApp>> app = ProducerApp::Create(c, registry_);
+    if (!app.ok()) {
+      status_ = app.status();
+      return;
+    }
+    app_ = *std::move(app);
+    status_ = app_->runner().Start();
+  }
+  ~LimitedProducer() {
+    if (app_ == nullptr) return;
+    app_->runner().Shutdown();
+    app_->runner().Wait();
+  }
+  const absl::Status& status() const { return status_; }
+  std::unique_ptr<cdnwarm::v1::Producer::Stub> Client(absl::string_view from) const {
+    return cdnwarm::v1::Producer::NewStub(grpc::CreateChannel(
+        absl::StrCat(from, ":", app_->runner().grpc_port()), grpc::InsecureChannelCredentials()));
+  }
+
+ private:
+  metrics::Registry registry_;
+  std::unique_ptr<ProducerApp> app_;
+  absl::Status status_;
+};
+
+std::unique_ptr<grpc::ClientContext> CallContext() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  return ctx;
+}
+
+grpc::Status WarmOne(cdnwarm::v1::Producer::Stub& stub, absl::string_view url) {
+  cdnwarm::v1::WarmRequest req;
+  req.set_url(std::string(url));
+  cdnwarm::v1::WarmReply reply;
+  return stub.Warm(CallContext().get(), req, &reply);
+}
+
+TEST(ProducerLimitsTest, EachClientHasItsOwnRateAndABatchOverItIsPacedNotRefused) {
+  ProducerConfig c = TestConfig();
+  c.client_rate = 0.5;
+  c.client_burst = 3;
+  LimitedProducer producer(c);
+  ASSERT_TRUE(producer.status().ok()) << producer.status();
+
+  // Client A: its burst of 3, then refused, saying the limit and when to retry.
+  auto a = producer.Client("127.0.0.1");
+  for (int i = 0; i < 3; ++i) {
+    grpc::Status s = WarmOne(*a, absl::StrCat("https://example.com/a/", i));
+    ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+  }
+  grpc::Status refused = WarmOne(*a, "https://example.com/a/3");
+  EXPECT_EQ(refused.error_code(), grpc::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("rate limit: client ip:127.0.0.1 may send 0.5 URLs/s (burst 3); retry in"));
+
+  // Client B has a bucket of its own.
+  auto b = producer.Client("[::1]");
+  grpc::Status other = WarmOne(*b, "https://example.com/b/0");
+  EXPECT_TRUE(other.ok()) << other.error_message();
+
+  // B streams 3 URLs, one over the 2 tokens it has left: all are accepted (the stream is
+  // slowed, not refused), and the batch leaves B without tokens: its next Warm is refused.
+  cdnwarm::v1::WarmBatchReply batch;
+  auto ctx = CallContext();
+  auto writer = b->WarmBatch(ctx.get(), &batch);
+  cdnwarm::v1::WarmRequest req;
+  for (int i = 0; i < 3; ++i) req.add_urls(absl::StrCat("https://example.com/b/batch/", i));
+  ASSERT_TRUE(writer->Write(req));
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(batch.accepted(), 3u);
+  EXPECT_EQ(TasksOnTopic(c.common.requests_topic, batch.job_id()).size(), 3u);
+  grpc::Status after = WarmOne(*b, "https://example.com/b/1");
+  EXPECT_EQ(after.error_code(), grpc::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(after.error_message(), HasSubstr("client ip:[::1]"));
+}
+
+TEST(ProducerLimitsTest, AStreamPastMaxBatchUrlsIsRefusedAndKeepsWhatCameBefore) {
+  ProducerConfig c = TestConfig();
+  c.max_batch_urls = 60;
+  LimitedProducer producer(c);
+  ASSERT_TRUE(producer.status().ok()) << producer.status();
+  auto stub = producer.Client("127.0.0.1");
+  cdnwarm::v1::WarmBatchReply big;
+  auto ctx = CallContext();
+  auto writer = stub->WarmBatch(ctx.get(), &big);
+  for (int m = 0; m < 7; ++m) {
+    cdnwarm::v1::WarmRequest req;
+    for (int i = 0; i < 10; ++i) req.add_urls(absl::StrCat("https://example.com/big/", m, "/", i));
+    if (!writer->Write(req)) break;
+  }
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("at most 60 URLs per stream"));
+  EXPECT_THAT(s.error_message(), HasSubstr("keeps the 60 entries before"));
 }
 
 }  // namespace
