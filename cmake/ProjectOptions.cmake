@@ -4,7 +4,9 @@ add_library(cdnwarm_warnings INTERFACE)
 target_compile_options(cdnwarm_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
   -Woverloaded-virtual -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
-  -Wmisleading-indentation -Wduplicated-cond -Wlogical-op -Wuseless-cast)
+  -Wmisleading-indentation
+  # GCC only; clang builds the fuzz targets.
+  $<$<CXX_COMPILER_ID:GNU>:-Wduplicated-cond -Wlogical-op -Wuseless-cast>)
 if(CDNWARM_WERROR)
   target_compile_options(cdnwarm_warnings INTERFACE -Werror)
 endif()
@@ -16,6 +18,14 @@ if(CDNWARM_SANITIZERS)
   target_compile_options(cdnwarm_sanitizers INTERFACE
     -fsanitize=${_cdnwarm_san} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   target_link_options(cdnwarm_sanitizers INTERFACE -fsanitize=${_cdnwarm_san})
+endif()
+# Fuzz builds: every first-party object carries libFuzzer's coverage instrumentation; the
+# fuzz targets link libFuzzer itself (tests/fuzz).
+if(CDNWARM_BUILD_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "CDNWARM_BUILD_FUZZ needs clang (libFuzzer); use the fuzz preset")
+  endif()
+  target_compile_options(cdnwarm_sanitizers INTERFACE -fsanitize=fuzzer-no-link)
 endif()
 
 # Every first-party target: warnings, sanitizers, and headers included from the repo root.

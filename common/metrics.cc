@@ -199,7 +199,9 @@ void Registry::AppendScalarSamples(const std::string& name, const Family<M>& fam
 std::string Registry::Render() const {
   std::string out;
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [name, e] : entries_) {
+  for (const auto& entry : entries_) {
+    const std::string& name = entry.first;
+    const auto& e = entry.second;
     const auto header = [&](const std::string& help) {
       absl::StrAppend(&out, "# HELP ", name, " ", EscapeHelp(help), "\n");
       absl::StrAppend(&out, "# TYPE ", name, " ", TypeName(e.type), "\n");

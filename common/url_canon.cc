@@ -144,6 +144,24 @@ std::string RemoveDotSegments(absl::string_view path) {
   return out.empty() ? "/" : out;
 }
 
+// A DNS name (letters, digits, '-', '_', '.') or a bracketed IPv6 literal; anything else
+// (e.g. '|' decoded from %7C, or let through by IDNA mapping) would neither parse again
+// nor resolve.
+absl::Status CheckHostCharacters(absl::string_view host, absl::string_view field) {
+  const bool ipv6 = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  for (char c : ipv6 ? host.substr(1, host.size() - 2) : host) {
+    const auto u = static_cast<unsigned char>(c);
+    const bool ok = ipv6 ? (absl::ascii_isxdigit(u) || c == ':' || c == '.')
+                         : (absl::ascii_isalnum(u) || c == '-' || c == '_' || c == '.');
+    if (!ok) {
+      return Invalid(
+          field, absl::StrCat("host ", Quote(host), " contains ", Quote(absl::string_view(&c, 1)),
+                              ", which no host name or address contains"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Lower-case ASCII; an internationalised name becomes punycode (IDNA 2008 with TR46
 // mapping). libidn2 is called directly because libcurl's conversion depends on the
 // process locale.
@@ -156,18 +174,23 @@ absl::StatusOr<std::string> HostToAscii(absl::string_view host, absl::string_vie
   }
   const bool ascii = std::all_of(host.begin(), host.end(),
                                  [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-  if (ascii) return absl::AsciiStrToLower(host);
-  char* out = nullptr;
-  const std::string in(host);
-  const int rc = idn2_to_ascii_8z(in.c_str(), &out, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
-  if (rc != IDN2_OK) {
-    return Invalid(field, absl::StrCat("host ", Quote(host),
-                                       " is not a valid internationalised "
-                                       "domain name: ",
-                                       idn2_strerror(rc)));
+  std::string ascii_host;
+  if (ascii) {
+    ascii_host = absl::AsciiStrToLower(host);
+  } else {
+    char* out = nullptr;
+    const std::string in(host);
+    const int rc = idn2_to_ascii_8z(in.c_str(), &out, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+    if (rc != IDN2_OK) {
+      return Invalid(field, absl::StrCat("host ", Quote(host),
+                                         " is not a valid internationalised "
+                                         "domain name: ",
+                                         idn2_strerror(rc)));
+    }
+    ascii_host = absl::AsciiStrToLower(out);
+    idn2_free(out);
   }
-  std::string ascii_host = absl::AsciiStrToLower(out);
-  idn2_free(out);
+  if (absl::Status s = CheckHostCharacters(ascii_host, field); !s.ok()) return s;
   return ascii_host;
 }
 
@@ -195,7 +218,26 @@ absl::StatusOr<CanonicalUrl> CanonicalizeParsed(CURLU* h, absl::string_view fiel
   absl::StatusOr<std::string> ascii_host = HostToAscii(host.get(), field);
   if (!ascii_host.ok()) return ascii_host.status();
   result.host = *std::move(ascii_host);
-  if (result.host.size() > 1 && result.host.back() == '.') result.host.pop_back();
+  // One trailing dot (a fully qualified name) is dropped; an empty label anywhere else
+  // ("a..b", ".a", "a..") is an error, so canonicalising twice gives the same host.
+  if (result.host.size() > 1 && result.host.back() == '.') {
+    result.host.pop_back();
+    // "127." is a host name to libcurl, but "127" would be the address 0.0.0.127: a numeric
+    // last label with a trailing dot has no one meaning, so it is refused.
+    const absl::string_view last =
+        absl::string_view(result.host).substr(result.host.rfind('.') + 1);
+    if (!last.empty() && absl::ascii_isdigit(static_cast<unsigned char>(last.front())) &&
+        std::all_of(last.begin(), last.end(), [](char c) {
+          return absl::ascii_isxdigit(static_cast<unsigned char>(c)) || c == 'x';
+        })) {
+      return Invalid(field, absl::StrCat("host ", Quote(result.host),
+                                         ". looks like an IP address with a trailing dot"));
+    }
+  }
+  if (result.host.front() == '.' || result.host.back() == '.' ||
+      absl::StrContains(result.host, "..")) {
+    return Invalid(field, absl::StrCat("host ", Quote(result.host), " has an empty label"));
+  }
   if (result.host.size() > 253) return Invalid(field, "host is longer than 253 bytes");
 
   const int default_port = result.scheme == "https" ? 443 : 80;

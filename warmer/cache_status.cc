@@ -163,18 +163,23 @@ CacheReport ParseCacheStatus(const HeaderMap& headers) {
 }
 
 std::string ParsePop(const HeaderMap& headers) {
-  if (const std::string* v = Find(headers, "x-amz-cf-pop")) return CommaList(*v).back();
-  if (const std::string* v = Find(headers, "x-served-by"); v != nullptr && !CommaList(*v).empty()) {
-    return CommaList(*v).back();
-  }
+  // The last entry of a comma list header; empty when absent or blank (",", "").
+  const auto last_of = [&](const char* name) -> std::string {
+    const std::string* v = Find(headers, name);
+    if (v == nullptr) return "";
+    std::vector<std::string> entries = CommaList(*v);
+    return entries.empty() ? "" : entries.back();
+  };
+  if (std::string pop = last_of("x-amz-cf-pop"); !pop.empty()) return pop;
+  if (std::string pop = last_of("x-served-by"); !pop.empty()) return pop;
   if (const std::string* v = Find(headers, "cf-ray")) {
     const size_t dash = v->rfind('-');
     if (dash != std::string::npos) return v->substr(dash + 1);
   }
   if (const std::string* v = Find(headers, "x-edge-location")) return *v;
-  if (const std::string* v = Find(headers, "via"); v != nullptr && !CommaList(*v).empty()) {
+  if (std::string via = last_of("via"); !via.empty()) {
     // "1.1 abc.cloudfront.net (CloudFront)": the received-by part.
-    std::vector<std::string> words = absl::StrSplit(CommaList(*v).back(), ' ', absl::SkipEmpty());
+    std::vector<std::string> words = absl::StrSplit(via, ' ', absl::SkipEmpty());
     return words.size() >= 2 ? words[1] : words.empty() ? "" : words[0];
   }
   return "";

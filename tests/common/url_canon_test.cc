@@ -111,7 +111,22 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"bad_host_chars", "https://exa<mple.com/", "", ""},
         Case{"encoded_host_decoded", "https://exa%6Dple.com/", "https://example.com/"},
         Case{"encoded_control_in_host", "https://exa%00mple.com/", "", ""},
-        Case{"invalid_utf8_host", "https://\xff\xfe.example/", "", "host"}),
+        Case{"invalid_utf8_host", "https://\xff\xfe.example/", "", "host"},
+        // Found by url_canon_fuzz: "a.." lost one dot per pass, so was not canonical.
+        Case{"empty_label_at_end",
+             "https://b\xc3\xbc"
+             "che../x",
+             "", "has an empty label"},
+        Case{"empty_label_inside", "https://a..example.com/", "", "has an empty label"},
+        // Found by url_canon_fuzz: "127." became "127", which is 0.0.0.127 when read again.
+        Case{"numeric_host_trailing_dot", "http://127./", "", "IP address with a trailing dot"},
+        Case{"hex_host_trailing_dot", "http://a.0x7f./", "", "IP address with a trailing dot"},
+        // Found by url_canon_fuzz: an escaped '|' decoded into the host.
+        Case{"escaped_pipe_in_host", "https://a8.%7C/", "", "which no host name or address"},
+        Case{"pipe_in_idn_host",
+             "https://b\xc3\xbc"
+             "cher.exp|e/",
+             "", "contains \"|\""}),
     [](const ::testing::TestParamInfo<Case>& p) { return p.param.name; });
 
 TEST(ResolveUrlTest, ResolvesRelativeReferences) {

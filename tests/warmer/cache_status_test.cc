@@ -138,6 +138,13 @@ TEST(PopTest, NamesTheEdgeThatAnswered) {
   EXPECT_EQ(ParsePop({{"content-type", "text/html"}}), "");
 }
 
+// Found by cache_status_fuzz: an empty or all-comma header read past an empty list.
+TEST(PopTest, BlankHeadersFallThroughToTheNextSource) {
+  EXPECT_EQ(ParsePop({{"x-amz-cf-pop", ""}}), "");
+  EXPECT_EQ(ParsePop({{"x-amz-cf-pop", " , "}, {"cf-ray", "7d1c-AMS"}}), "AMS");
+  EXPECT_EQ(ParsePop({{"x-served-by", ","}, {"via", ","}}), "");
+}
+
 TEST(VaryTest, ReportsHeadersTheRequestDidNotVary) {
   EXPECT_THAT(UnvariedHeaders({{"vary", "Accept-Encoding, User-Agent"}}, {"accept-encoding"}),
               ::testing::ElementsAre("user-agent"));
