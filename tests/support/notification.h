@@ -19,7 +19,14 @@ class Notification {
   }
   bool WaitForNotificationWithTimeout(absl::Duration timeout) {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [this] { return done_; });
+    const bool done =
+        cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [this] { return done_; });
+    // GCC 12's TSan does not intercept pthread_cond_clockwait, which wait_for uses, so it
+    // misses the mutex re-acquired on wake-up; taking it again visibly gives TSan the
+    // ordering with Notify.
+    lock.unlock();
+    lock.lock();
+    return done;
   }
 
  private:
