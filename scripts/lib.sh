@@ -52,7 +52,9 @@ start_named() {
 launch() {
   local log=$1 name=$2; shift 2
   # Port 0: the service picks free ports and logs them; nothing here can collide.
-  "$@" --grpc_address=127.0.0.1:0 --admin_address=127.0.0.1:0 --drain_timeout=5s \
+  # $launch_grpc_address: a fixed address for a service that must come back on its port.
+  "$@" --grpc_address="${launch_grpc_address:-127.0.0.1:0}" --admin_address=127.0.0.1:0 \
+    --drain_timeout=5s \
     >"$log" 2>&1 &
   pid=$!
   local deadline=$((SECONDS + 60))
@@ -127,6 +129,7 @@ $3
 CONF
   nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >/dev/null 2>&1 &
   helper_pids+=($!)
+  named_pid[$(basename "$dir")]=$!
 }
 
 # start_static_origin: an nginx origin that answers every path with a small cacheable body
@@ -147,7 +150,9 @@ start_static_origin() {
 
 start_edge() {
   local name=$1 host=$2 pop=$3 dir="$work/$1" listen tls=""
-  edge_port=$(free_port)
+  # $edge_port_fixed: come back on a known port; $edge_location_extra: more directives in
+  # the edge's location (e.g. limit_req for a slow edge), $edge_http_extra at http level.
+  edge_port=${edge_port_fixed:-$(free_port)}
   listen="$host:$edge_port"
   # With CERT and KEY: TLS and HTTP/2 (ALPN) instead of plain HTTP/1.1.
   if [ $# -ge 5 ]; then
@@ -156,6 +161,7 @@ start_edge() {
   fi
   mkdir -p "$dir/cache"
   run_nginx "$dir" "$dir/access.log" "
+  ${edge_http_extra:-}
   proxy_cache_path $dir/cache levels=1:2 keys_zone=$name:1m;
   server {
     listen $listen;
@@ -168,6 +174,7 @@ start_edge() {
       proxy_set_header Connection \"\";
       add_header X-Cache-Status \$upstream_cache_status always;
       add_header X-Served-By $pop always;
+      ${edge_location_extra:-}
     }
   }"
   local deadline=$((SECONDS + 20))
