@@ -1,15 +1,43 @@
 #!/usr/bin/env bash
-# The README's test command: installs what is missing, builds with warnings as errors
-# and ASan+UBSan, and runs every test (unit, integration against a real Kafka broker
-# that ctest starts and stops, e2e).
+# The README's test command: installs what is missing, then
+#   1. ci:   builds with warnings as errors and ASan+UBSan and runs every test (unit,
+#            integration against a real Kafka broker that ctest starts and stops, e2e, the
+#            fault suite, the deployment checks, the benchmark smoke run);
+#   2. tsan: builds with ThreadSanitizer and runs the unit and integration tests (those that
+#            run librdkafka excepted: see CMakePresets.json);
+#   3. fuzz: builds the libFuzzer targets with clang and runs each for a bounded time from
+#            its committed seed corpus.
 #
-#   scripts/test.sh [ctest arguments, e.g. -L unit]
+#   scripts/test.sh                  all three
+#   scripts/test.sh [ctest args]     only the ci build, with those ctest arguments (e.g. -L unit)
+#   CDNWARM_TEST_STAGES="ci fuzz" scripts/test.sh   a choice of stages
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-preset="${CDNWARM_PRESET:-ci}"
+
+stages="${CDNWARM_TEST_STAGES:-ci tsan fuzz}"
+[ $# -gt 0 ] && stages=ci
 
 scripts/install-deps.sh
-cmake --preset "$preset"
-cmake --build --preset "$preset"
-ctest --preset "$preset" --timeout 600 "$@"
+for stage in $stages; do
+  echo "[test.sh] stage $stage" >&2
+  case "$stage" in
+    ci)
+      preset="${CDNWARM_PRESET:-ci}"
+      cmake --preset "$preset"
+      cmake --build --preset "$preset"
+      ctest --preset "$preset" --timeout 900 "$@"
+      ;;
+    tsan)
+      cmake --preset tsan
+      cmake --build --preset tsan
+      ctest --preset tsan --timeout 600 -L 'unit|integration'
+      ;;
+    fuzz)
+      cmake --preset fuzz
+      cmake --build --preset fuzz
+      ctest --preset fuzz --timeout 600
+      ;;
+    *) echo "unknown stage $stage (ci, tsan, fuzz)" >&2; exit 2 ;;
+  esac
+done
