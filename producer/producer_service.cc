@@ -43,8 +43,11 @@ class JobSink final : public UrlSink {
   absl::Status Add(absl::string_view url) override {
     if (ctx_.IsCancelled()) return absl::CancelledError("the call was cancelled");
     job_.WaitBelow(max_in_flight_);
-    if (absl::Duration wait = limiter_.Take(client_, 1, absl::Now()); wait > absl::ZeroDuration()) {
-      absl::SleepFor(wait);  // pacing an expansion to the client's rate
+    // Paces the expansion to the client's rate, in slices so a cancelled call stops it.
+    const absl::Time until = absl::Now() + limiter_.Take(client_, 1, absl::Now());
+    while (absl::Now() < until) {
+      if (ctx_.IsCancelled()) return absl::CancelledError("the call was cancelled");
+      absl::SleepFor(std::min(until - absl::Now(), absl::Milliseconds(100)));
     }
     job_.Add(url, options_);
     return absl::OkStatus();

@@ -168,6 +168,33 @@ def main(producer_addr, token_file, strict_addr, redirect_addr, origin_port):
     expect_failed("a redirect to another scheme", f"{origin}/redirect?to=file:///etc/passwd",
                   "file")
 
+    # Concurrent streams per connection (the producer runs with --max_concurrent_streams=2):
+    # a third watch on one connection waits until another ends.
+    job = p.warm("https://example.com/never-warmed").job_id  # no warmer: never done
+    c = cw.Producer(producer_addr, token, timeout=20)
+    open_watches = [c.stub.WatchJob(pb.producer.WatchJobRequest(job_id=job), timeout=60)
+                    for _ in range(2)]
+    for w_ in open_watches:
+        next(w_)  # each has its first state: both streams are open
+    third = c.stub.WatchJob(pb.producer.WatchJobRequest(job_id=job), timeout=2)
+    try:
+        next(third)
+        failures.append("a third concurrent stream on one connection was served")
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+            failures.append(f"third stream: {e.code().name}: {e.details()}")
+        else:
+            print("ok  a third concurrent stream waits (DEADLINE_EXCEEDED after 2 s)")
+    open_watches[0].cancel()
+    fourth = c.stub.WatchJob(pb.producer.WatchJobRequest(job_id=job), timeout=20)
+    if next(fourth).job_id != job:
+        failures.append("the stream after one ended was not served")
+    else:
+        print("ok  once one stream ended, the next was served")
+    fourth.cancel()
+    open_watches[1].cancel()
+    c.close()
+
     # Still serving.
     expect("a good URL after all of that", warm("https://example.com/still-serving"), None)
     ok = warm_now(f"{origin}/static/after")

@@ -16,7 +16,8 @@ printf '%s\n' "$token" >"$work/token"
 
 start_origin "$python" "$origin_py"
 start_named producer "$producer" --kafka_bootstrap="$kafka" --instance="bad$RANDOM" \
-  --regions=eu --auth_token_file="$work/token" --max_message_bytes=65536
+  --regions=eu --auth_token_file="$work/token" --max_message_bytes=65536 \
+  --max_concurrent_streams=2
 producer_addr="127.0.0.1:$grpc_port"
 start_named warmer-strict "$warmer" --region=eu
 strict_addr="127.0.0.1:$grpc_port"
