@@ -11,7 +11,9 @@
 #   --only P,..  some of the phases: producer, bridge, warmer, e2e, backlog (default all)
 #   --out DIR    where the report goes (default build/bench-report)
 #   --build DIR  binaries already built (skips install and build; CI passes its own)
-set -euo pipefail
+set -eEuo pipefail
+# A command that fails without calling fail() still says where.
+trap 'echo "[bench] failed (status $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 CDNWARM_CACHE="${CDNWARM_CACHE:-$HOME/.cache/cdnwarm}"
