@@ -23,7 +23,9 @@ std::string ClientIdentity(const grpc::ServerContextBase& ctx) {
     peer.remove_prefix(colon + 1);
   }
   if (!peer.empty() && peer.front() == '[') {
-    peer = peer.substr(0, peer.find(']') + 1);  // npos + 1 == 0 cannot happen: keeps all
+    if (size_t close = peer.find(']'); close != absl::string_view::npos) {
+      peer = peer.substr(0, close + 1);
+    }
   } else if (size_t port = peer.rfind(':'); port != absl::string_view::npos) {
     peer = peer.substr(0, port);
   }

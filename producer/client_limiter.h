@@ -26,6 +26,11 @@ class ClientRateLimiter {
   ClientRateLimiter(double rate, double burst, size_t max_clients = 100000);
 
   bool enabled() const { return rate_ > 0; }
+  // The call's client (ClientIdentity), or "" when no limit is set, so unlimited calls do
+  // no peer parsing.
+  std::string Client(const grpc::ServerContextBase& ctx) const {
+    return enabled() ? ClientIdentity(ctx) : std::string();
+  }
 
   // Takes n tokens when the bucket holds them; else takes none and returns
   // RESOURCE_EXHAUSTED saying the limit and when to retry.

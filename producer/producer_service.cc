@@ -130,7 +130,7 @@ grpc::ServerUnaryReactor* ProducerService::Warm(grpc::CallbackServerContext* ctx
                                                 cdnwarm::v1::WarmReply* reply) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (absl::Status s = Admit(*ctx); !s.ok()) return FinishUnary(reactor, "Warm", s);
-  if (absl::Status s = limiter_.TryTake(ClientIdentity(*ctx), 1, absl::Now()); !s.ok()) {
+  if (absl::Status s = limiter_.TryTake(limiter_.Client(*ctx), 1, absl::Now()); !s.ok()) {
     return FinishUnary(reactor, "Warm", s);
   }
   if (request->urls_size() > 0) {
@@ -165,7 +165,7 @@ class ProducerService::BatchReactor final
  public:
   BatchReactor(ProducerService& service, grpc::CallbackServerContext* ctx,
                cdnwarm::v1::WarmBatchReply* reply)
-      : service_(service), reply_(reply), client_(ClientIdentity(*ctx)) {
+      : service_(service), reply_(reply), client_(service.limiter_.Client(*ctx)) {
     if (absl::Status s = service_.Admit(*ctx); !s.ok()) {
       Done(s, {});
       return;
@@ -264,7 +264,7 @@ grpc::ServerUnaryReactor* ProducerService::Expand(grpc::CallbackServerContext* c
       expansions_.TrySubmit([this, ctx, reactor, reply, job, rpc = std::string(rpc),
                              template_ = *std::move(validated), expansion = std::move(expansion)] {
         JobSink sink(*job, template_, options_.max_batch_in_flight, *ctx, limiter_,
-                     ClientIdentity(*ctx));
+                     limiter_.Client(*ctx));
         absl::Status expanded = expansion(sink);
         job->Close(
             [this, reactor, reply, rpc, expanded](absl::Status s, cdnwarm::v1::WarmBatchReply r) {
