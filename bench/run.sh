@@ -141,13 +141,12 @@ if want warmer; then
   # HTTP/2 (the warmer asks for it over TLS only): a TLS edge with a test CA made here, the
   # warmer multiplexing its exchanges on one connection, h2load with one connection and as
   # many streams.
-  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$mesh_host" \
-    -addext "subjectAltName=DNS:$mesh_host" -keyout "$work/edge.key" -out "$work/edge.crt" \
-    2>/dev/null || fail "openssl could not make the test certificate"
+  make_ca edge-ca
+  make_cert edge edge-ca "DNS:$mesh_host"
   start_edge edge-bench-tls 127.0.0.2 pop-bench "$work/edge.crt" "$work/edge.key"
-  curl -sf -o /dev/null --cacert "$work/edge.crt" --connect-to "$mesh_host:443:127.0.0.2:$edge_port" \
+  curl -sf -o /dev/null --cacert "$work/edge-ca.crt" --connect-to "$mesh_host:443:127.0.0.2:$edge_port" \
     "https://$mesh_host$url_path" || fail "the TLS edge did not answer $url_path"
-  run_bench warmer-get --scheme=https --ca_file="$work/edge.crt" --concurrency="$connections" \
+  run_bench warmer-get --scheme=https --ca_file="$work/edge-ca.crt" --concurrency="$connections" \
     --edge_pin="$mesh_host:443:127.0.0.2:$edge_port" --duration="$timed"
   say h2load
   python3 bench/http_baseline.py h2load --connections=1 --streams="$connections" \

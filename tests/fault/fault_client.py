@@ -83,7 +83,7 @@ def edge_duplicates(log):
         m = re.search(r'"GET (\S+) HTTP/[\d.]+" (\d{3}) ', line)
         if m and m.group(2).startswith("2") and "/static/fault-" in m.group(1):
             gets[m.group(1)] += 1
-    return sum(c - 1 for c in gets.values()), len(gets)
+    return sum(c - 1 for c in gets.values())
 
 
 def ledger(producer_file, out, regions, edge_logs, timeout):
@@ -125,7 +125,7 @@ def ledger(producer_file, out, regions, edge_logs, timeout):
             per_region[r]["failed"] += p.failed
     duplicates = {}
     for log in edge_logs:
-        duplicates[Path(log).parent.name] = edge_duplicates(log)[0]
+        duplicates[Path(log).parent.name] = edge_duplicates(log)
     result = {
         "sent": sent,
         "acknowledged": len(acked),
