@@ -12,9 +12,9 @@
 #   kafka.sh stop DIR               stop the broker started in DIR and wait for it to exit
 #   kafka.sh bootstrap DIR          print the broker's bootstrap address
 #
-# With KAFKA_SSL_PORT, KAFKA_SSL_KEYSTORE (PKCS12) and KAFKA_SSL_PASSWORD set, `start` adds
-# an SSL listener on that port; with KAFKA_SSL_CLIENT_CA (PEM) too, it requires clients
-# there to present a certificate signed by that CA.
+# With KAFKA_SSL_KEYSTORE (PKCS12) and KAFKA_SSL_PASSWORD set, `start` adds an SSL listener
+# on PORT+2; with KAFKA_SSL_CLIENT_CA (PEM) too, it requires clients there to present a
+# certificate signed by that CA.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -46,9 +46,9 @@ answers() { kcat -L -b "$1" -m 3 2>/dev/null | grep -q '1 brokers:'; }
 
 write_config() {
   local dir=$1 port=$2 cport=$(($2 + 1)) ssl_listener="" ssl_advertised="" ssl_map=""
-  if [ -n "${KAFKA_SSL_PORT:-}" ]; then
-    ssl_listener=",SSL://127.0.0.1:$KAFKA_SSL_PORT"
-    ssl_advertised=",SSL://127.0.0.1:$KAFKA_SSL_PORT"
+  if [ -n "${KAFKA_SSL_KEYSTORE:-}" ]; then
+    ssl_listener=",SSL://127.0.0.1:$(($2 + 2))"
+    ssl_advertised=",SSL://127.0.0.1:$(($2 + 2))"
     ssl_map=",SSL:SSL"
   fi
   cat >"$dir/server.properties" <<PROPS
@@ -70,10 +70,10 @@ transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.flush.interval.messages=9223372036854775807
 PROPS
-  if [ -n "${KAFKA_SSL_PORT:-}" ]; then
+  if [ -n "${KAFKA_SSL_KEYSTORE:-}" ]; then
     cat >>"$dir/server.properties" <<PROPS
 ssl.keystore.type=PKCS12
-ssl.keystore.location=${KAFKA_SSL_KEYSTORE:?KAFKA_SSL_KEYSTORE}
+ssl.keystore.location=$KAFKA_SSL_KEYSTORE
 ssl.keystore.password=${KAFKA_SSL_PASSWORD:?KAFKA_SSL_PASSWORD}
 ssl.key.password=$KAFKA_SSL_PASSWORD
 PROPS

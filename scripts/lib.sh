@@ -244,11 +244,18 @@ make_cert() {
 }
 
 # start_broker PORT: a real single-node KRaft broker in $work/kafka on 127.0.0.1:PORT (jars
-# fetched if missing), stopped at exit; sets kafka (its bootstrap).
+# fetched if missing), stopped at exit; sets kafka (its bootstrap). The broker's ports lie
+# in the ephemeral range, where a client connection may hold one for a while: when the
+# broker cannot start, PORT+10 and then PORT+20 are tried.
 start_broker() {
   "$lib_dir/kafka.sh" fetch
   broker_dir="$work/kafka"
-  "$lib_dir/kafka.sh" start "$broker_dir" "$1"
+  local port=$1 try
+  for try in 1 2 3; do
+    "$lib_dir/kafka.sh" start "$broker_dir" "$port" && break
+    [ "$try" -lt 3 ] || fail "no Kafka broker could start on ports $1, $(($1 + 10)), $(($1 + 20))"
+    port=$((port + 10))
+  done
   kafka=$("$lib_dir/kafka.sh" bootstrap "$broker_dir")
 }
 

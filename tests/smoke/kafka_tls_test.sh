@@ -23,9 +23,9 @@ openssl pkcs12 -export -in "$work/broker.crt" -inkey "$work/broker.key" -name br
 openssl pkey -in "$work/client.key" -aes256 -passout "pass:$password" \
   -out "$work/client-encrypted.key" || fail "openssl pkey"
 
-ssl_port=39694
-KAFKA_SSL_PORT=$ssl_port KAFKA_SSL_KEYSTORE="$work/broker.p12" KAFKA_SSL_PASSWORD="$password" \
+KAFKA_SSL_KEYSTORE="$work/broker.p12" KAFKA_SSL_PASSWORD="$password" \
   KAFKA_SSL_CLIENT_CA="$work/kafka-ca.crt" start_broker 39692
+ssl_port=$((${kafka##*:} + 2))  # kafka.sh puts the SSL listener there
 cat >"$work/kafka.properties" <<PROPS
 bootstrap.servers=127.0.0.1:$ssl_port
 security.protocol=ssl
