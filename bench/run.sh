@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite: every figure against its baseline in the same run, on a real Kafka
 # broker (KRaft, loopback) and real nginx edges. Installs what is missing, builds the
-# release preset, starts its own broker unless $CDNWARM_KAFKA_BOOTSTRAP is given, and writes
+# bench preset (the services and the load generators, no tests), starts its own broker unless $CDNWARM_KAFKA_BOOTSTRAP is given, and writes
 # DIR/results.jsonl (one line per scenario), DIR/report.json, DIR/chart.png and a table on
 # stdout.
 #
@@ -30,10 +30,10 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -z "$build" ]; then
-  CDNWARM_SKIP_K8S_TOOLS=1 scripts/install-deps.sh
-  cmake --preset release >/dev/null
-  cmake --build --preset release
-  build=build/release
+  scripts/install-deps.sh bench
+  cmake --preset bench >/dev/null
+  cmake --build --preset bench
+  build=build/bench
 fi
 build=$(cd "$build" && pwd)
 mkdir -p "$out"

@@ -136,7 +136,9 @@ absl::StatusOr<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(absl::st
     break;
   }
   if (!fd.valid()) {
-    return absl::UnavailableError(absl::StrCat("admin address \"", address, "\": ", last_error));
+    return absl::UnavailableError(absl::StrCat("admin address \"", address, "\": ", last_error,
+                                               "; stop what listens there or choose another "
+                                               "--admin_address (port 0 picks a free one)"));
   }
 
   sockaddr_storage bound{};

@@ -3,12 +3,17 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/naming.h"
+#include "common/version.h"
 
 ABSL_FLAG(std::string, grpc_address, "",
           "gRPC listen address host:port (default 0.0.0.0:<service port>: producer 50051, "
@@ -75,13 +80,55 @@ absl::Status CheckTopic(absl::string_view flag, absl::string_view topic) {
       "--", flag, "=\"", topic, "\" is not a valid Kafka topic name (1..249 of [a-zA-Z0-9._-])"));
 }
 
+// This file's path when compiled ends in "common/config.cc"; what precedes it is the source
+// root, which flag file names are shown relative to.
+absl::string_view SourceRoot() {
+  constexpr absl::string_view kSelf = "common/config.cc";
+  absl::string_view file = __FILE__;
+  if (!absl::EndsWith(file, kSelf)) return "";
+  return file.substr(0, file.size() - kSelf.size());
+}
+
+// --help shows the flags defined in cdnwarm's own sources (the shared ones and the
+// service's), not gRPC's or Abseil's internal ones; --helpfull still shows everything.
+bool IsCdnwarmFlagFile(absl::string_view normalized) {
+  for (absl::string_view dir : {"common/", "producer/", "streamer-bridge/", "warmer/"}) {
+    if (absl::StartsWith(normalized, dir)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
-std::vector<std::string> ParseFlags(int argc, char** argv, const ServiceInfo& info) {
-  absl::SetProgramUsageMessage(absl::StrCat("cdnwarm ", info.name, ": ", info.description,
-                                            "\n\nUsage: ", info.name, " [flags]"));
+std::string VersionLine(absl::string_view program) {
+  return absl::StrCat(program, " (cdnwarm) ", kVersion, ", commit ", kGitCommit);
+}
+
+void ParseFlags(int argc, char** argv, const ServiceInfo& info) {
+  absl::SetProgramUsageMessage(absl::StrCat(
+      info.description, " (cdnwarm)\n\nUsage: ", info.name,
+      " [flags]\n\nFlags from common/ are shared by every cdnwarm service; the others are the ",
+      info.name, "'s own. Durations take units (500ms, 20s, 5m). --helpfull also lists the ",
+      "libraries' flags; --version prints the version and git commit."));
+  const std::string program(info.name);
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = IsCdnwarmFlagFile;
+  usage.contains_helpshort_flags = IsCdnwarmFlagFile;
+  usage.normalize_filename = [](absl::string_view file) {
+    const absl::string_view root = SourceRoot();
+    if (!root.empty() && absl::StartsWith(file, root)) file.remove_prefix(root.size());
+    return std::string(file);
+  };
+  usage.version_string = [program] { return VersionLine(program) + "\n"; };
+  absl::SetFlagsUsageConfig(usage);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
-  return std::vector<std::string>(rest.begin() + 1, rest.end());
+  if (rest.size() > 1) {
+    std::fprintf(
+        stderr,
+        "%s: unexpected argument '%s': every setting is a flag, --name=value (see --help)\n",
+        program.c_str(), rest[1]);
+    std::exit(2);
+  }
 }
 
 absl::StatusOr<CommonConfig> CommonConfigFromFlags(const ServiceInfo& info) {

@@ -44,9 +44,13 @@ struct CommonConfig {
   int topic_partitions = 6;
 };
 
-// Parses argv (absl flags; --help lists every flag) and returns the positional
-// arguments. Exits with a usage message on unknown flags.
-std::vector<std::string> ParseFlags(int argc, char** argv, const ServiceInfo& info);
+// Parses argv (absl flags). --help lists the service's own and the shared flags with their
+// defaults, grouped by the file that defines them; --version prints VersionLine. Exits
+// with one line naming the problem on an unknown flag, a bad value or a stray argument.
+void ParseFlags(int argc, char** argv, const ServiceInfo& info);
+
+// "<program> (cdnwarm) <version>, commit <git commit>".
+std::string VersionLine(absl::string_view program);
 
 // The shared settings from the parsed flags; errors name the flag and the problem.
 absl::StatusOr<CommonConfig> CommonConfigFromFlags(const ServiceInfo& info);

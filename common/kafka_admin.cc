@@ -76,7 +76,16 @@ absl::Status EnsureServiceTopics(const CommonConfig& config) {
        {config.requests_topic, config.results_topic, config.dead_letter_topic}) {
     topics.push_back({.name = name, .partitions = config.topic_partitions});
   }
-  return EnsureTopics(config.kafka, topics, absl::Seconds(30));
+  absl::Status s = EnsureTopics(config.kafka, topics, absl::Seconds(30));
+  if (absl::IsUnavailable(s)) {
+    // The usual first-run cause: nothing (or not Kafka) at the bootstrap address.
+    const std::string* bootstrap = config.kafka.Find("bootstrap.servers");
+    return absl::UnavailableError(absl::StrCat(
+        s.message(), "; is a Kafka broker reachable at ",
+        bootstrap != nullptr ? *bootstrap : "(no bootstrap.servers set)",
+        "? Check --kafka_bootstrap, and --kafka_properties for TLS or SASL"));
+  }
+  return s;
 }
 
 }  // namespace cdnwarm::common

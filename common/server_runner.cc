@@ -69,7 +69,9 @@ absl::Status ServerRunner::Start() {
     admin_.reset();
     return absl::UnavailableError(absl::StrCat("gRPC server cannot listen on \"",
                                                options_.grpc_address,
-                                               "\" (address in use or invalid)"));
+                                               "\" (address in use or invalid); stop what "
+                                               "listens there or choose another --grpc_address "
+                                               "(port 0 picks a free one)"));
   }
 
   // Readiness is the overall status (""); "liveness" stays SERVING while the process serves,

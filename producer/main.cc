@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<producer::ProducerConfig> config = producer::ProducerConfigFromFlags();
   if (!config.ok()) log::Fatal("bad configuration", {{"error", config.status().ToString()}});
   common::ApplyLogging(config->common);
-  log::Info("starting", {{"kafka", config->common.kafka.Redacted()},
+  log::Info("starting", {{"version", common::VersionLine("producer")},
+                         {"kafka", config->common.kafka.Redacted()},
                          {"requests_topic", config->common.requests_topic}});
 
   absl::StatusOr<std::unique_ptr<producer::ProducerApp>> app =

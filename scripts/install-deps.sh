@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# Installs everything cdnwarm needs to build, test and benchmark on Debian 12.
+# Installs what cdnwarm needs on Debian 12, for one purpose:
+#
+#   scripts/install-deps.sh run      what scripts/run.sh needs on the mock cluster
+#   scripts/install-deps.sh broker   that, plus a real Kafka broker (JDK, Maven, the jars)
+#   scripts/install-deps.sh bench    that, plus what bench/run.sh drives (wrk, h2load, ...)
+#   scripts/install-deps.sh [test]   everything: build, test, lint, benchmark, manifests
+#
 # Idempotent: a second run only checks and returns. Tools that do not come from
-# Debian (grpcurl, Python grpcio) go to $CDNWARM_CACHE, outside the source tree.
+# Debian (grpcurl, Python grpcio, kustomize, the broker's jars) go to $CDNWARM_CACHE,
+# outside the source tree.
 set -euo pipefail
+
+purpose=${1:-test}
+case $purpose in
+  run | broker | bench | test) ;;
+  *) echo "usage: scripts/install-deps.sh [run|broker|bench|test]" >&2; exit 2 ;;
+esac
 
 CDNWARM_CACHE="${CDNWARM_CACHE:-$HOME/.cache/cdnwarm}"
 GRPCURL_VERSION="v1.9.1"
@@ -13,22 +26,33 @@ KUSTOMIZE_VERSION="v5.4.3"
 KUBERNETES_VALIDATE_VERSION="1.37.0"
 CHECKOV_VERSION="3.3.30"
 
-APT_PACKAGES=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
-  clang-format clang-tidy clang-14 libclang-rt-14-dev
+# What each purpose needs from Debian. `run` is scripts/run.sh's demo on the mock cluster
+# (build the services, nginx edges, the Python client, grpcurl); `broker` adds a real Kafka
+# broker (a JDK, Maven for its jars, kcat); `bench` adds the load generators and the chart;
+# `test` adds the test and lint tools to all of that.
+RUN_APT=(
+  build-essential cmake ninja-build pkg-config git ca-certificates curl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librdkafka-dev libcurl4-openssl-dev libabsl-dev libre2-dev libssl-dev zlib1g-dev libexpat1-dev libidn2-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  nginx-light kcat default-jdk-headless maven
-  wrk nghttp2-client python3-matplotlib
-  python3 python3-venv golang-go
+  nginx-light python3 python3-venv golang-go
 )
+BROKER_APT=(kcat default-jdk-headless maven)
+BENCH_APT=(libbenchmark-dev wrk nghttp2-client python3-matplotlib openssl)
+TEST_APT=(clang-format clang-tidy clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev)
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
+die() { printf '[install-deps] error: %s\n' "$*" >&2; exit 1; }
+
+apt_packages() {
+  printf '%s\n' "${RUN_APT[@]}"
+  [ "$purpose" = run ] || printf '%s\n' "${BROKER_APT[@]}"
+  case $purpose in bench | test) printf '%s\n' "${BENCH_APT[@]}" ;; esac
+  [ "$purpose" != test ] || printf '%s\n' "${TEST_APT[@]}"
+}
 
 missing_apt() {
   local pkg
-  for pkg in "${APT_PACKAGES[@]}"; do
+  for pkg in $(apt_packages); do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
       || printf '%s\n' "$pkg"
   done
@@ -40,12 +64,19 @@ install_apt() {
   # A machine that already has Go (e.g. /usr/local/go) does not need Debian's.
   if command -v go >/dev/null 2>&1; then missing=$(grep -vx golang-go <<<"$missing" || true); fi
   [ -z "$missing" ] && { log "Debian packages: all present"; return; }
+  command -v apt-get >/dev/null 2>&1 ||
+    die "no apt-get: this script installs with Debian 12's apt; install by hand: $(echo $missing)"
   local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 ||
+      die "Debian packages are missing and this is not root, with no sudo: as root, run apt-get install $(echo $missing)"
+    sudo="sudo"
+  fi
   log "Debian packages to install: $(echo $missing)"
-  $sudo apt-get update -qq
+  $sudo apt-get update -qq || die "apt-get update failed (network, or the package sources in /etc/apt)"
   # shellcheck disable=SC2086
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing ||
+    die "apt-get install failed for: $(echo $missing)"
   # nginx is used as a test edge started by the tests themselves, never as a system service.
   if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 }
@@ -102,7 +133,6 @@ install_k8s_tools() {
 install_apt
 install_grpcurl
 install_python
-[ "${CDNWARM_SKIP_K8S_TOOLS:-0}" = 1 ] || install_k8s_tools
-# The broker's jars (tests need them; scripts/run.sh does not, it falls back to a mock).
-[ "${CDNWARM_SKIP_KAFKA:-0}" = 1 ] || "$(dirname "$0")/kafka.sh" fetch
+[ "$purpose" != test ] || install_k8s_tools
+[ "$purpose" = run ] || "$(dirname "$0")/kafka.sh" fetch
 log "done; tools in $CDNWARM_CACHE/bin, python venv in $CDNWARM_CACHE/venv"

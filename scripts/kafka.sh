@@ -30,7 +30,7 @@ die() { log "error: $*"; exit 1; }
 fetch() {
   local stamp="$LIBS/.complete"
   [ -f "$stamp" ] && return
-  command -v mvn >/dev/null || die "mvn not found; run scripts/install-deps.sh"
+  command -v mvn >/dev/null || die "mvn not found; run scripts/install-deps.sh broker"
   log "resolving Apache Kafka $KAFKA_VERSION from Maven Central into $LIBS"
   mkdir -p "$LIBS"
   mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
@@ -105,8 +105,8 @@ start() {
     answers "$(cat "$dir/bootstrap")" && { log "already running at $(cat "$dir/bootstrap")"; return; }
     stop "$dir"
   fi
-  command -v java >/dev/null || die "java not found; run scripts/install-deps.sh"
-  command -v kcat >/dev/null || die "kcat not found; run scripts/install-deps.sh"
+  command -v java >/dev/null || die "java not found; run scripts/install-deps.sh broker"
+  command -v kcat >/dev/null || die "kcat not found; run scripts/install-deps.sh broker"
   answers "$bootstrap" && die "something else already answers on $bootstrap; choose another port"
   fetch
   if [ "${KEEP_DATA:-0}" = 1 ] && [ -f "$dir/server.properties" ] && [ -d "$dir/data" ]; then

@@ -33,7 +33,19 @@ cleanup() {
   [ "${keep_work:-0}" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; echo "--- service log" >&2; cat "$service_log" >&2 || true; exit 1; }
+# The log first, the one line that says what went wrong last, where a reader looks.
+fail() {
+  if [ -s "$service_log" ]; then echo "--- service log" >&2; cat "$service_log" >&2; fi
+  echo "FAIL: $*" >&2
+  exit 1
+}
+# start_error LOG: why a service stopped, from the last error its JSON log line gives.
+start_error() {
+  local line
+  line=$(grep '"level":"error"' "$1" | tail -1)
+  [ -n "$line" ] || { echo "no error logged"; return; }
+  sed -n 's/.*"msg":"\([^"]*\)".*"error":"\(.*\)"}$/\1: \2/p; t; s/.*"msg":"\([^"]*\)".*/\1/p' <<<"$line"
+}
 
 start_service() {
   local name=$1; shift
@@ -59,7 +71,7 @@ launch() {
   pid=$!
   local deadline=$((SECONDS + 60))
   until grep -qs '"msg":"serving"' "$log"; do
-    kill -0 "$pid" 2>/dev/null || fail "$name exited during start"
+    kill -0 "$pid" 2>/dev/null || fail "$name exited during start: $(start_error "$log") (log: $log)"
     [ $SECONDS -lt $deadline ] || fail "$name did not log \"serving\" within 60s"
     sleep 0.1
   done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's main command: the whole mesh on this machine. Installs what is missing,
-# builds (release), and starts Kafka: the one in $CDNWARM_KAFKA_BOOTSTRAP if given, else a
-# real single-node broker if the scripts have set one up (scripts/test.sh or
+# The README's main command: the whole mesh on this machine. Installs what is missing for
+# it (scripts/install-deps.sh run, or broker), builds only the services (the run preset: no
+# tests, no benchmarks), and starts Kafka: the one in $CDNWARM_KAFKA_BOOTSTRAP if given,
+# else a real single-node broker if the scripts have set one up (scripts/test.sh or
 # scripts/kafka.sh fetch), else librdkafka's in-memory mock cluster (CDNWARM_KAFKA=mock or
 # =broker forces the choice). Then one origin, three regions (us-east with two warmer
 # replicas, eu-west, ap-south), each with its own nginx edge cache on its own loopback
@@ -16,27 +17,20 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-preset="${CDNWARM_PRESET:-release}"
 CDNWARM_CACHE="${CDNWARM_CACHE:-$HOME/.cache/cdnwarm}"
+usage() { echo "usage: scripts/run.sh [--stay] [number of sample URLs, 1-100000]" >&2; exit 2; }
+# A problem the user can fix: one line on what is wrong and what to do.
+die() { echo "run.sh: $*" >&2; exit 1; }
 stay=0
 if [ "${1:-}" = --stay ]; then stay=1; shift; fi
+[ $# -le 1 ] || usage
 urls=${1:-60}
 case $urls in
-  '' | *[!0-9]*) echo "usage: scripts/run.sh [--stay] [number of sample URLs]" >&2; exit 2 ;;
+  '' | *[!0-9]* | 0 | ??????*) usage ;;
 esac
+[ "$urls" -le 100000 ] || usage
 
-CDNWARM_SKIP_KAFKA=1 CDNWARM_SKIP_K8S_TOOLS=1 scripts/install-deps.sh
-cmake --preset "$preset" >/dev/null
-cmake --build --preset "$preset"
-build="build/$preset"
-grpcurl="$CDNWARM_CACHE/bin/grpcurl"
-
-# shellcheck source=lib.sh
-. scripts/lib.sh
-keep_work=1  # the logs stay for reading
-trap 'echo; echo "stopping"; exit 130' INT TERM
-
-instance="demo$RANDOM"
+# Kafka, decided first: it says what to install.
 kafka_mode=${CDNWARM_KAFKA:-}
 if [ -z "$kafka_mode" ]; then
   if [ -n "${CDNWARM_KAFKA_BOOTSTRAP:-}" ]; then kafka_mode=given
@@ -46,7 +40,45 @@ if [ -z "$kafka_mode" ]; then
 fi
 case $kafka_mode in
   given)
-    kafka=${CDNWARM_KAFKA_BOOTSTRAP:?CDNWARM_KAFKA=given needs CDNWARM_KAFKA_BOOTSTRAP}
+    [ -n "${CDNWARM_KAFKA_BOOTSTRAP:-}" ] ||
+      die "CDNWARM_KAFKA=given needs CDNWARM_KAFKA_BOOTSTRAP=host:port of a Kafka cluster"
+    ;;
+  broker | mock) ;;
+  *) die "CDNWARM_KAFKA=$kafka_mode: must be given, broker or mock (or unset to choose)" ;;
+esac
+if [ "$kafka_mode" = given ]; then
+  # Every bootstrap address refusing is the common mistake; say so before building.
+  reachable=0
+  IFS=, read -ra servers <<<"$CDNWARM_KAFKA_BOOTSTRAP"
+  for hp in "${servers[@]}"; do
+    h=${hp%:*} p=${hp##*:}
+    case $p in '' | *[!0-9]*) die "CDNWARM_KAFKA_BOOTSTRAP=$CDNWARM_KAFKA_BOOTSTRAP: \"$hp\" is not host:port" ;; esac
+    if timeout 5 bash -c "exec 3<>/dev/tcp/$h/$p" 2>/dev/null; then reachable=1; break; fi
+  done
+  [ "$reachable" = 1 ] || die "nothing accepts connections at CDNWARM_KAFKA_BOOTSTRAP=$CDNWARM_KAFKA_BOOTSTRAP: start Kafka there, or unset it for a broker of run.sh's own (CDNWARM_KAFKA=broker) or the mock cluster"
+fi
+
+# Install and build only what the demo runs: the run preset has no tests and no benchmarks.
+# CDNWARM_RUN_BUILD names binaries already built (as the tests do) and skips both.
+if [ -n "${CDNWARM_RUN_BUILD:-}" ]; then
+  build=$CDNWARM_RUN_BUILD
+else
+  if [ "$kafka_mode" = broker ]; then scripts/install-deps.sh broker; else scripts/install-deps.sh run; fi
+  cmake --preset run >/dev/null
+  cmake --build --preset run
+  build="build/run"
+fi
+grpcurl="$CDNWARM_CACHE/bin/grpcurl"
+
+# shellcheck source=lib.sh
+. scripts/lib.sh
+keep_work=1  # the logs stay for reading
+trap 'echo; echo "stopping"; exit 130' INT TERM
+
+instance="demo$RANDOM"
+case $kafka_mode in
+  given)
+    kafka=$CDNWARM_KAFKA_BOOTSTRAP
     echo "Kafka: using $kafka"
     ;;
   broker)
@@ -56,9 +88,8 @@ case $kafka_mode in
   mock)
     start_kafka_mock "$build/common/cdnwarm-kafka-mock" "$instance"
     echo "Kafka: NO BROKER; using librdkafka's in-memory MOCK cluster at $kafka (not durable,"
-    echo "       demo only). For a real broker: scripts/kafka.sh fetch, or CDNWARM_KAFKA_BOOTSTRAP."
+    echo "       demo only). For a real broker: CDNWARM_KAFKA=broker, or CDNWARM_KAFKA_BOOTSTRAP."
     ;;
-  *) echo "CDNWARM_KAFKA must be given, broker or mock" >&2; exit 2 ;;
 esac
 
 mesh_warmer_flags=(--verify)

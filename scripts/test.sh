@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, then
+#   0. first-run: the README's first command as a newcomer runs it: scripts/run.sh on the
+#            mock cluster and on a real broker, and bench/run.sh --smoke, each from an empty
+#            $CDNWARM_CACHE with no test tools on the PATH (tests/first_run/first_run_test.sh);
 #   1. ci:   builds with warnings as errors and ASan+UBSan and runs every test (unit,
 #            integration against a real Kafka broker that ctest starts and stops, e2e, the
 #            fault suite, the deployment checks, the benchmark smoke run);
@@ -8,20 +11,23 @@
 #   3. fuzz: builds the libFuzzer targets with clang and runs each for a bounded time from
 #            its committed seed corpus.
 #
-#   scripts/test.sh                  all three
+#   scripts/test.sh                  all four
 #   scripts/test.sh [ctest args]     only the ci build, with those ctest arguments (e.g. -L unit)
 #   CDNWARM_TEST_STAGES="ci fuzz" scripts/test.sh   a choice of stages
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-stages="${CDNWARM_TEST_STAGES:-ci tsan fuzz}"
+stages="${CDNWARM_TEST_STAGES:-first-run ci tsan fuzz}"
 [ $# -gt 0 ] && stages=ci
 
 scripts/install-deps.sh
 for stage in $stages; do
   echo "[test.sh] stage $stage" >&2
   case "$stage" in
+    first-run)
+      tests/first_run/first_run_test.sh
+      ;;
     ci)
       preset="${CDNWARM_PRESET:-ci}"
       cmake --preset "$preset"
@@ -38,6 +44,6 @@ for stage in $stages; do
       cmake --build --preset fuzz
       ctest --preset fuzz --timeout 600
       ;;
-    *) echo "unknown stage $stage (ci, tsan, fuzz)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (first-run, ci, tsan, fuzz)" >&2; exit 2 ;;
   esac
 done

@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<bridge::BridgeConfig> config = bridge::BridgeConfigFromFlags();
   if (!config.ok()) log::Fatal("bad configuration", {{"error", config.status().ToString()}});
   common::ApplyLogging(config->common);
-  log::Info("starting", {{"kafka", config->common.kafka.Redacted()},
+  log::Info("starting", {{"version", common::VersionLine("streamer-bridge")},
+                         {"kafka", config->common.kafka.Redacted()},
                          {"requests_topic", config->common.requests_topic},
                          {"replica", config->bridge.replica}});
   absl::StatusOr<std::unique_ptr<bridge::BridgeApp>> app =

@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<warmer::WarmerConfig> config = warmer::WarmerConfigFromFlags();
   if (!config.ok()) log::Fatal("bad configuration", {{"error", config.status().ToString()}});
   common::ApplyLogging(config->common);
-  log::Info("starting", {{"region", config->subscriber.region},
+  log::Info("starting", {{"version", common::VersionLine("warmer")},
+                         {"region", config->subscriber.region},
                          {"bridge", config->bridge_address},
                          {"edge_pins", static_cast<int64_t>(config->engine.connect_to.size())}});
   absl::StatusOr<std::unique_ptr<warmer::WarmerApp>> app =

@@ -142,6 +142,7 @@ void Subscriber::OnDelivery(const cdnwarm::v1::Delivery& d) {
     in_flight_[d.ack_id()] = InFlight{deadline, absl::Now()};
     metrics_->in_flight.Set(static_cast<double>(in_flight_.size()));
     stats_.SetInFlight(static_cast<uint32_t>(in_flight_.size()));
+    cv_.notify_all();  // the ack loop schedules this delivery's extension
   }
   warmer_.Warm(d.task(), d.delivery_attempt(),
                [link = link_, ack_id = d.ack_id()](WarmOutcome out) {
@@ -189,15 +190,21 @@ bool Subscriber::SendAcks(std::vector<cdnwarm::v1::AckEntry> entries) {
   return false;
 }
 
+absl::Time Subscriber::NextExtensionLocked() const {
+  absl::Time earliest = absl::InfiniteFuture();
+  for (const auto& [ack_id, f] : in_flight_) earliest = std::min(earliest, f.deadline);
+  return earliest == absl::InfiniteFuture() ? earliest : earliest - ExtensionMargin();
+}
+
 void Subscriber::ExtendDeadlines() {
   cdnwarm::v1::ModifyAckDeadlineRequest req;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const absl::Time soon = absl::Now() + options_.ack_deadline / 3;
+    const absl::Time now = absl::Now();
     for (auto& [ack_id, f] : in_flight_) {
-      if (f.deadline <= soon) {
+      if (f.deadline - ExtensionMargin() <= now) {
         req.add_ack_ids(ack_id);
-        f.deadline = absl::Now() + options_.ack_deadline;
+        f.deadline = now + options_.ack_deadline;
       }
     }
   }
@@ -214,25 +221,31 @@ void Subscriber::ExtendDeadlines() {
 }
 
 void Subscriber::AckLoop() {
-  absl::Time last_extend = absl::Now();
   for (;;) {
     std::vector<cdnwarm::v1::AckEntry> batch;
     bool stop = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      // Send when a batch is full or the oldest ack has waited ack_delay (the wait ends at
-      // that moment, not at the next notification); with no acks, wake after a second for
-      // deadline extensions.
-      const absl::Time idle_until = absl::Now() + absl::Seconds(1);
+      // Wake when a batch is full, when the oldest ack has waited ack_delay, or when the
+      // earliest in-flight deadline comes within ExtensionMargin (each wait ends at that
+      // moment, not at the next notification). A fixed extension period would miss short
+      // deadlines: with a 3 s deadline and a 1 s period, the one check inside the last
+      // second could land after it.
       for (;;) {
         const absl::Time now = absl::Now();
         if (stopped_ || acks_.size() >= options_.ack_batch ||
             (!acks_.empty() && now - first_ack_ >= options_.ack_delay)) {
           break;
         }
-        if (acks_.empty() && now >= idle_until) break;
-        const absl::Time until = acks_.empty() ? idle_until : first_ack_ + options_.ack_delay;
-        cv_.wait_for(lock, absl::ToChronoNanoseconds(until - now));
+        const absl::Time extend_at = NextExtensionLocked();
+        if (extend_at <= now) break;
+        const absl::Time until =
+            acks_.empty() ? extend_at : std::min(extend_at, first_ack_ + options_.ack_delay);
+        if (until == absl::InfiniteFuture()) {
+          cv_.wait(lock);
+        } else {
+          cv_.wait_for(lock, absl::ToChronoNanoseconds(until - now));
+        }
       }
       if (!acks_.empty()) {
         batch.swap(acks_);
@@ -242,10 +255,7 @@ void Subscriber::AckLoop() {
     }
     if (!batch.empty()) SendAcks(std::move(batch));
     if (stop) return;
-    if (absl::Now() - last_extend >= absl::Seconds(1)) {
-      last_extend = absl::Now();
-      ExtendDeadlines();
-    }
+    ExtendDeadlines();
   }
 }
 

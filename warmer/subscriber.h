@@ -70,6 +70,10 @@ class Subscriber {
   void AddAuth(grpc::ClientContext& ctx) const;
   bool SendAcks(std::vector<cdnwarm::v1::AckEntry> entries);
   void ExtendDeadlines();
+  // When the earliest in-flight deadline comes within ExtensionMargin (InfiniteFuture with
+  // nothing in flight): the ack loop wakes then, whatever the ack traffic.
+  absl::Time NextExtensionLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Duration ExtensionMargin() const { return options_.ack_deadline / 3; }
 
   const SubscriberOptions options_;
   std::unique_ptr<cdnwarm::v1::Bridge::Stub> stub_;

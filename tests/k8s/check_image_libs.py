@@ -4,6 +4,8 @@
 - the runtime stage (the last FROM) installs a Debian package for every shared library the
   binary links (its NEEDED entries, resolved with ldd, owner found with dpkg -S), and no
   library package the binary does not link (only the libraries it needs);
+- the build stage builds with the run preset (`cmake --preset run`), the same flags the
+  checked BINARY was built with (CTest builds it in build/run), and ships build/run's binary;
 - the build stage installs only packages that scripts/install-deps.sh installs too;
 - the image runs as a non-root user, with the binary as its entrypoint.
 
@@ -74,6 +76,15 @@ def main(dockerfile, binary, install_deps):
         if pkg not in script_pkgs:
             errors.append(f"build stage installs {pkg}, which scripts/install-deps.sh does not")
 
+    name = os.path.basename(binary)
+    if not re.search(r"cmake --preset run\b", build):
+        errors.append("build stage does not configure with `cmake --preset run`, the flags "
+                      "the checked binary has")
+    if not re.search(rf"\bbuild/run/{re.escape(name)}/{re.escape(name)}\b", build):
+        errors.append(f"build stage does not ship build/run/{name}/{name}")
+    if os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(binary)))) != "run":
+        errors.append(f"{binary} is not a run-preset binary (build/run/...)")
+
     listed = set(apt_packages(runtime))
     needed, resolve_errors = needed_packages(binary)
     errors += resolve_errors
@@ -89,7 +100,6 @@ def main(dockerfile, binary, install_deps):
     user = re.findall(r"^USER (\S+)", runtime, flags=re.M)
     if not user or user[-1].split(":")[0] in ("0", "root"):
         errors.append("runtime stage does not switch to a non-root USER")
-    name = os.path.basename(binary)
     if not re.search(rf'^ENTRYPOINT \["/usr/local/bin/{re.escape(name)}"\]', runtime, re.M):
         errors.append(f"ENTRYPOINT is not /usr/local/bin/{name}")
 

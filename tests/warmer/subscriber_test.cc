@@ -111,7 +111,7 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
                                               cdnwarm::v1::AckReply*) override {
     {
       absl::MutexLock lock(&mu_);
-      for (const auto& id : request->ack_ids()) extended_.push_back(id);
+      for (const auto& id : request->ack_ids()) extended_.push_back({id, absl::Now()});
     }
     auto* r = ctx->DefaultReactor();
     r->Finish(grpc::Status::OK);
@@ -150,7 +150,11 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
   Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::vector<cdnwarm::v1::SubscribeRequest> requests_ ABSL_GUARDED_BY(mu_);
   std::vector<cdnwarm::v1::AckEntry> acks_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> extended_ ABSL_GUARDED_BY(mu_);
+  struct Extension {
+    std::string ack_id;
+    absl::Time at;
+  };
+  std::vector<Extension> extended_ ABSL_GUARDED_BY(mu_);
   int ack_rpcs_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -279,12 +283,23 @@ TEST_F(SubscriberTest, ReconnectsWhenTheStreamEnds) {
   EXPECT_GE(stats_.Snapshot().reconnects(), 1u);
 }
 
-TEST_F(SubscriberTest, ExtendsTheDeadlineOfALongWarm) {
+// The warm outlasts its deadline twice over, so it needs extending in time, every time: an
+// extension that arrives after the deadline comes too late (the bridge has redelivered).
+// Each extension is checked against the deadline it extends, not merely for existing.
+TEST_F(SubscriberTest, ExtendsTheDeadlineOfALongWarmBeforeItExpires) {
   StartSubscriber({.ack_deadline = absl::Seconds(3)});
-  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("long", Url("/slow?ms=2500"), absl::Seconds(3))));
-  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return !b.extended_.empty(); }));
+  const cdnwarm::v1::Delivery d = MakeDelivery("long", Url("/slow?ms=6500"), absl::Seconds(3));
+  ASSERT_TRUE(bridge_.Deliver(d));
   ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 1; }));
   EXPECT_EQ(AckFor("long")->outcome(), cdnwarm::v1::ACK_OUTCOME_WARMED);
+  absl::MutexLock lock(&bridge_.mu_);
+  ASSERT_GE(bridge_.extended_.size(), 2u) << "6.5 s of warm on a 3 s deadline";
+  absl::Time deadline = common::FromProtoTimestamp(d.deadline());
+  for (const auto& e : bridge_.extended_) {
+    EXPECT_EQ(e.ack_id, "long");
+    EXPECT_LT(e.at, deadline) << "extended " << (e.at - deadline) << " after the deadline";
+    deadline = e.at + absl::Seconds(3);
+  }
 }
 
 TEST_F(SubscriberTest, DrainHandsBackWhatIsStillRunningBeforeClosingTheStream) {
