@@ -80,10 +80,10 @@ absl::Status EnsureServiceTopics(const CommonConfig& config) {
   if (absl::IsUnavailable(s)) {
     // The usual first-run cause: nothing (or not Kafka) at the bootstrap address.
     const std::string* bootstrap = config.kafka.Find("bootstrap.servers");
-    return absl::UnavailableError(absl::StrCat(
-        s.message(), "; is a Kafka broker reachable at ",
-        bootstrap != nullptr ? *bootstrap : "(no bootstrap.servers set)",
-        "? Check --kafka_bootstrap, and --kafka_properties for TLS or SASL"));
+    return absl::UnavailableError(
+        absl::StrCat(s.message(), "; is a Kafka broker reachable at ",
+                     bootstrap != nullptr ? *bootstrap : "(no bootstrap.servers set)",
+                     "? Check --kafka_bootstrap, and --kafka_properties for TLS or SASL"));
   }
   return s;
 }

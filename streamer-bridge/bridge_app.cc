@@ -29,7 +29,7 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
 
 BridgeApp::~BridgeApp() {
   if (runner_ == nullptr) return;  // Create failed before the server existed
-  runner_->Shutdown();  // no more calls (a no-op after a drain)
+  runner_->Shutdown();             // no more calls (a no-op after a drain)
   runner_->Wait();
   service_.reset();  // streams ended, finished work committed, groups left
   results_.reset();  // flushes results; its health callback still finds the runner
