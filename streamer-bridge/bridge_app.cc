@@ -23,7 +23,7 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
   app->results_ = *std::move(results);
   app->service_ = std::make_unique<BridgeService>(c.bridge, *app->results_, registry);
   app->runner_->AddService(app->service_.get());
-  app->runner_->OnDrain([service = app->service_.get()] { service->Drain(); });
+  app->runner_->OnDrain([service = app->service_.get()] { service->DrainAll(); });
   return app;
 }
 

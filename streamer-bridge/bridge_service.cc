@@ -145,7 +145,7 @@ BridgeService::BridgeService(BridgeOptions options, ResultSink& results,
 BridgeService::~BridgeService() {
   stop_ = true;
   janitor_.join();
-  Drain();
+  DrainAll();
 }
 
 absl::Status BridgeService::Authorize(const grpc::CallbackServerContext& ctx,
@@ -255,9 +255,8 @@ void BridgeService::Unsubscribe(const std::string& region, const std::string& id
 }
 
 std::string BridgeService::RegionOfAckId(const std::string& ack_id) const {
-  std::string region;
-  uint64_t seq = 0;
-  return ParseAckId(ack_id, options_.replica, &region, &seq) ? region : "";
+  AckIdParts parts;
+  return ParseAckId(ack_id, options_.replica, &parts) ? parts.region : "";
 }
 
 absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> BridgeService::Route(
@@ -332,6 +331,31 @@ grpc::ServerUnaryReactor* BridgeService::ModifyAckDeadline(
       .Increment();
   auto* r = ctx->DefaultReactor();
   r->Finish(common::ToGrpcStatus(statuses.status()));
+  return r;
+}
+
+grpc::ServerUnaryReactor* BridgeService::Drain(grpc::CallbackServerContext* ctx,
+                                               const cdnwarm::v1::DrainRequest* request,
+                                               cdnwarm::v1::DrainReply*) {
+  absl::Status s = common::ValidateRegion(request->region());
+  if (!s.ok()) s = absl::InvalidArgumentError(absl::StrCat("region: ", s.message()));
+  if (s.ok()) s = CheckSubscriberId(request->subscriber_id());
+  if (s.ok()) s = Authorize(*ctx, request->region());
+  if (s.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto rt = regions_.find(request->region());
+    s = rt == regions_.end()
+            ? absl::NotFoundError(
+                  absl::StrCat("region ", request->region(), " has no subscriber on this bridge"))
+            : rt->second.region->StopDelivering(request->subscriber_id());
+  }
+  if (s.ok()) {
+    log::Info("subscriber draining",
+              {{"region", request->region()}, {"subscriber", request->subscriber_id()}});
+  }
+  rpcs_.Labels({"Drain", absl::StatusCodeToString(s.code())}).Increment();
+  auto* r = ctx->DefaultReactor();
+  r->Finish(common::ToGrpcStatus(s));
   return r;
 }
 
@@ -437,7 +461,7 @@ void BridgeService::SampleMetrics(const std::string& name, Runtime& rt) {
   rt.dead_letters_seen = info.dead_letters();
 }
 
-void BridgeService::Drain() {
+void BridgeService::DrainAll() {
   std::map<std::string, Runtime> regions;
   {
     // Under the lock, so no stream is deleted (OnDone) while it is being ended.

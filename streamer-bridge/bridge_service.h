@@ -43,7 +43,7 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   // New subscriptions get UNAVAILABLE; open streams end with UNAVAILABLE (their deliveries
   // go back to Kafka's keeping: uncommitted, redelivered where the partitions move);
   // finished work is committed and every group is left.
-  void Drain();
+  void DrainAll();
 
   grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* Subscribe(
       grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) override;
@@ -53,6 +53,9 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   grpc::ServerUnaryReactor* ModifyAckDeadline(grpc::CallbackServerContext* ctx,
                                               const cdnwarm::v1::ModifyAckDeadlineRequest* request,
                                               cdnwarm::v1::AckReply* reply) override;
+  grpc::ServerUnaryReactor* Drain(grpc::CallbackServerContext* ctx,
+                                  const cdnwarm::v1::DrainRequest* request,
+                                  cdnwarm::v1::DrainReply* reply) override;
   grpc::ServerUnaryReactor* ListSubscriptions(grpc::CallbackServerContext* ctx,
                                               const cdnwarm::v1::ListSubscriptionsRequest* request,
                                               cdnwarm::v1::ListSubscriptionsReply* reply) override;

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -21,10 +23,16 @@ std::string CoalesceKey(const cdnwarm::v1::WarmTask& t) {
   return absl::StrCat(t.url(), "|", absl::StrJoin(variants, ","));
 }
 
+std::string NewIncarnation() {
+  std::random_device rd;
+  const uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  return absl::StrFormat("%016x", v);
+}
+
 }  // namespace
 
 Region::Region(RegionOptions options, ResultSink& results)
-    : options_(std::move(options)), results_(results) {
+    : options_(std::move(options)), incarnation_(NewIncarnation()), results_(results) {
   link_->self = this;
 }
 
@@ -71,11 +79,29 @@ void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink) {
     return std::tie(a.partition, a.offset) > std::tie(b.partition, b.offset);
   });
   for (Task& t : back) {
+    // The delivery counted as an attempt when it was made (Pub/Sub's delivery_attempt):
+    // a stream that ends with it, a warmer killed by it, used one up.
+    t.last.set_error("the subscriber's stream ended during the delivery");
+    if (static_cast<int>(t.attempts) >= options_.max_attempts) {
+      RetryOrDeadLetterLocked(std::move(t), absl::ZeroDuration());
+      continue;
+    }
     ++redeliveries_;
     t.not_before = absl::InfinitePast();
     ready_.push_front(std::move(t));
   }
   DispatchLocked();
+}
+
+absl::Status Region::StopDelivering(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = subscribers_.find(id);
+  if (it == subscribers_.end()) {
+    return absl::NotFoundError(absl::StrCat("subscriber_id \"", id, "\" has no stream for region ",
+                                            options_.region, " on this bridge"));
+  }
+  it->second.draining = true;
+  return absl::OkStatus();
 }
 
 bool Region::has_subscriber(const std::string& id) const {
@@ -168,21 +194,30 @@ size_t Region::buffered() const {
 bool Region::BufferFull() const { return buffered() >= options_.buffer_limit; }
 
 std::string Region::NewAckId() {
-  return absl::StrCat(options_.replica, ".", options_.region, ".", next_ack_++);
+  return absl::StrCat(options_.replica, ".", options_.region, ".", incarnation_, ".", next_ack_++);
 }
 
-bool Region::IsOurAckId(const std::string& ack_id) const {
-  std::string region;
-  uint64_t seq = 0;
-  return ParseAckId(ack_id, options_.replica, &region, &seq) && region == options_.region;
-}
-
-bool ParseAckId(absl::string_view ack_id, absl::string_view replica, std::string* region,
-                uint64_t* seq) {
-  const std::vector<absl::string_view> parts = absl::StrSplit(ack_id, '.');
-  if (parts.size() != 3 || parts[0] != replica || parts[1].empty()) return false;
-  *region = std::string(parts[1]);
-  return absl::SimpleAtoi(parts[2], seq);
+bool ParseAckId(absl::string_view ack_id, absl::string_view replica, AckIdParts* parts) {
+  // From the right: a replica id (a host name) may hold dots; region, incarnation and
+  // sequence never do.
+  const std::vector<absl::string_view> p = absl::StrSplit(ack_id, '.');
+  if (p.size() < 4) return false;
+  const size_t n = p.size();
+  const size_t replica_bytes =
+      ack_id.size() - p[n - 3].size() - p[n - 2].size() - p[n - 1].size() - 3;
+  if (ack_id.substr(0, replica_bytes) != replica || p[n - 3].empty()) return false;
+  if (p[n - 2].size() != 16 || !std::all_of(p[n - 2].begin(), p[n - 2].end(),
+                                            [](char c) { return absl::ascii_isxdigit(c); })) {
+    return false;
+  }
+  if (p[n - 1].empty() || !std::all_of(p[n - 1].begin(), p[n - 1].end(),
+                                       [](char c) { return absl::ascii_isdigit(c); })) {
+    return false;
+  }
+  if (!absl::SimpleAtoi(p[n - 1], &parts->seq)) return false;
+  parts->region = std::string(p[n - 3]);
+  parts->incarnation = std::string(p[n - 2]);
+  return true;
 }
 
 void Region::Reject(int32_t partition, int64_t offset, absl::string_view reason) {
@@ -214,6 +249,7 @@ void Region::DispatchLocked() {
     const std::string* best_id = nullptr;
     uint32_t best_free = 0;
     for (auto& [id, s] : subscribers_) {
+      if (s.draining) continue;
       const uint32_t free = s.max_outstanding > s.outstanding
                                 ? static_cast<uint32_t>(s.max_outstanding - s.outstanding)
                                 : 0;
@@ -307,7 +343,10 @@ void Region::RetryLocked(Task task, absl::Duration delay, bool count_redelivery)
 cdnwarm::v1::AckStatus Region::FindOwnedLocked(const std::string& ack_id,
                                                const std::string& subscriber,
                                                std::map<std::string, Outstanding>::iterator* it) {
-  if (!IsOurAckId(ack_id)) return cdnwarm::v1::ACK_STATUS_INVALID;
+  AckIdParts parts;
+  if (!ParseAckId(ack_id, options_.replica, &parts) || parts.region != options_.region) {
+    return cdnwarm::v1::ACK_STATUS_INVALID;
+  }
   *it = outstanding_.find(ack_id);
   if (*it == outstanding_.end()) return cdnwarm::v1::ACK_STATUS_STALE;
   if ((*it)->second.subscriber != subscriber) return cdnwarm::v1::ACK_STATUS_WRONG_SUBSCRIBER;
@@ -343,10 +382,21 @@ std::vector<cdnwarm::v1::AckStatus> Region::Ack(const cdnwarm::v1::AckRequest& r
         e.outcome() == cdnwarm::v1::ACK_OUTCOME_UNSPECIFIED
             ? cdnwarm::v1::ACK_STATUS_INVALID
             : FindOwnedLocked(e.ack_id(), request.subscriber_id(), &it);
+    if (status == cdnwarm::v1::ACK_STATUS_OK && !e.result().task_id().empty() &&
+        e.result().task_id() != it->second.task.task.task_id()) {
+      out.push_back(cdnwarm::v1::ACK_STATUS_TASK_MISMATCH);
+      continue;
+    }
     out.push_back(status);
     if (status != cdnwarm::v1::ACK_STATUS_OK) continue;
     Task task = TakeOutstandingLocked(it);
     switch (e.outcome()) {
+      case cdnwarm::v1::ACK_OUTCOME_RELEASE:
+        // Handed back unworked (a drain): the attempt is given back, no backoff, first in
+        // line for the other subscribers.
+        if (task.attempts > 0) --task.attempts;
+        RetryLocked(std::move(task), absl::ZeroDuration(), true);
+        break;
       case cdnwarm::v1::ACK_OUTCOME_WARMED:
         FinishLocked(task, cdnwarm::v1::OUTCOME_WARMED, e.result(), false);
         break;

@@ -52,10 +52,18 @@ struct RegionOptions {
   size_t buffer_limit = 10000;     // tasks held beyond which the consumer pauses
 };
 
-// Ack ids are "<replica>.<region>.<sequence>": opaque to subscribers, but the bridge can
-// tell its own from foreign or garbage ones and route them to their region.
-bool ParseAckId(absl::string_view ack_id, absl::string_view replica, std::string* region,
-                uint64_t* seq);
+// Ack ids are "<replica>.<region>.<incarnation>.<sequence>": opaque to subscribers, but
+// the bridge can tell its own from foreign or garbage ones and route them to their region.
+// The incarnation is random per Region object, so ids never repeat across a restart with
+// the same replica id, or a region dropped and made again: an ack of an earlier
+// incarnation's delivery is STALE, never taken for a delivery of this one.
+struct AckIdParts {
+  std::string region;
+  std::string incarnation;  // 16 hex digits
+  uint64_t seq = 0;
+};
+// False unless `ack_id` has the shape and `replica` prefix of this bridge's ids.
+bool ParseAckId(absl::string_view ack_id, absl::string_view replica, AckIdParts* parts);
 
 class Region {
  public:
@@ -68,7 +76,12 @@ class Region {
   absl::Status AddSubscriber(const std::string& id, uint32_t max_outstanding,
                              absl::Duration ack_deadline, std::string peer, DeliverySink* sink);
   // Its outstanding deliveries go back to the front of the queue for the others, at once.
+  // Each was a delivery attempt: one that has had max_attempts is dead-lettered instead
+  // (a task that kills the warmers fetching it must not loop for ever).
   void RemoveSubscriber(const std::string& id, DeliverySink* sink);
+  // The subscriber drains: no more deliveries to it; it may still ack, extend, and release
+  // (ACK_OUTCOME_RELEASE) what it holds. NOT_FOUND when it has no stream here.
+  absl::Status StopDelivering(const std::string& id);
   size_t subscriber_count() const;
   bool has_subscriber(const std::string& id) const;
 
@@ -109,6 +122,7 @@ class Region {
     absl::Time connected_at;
     uint64_t delivered = 0;
     size_t outstanding = 0;
+    bool draining = false;  // StopDelivering: gets nothing more
   };
   struct Outstanding {
     Task task;
@@ -133,7 +147,7 @@ class Region {
   void RetryOrDeadLetterLocked(Task task, absl::Duration min_delay)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OK with `*it` set when `ack_id` is an outstanding delivery of `subscriber`; otherwise
-  // INVALID, STALE or WRONG_SUBSCRIBER.
+  // INVALID, STALE (an id of an earlier incarnation too) or WRONG_SUBSCRIBER.
   cdnwarm::v1::AckStatus FindOwnedLocked(const std::string& ack_id, const std::string& subscriber,
                                          std::map<std::string, Outstanding>::iterator* it)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -146,9 +160,9 @@ class Region {
   void ApplyStoredLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration Backoff(uint32_t attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewAckId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool IsOurAckId(const std::string& ack_id) const;
 
   const RegionOptions options_;
+  const std::string incarnation_;  // random per Region object: see AckIdParts
   ResultSink& results_;
 
   mutable std::mutex mu_;

@@ -128,10 +128,11 @@ void Subscriber::OnDelivery(const cdnwarm::v1::Delivery& d) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (draining_) {
-      // Handed back at once, so another replica takes it.
+      // Sent before the bridge saw our Drain: released at once, so another subscriber
+      // takes it without an attempt counted.
       cdnwarm::v1::AckEntry back;
       back.set_ack_id(d.ack_id());
-      back.set_outcome(cdnwarm::v1::ACK_OUTCOME_RETRY);
+      back.set_outcome(cdnwarm::v1::ACK_OUTCOME_RELEASE);
       acks_.push_back(std::move(back));
       if (first_ack_ == absl::InfiniteFuture()) first_ack_ = absl::Now();
       cv_.notify_all();
@@ -261,15 +262,35 @@ void Subscriber::AckLoop() {
 
 void Subscriber::Drain(absl::Duration grace) {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return;
     draining_ = true;
+  }
+  // Tell the bridge first, so it sends nothing more here (an older bridge answers
+  // UNIMPLEMENTED: what it still sends is released as it arrives).
+  {
+    cdnwarm::v1::DrainRequest req;
+    req.set_region(options_.region);
+    req.set_subscriber_id(options_.subscriber_id);
+    grpc::ClientContext ctx;
+    AddAuth(ctx);
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    cdnwarm::v1::DrainReply reply;
+    const grpc::Status s = stub_->Drain(&ctx, req, &reply);
+    if (!s.ok()) {
+      log::Warn("the bridge did not take the drain; releasing what it still sends",
+                {{"code", static_cast<int>(s.error_code())}, {"error", s.error_message()}});
+    }
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopped_) return;
     // Wait for the warms in flight (their acks are queued as they finish).
     cv_.wait_for(lock, absl::ToChronoNanoseconds(grace), [this] { return in_flight_.empty(); });
     for (const auto& [ack_id, f] : in_flight_) {
       cdnwarm::v1::AckEntry back;
       back.set_ack_id(ack_id);
-      back.set_outcome(cdnwarm::v1::ACK_OUTCOME_RETRY);
+      back.set_outcome(cdnwarm::v1::ACK_OUTCOME_RELEASE);
       acks_.push_back(std::move(back));
     }
     in_flight_.clear();

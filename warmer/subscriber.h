@@ -3,7 +3,7 @@
 // The warmer's side of the bridge contract: one Subscribe stream for the region (credit =
 // the HTTP capacity), every delivery warmed and acked in batches, deadlines of long warms
 // extended, reconnection with backoff and jitter when the stream ends, and a drain that
-// finishes or hands back (RETRY) what is in flight.
+// finishes or releases (ACK_OUTCOME_RELEASE) what is in flight.
 
 #include <condition_variable>
 #include <cstdint>
@@ -47,8 +47,10 @@ class Subscriber {
   ~Subscriber();  // Drain(0) if not drained
 
   void Start();
-  // Stops taking deliveries (new ones are handed back at once), waits up to `grace` for the
-  // warms in flight, hands back (RETRY) those still running, flushes acks, closes the stream.
+  // Tells the bridge to send nothing more (Bridge.Drain; deliveries already on their way
+  // are released at once), waits up to `grace` for the warms in flight, releases
+  // (ACK_OUTCOME_RELEASE: no attempt counted) those still running, flushes acks, closes
+  // the stream.
   void Drain(absl::Duration grace);
 
  private:

@@ -5,6 +5,7 @@
 #include "streamer-bridge/region.h"
 
 #include <functional>
+#include <set>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -197,8 +198,12 @@ TEST_F(RegionTest, BadAcksGetClearAnswersAndChangeNothing) {
               ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_INVALID));
   EXPECT_THAT(region.Ack(Ack(owner, "r2.eu.1", cdnwarm::v1::ACK_OUTCOME_WARMED)),
               ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_INVALID));
-  EXPECT_THAT(region.Ack(Ack(owner, "r1.eu.999", cdnwarm::v1::ACK_OUTCOME_WARMED)),
+  const std::string never_issued = id.substr(0, id.rfind('.') + 1) + "999";
+  EXPECT_THAT(region.Ack(Ack(owner, never_issued, cdnwarm::v1::ACK_OUTCOME_WARMED)),
               ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_STALE));
+  EXPECT_THAT(region.Ack(Ack(owner, "r1.eu.999", cdnwarm::v1::ACK_OUTCOME_WARMED)),
+              ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_INVALID))
+      << "the shape of ack ids before incarnations";
   EXPECT_THAT(region.Ack(Ack(other, id, cdnwarm::v1::ACK_OUTCOME_WARMED)),
               ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_WRONG_SUBSCRIBER));
   EXPECT_THAT(region.Ack(Ack(owner, id, cdnwarm::v1::ACK_OUTCOME_UNSPECIFIED)),
@@ -224,6 +229,134 @@ TEST_F(RegionTest, RevokedPartitionsAreForgotten) {
               ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_STALE));
   EXPECT_EQ(a.got.size(), 2u) << "credit freed for the remaining partition";
   EXPECT_EQ(region.CommitPoints().size(), 1u);
+}
+
+// Ack ids restarted at 1 in every Region, so after a bridge restart with the same replica
+// id (a container restart in its pod), or a region the janitor dropped and re-created, a
+// late ack of an earlier delivery finished a different task that nobody fetched.
+TEST_F(RegionTest, AckIdsOfAnEarlierIncarnationNeverFinishThisOnesTasks) {
+  std::string old_id;
+  {
+    FakeResults earlier_results;
+    Region before(Options(), earlier_results);
+    FakeSink a;
+    ASSERT_TRUE(before.AddSubscriber("a", 5, absl::Seconds(30), "", &a).ok());
+    before.Assigned(0);
+    before.Enqueue(0, 0, Task(0));
+    ASSERT_EQ(a.got.size(), 1u);
+    old_id = a.got[0].ack_id();
+  }
+  Region after(Options(), results_);
+  FakeSink a;
+  ASSERT_TRUE(after.AddSubscriber("a", 5, absl::Seconds(30), "", &a).ok());
+  after.Assigned(0);
+  after.Enqueue(0, 0, Task(1));  // another task, delivered in the same position
+  ASSERT_EQ(a.got.size(), 1u);
+  EXPECT_NE(a.got[0].ack_id(), old_id);
+  EXPECT_THAT(after.Ack(Ack("a", old_id, cdnwarm::v1::ACK_OUTCOME_WARMED)),
+              ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_STALE));
+  EXPECT_EQ(after.Info().outstanding(), 1u) << "the new task is still out";
+  EXPECT_TRUE(results_.results.empty()) << "nothing finished";
+}
+
+// A result names its task: an ack whose result is about another task is a mix-up, and
+// finishing the delivery with it would record a warm that did not happen.
+TEST_F(RegionTest, AnAckWhoseResultNamesAnotherTaskIsRefused) {
+  Region region(Options(), results_);
+  FakeSink a;
+  ASSERT_TRUE(region.AddSubscriber("a", 5, absl::Seconds(30), "", &a).ok());
+  region.Assigned(0);
+  region.Enqueue(0, 0, Task(0));
+  region.Enqueue(0, 1, Task(1));
+  ASSERT_EQ(a.got.size(), 2u);
+  cdnwarm::v1::AckRequest mixed = Ack("a", a.got[0].ack_id(), cdnwarm::v1::ACK_OUTCOME_WARMED);
+  mixed.mutable_entries(0)->mutable_result()->set_task_id(a.got[1].task().task_id());
+  EXPECT_THAT(region.Ack(mixed), ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_TASK_MISMATCH));
+  EXPECT_EQ(region.Info().outstanding(), 2u) << "nothing changed";
+  EXPECT_TRUE(results_.results.empty());
+  cdnwarm::v1::AckRequest right = Ack("a", a.got[0].ack_id(), cdnwarm::v1::ACK_OUTCOME_WARMED);
+  right.mutable_entries(0)->mutable_result()->set_task_id(a.got[0].task().task_id());
+  EXPECT_THAT(region.Ack(right), ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_OK));
+  EXPECT_THAT(region.Ack(Ack("a", a.got[1].ack_id(), cdnwarm::v1::ACK_OUTCOME_WARMED)),
+              ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_OK))
+      << "a result without a task id is the bridge's to fill in";
+}
+
+// Every delivery is an attempt, however it ends: a task whose warm kills the warmer (its
+// stream ends each time) was handed back for ever without counting; it must reach the
+// dead-letter topic after max_attempts, and the partition move on.
+TEST_F(RegionTest, ATaskWhoseStreamsKeepEndingIsDeadLetteredAfterMaxAttempts) {
+  Region region(Options(), results_);  // max_attempts 3
+  region.Assigned(0);
+  region.Enqueue(0, 5, Task(5));
+  for (uint32_t attempt = 1; attempt <= 3; ++attempt) {
+    FakeSink s;
+    const std::string id = absl::StrCat("w", attempt);
+    ASSERT_TRUE(region.AddSubscriber(id, 1, absl::Seconds(30), "", &s).ok());
+    ASSERT_EQ(s.got.size(), 1u) << "attempt " << attempt;
+    EXPECT_EQ(s.got[0].delivery_attempt(), attempt);
+    region.RemoveSubscriber(id, &s);  // the warmer died with the task in hand
+  }
+  ASSERT_EQ(results_.dead.size(), 1u);
+  EXPECT_EQ(results_.results.back().outcome(), cdnwarm::v1::OUTCOME_FAILED);
+  EXPECT_THAT(results_.results.back().error(),
+              ::testing::HasSubstr("gave up after 3 attempts; last error: the subscriber's "
+                                   "stream ended during the delivery"));
+  FakeSink last;
+  ASSERT_TRUE(region.AddSubscriber("w4", 1, absl::Seconds(30), "", &last).ok());
+  EXPECT_TRUE(last.got.empty());
+  results_.StoreAll();
+  EXPECT_EQ(region.CommitPoints()[0], 6);
+}
+
+// A draining subscriber says so: it gets nothing more, and what it hands back is released,
+// not failed: no attempt counted, no backoff. Dispatch used to favour the draining warmer
+// (it has the most free credit), and each of its RETRY hand-backs was an attempt, so a
+// rolling update dead-lettered healthy tasks that were never fetched.
+TEST_F(RegionTest, ADrainingSubscriberGetsNothingMoreAndItsReleasesAreNotAttempts) {
+  Region region(Options(), results_);  // max_attempts 3
+  FakeSink draining, steady;
+  ASSERT_TRUE(region.AddSubscriber("draining", 10, absl::Seconds(30), "", &draining).ok());
+  ASSERT_TRUE(region.AddSubscriber("steady", 1, absl::Seconds(30), "", &steady).ok());
+  region.Assigned(0);
+  for (int i = 0; i < 3; ++i) region.Enqueue(0, i, Task(i));
+  ASSERT_EQ(draining.got.size(), 3u) << "the most free credit";
+  ASSERT_TRUE(region.StopDelivering("draining").ok());
+  EXPECT_EQ(region.StopDelivering("nobody").code(), absl::StatusCode::kNotFound);
+  for (int i = 3; i < 6; ++i) region.Enqueue(0, i, Task(i));
+  EXPECT_EQ(draining.got.size(), 3u) << "nothing more once draining";
+  ASSERT_EQ(steady.got.size(), 1u);
+  for (int round = 0; round < 5; ++round) {  // more rounds than max_attempts
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_THAT(
+          region.Ack(Ack("draining", draining.got[i].ack_id(), cdnwarm::v1::ACK_OUTCOME_RELEASE)),
+          ::testing::ElementsAre(round == 0 ? cdnwarm::v1::ACK_STATUS_OK
+                                            : cdnwarm::v1::ACK_STATUS_STALE));
+    }
+    // The steady subscriber takes the released tasks first, each still on attempt 1.
+    const cdnwarm::v1::Delivery d = steady.got.back();
+    EXPECT_EQ(d.delivery_attempt(), 1u) << d.task().task_id();
+    FakeSink again;
+    ASSERT_TRUE(region.AddSubscriber("again", 1, absl::Seconds(30), "", &again).ok());
+    ASSERT_EQ(again.got.size(), 1u);
+    ASSERT_TRUE(region.StopDelivering("again").ok());
+    EXPECT_THAT(region.Ack(Ack("again", again.got[0].ack_id(), cdnwarm::v1::ACK_OUTCOME_RELEASE)),
+                ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_OK));
+    region.RemoveSubscriber("again", &again);
+  }
+  EXPECT_TRUE(results_.dead.empty()) << "releases never dead-letter";
+  EXPECT_EQ(region.Info().dead_letters(), 0u);
+  // Everything is still warmed, once each, by the steady subscriber.
+  std::set<std::string> warmed;
+  while (warmed.size() < 6) {
+    const cdnwarm::v1::Delivery d = steady.got.back();
+    EXPECT_EQ(d.delivery_attempt(), 1u) << d.task().task_id();
+    warmed.insert(d.task().task_id());
+    const size_t before = steady.got.size();
+    region.Ack(Ack("steady", d.ack_id(), cdnwarm::v1::ACK_OUTCOME_WARMED));
+    if (steady.got.size() == before) break;
+  }
+  EXPECT_EQ(warmed.size(), 6u);
 }
 
 }  // namespace

@@ -106,6 +106,18 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
     r->Finish(grpc::Status::OK);
     return r;
   }
+  grpc::ServerUnaryReactor* Drain(grpc::CallbackServerContext* ctx,
+                                  const cdnwarm::v1::DrainRequest* request,
+                                  cdnwarm::v1::DrainReply*) override {
+    {
+      absl::MutexLock lock(&mu_);
+      drains_.push_back(*request);
+      acks_at_drain_ = acks_.size();
+    }
+    auto* r = ctx->DefaultReactor();
+    r->Finish(grpc::Status::OK);
+    return r;
+  }
   grpc::ServerUnaryReactor* ModifyAckDeadline(grpc::CallbackServerContext* ctx,
                                               const cdnwarm::v1::ModifyAckDeadlineRequest* request,
                                               cdnwarm::v1::AckReply*) override {
@@ -150,6 +162,8 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
   Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::vector<cdnwarm::v1::SubscribeRequest> requests_ ABSL_GUARDED_BY(mu_);
   std::vector<cdnwarm::v1::AckEntry> acks_ ABSL_GUARDED_BY(mu_);
+  std::vector<cdnwarm::v1::DrainRequest> drains_ ABSL_GUARDED_BY(mu_);
+  size_t acks_at_drain_ ABSL_GUARDED_BY(mu_) = 0;
   struct Extension {
     std::string ack_id;
     absl::Time at;
@@ -302,14 +316,22 @@ TEST_F(SubscriberTest, ExtendsTheDeadlineOfALongWarmBeforeItExpires) {
   }
 }
 
-TEST_F(SubscriberTest, DrainHandsBackWhatIsStillRunningBeforeClosingTheStream) {
+TEST_F(SubscriberTest, DrainTellsTheBridgeThenReleasesWhatIsStillRunningBeforeClosing) {
   StartSubscriber({});
   ASSERT_TRUE(bridge_.Deliver(MakeDelivery("quick", Url("/static/q"))));
   ASSERT_TRUE(bridge_.Deliver(MakeDelivery("slow", Url("/slow?ms=5000"))));
   ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 1; }));
   subscriber_->Drain(absl::Milliseconds(300));
+  {
+    absl::MutexLock lock(&bridge_.mu_);
+    ASSERT_EQ(bridge_.drains_.size(), 1u) << "the bridge was told to send nothing more";
+    EXPECT_EQ(bridge_.drains_[0].region(), "eu");
+    EXPECT_EQ(bridge_.drains_[0].subscriber_id(), "warmer-1");
+    EXPECT_EQ(bridge_.acks_at_drain_, 1u) << "told before anything was handed back";
+  }
   ASSERT_NE(AckFor("slow"), nullptr) << "handed back before the stream closed";
-  EXPECT_EQ(AckFor("slow")->outcome(), cdnwarm::v1::ACK_OUTCOME_RETRY);
+  // Released, not failed: a drain's hand-backs are not attempts (bridge.proto).
+  EXPECT_EQ(AckFor("slow")->outcome(), cdnwarm::v1::ACK_OUTCOME_RELEASE);
   EXPECT_EQ(AckFor("quick")->outcome(), cdnwarm::v1::ACK_OUTCOME_WARMED);
   EXPECT_FALSE(readiness_.Ready());
 }
