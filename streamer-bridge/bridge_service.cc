@@ -1,13 +1,12 @@
 #include "streamer-bridge/bridge_service.h"
 
-#include <deque>
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/naming.h"
 #include "common/proto_time.h"
+#include "streamer-bridge/subscribe_stream.h"
 
 namespace cdnwarm::bridge {
 namespace {
@@ -32,88 +31,6 @@ absl::Status CheckSubscriberId(const std::string& id) {
 }
 
 }  // namespace
-
-// One subscriber's stream: deliveries queue here and are written one at a time.
-class BridgeService::Stream final : public grpc::ServerWriteReactor<cdnwarm::v1::Delivery>,
-                                    public DeliverySink {
- public:
-  Stream(BridgeService& service, std::string region, std::string id)
-      : service_(service), region_(std::move(region)), id_(std::move(id)) {
-    StartSendInitialMetadata();
-  }
-
-  void Send(cdnwarm::v1::Delivery d) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    queue_.push_back(std::move(d));
-    WriteNextLocked(lock);
-  }
-
-  // Ends the stream with `status` once the write in flight (if any) is done.
-  void End(const grpc::Status& status) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (ending_) return;
-    ending_ = true;
-    end_status_ = status;
-    queue_.clear();  // undelivered: the region hands them to others (or Kafka keeps them)
-    if (!writing_) {
-      finished_ = true;
-      lock.unlock();
-      Finish(status);
-    }
-  }
-
-  void OnSendInitialMetadataDone(bool) override {}
-
-  void OnWriteDone(bool ok) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    writing_ = false;
-    if (!ok) return;  // the client went away; OnCancel / OnDone follow
-    if (ending_ && !finished_) {
-      finished_ = true;
-      const grpc::Status s = end_status_;
-      lock.unlock();
-      Finish(s);
-      return;
-    }
-    WriteNextLocked(lock);
-  }
-
-  void OnCancel() override {
-    service_.Unsubscribe(region_, id_, this);
-    End(grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
-  }
-
-  void OnDone() override {
-    service_.Unsubscribe(region_, id_, this);
-    {
-      std::lock_guard<std::mutex> lock(service_.mu_);
-      service_.streams_.erase(this);
-    }
-    delete this;
-  }
-
- private:
-  // gRPC calls are made without the lock: they may run reactions inline.
-  void WriteNextLocked(std::unique_lock<std::mutex>& lock) {
-    if (writing_ || ending_ || queue_.empty()) return;
-    current_ = std::move(queue_.front());
-    queue_.pop_front();
-    writing_ = true;
-    lock.unlock();
-    StartWrite(&current_);
-  }
-
-  BridgeService& service_;
-  const std::string region_;
-  const std::string id_;
-  std::mutex mu_;
-  std::deque<cdnwarm::v1::Delivery> queue_;
-  cdnwarm::v1::Delivery current_;
-  bool writing_ = false;
-  bool ending_ = false;
-  bool finished_ = false;
-  grpc::Status end_status_;
-};
 
 BridgeService::BridgeService(BridgeOptions options, ResultSink& results,
                              metrics::Registry& registry)
@@ -183,7 +100,9 @@ grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
   }
   if (bad.ok()) bad = Authorize(*ctx, request->region());
 
-  Region* region = nullptr;
+  // One critical section from the region lookup to the registered subscriber: the janitor
+  // cannot drop the region in between, and of two Subscribes with one id exactly one wins.
+  SubscribeStream* stream = nullptr;
   if (bad.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     if (draining_) {
@@ -212,11 +131,17 @@ grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
         }
       }
       if (bad.ok()) {
-        region = regions_[request->region()].region.get();
-        if (region->has_subscriber(request->subscriber_id())) {
-          bad = absl::AlreadyExistsError(absl::StrCat("subscriber_id \"", request->subscriber_id(),
-                                                      "\" already has a stream for region ",
-                                                      request->region(), " on this bridge"));
+        Runtime& joined = regions_[request->region()];
+        stream = new SubscribeStream(request->region(), request->subscriber_id(),
+                                     [this](SubscribeStream* s) { StreamDone(s); });
+        bad = joined.region->AddSubscriber(request->subscriber_id(), request->max_outstanding(),
+                                           deadline, ctx->peer(), stream);
+        if (bad.ok()) {
+          streams_[stream] = request->region();
+          joined.idle_since = absl::InfiniteFuture();
+        } else {
+          delete stream;  // never handed to gRPC
+          stream = nullptr;
         }
       }
     }
@@ -234,24 +159,16 @@ grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
 
   ctx->AddInitialMetadata(kSubscriptionMetadata,
                           absl::StrCat(options_.replica, "/", request->subscriber_id()));
-  auto* stream = new Stream(*this, request->region(), request->subscriber_id());
-  std::lock_guard<std::mutex> lock(mu_);
-  streams_[stream] = request->region();
-  regions_[request->region()].idle_since = absl::InfiniteFuture();
-  // Cannot fail: duplicates were refused under the same lock.
-  region
-      ->AddSubscriber(request->subscriber_id(), request->max_outstanding(), deadline, ctx->peer(),
-                      stream)
-      .IgnoreError();
+  stream->Start();
   rpcs_.Labels({"Subscribe", "OK"}).Increment();
   return stream;
 }
 
-void BridgeService::Unsubscribe(const std::string& region, const std::string& id,
-                                DeliverySink* sink) {
+void BridgeService::StreamDone(SubscribeStream* stream) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = regions_.find(region);
-  if (it != regions_.end()) it->second.region->RemoveSubscriber(id, sink);
+  auto it = regions_.find(stream->region());
+  if (it != regions_.end()) it->second.region->RemoveSubscriber(stream->subscriber_id(), stream);
+  streams_.erase(stream);
 }
 
 std::string BridgeService::RegionOfAckId(const std::string& ack_id) const {
@@ -464,15 +381,14 @@ void BridgeService::SampleMetrics(const std::string& name, Runtime& rt) {
 void BridgeService::DrainAll() {
   std::map<std::string, Runtime> regions;
   {
-    // Under the lock, so no stream is deleted (OnDone) while it is being ended.
     std::lock_guard<std::mutex> lock(mu_);
     draining_ = true;
-    for (auto& [s, region] : streams_) {
-      s->End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "bridge is draining; reconnect"));
+    // Regions forget every stream first, so none Sends to a stream after its OnDone (which
+    // no longer finds the region once it is swapped out below), then the streams end.
+    for (auto& [name, rt] : regions_) rt.region->DetachSubscribers();
+    for (auto& [stream, region] : streams_) {
+      stream->End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "bridge is draining; reconnect"));
     }
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
     regions.swap(regions_);
   }
   for (auto& [name, rt] : regions) rt.consumer.reset();  // commit what is finished, leave

@@ -4,6 +4,17 @@
 // membership) per region that has a live subscriber on this replica; a region with no
 // subscriber for `idle_grace` leaves its group so Kafka moves its partitions to replicas
 // that can deliver them.
+//
+// Lifetimes. `regions_` is the one owner of every Region and RegionConsumer. A region is
+// created by the Subscribe that first needs it and removed only (a) by the janitor, once it
+// has had no subscriber for idle_grace, or (b) by DrainAll; both under `mu_`, and a region
+// holds a stream's pointer (its DeliverySink) only from AddSubscriber, done under `mu_` in
+// the same critical section as the lookup, to RemoveSubscriber (StreamDone, under `mu_`,
+// before the stream is deleted) or DetachSubscribers (DrainAll). So no region outlives a
+// Send target, and no Subscribe registers with a region the janitor is dropping.
+//
+// Lock order: BridgeService::mu_, then Region::mu_, then SubscribeStream::mu_. Kafka
+// produce calls (results) happen under Region::mu_; they never wait on these locks.
 
 #include <atomic>
 #include <functional>
@@ -22,6 +33,8 @@
 #include "streamer-bridge/region_consumer.h"
 
 namespace cdnwarm::bridge {
+
+class SubscribeStream;
 
 struct BridgeOptions {
   std::string replica;       // appears in ack ids and ListSubscriptions
@@ -64,7 +77,6 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
                                  cdnwarm::v1::SeekReply* reply) override;
 
  private:
-  class Stream;
   struct Runtime {
     std::unique_ptr<Region> region;
     std::unique_ptr<RegionConsumer> consumer;
@@ -76,7 +88,8 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
 
   // Region of an ack id issued by this replica, or empty.
   std::string RegionOfAckId(const std::string& ack_id) const;
-  void Unsubscribe(const std::string& region, const std::string& id, DeliverySink* sink);
+  // A stream's OnDone: its region forgets it (its deliveries go to the others).
+  void StreamDone(SubscribeStream* stream);
   absl::Status Authorize(const grpc::CallbackServerContext& ctx, const std::string& region) const;
   void Janitor();
   // Splits ack ids by the region they name, applies each region's share (`apply` gets the
@@ -103,7 +116,7 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
 
   mutable std::mutex mu_;
   std::map<std::string, Runtime> regions_ ABSL_GUARDED_BY(mu_);
-  std::map<Stream*, std::string> streams_ ABSL_GUARDED_BY(mu_);  // stream -> region
+  std::map<SubscribeStream*, std::string> streams_ ABSL_GUARDED_BY(mu_);  // stream -> region
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> stop_{false};
   std::thread janitor_;

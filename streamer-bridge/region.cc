@@ -93,6 +93,11 @@ void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink) {
   DispatchLocked();
 }
 
+void Region::DetachSubscribers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  subscribers_.clear();
+}
+
 absl::Status Region::StopDelivering(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = subscribers_.find(id);

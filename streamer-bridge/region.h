@@ -79,6 +79,10 @@ class Region {
   // Each was a delivery attempt: one that has had max_attempts is dead-lettered instead
   // (a task that kills the warmers fetching it must not loop for ever).
   void RemoveSubscriber(const std::string& id, DeliverySink* sink);
+  // Forgets every subscriber without handing their deliveries to anyone and without
+  // counting attempts: the bridge is shutting down, and what is outstanding stays
+  // uncommitted for the replica that gets the partitions next.
+  void DetachSubscribers();
   // The subscriber drains: no more deliveries to it; it may still ack, extend, and release
   // (ACK_OUTCOME_RELEASE) what it holds. NOT_FOUND when it has no stream here.
   absl::Status StopDelivering(const std::string& id);

@@ -3,6 +3,7 @@
 // unacked delivery, redelivery when a stream ends, retries into the dead-letter topic, and
 // clear answers to bad input.
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -366,6 +367,31 @@ TEST_F(BridgeIntegrationTest, RegionTokensAuthoriseSubscribersPerRegion) {
   }
   TestSubscriber good(*stub_, "eu", "w", 5, absl::Seconds(60), "eu-token-0123456789abcdef");
   EXPECT_TRUE(good.WaitSubscribed());
+}
+
+// SIGTERM with two busy regions: the drain used to swap the regions out before their
+// streams were done, so a stream's OnDone no longer removed it from its region, and the
+// stream was deleted while the other region's consumer, still running until its turn to
+// leave the group, kept dispatching to it: a use after free (ASan reports it here).
+TEST_F(BridgeIntegrationTest, DrainWithTwoBusyRegionsNeverSendsToAFinishedStream) {
+  StartBridge();
+  TestSubscriber& eu = Subscribe("eu", "w-eu", 10000);
+  TestSubscriber& us = Subscribe("us", "w-us", 10000);
+  ASSERT_TRUE(eu.WaitSubscribed());
+  ASSERT_TRUE(us.WaitSubscribed());
+  std::atomic<bool> stop{false};
+  std::thread feed([&] {
+    for (int i = 0; !stop; i += 100) ProduceTasks(100, i);
+  });
+  auto some = [](const std::vector<cdnwarm::v1::Delivery>& got) { return got.size() >= 300; };
+  const bool flowing = eu.WaitUntil(some) && us.WaitUntil(some);
+  app_->runner().Shutdown();  // SIGTERM's path: the drain hooks, then the server
+  app_->runner().Wait();
+  stop = true;
+  feed.join();
+  ASSERT_TRUE(flowing) << "both regions were receiving when the drain began";
+  EXPECT_EQ(eu.status().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(us.status().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
 }  // namespace
