@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace cdnwarm::common {
-namespace {
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -17,16 +16,22 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return diff == 0;
 }
 
-}  // namespace
+absl::StatusOr<BearerAuth> BearerAuth::FromToken(absl::string_view token) {
+  BearerAuth auth;
+  auth.token_ = std::string(absl::StripAsciiWhitespace(token));
+  if (auth.token_.size() < 16) {
+    return absl::InvalidArgumentError("token holds fewer than 16 bytes; use a long random token");
+  }
+  return auth;
+}
 
 absl::StatusOr<BearerAuth> BearerAuth::FromFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("token file ", path, " cannot be read"));
   std::stringstream buf;
   buf << in.rdbuf();
-  BearerAuth auth;
-  auth.token_ = std::string(absl::StripAsciiWhitespace(buf.str()));
-  if (auth.token_.size() < 16) {
+  absl::StatusOr<BearerAuth> auth = FromToken(buf.str());
+  if (!auth.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("token file ", path, " holds fewer than 16 bytes; use a long random token"));
   }

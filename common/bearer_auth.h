@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "grpcpp/server_context.h"
 
 namespace cdnwarm::common {
@@ -16,6 +17,8 @@ class BearerAuth {
   BearerAuth() = default;
   // Reads the token (surrounding whitespace trimmed; at least 16 bytes) from `path`.
   static absl::StatusOr<BearerAuth> FromFile(const std::string& path);
+  // A token given as text (at least 16 bytes), e.g. one line of a tokens file.
+  static absl::StatusOr<BearerAuth> FromToken(absl::string_view token);
 
   bool enabled() const { return !token_.empty(); }
   // OK, or UNAUTHENTICATED saying what was missing or wrong (never echoing tokens).
@@ -24,5 +27,8 @@ class BearerAuth {
  private:
   std::string token_;
 };
+
+// Equality whose time depends only on the lengths, not on where the inputs differ.
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
 }  // namespace cdnwarm::common

@@ -1,7 +1,11 @@
 #include "streamer-bridge/bridge_service.h"
 
+#include <optional>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/bearer_auth.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/naming.h"
@@ -65,6 +69,21 @@ BridgeService::~BridgeService() {
   DrainAll();
 }
 
+namespace {
+
+// The token of "authorization: Bearer <token>" metadata, or nullopt.
+std::optional<absl::string_view> BearerToken(const grpc::CallbackServerContext& ctx) {
+  const auto& md = ctx.client_metadata();
+  auto got = md.find("authorization");
+  if (got == md.end()) return std::nullopt;
+  const absl::string_view value(got->second.data(), got->second.size());
+  constexpr absl::string_view kPrefix = "Bearer ";
+  if (!absl::StartsWithIgnoreCase(value, kPrefix)) return std::nullopt;
+  return value.substr(kPrefix.size());
+}
+
+}  // namespace
+
 absl::Status BridgeService::Authorize(const grpc::CallbackServerContext& ctx,
                                       const std::string& region) const {
   if (options_.region_tokens.empty()) return absl::OkStatus();
@@ -73,12 +92,23 @@ absl::Status BridgeService::Authorize(const grpc::CallbackServerContext& ctx,
     return absl::PermissionDeniedError(
         absl::StrCat("region ", region, " has no token configured on this bridge"));
   }
-  const auto& md = ctx.client_metadata();
-  auto got = md.find("authorization");
-  const std::string expected = absl::StrCat("Bearer ", want->second);
-  if (got == md.end() || std::string(got->second.data(), got->second.size()) != expected) {
+  const std::optional<absl::string_view> got = BearerToken(ctx);
+  if (!got || !common::ConstantTimeEquals(*got, want->second)) {
     return absl::UnauthenticatedError(
         absl::StrCat("a valid bearer token for region ", region, " is required"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BridgeService::AuthorizeOperator(const grpc::CallbackServerContext& ctx) const {
+  if (!options_.operator_auth.enabled()) {
+    if (options_.region_tokens.empty()) return absl::OkStatus();
+    return absl::PermissionDeniedError(
+        "subscribers need tokens on this bridge but no --operator_token_file is set, so "
+        "ListSubscriptions and Seek are refused");
+  }
+  if (absl::Status s = options_.operator_auth.Check(ctx); !s.ok()) {
+    return absl::UnauthenticatedError(absl::StrCat("operator token: ", s.message()));
   }
   return absl::OkStatus();
 }
@@ -279,6 +309,12 @@ grpc::ServerUnaryReactor* BridgeService::Drain(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* BridgeService::ListSubscriptions(
     grpc::CallbackServerContext* ctx, const cdnwarm::v1::ListSubscriptionsRequest* request,
     cdnwarm::v1::ListSubscriptionsReply* reply) {
+  auto* r = ctx->DefaultReactor();
+  if (absl::Status s = AuthorizeOperator(*ctx); !s.ok()) {
+    rpcs_.Labels({"ListSubscriptions", absl::StatusCodeToString(s.code())}).Increment();
+    r->Finish(common::ToGrpcStatus(s));
+    return r;
+  }
   reply->set_replica(options_.replica);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -295,7 +331,6 @@ grpc::ServerUnaryReactor* BridgeService::ListSubscriptions(
     }
   }
   rpcs_.Labels({"ListSubscriptions", "OK"}).Increment();
-  auto* r = ctx->DefaultReactor();
   r->Finish(grpc::Status::OK);
   return r;
 }
@@ -308,7 +343,7 @@ grpc::ServerUnaryReactor* BridgeService::Seek(grpc::CallbackServerContext* ctx,
   if (s.ok() && request->position_case() == cdnwarm::v1::SeekRequest::POSITION_NOT_SET) {
     s = absl::InvalidArgumentError("position: one of earliest, latest or timestamp is required");
   }
-  if (s.ok()) s = Authorize(*ctx, request->region());
+  if (s.ok()) s = AuthorizeOperator(*ctx);
   RegionConsumer* consumer = nullptr;
   if (s.ok()) {
     std::lock_guard<std::mutex> lock(mu_);

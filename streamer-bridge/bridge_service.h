@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/bridge.grpc.pb.h"
+#include "common/bearer_auth.h"
 #include "common/metrics.h"
 #include "streamer-bridge/region.h"
 #include "streamer-bridge/region_consumer.h"
@@ -44,8 +45,12 @@ struct BridgeOptions {
   RegionOptions region;      // region and replica filled per region
   absl::Duration idle_grace = absl::Seconds(10);
   uint32_t max_credit = 10000;
-  // Region name -> bearer token its subscribers must send; empty map: no authorisation.
+  // Region name -> bearer token its subscribers must send (Subscribe, Ack,
+  // ModifyAckDeadline, Drain); empty map: no authorisation of subscribers.
   std::map<std::string, std::string> region_tokens;
+  // The operators' bearer token: ListSubscriptions and Seek. Disabled: those are open only
+  // when no region token is configured either, and refused otherwise.
+  common::BearerAuth operator_auth;
 };
 
 class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
@@ -90,7 +95,10 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   std::string RegionOfAckId(const std::string& ack_id) const;
   // A stream's OnDone: its region forgets it (its deliveries go to the others).
   void StreamDone(SubscribeStream* stream);
+  // A subscriber of `region`: its region's token.
   absl::Status Authorize(const grpc::CallbackServerContext& ctx, const std::string& region) const;
+  // An operator (ListSubscriptions, Seek): the operator token; a region's token is not one.
+  absl::Status AuthorizeOperator(const grpc::CallbackServerContext& ctx) const;
   void Janitor();
   // Splits ack ids by the region they name, applies each region's share (`apply` gets the
   // indices of its entries) and returns the statuses in request order.

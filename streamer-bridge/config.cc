@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/bearer_auth.h"
 #include "common/naming.h"
 
 ABSL_FLAG(std::string, group_prefix, std::string(cdnwarm::common::kRegionGroupPrefix),
@@ -26,6 +27,10 @@ ABSL_FLAG(std::string, auto_offset_reset, "latest",
 ABSL_FLAG(std::string, region_tokens_file, "",
           "File of 'region token' lines: subscribers of each region must send its bearer token. "
           "Empty: no authorisation");
+
+ABSL_FLAG(std::string, operator_token_file, "",
+          "File holding the operators' bearer token: ListSubscriptions and Seek require it. "
+          "Empty: those are open when --region_tokens_file is empty, refused otherwise");
 
 namespace cdnwarm::bridge {
 
@@ -93,6 +98,14 @@ absl::StatusOr<BridgeConfig> BridgeConfigFromFlags() {
     absl::StatusOr<std::map<std::string, std::string>> tokens = LoadRegionTokens(f);
     if (!tokens.ok()) return tokens.status();
     b.region_tokens = *std::move(tokens);
+  }
+  if (const std::string f = absl::GetFlag(FLAGS_operator_token_file); !f.empty()) {
+    absl::StatusOr<common::BearerAuth> op = common::BearerAuth::FromFile(f);
+    if (!op.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--operator_token_file: ", op.status().message()));
+    }
+    b.operator_auth = *std::move(op);
   }
   return c;
 }

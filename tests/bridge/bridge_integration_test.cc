@@ -369,6 +369,49 @@ TEST_F(BridgeIntegrationTest, RegionTokensAuthoriseSubscribersPerRegion) {
   EXPECT_TRUE(good.WaitSubscribed());
 }
 
+// A region's token admits its subscribers, not operators: ListSubscriptions and Seek need
+// the operator token (a warmer's token could replay or skip a region's backlog), and with
+// region tokens but no operator token they are refused, not left open.
+TEST_F(BridgeIntegrationTest, ListSubscriptionsAndSeekNeedTheOperatorToken) {
+  config_.bridge.region_tokens = {{"eu", "eu-token-0123456789abcdef"}};
+  config_.bridge.operator_auth = *common::BearerAuth::FromToken("operator-token-0123456789");
+  StartBridge();
+  auto list = [&](const std::string& token) {
+    grpc::ClientContext ctx;
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    cdnwarm::v1::ListSubscriptionsRequest req;
+    cdnwarm::v1::ListSubscriptionsReply reply;
+    return stub_->ListSubscriptions(&ctx, req, &reply).error_code();
+  };
+  auto seek = [&](const std::string& token) {
+    grpc::ClientContext ctx;
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    cdnwarm::v1::SeekRequest req;
+    req.set_region("eu");
+    req.set_latest(true);
+    cdnwarm::v1::SeekReply reply;
+    return stub_->Seek(&ctx, req, &reply).error_code();
+  };
+  EXPECT_EQ(list(""), grpc::UNAUTHENTICATED);
+  EXPECT_EQ(list("eu-token-0123456789abcdef"), grpc::UNAUTHENTICATED);
+  EXPECT_EQ(list("operator-token-0123456789"), grpc::OK);
+  EXPECT_EQ(seek("eu-token-0123456789abcdef"), grpc::UNAUTHENTICATED);
+  // Past authorisation: no subscriber of eu on this replica yet.
+  EXPECT_EQ(seek("operator-token-0123456789"), grpc::FAILED_PRECONDITION);
+}
+
+TEST_F(BridgeIntegrationTest, WithRegionTokensButNoOperatorTokenAdminCallsAreRefused) {
+  config_.bridge.region_tokens = {{"eu", "eu-token-0123456789abcdef"}};
+  StartBridge();
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer eu-token-0123456789abcdef");
+  cdnwarm::v1::ListSubscriptionsRequest req;
+  cdnwarm::v1::ListSubscriptionsReply reply;
+  const grpc::Status s = stub_->ListSubscriptions(&ctx, req, &reply);
+  EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("--operator_token_file"));
+}
+
 // SIGTERM with two busy regions: the drain used to swap the regions out before their
 // streams were done, so a stream's OnDone no longer removed it from its region, and the
 // stream was deleted while the other region's consumer, still running until its turn to
