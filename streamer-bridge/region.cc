@@ -17,10 +17,18 @@ namespace {
 constexpr absl::Duration kMaxRetryDelay = absl::Hours(1);
 constexpr absl::Duration kMaxAckDeadline = absl::Minutes(10);
 
+// The URL and every variant with its headers, names and values: a warm with
+// "accept-encoding: gzip" says nothing about the object cached for "br".
 std::string CoalesceKey(const cdnwarm::v1::WarmTask& t) {
-  std::vector<std::string> variants;
-  for (const auto& v : t.variants()) variants.push_back(v.name());
-  return absl::StrCat(t.url(), "|", absl::StrJoin(variants, ","));
+  std::string key = t.url();
+  for (const auto& v : t.variants()) {
+    absl::StrAppend(&key, "\n", v.name(), "{");
+    for (const auto& h : v.headers()) {
+      absl::StrAppend(&key, absl::AsciiStrToLower(h.name()), ":", h.value(), "\n");
+    }
+    key += "}";
+  }
+  return key;
 }
 
 std::string NewIncarnation() {
@@ -144,9 +152,13 @@ void Region::Enqueue(int32_t partition, int64_t offset, cdnwarm::v1::WarmTask ta
     FinishLocked(t, cdnwarm::v1::OUTCOME_SKIPPED, std::move(r), false);
     return;
   }
-  if (options_.coalesce_window > absl::ZeroDuration()) {
+  if (options_.coalesce_window > absl::ZeroDuration() && t.task.has_enqueued_at()) {
+    // Only a warm that happened after this task was asked for makes it redundant: one
+    // asked for after a purge must still be fetched.
+    PruneCoalescingLocked();
     auto w = warmed_at_.find(CoalesceKey(t.task));
-    if (w != warmed_at_.end() && absl::Now() - w->second < options_.coalesce_window) {
+    if (w != warmed_at_.end() && w->second >= common::FromProtoTimestamp(t.task.enqueued_at()) &&
+        absl::Now() - w->second < options_.coalesce_window) {
       cdnwarm::v1::WarmResult r;
       r.set_error(absl::StrCat("warmed in this region ",
                                absl::FormatDuration(absl::Now() - w->second), " ago"));
@@ -299,7 +311,10 @@ void Region::FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1:
   r.set_attempts(task.attempts);
   if (!r.has_finished_at()) *r.mutable_finished_at() = common::ToProtoTimestamp(absl::Now());
   if (outcome == cdnwarm::v1::OUTCOME_WARMED && options_.coalesce_window > absl::ZeroDuration()) {
-    warmed_at_[CoalesceKey(task.task)] = absl::Now();
+    const absl::Time now = absl::Now();
+    std::string key = CoalesceKey(task.task);
+    warmed_at_[key] = now;
+    warmed_order_.emplace_back(now, std::move(key));
   }
   // The offset is finished once every record about it is stored.
   auto remaining = std::make_shared<std::atomic<int>>(dead_letter ? 2 : 1);
@@ -314,6 +329,21 @@ void Region::FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1:
     results_.DeadLetter(task.task, r, stored);
   }
   results_.Result(r, stored);
+}
+
+void Region::PruneCoalescingLocked() {
+  const absl::Time horizon = absl::Now() - options_.coalesce_window;
+  while (!warmed_order_.empty() && warmed_order_.front().first < horizon) {
+    auto w = warmed_at_.find(warmed_order_.front().second);
+    // A later warm of the same key has its own, later entry.
+    if (w != warmed_at_.end() && w->second == warmed_order_.front().first) warmed_at_.erase(w);
+    warmed_order_.pop_front();
+  }
+}
+
+size_t Region::coalescing_size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return warmed_at_.size();
 }
 
 void Region::OffsetStored(int32_t partition, uint64_t generation, int64_t offset) {
@@ -445,6 +475,7 @@ std::vector<cdnwarm::v1::AckStatus> Region::Extend(
 void Region::Tick() {
   std::lock_guard<std::mutex> lock(mu_);
   ApplyStoredLocked();
+  PruneCoalescingLocked();
   const absl::Time now = absl::Now();
   if (earliest_deadline_ <= now) {
     earliest_deadline_ = absl::InfiniteFuture();

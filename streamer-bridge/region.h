@@ -107,6 +107,8 @@ class Region {
   void Tick();
 
   cdnwarm::v1::RegionInfo Info() const;
+  // Keys the coalescing window remembers (pruned as they age past the window).
+  size_t coalescing_size() const;
 
  private:
   struct Task {
@@ -162,6 +164,8 @@ class Region {
   // (which may be held by a produce call waiting for queue room).
   void OffsetStored(int32_t partition, uint64_t generation, int64_t offset);
   void ApplyStoredLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets warms older than the coalescing window.
+  void PruneCoalescingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration Backoff(uint32_t attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewAckId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -179,7 +183,9 @@ class Region {
   // have expired. Was a full scan per record: 12% of the bridge's CPU in the fan-out bench.
   absl::Time earliest_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::map<int32_t, PartitionState> partitions_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, absl::Time> warmed_at_ ABSL_GUARDED_BY(mu_);  // coalescing
+  // Coalescing: when each key was last warmed, and the same in warm order for pruning.
+  std::map<std::string, absl::Time> warmed_at_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<absl::Time, std::string>> warmed_order_ ABSL_GUARDED_BY(mu_);
   uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_ack_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t redeliveries_ ABSL_GUARDED_BY(mu_) = 0;

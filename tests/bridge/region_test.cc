@@ -177,11 +177,62 @@ TEST_F(RegionTest, CoalescesAUrlWarmedWithinTheWindow) {
   FakeSink a;
   ASSERT_TRUE(region.AddSubscriber("a", 5, absl::Seconds(30), "", &a).ok());
   region.Assigned(0);
-  region.Enqueue(0, 0, Task(1));
+  cdnwarm::v1::WarmTask first = Task(1);
+  *first.mutable_enqueued_at() = common::ToProtoTimestamp(absl::Now() - absl::Seconds(2));
+  cdnwarm::v1::WarmTask again = first;  // asked for before the warm below happened
+  region.Enqueue(0, 0, first);
   region.Ack(Ack("a", a.got[0].ack_id(), cdnwarm::v1::ACK_OUTCOME_WARMED));
-  region.Enqueue(0, 1, Task(1));
+  region.Enqueue(0, 1, again);
   EXPECT_EQ(a.got.size(), 1u);
   EXPECT_EQ(results_.results.back().outcome(), cdnwarm::v1::OUTCOME_COALESCED);
+}
+
+// The key was the URL and the variants' names only, so "accept-encoding: br" was never
+// warmed after a gzip one of the same name; and any earlier warm counted, so a URL asked
+// for again after a purge was skipped.
+TEST_F(RegionTest, CoalescingNeverSkipsAnotherVariantOrAWarmAskedForAfterIt) {
+  RegionOptions o = Options();
+  o.coalesce_window = absl::Minutes(5);
+  Region region(o, results_);
+  FakeSink a;
+  ASSERT_TRUE(region.AddSubscriber("a", 10, absl::Seconds(30), "", &a).ok());
+  region.Assigned(0);
+  auto variant = [](const std::string& encoding, absl::Time enqueued) {
+    cdnwarm::v1::WarmTask t = Task(1);
+    auto* v = t.add_variants();
+    v->set_name("compressed");
+    auto* h = v->add_headers();
+    h->set_name("Accept-Encoding");
+    h->set_value(encoding);
+    *t.mutable_enqueued_at() = common::ToProtoTimestamp(enqueued);
+    return t;
+  };
+  const absl::Time before = absl::Now() - absl::Seconds(1);
+  region.Enqueue(0, 0, variant("gzip", before));
+  ASSERT_EQ(a.got.size(), 1u);
+  region.Ack(Ack("a", a.got[0].ack_id(), cdnwarm::v1::ACK_OUTCOME_WARMED));
+  region.Enqueue(0, 1, variant("br", before));
+  ASSERT_EQ(a.got.size(), 2u) << "another header value is another cached object";
+  region.Enqueue(0, 2, variant("gzip", absl::Now() + absl::Seconds(1)));
+  ASSERT_EQ(a.got.size(), 3u) << "asked for after the warm (a purge since): fetched";
+  region.Enqueue(0, 3, variant("gzip", before));
+  EXPECT_EQ(a.got.size(), 3u) << "asked for before the warm: coalesced";
+  EXPECT_EQ(results_.results.back().outcome(), cdnwarm::v1::OUTCOME_COALESCED);
+}
+
+TEST_F(RegionTest, CoalescingForgetsWarmsOlderThanItsWindow) {
+  RegionOptions o = Options();
+  o.coalesce_window = absl::Milliseconds(1);
+  Region region(o, results_);
+  FakeSink a;
+  ASSERT_TRUE(region.AddSubscriber("a", 100, absl::Seconds(30), "", &a).ok());
+  region.Assigned(0);
+  for (int i = 0; i < 50; ++i) region.Enqueue(0, i, Task(i));
+  for (const auto& d : a.got) region.Ack(Ack("a", d.ack_id(), cdnwarm::v1::ACK_OUTCOME_WARMED));
+  EXPECT_EQ(region.coalescing_size(), 50u);
+  absl::SleepFor(absl::Milliseconds(5));  // the window passes (time is the input)
+  region.Tick();
+  EXPECT_EQ(region.coalescing_size(), 0u) << "bounded by the window, not by history";
 }
 
 TEST_F(RegionTest, BadAcksGetClearAnswersAndChangeNothing) {
