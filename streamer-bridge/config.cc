@@ -23,7 +23,8 @@ ABSL_FLAG(absl::Duration, idle_grace, absl::Seconds(10),
           "How long a region without subscribers keeps its group membership here");
 ABSL_FLAG(int, max_credit, 10000, "Largest max_outstanding a subscriber may ask for");
 ABSL_FLAG(std::string, auto_offset_reset, "latest",
-          "Where a region's group starts without committed offsets: latest or earliest");
+          "Where a region's new group starts (no committed offsets): latest or earliest. A "
+          "committed offset that retention deleted past resumes at the oldest retained task");
 ABSL_FLAG(std::string, region_tokens_file, "",
           "File of 'region token' lines: subscribers of each region must send its bearer token. "
           "Empty: no authorisation");

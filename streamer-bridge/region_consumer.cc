@@ -41,7 +41,11 @@ common::KafkaProperties ConsumerProperties(const ConsumerOptions& options) {
   props.Set("group.id", options.group);
   props.Set("enable.auto.commit", "false");
   props.Set("enable.auto.offset.store", "false");
-  props.Set("auto.offset.reset", options.auto_offset_reset);
+  // New groups start where --auto_offset_reset says (AnchorStartOffsets commits that start
+  // before fetching), so librdkafka's own reset only meets a committed offset that is out
+  // of range, one retention deleted past: resume at the oldest retained task, never at the
+  // end (which would skip the retained backlog).
+  props.Set("auto.offset.reset", "earliest");
   props.Set("partition.assignment.strategy", "cooperative-sticky");
   return props;
 }

@@ -369,6 +369,54 @@ TEST_F(BridgeIntegrationTest, RegionTokensAuthoriseSubscribersPerRegion) {
   EXPECT_TRUE(good.WaitSubscribed());
 }
 
+// A committed offset that retention has deleted past (OFFSET_OUT_OF_RANGE) resumed at
+// the log end with auto.offset.reset=latest, skipping the whole retained backlog. New
+// groups are anchored explicitly (--auto_offset_reset), so the client's reset only ever
+// applies to such offsets, and it must replay what is still retained.
+TEST_F(BridgeIntegrationTest, AnOutOfRangeCommitResumesAtTheOldestRetainedTaskNotTheEnd) {
+  config_.bridge.consumer.auto_offset_reset = "latest";  // the production default
+  StartBridge();
+  ProduceTasks(60);
+  const std::map<int32_t, int64_t> end = EndOffsets();
+  // The group had finished offset 0 of each partition; then retention removed 0..4.
+  common::KafkaProperties p = testing::TestKafka();
+  p.Set("group.id", *common::RegionGroup(config_.bridge.group_prefix, "eu", ""));
+  absl::StatusOr<common::KafkaConfPtr> conf = p.ToConf();
+  ASSERT_TRUE(conf.ok());
+  char err[256];
+  common::KafkaPtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err)));
+  ASSERT_NE(rk, nullptr) << err;
+  conf->release();
+  common::KafkaTopicPartitionListPtr commit(rd_kafka_topic_partition_list_new(3));
+  common::KafkaTopicPartitionListPtr cut(rd_kafka_topic_partition_list_new(3));
+  int64_t retained = 0;
+  for (const auto& [partition, e] : end) {
+    ASSERT_GE(e, 6) << "every partition holds enough tasks";
+    rd_kafka_topic_partition_list_add(commit.get(), config_.common.requests_topic.c_str(),
+                                      partition)
+        ->offset = 1;
+    rd_kafka_topic_partition_list_add(cut.get(), config_.common.requests_topic.c_str(), partition)
+        ->offset = 5;
+    retained += e - 5;
+  }
+  ASSERT_EQ(rd_kafka_commit(rk.get(), commit.get(), 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_DeleteRecords_t* del = rd_kafka_DeleteRecords_new(cut.get());
+  common::KafkaQueuePtr queue(rd_kafka_queue_new(rk.get()));
+  rd_kafka_DeleteRecords(rk.get(), &del, 1, nullptr, queue.get());
+  rd_kafka_DeleteRecords_destroy(del);
+  common::KafkaEventPtr event(rd_kafka_queue_poll(queue.get(), 30000));
+  ASSERT_NE(event, nullptr);
+  ASSERT_EQ(rd_kafka_event_error(event.get()), RD_KAFKA_RESP_ERR_NO_ERROR)
+      << rd_kafka_event_error_string(event.get());
+  rd_kafka_consumer_close(rk.get());
+
+  TestSubscriber& s = Subscribe("eu", "w1", 1000);
+  EXPECT_TRUE(
+      s.WaitUntil([&](const auto& got) { return static_cast<int64_t>(got.size()) >= retained; },
+                  absl::Seconds(30)))
+      << "delivered " << s.received() << " of the " << retained << " retained tasks";
+}
+
 // A region's token admits its subscribers, not operators: ListSubscriptions and Seek need
 // the operator token (a warmer's token could replay or skip a region's backlog), and with
 // region tokens but no operator token they are refused, not left open.
