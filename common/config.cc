@@ -42,6 +42,11 @@ ABSL_FLAG(std::string, tls_client_ca_file, "",
           "TLS)");
 ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
           "How often TLS certificate, key and CA files are checked for changes");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(20),
+          "gRPC keepalive: ping every connection this often (a server its clients, the warmer "
+          "its bridge), so a connection that died silently is found and closed");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(10),
+          "gRPC keepalive: close a connection whose ping is not answered within this");
 ABSL_FLAG(std::string, kafka_bootstrap, "",
           "Kafka bootstrap servers host:port[,host:port...]; overrides bootstrap.servers");
 ABSL_FLAG(std::string, kafka_properties, "",
@@ -175,6 +180,15 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const ServiceInfo& info) {
   c.server.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   if (c.server.max_concurrent_streams < 1 || c.server.max_concurrent_streams > 10000) {
     return absl::InvalidArgumentError("--max_concurrent_streams must be between 1 and 10000");
+  }
+  c.server.keepalive.time = absl::GetFlag(FLAGS_keepalive_time);
+  c.server.keepalive.timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  if (c.server.keepalive.time < absl::Seconds(1) || c.server.keepalive.time > absl::Hours(2)) {
+    return absl::InvalidArgumentError("--keepalive_time must be between 1s and 2h");
+  }
+  if (c.server.keepalive.timeout < absl::Seconds(1) ||
+      c.server.keepalive.timeout > absl::Minutes(5)) {
+    return absl::InvalidArgumentError("--keepalive_timeout must be between 1s and 5m");
   }
   c.server.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   c.server.tls.key_file = absl::GetFlag(FLAGS_tls_key_file);

@@ -17,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/admin_http.h"
+#include "common/keepalive.h"
 #include "common/metrics.h"
 #include "common/readiness.h"
 #include "common/tls.h"
@@ -35,6 +36,8 @@ struct ServerOptions {
   int max_receive_message_bytes = 4 * 1024 * 1024;
   // Concurrent streams one client connection may hold open (HTTP/2 SETTINGS).
   int max_concurrent_streams = 100;
+  // HTTP/2 pings that find dead connections (both ends: see keepalive.h).
+  Keepalive keepalive{};
   // gRPC over TLS when a certificate is set; mutual TLS when a client CA is set too.
   TlsFiles tls{
       .cert_flag = "tls_cert_file", .key_flag = "tls_key_file", .ca_flag = "tls_client_ca_file"};

@@ -1,5 +1,6 @@
 #include "warmer/warmer_app.h"
 
+#include "common/keepalive.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "grpcpp/create_channel.h"
@@ -36,8 +37,10 @@ absl::StatusOr<std::unique_ptr<WarmerApp>> WarmerApp::Create(WarmerConfig config
       credentials = *std::move(tls);
     }
     app->subscriber_ = std::make_unique<Subscriber>(
-        c.subscriber, grpc::CreateChannel(c.bridge_address, credentials), *app->warmer_,
-        *app->stats_, app->runner_->readiness(), registry);
+        c.subscriber,
+        grpc::CreateCustomChannel(c.bridge_address, credentials,
+                                  common::ClientKeepaliveArguments(c.common.server.keepalive)),
+        *app->warmer_, *app->stats_, app->runner_->readiness(), registry);
     app->runner_->OnDrain([subscriber = app->subscriber_.get(),
                            grace = c.common.server.drain_timeout] { subscriber->Drain(grace); });
   }

@@ -16,11 +16,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
+#include "common/server_runner.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "tests/support/tcp_proxy.h"
 
 namespace cdnwarm::bridge {
 namespace {
@@ -117,6 +120,35 @@ TEST_F(SubscribeStreamTest, FinishesWithTheBridgesStatusWhenEndedWithWritesQueue
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(status.error_message(), "draining");
   ExpectDoneThenShutDown();
+}
+
+// The server's side of a half-open connection: the subscriber's path died silently, and
+// without keepalive pings the bridge kept the stream (and its deliveries) for ever. The
+// services' ServerRunner pings clients, so the stream ends and its region can redeliver.
+TEST(SubscribeStreamKeepaliveTest, TheBridgeEndsTheStreamOfASubscriberWhosePathDied) {
+  LoadedBridge bridge;
+  metrics::Registry registry;
+  common::ServerOptions options;
+  options.keepalive = {.time = absl::Seconds(1), .timeout = absl::Seconds(1)};
+  common::ServerRunner runner(options, registry);
+  runner.AddService(&bridge);
+  ASSERT_TRUE(runner.Start().ok());
+  cdnwarm::testing::FreezableProxy proxy(runner.grpc_port());
+  // The client itself does not ping: only the server can find the dead path here.
+  auto stub = cdnwarm::v1::Bridge::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", proxy.port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  cdnwarm::v1::SubscribeRequest req;
+  req.set_subscriber_id("w1");
+  auto reader = stub->Subscribe(&ctx, req);
+  cdnwarm::v1::Delivery d;
+  ASSERT_TRUE(reader->Read(&d));
+  proxy.FreezeExisting();
+  EXPECT_TRUE(bridge.first_done_.WaitForNotificationWithTimeout(absl::Seconds(20)))
+      << "the stream of the dead connection never ended";
+  ctx.TryCancel();
+  runner.Shutdown();
+  runner.Wait();
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "cdnwarm/v1/bridge.grpc.pb.h"
+#include "common/keepalive.h"
 #include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
@@ -22,6 +23,7 @@
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "tests/support/nginx_server.h"
+#include "tests/support/tcp_proxy.h"
 
 namespace cdnwarm::warmer {
 namespace {
@@ -207,14 +209,18 @@ class SubscriberTest : public ::testing::Test {
     server_->Shutdown();
   }
 
-  void StartSubscriber(SubscriberOptions o) {
+  // Through `port` (a proxy) instead of straight to the bridge double when given, with the
+  // warmer's keepalive settings.
+  void StartSubscriber(SubscriberOptions o, int port = 0,
+                       common::Keepalive keepalive = common::Keepalive{}) {
     o.region = "eu";
     o.subscriber_id = "warmer-1";
-    subscriber_ =
-        std::make_unique<Subscriber>(o,
-                                     grpc::CreateChannel(absl::StrCat("127.0.0.1:", bridge_port_),
-                                                         grpc::InsecureChannelCredentials()),
-                                     *warmer_, stats_, readiness_, registry_);
+    subscriber_ = std::make_unique<Subscriber>(
+        o,
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port != 0 ? port : bridge_port_),
+                                  grpc::InsecureChannelCredentials(),
+                                  common::ClientKeepaliveArguments(keepalive)),
+        *warmer_, stats_, readiness_, registry_);
     subscriber_->Start();
   }
 
@@ -314,6 +320,21 @@ TEST_F(SubscriberTest, ExtendsTheDeadlineOfALongWarmBeforeItExpires) {
     EXPECT_LT(e.at, deadline) << "extended " << (e.at - deadline) << " after the deadline";
     deadline = e.at + absl::Seconds(3);
   }
+}
+
+// A connection to the bridge that dies without a FIN or RST (a node gone, a NAT dropping
+// its state) left the warmer's Read waiting for ever: no deliveries, no reconnect. With
+// keepalive pings the dead path is found and the warmer subscribes again.
+TEST_F(SubscriberTest, AHalfOpenConnectionToTheBridgeIsFoundAndReplaced) {
+  testing::FreezableProxy proxy(bridge_port_);
+  StartSubscriber({.min_backoff = absl::Milliseconds(50)}, proxy.port(),
+                  common::Keepalive{.time = absl::Seconds(1), .timeout = absl::Seconds(1)});
+  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("first", Url("/static/1"))));
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 1; }));
+  proxy.FreezeExisting();  // the path dies silently: the bridge double's stream stays open
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.requests_.size() == 2; }))
+      << "the warmer subscribed again over a new connection";
+  EXPECT_GE(proxy.connections(), 2);
 }
 
 TEST_F(SubscriberTest, DrainTellsTheBridgeThenReleasesWhatIsStillRunningBeforeClosing) {
