@@ -16,9 +16,12 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
   app->runner_ = std::make_unique<common::ServerRunner>(c.common.server, registry);
   common::Readiness& readiness = app->runner_->readiness();
   readiness.Set("kafka", true);  // the topics were just reached
-  absl::StatusOr<std::unique_ptr<ResultPublisher>> results =
-      ResultPublisher::Create(c.common.kafka, c.common.results_topic, c.common.dead_letter_topic,
-                              registry, [&readiness](bool ok) { readiness.Set("kafka", ok); });
+  absl::StatusOr<std::unique_ptr<ResultPublisher>> results = ResultPublisher::Create(
+      c.common.kafka, c.common.results_topic, c.common.dead_letter_topic, registry,
+      [&readiness](bool ok) { readiness.Set("kafka", ok); },
+      [runner = app->runner_.get()](const std::string&) {
+        runner->Shutdown();  // drain, exit; a new process redelivers
+      });
   if (!results.ok()) return results.status();
   app->results_ = *std::move(results);
   app->service_ = std::make_unique<BridgeService>(c.bridge, *app->results_, registry);

@@ -31,6 +31,35 @@ std::string CoalesceKey(const cdnwarm::v1::WarmTask& t) {
   return key;
 }
 
+// Results are Kafka records: whatever a subscriber reports (an Ack may carry 4 MB), what
+// the bridge produces stays far below a record's size limit. A result the broker refuses
+// would never be stored, and its partition's commit would wait behind it for good.
+constexpr size_t kMaxResultBytes = 32 * 1024;
+
+void Cut(std::string* s, size_t n) {
+  if (s->size() <= n) return;
+  s->resize(n);
+  s->append("... (truncated)");
+}
+
+void BoundResult(cdnwarm::v1::WarmResult& r) {
+  if (r.ByteSizeLong() <= kMaxResultBytes) return;
+  Cut(r.mutable_error(), 1024);
+  Cut(r.mutable_warmer_id(), 256);
+  for (auto& v : *r.mutable_variants()) {
+    Cut(v.mutable_variant(), 64);
+    Cut(v.mutable_pop(), 256);
+    if (v.layers_size() > 8) v.mutable_layers()->DeleteSubrange(8, v.layers_size() - 8);
+  }
+  if (r.ByteSizeLong() > kMaxResultBytes) {
+    for (auto& v : *r.mutable_variants()) v.clear_layers();
+  }
+  if (r.ByteSizeLong() > kMaxResultBytes) {
+    r.clear_variants();
+    r.mutable_error()->append(" (variant details dropped: too large)");
+  }
+}
+
 std::string NewIncarnation() {
   std::random_device rd;
   const uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -303,6 +332,7 @@ void Region::DispatchLocked() {
 
 void Region::FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1::WarmResult r,
                           bool dead_letter) {
+  BoundResult(r);
   r.set_task_id(task.task.task_id());
   r.set_job_id(task.task.job_id());
   r.set_url(task.task.url());
@@ -440,6 +470,7 @@ std::vector<cdnwarm::v1::AckStatus> Region::Ack(const cdnwarm::v1::AckRequest& r
         break;
       default:
         task.last = e.result();
+        BoundResult(task.last);
         RetryOrDeadLetterLocked(
             std::move(task), std::min(kMaxRetryDelay, common::FromProtoDuration(e.retry_delay())));
     }

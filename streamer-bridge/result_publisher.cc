@@ -16,7 +16,8 @@ ResultPublisher::ResultPublisher(std::string results_topic, std::string dead_let
 
 absl::StatusOr<std::unique_ptr<ResultPublisher>> ResultPublisher::Create(
     const common::KafkaProperties& kafka, std::string results_topic, std::string dead_letter_topic,
-    metrics::Registry& registry, std::function<void(bool)> on_health) {
+    metrics::Registry& registry, std::function<void(bool)> on_health,
+    std::function<void(const std::string&)> on_lost) {
   common::KafkaProperties props = kafka;
   props.Set("enable.idempotence", "true");
   props.Set("acks", "all");
@@ -28,6 +29,7 @@ absl::StatusOr<std::unique_ptr<ResultPublisher>> ResultPublisher::Create(
   std::unique_ptr<ResultPublisher> p(
       new ResultPublisher(std::move(results_topic), std::move(dead_letter_topic), registry));
   p->on_health_ = std::move(on_health);
+  p->on_lost_ = std::move(on_lost);
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &ResultPublisher::OnDelivery);
   rd_kafka_conf_set_error_cb(conf->get(), &ResultPublisher::OnError);
   rd_kafka_conf_set_opaque(conf->get(), p.get());
@@ -60,11 +62,12 @@ void ResultPublisher::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*
     // Not finished: the partition's commit stays behind this offset, so it is redelivered
     // after a restart rather than lost.
     self->records_.Labels({kind, "failed"}).Increment();
-    log::Error("result record not stored", {{"topic", topic}, {"error", rd_kafka_err2str(m->err)}});
+    self->Lost(absl::StrCat("a ", kind, " record to ", topic,
+                            " was not stored: ", rd_kafka_err2str(m->err)));
     return;
   }
   self->records_.Labels({kind, "stored"}).Increment();
-  if (self->on_health_) self->on_health_(true);
+  if (self->on_health_ && !self->lost_) self->on_health_(true);
   if (stored && *stored) (*stored)();
 }
 
@@ -73,6 +76,19 @@ void ResultPublisher::OnError(rd_kafka_t*, int err, const char* reason, void* op
   const auto code = static_cast<rd_kafka_resp_err_t>(err);
   log::Warn("Kafka client error", {{"error", rd_kafka_err2name(code)}, {"reason", reason}});
   if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && self->on_health_) self->on_health_(false);
+  if (code == RD_KAFKA_RESP_ERR__FATAL) {
+    char fatal[512] = {};
+    rd_kafka_fatal_error(self->rk_.get(), fatal, sizeof(fatal));
+    self->Lost(absl::StrCat("the result producer failed for good: ", fatal));
+  }
+}
+
+void ResultPublisher::Lost(const std::string& reason) {
+  if (on_health_) on_health_(false);
+  if (lost_.exchange(true)) return;
+  log::Error("a record can never be stored; draining so that a new process redelivers",
+             {{"reason", reason}});
+  if (on_lost_) on_lost_(reason);
 }
 
 void ResultPublisher::Produce(const std::string& topic, const std::string& key,
@@ -91,8 +107,9 @@ void ResultPublisher::Produce(const std::string& topic, const std::string& key,
       absl::SleepFor(absl::Milliseconds(10));
       continue;
     }
-    log::Error("result record refused by the Kafka client",
-               {{"topic", topic}, {"error", rd_kafka_error_string(error.get())}});
+    records_.Labels({topic == results_topic_ ? "result" : "dead_letter", "refused"}).Increment();
+    Lost(absl::StrCat("the Kafka client refused a record to ", topic, ": ",
+                      rd_kafka_error_string(error.get())));
     delete opaque;
     return;
   }

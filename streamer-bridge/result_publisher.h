@@ -19,11 +19,16 @@ namespace cdnwarm::bridge {
 class ResultPublisher final : public ResultSink {
  public:
   // `on_health` hears whether the brokers are reachable (false when all are down, true
-  // again after a record is stored).
+  // again after a record is stored). `on_lost` runs once, with the reason, when a record
+  // can never be stored (refused by the client, failed for good, or the idempotent
+  // producer's fatal error): its offset can then never finish, so the partition would
+  // stall; the bridge drains and exits so that a new process redelivers (nothing is
+  // committed past the lost record).
   static absl::StatusOr<std::unique_ptr<ResultPublisher>> Create(
       const common::KafkaProperties& kafka, std::string results_topic,
       std::string dead_letter_topic, metrics::Registry& registry,
-      std::function<void(bool)> on_health = nullptr);
+      std::function<void(bool)> on_health = nullptr,
+      std::function<void(const std::string&)> on_lost = nullptr);
   ~ResultPublisher() override;
 
   // Record key: task id. Value: the WarmResult.
@@ -44,7 +49,11 @@ class ResultPublisher final : public ResultSink {
                std::function<void()> stored);
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  // A record will never be stored: health false for good, on_lost once.
+  void Lost(const std::string& reason);
   std::function<void(bool)> on_health_;
+  std::function<void(const std::string&)> on_lost_;
+  std::atomic<bool> lost_{false};
 
   const std::string results_topic_;
   const std::string dead_letter_topic_;

@@ -21,6 +21,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "streamer-bridge/bridge_app.h"
+#include "streamer-bridge/result_publisher.h"
 #include "tests/support/kafka_test_client.h"
 #include "tests/support/test_subscriber.h"
 
@@ -415,6 +416,28 @@ TEST_F(BridgeIntegrationTest, AnOutOfRangeCommitResumesAtTheOldestRetainedTaskNo
       s.WaitUntil([&](const auto& got) { return static_cast<int64_t>(got.size()) >= retained; },
                   absl::Seconds(30)))
       << "delivered " << s.received() << " of the " << retained << " retained tasks";
+}
+
+// A record the Kafka client refuses can never be stored, so its offset never finishes and
+// the partition's commit waits behind it for good. That used to be a log line and nothing
+// else; now the publisher says so (readiness false, on_lost), and the bridge drains so a
+// new process redelivers.
+TEST_F(BridgeIntegrationTest, ARecordThatCanNeverBeStoredIsNotASilentStall) {
+  StartBridge();  // creates the topics
+  bool healthy = true;
+  std::string lost;
+  absl::StatusOr<std::unique_ptr<ResultPublisher>> publisher = ResultPublisher::Create(
+      config_.common.kafka, config_.common.results_topic, config_.common.dead_letter_topic,
+      registry_, [&](bool ok) { healthy = ok; }, [&](const std::string& why) { lost = why; });
+  ASSERT_TRUE(publisher.ok()) << publisher.status();
+  cdnwarm::v1::WarmResult r;
+  r.set_task_id("j/1");
+  r.set_error(std::string(2 << 20, 'e'));  // past the client's message.max.bytes
+  bool stored = false;
+  (*publisher)->Result(r, [&] { stored = true; });
+  EXPECT_FALSE(stored);
+  EXPECT_FALSE(healthy);
+  EXPECT_THAT(lost, ::testing::HasSubstr("refused"));
 }
 
 // A region's token admits its subscribers, not operators: ListSubscriptions and Seek need

@@ -282,6 +282,31 @@ TEST_F(RegionTest, RevokedPartitionsAreForgotten) {
   EXPECT_EQ(region.CommitPoints().size(), 1u);
 }
 
+// A result is a Kafka record: a subscriber's 4 MB report (gRPC lets it through) was
+// produced as it came, the broker refused it, it was never stored, and the partition's
+// commit waited behind it for good. What the bridge produces is bounded.
+TEST_F(RegionTest, ResultsAreBoundedWhateverTheSubscriberReports) {
+  Region region(Options(), results_);
+  FakeSink a;
+  ASSERT_TRUE(region.AddSubscriber("a", 5, absl::Seconds(30), "", &a).ok());
+  region.Assigned(0);
+  region.Enqueue(0, 0, Task(0));
+  ASSERT_EQ(a.got.size(), 1u);
+  cdnwarm::v1::AckRequest huge = Ack("a", a.got[0].ack_id(), cdnwarm::v1::ACK_OUTCOME_FAILED);
+  cdnwarm::v1::WarmResult* r = huge.mutable_entries(0)->mutable_result();
+  r->set_error(std::string(4 << 20, 'e'));
+  for (int i = 0; i < 8; ++i) {
+    auto* v = r->add_variants();
+    v->set_pop(std::string(100000, 'p'));
+    for (int j = 0; j < 1000; ++j) v->add_layers()->set_name("layer");
+  }
+  EXPECT_THAT(region.Ack(huge), ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_OK));
+  ASSERT_EQ(results_.results.size(), 1u);
+  EXPECT_LE(results_.results[0].ByteSizeLong(), 40u * 1024) << "far below a record's limit";
+  EXPECT_THAT(results_.results[0].error(), ::testing::HasSubstr("(truncated)"));
+  EXPECT_EQ(results_.results[0].task_id(), "j/0");
+}
+
 // Ack ids restarted at 1 in every Region, so after a bridge restart with the same replica
 // id (a container restart in its pod), or a region the janitor dropped and re-created, a
 // late ack of an earlier delivery finished a different task that nobody fetched.
