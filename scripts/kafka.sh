@@ -121,6 +121,16 @@ start() {
       >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "storage format failed"; }
   fi
   echo "$bootstrap" >"$dir/bootstrap"
+  # A broker stopped a moment ago leaves its server-side connections in TIME-WAIT on these
+  # ports, and the JVM's bind then fails ("Address already in use"): wait for them to expire
+  # (up to a minute), as a test run that restarts the broker does.
+  if command -v ss >/dev/null; then
+    local tw_deadline=$((SECONDS + 90))
+    while [ -n "$(ss -Htan state time-wait "( sport = :$port or sport = :$(($port + 1)) )" 2>/dev/null)" ]; do
+      [ $SECONDS -lt $tw_deadline ] || break
+      sleep 0.5
+    done
+  fi
   # setsid: the broker outlives the calling shell (CTest fixture steps are separate processes).
   setsid java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir" \

@@ -4,11 +4,19 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/proto_time.h"
 
 namespace cdnwarm::bridge {
+namespace {
+
+// Each broker round trip of a seek. A seek's partitions wait for their fetchers, which on a
+// loaded machine took longer than 5 s (the SeekEarliest test failed 1 run in 10 under -j2).
+constexpr int kSeekStepTimeoutMs = 20000;
+
+}  // namespace
 
 struct RegionConsumer::Metrics {
   Metrics(metrics::Registry& r, const std::string& region)
@@ -295,10 +303,10 @@ absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> RegionConsumer::Seek(
   std::unique_lock<std::mutex> lock(mu_);
   seek_ = r;
   seek_result_.reset();
-  if (!seek_cv_.wait_for(lock, std::chrono::seconds(30),
+  if (!seek_cv_.wait_for(lock, std::chrono::seconds(90),
                          [this] { return seek_result_.has_value(); })) {
     seek_.reset();
-    return absl::DeadlineExceededError("seek did not complete within 30s");
+    return absl::DeadlineExceededError("seek did not complete within 90s");
   }
   absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> result = std::move(*seek_result_);
   seek_result_.reset();
@@ -323,38 +331,62 @@ void RegionConsumer::DoSeek() {
     answer(absl::FailedPreconditionError("no partitions of this region are assigned here yet"));
     return;
   }
+  std::map<int32_t, int64_t> ends;
+  // Every step that can fail comes before anything changes here: a seek that fails leaves
+  // the region's deliveries and commit points as they were (nothing in flight is lost).
   common::KafkaTopicPartitionListPtr list(rd_kafka_topic_partition_list_new(8));
   for (int32_t p : parts) {
     int64_t low = 0, high = 0;
-    rd_kafka_query_watermark_offsets(rk_.get(), options_.topic.c_str(), p, &low, &high, 5000);
+    if (rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+            rk_.get(), options_.topic.c_str(), p, &low, &high, kSeekStepTimeoutMs);
+        e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      answer(absl::UnavailableError(absl::StrCat("seek: the offsets of partition ", p,
+                                                 " are unknown (", rd_kafka_err2str(e),
+                                                 "); nothing was moved")));
+      return;
+    }
     int64_t target = request->has_timestamp()
                          ? absl::ToUnixMillis(common::FromProtoTimestamp(request->timestamp()))
                      : request->latest() ? high
                                          : low;
     rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), p)->offset = target;
+    ends[p] = high;
   }
   if (request->has_timestamp()) {
-    if (rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk_.get(), list.get(), 5000);
+    if (rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk_.get(), list.get(),
+                                                           kSeekStepTimeoutMs);
         e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      answer(absl::UnavailableError(absl::StrCat("offsets for times: ", rd_kafka_err2str(e))));
+      answer(absl::UnavailableError(
+          absl::StrCat("seek: offsets for times: ", rd_kafka_err2str(e), "; nothing was moved")));
       return;
     }
     for (int i = 0; i < list->cnt; ++i) {
-      if (list->elems[i].offset < 0) {
-        int64_t low = 0, high = 0;
-        rd_kafka_query_watermark_offsets(rk_.get(), options_.topic.c_str(),
-                                         list->elems[i].partition, &low, &high, 5000);
-        list->elems[i].offset = high;
-      }
+      // No record at or after the time: the log end.
+      if (list->elems[i].offset < 0) list->elems[i].offset = ends[list->elems[i].partition];
     }
   }
-  // Whatever was buffered or out for these partitions is dropped; acks for it are STALE.
-  region_.Revoked(parts);
-  for (int32_t p : parts) region_.Assigned(p);
-  if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_.get(), list.get(), 5000)) {
+  if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_.get(), list.get(), kSeekStepTimeoutMs)) {
     const std::string why = rd_kafka_error_string(e);
     rd_kafka_error_destroy(e);
-    answer(absl::UnavailableError(absl::StrCat("seek: ", why)));
+    answer(absl::UnavailableError(absl::StrCat("seek: ", why, "; seek again")));
+    return;
+  }
+  std::vector<int32_t> moved;
+  std::vector<std::string> failed;
+  for (int i = 0; i < list->cnt; ++i) {
+    if (list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      moved.push_back(list->elems[i].partition);
+    } else {
+      failed.push_back(absl::StrCat(list->elems[i].partition, " (",
+                                    rd_kafka_err2str(list->elems[i].err), ")"));
+    }
+  }
+  // Whatever was buffered or out for the moved partitions is dropped; acks for it are STALE.
+  region_.Revoked(moved);
+  for (int32_t p : moved) region_.Assigned(p);
+  if (!failed.empty()) {
+    answer(absl::UnavailableError(absl::StrCat("seek: partitions not moved: ",
+                                               absl::StrJoin(failed, ", "), "; seek again")));
     return;
   }
   if (!CommitOffsets(list.get())) {
