@@ -1,8 +1,5 @@
 #include "streamer-bridge/bridge_service.h"
 
-#include <optional>
-
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/bearer_auth.h"
@@ -60,6 +57,11 @@ BridgeService::BridgeService(BridgeOptions options, ResultSink& results,
                                         "Tasks sent to the dead-letter topic", {"region"})),
       subscribers_(registry.AddGauge("cdnwarm_bridge_subscribers", "Live subscribers, by region",
                                      {"region"})) {
+  for (const auto& [region, token] : options_.region_tokens) {
+    // Tokens were checked when loaded (LoadRegionTokens); a short one admits no one.
+    absl::StatusOr<common::BearerAuth> auth = common::BearerAuth::FromToken(token);
+    if (auth.ok()) region_auth_.emplace(region, *std::move(auth));
+  }
   janitor_ = std::thread([this] { Janitor(); });
 }
 
@@ -69,31 +71,15 @@ BridgeService::~BridgeService() {
   DrainAll();
 }
 
-namespace {
-
-// The token of "authorization: Bearer <token>" metadata, or nullopt.
-std::optional<absl::string_view> BearerToken(const grpc::CallbackServerContext& ctx) {
-  const auto& md = ctx.client_metadata();
-  auto got = md.find("authorization");
-  if (got == md.end()) return std::nullopt;
-  const absl::string_view value(got->second.data(), got->second.size());
-  constexpr absl::string_view kPrefix = "Bearer ";
-  if (!absl::StartsWithIgnoreCase(value, kPrefix)) return std::nullopt;
-  return value.substr(kPrefix.size());
-}
-
-}  // namespace
-
 absl::Status BridgeService::Authorize(const grpc::CallbackServerContext& ctx,
                                       const std::string& region) const {
   if (options_.region_tokens.empty()) return absl::OkStatus();
-  auto want = options_.region_tokens.find(region);
-  if (want == options_.region_tokens.end()) {
+  auto want = region_auth_.find(region);
+  if (want == region_auth_.end()) {
     return absl::PermissionDeniedError(
         absl::StrCat("region ", region, " has no token configured on this bridge"));
   }
-  const std::optional<absl::string_view> got = BearerToken(ctx);
-  if (!got || !common::ConstantTimeEquals(*got, want->second)) {
+  if (!want->second.Check(ctx).ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat("a valid bearer token for region ", region, " is required"));
   }

@@ -122,6 +122,7 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   metrics::Family<metrics::Counter>& dead_letters_;
   metrics::Family<metrics::Gauge>& subscribers_;
 
+  std::map<std::string, common::BearerAuth> region_auth_;  // from options_.region_tokens
   mutable std::mutex mu_;
   std::map<std::string, Runtime> regions_ ABSL_GUARDED_BY(mu_);
   std::map<SubscribeStream*, std::string> streams_ ABSL_GUARDED_BY(mu_);  // stream -> region

@@ -353,8 +353,8 @@ void RegionConsumer::DoSeek() {
     ends[p] = high;
   }
   if (request->has_timestamp()) {
-    if (rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk_.get(), list.get(),
-                                                           kSeekStepTimeoutMs);
+    if (rd_kafka_resp_err_t e =
+            rd_kafka_offsets_for_times(rk_.get(), list.get(), kSeekStepTimeoutMs);
         e != RD_KAFKA_RESP_ERR_NO_ERROR) {
       answer(absl::UnavailableError(
           absl::StrCat("seek: offsets for times: ", rd_kafka_err2str(e), "; nothing was moved")));
@@ -377,16 +377,16 @@ void RegionConsumer::DoSeek() {
     if (list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       moved.push_back(list->elems[i].partition);
     } else {
-      failed.push_back(absl::StrCat(list->elems[i].partition, " (",
-                                    rd_kafka_err2str(list->elems[i].err), ")"));
+      failed.push_back(
+          absl::StrCat(list->elems[i].partition, " (", rd_kafka_err2str(list->elems[i].err), ")"));
     }
   }
   // Whatever was buffered or out for the moved partitions is dropped; acks for it are STALE.
   region_.Revoked(moved);
   for (int32_t p : moved) region_.Assigned(p);
   if (!failed.empty()) {
-    answer(absl::UnavailableError(absl::StrCat("seek: partitions not moved: ",
-                                               absl::StrJoin(failed, ", "), "; seek again")));
+    answer(absl::UnavailableError(
+        absl::StrCat("seek: partitions not moved: ", absl::StrJoin(failed, ", "), "; seek again")));
     return;
   }
   if (!CommitOffsets(list.get())) {
