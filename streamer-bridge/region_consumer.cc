@@ -120,6 +120,14 @@ void RegionConsumer::Rebalance(rd_kafka_resp_err_t err,
     } else {
       rd_kafka_assign(rk_.get(), partitions);
     }
+    // Flow control covers what arrives while paused too: a partition new to this replica
+    // starts unpaused, and would be read at full speed past --buffer_limit.
+    bool paused = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      paused = paused_;
+    }
+    if (paused) rd_kafka_pause_partitions(rk_.get(), partitions);
     log::Info("partitions assigned",
               {{"region", region_.name()}, {"count", static_cast<int64_t>(parts.size())}});
     return;

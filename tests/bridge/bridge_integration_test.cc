@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -438,6 +440,71 @@ TEST_F(BridgeIntegrationTest, ARecordThatCanNeverBeStoredIsNotASilentStall) {
   EXPECT_FALSE(stored);
   EXPECT_FALSE(healthy);
   EXPECT_THAT(lost, ::testing::HasSubstr("refused"));
+}
+
+// Flow control paused the partitions assigned at the time only: a partition assigned while
+// the region was paused (a rebalance: another replica leaving) was read at full speed, and
+// its whole backlog went into memory past --buffer_limit.
+TEST_F(BridgeIntegrationTest, PartitionsAssignedWhilePausedStayPaused) {
+  constexpr size_t kLimit = 20;
+  config_.bridge.consumer.buffer_limit = kLimit;
+  config_.bridge.region.buffer_limit = kLimit;
+  StartBridge();
+  auto info = [](Stub& stub) {
+    grpc::ClientContext ctx;
+    cdnwarm::v1::ListSubscriptionsRequest req;
+    req.set_region("eu");
+    cdnwarm::v1::ListSubscriptionsReply reply;
+    EXPECT_TRUE(stub.ListSubscriptions(&ctx, req, &reply).ok());
+    return reply.regions_size() == 1 ? reply.regions(0) : cdnwarm::v1::RegionInfo();
+  };
+  auto await = [](const std::function<bool()>& cond) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (!cond()) {
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(100));  // polling a condition, with a deadline
+    }
+    return true;
+  };
+  // A second replica holds the whole region first.
+  BridgeConfig second = config_;
+  second.bridge.replica = "b2";
+  metrics::Registry second_registry;
+  absl::StatusOr<std::unique_ptr<BridgeApp>> b2 = BridgeApp::Create(second, second_registry);
+  ASSERT_TRUE(b2.ok()) << b2.status();
+  ASSERT_TRUE((*b2)->runner().Start().ok());
+  auto b2_stub = cdnwarm::v1::Bridge::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", (*b2)->runner().grpc_port()), grpc::InsecureChannelCredentials()));
+  auto other = std::make_unique<TestSubscriber>(*b2_stub, "eu", "w2", 1);
+  ASSERT_TRUE(other->WaitSubscribed());
+  ASSERT_TRUE(await([&] { return info(*b2_stub).partitions_size() == 3; })) << "b2 has all";
+  ProduceTasks(900);
+  // This replica joins and gets some partitions; its slow subscriber fills it up: paused.
+  TestSubscriber& slow = Subscribe("eu", "w1", 1);  // takes one and never acks
+  ASSERT_TRUE(slow.WaitSubscribed());
+  ASSERT_TRUE(await([&] {
+    const cdnwarm::v1::RegionInfo i = info(*stub_);
+    return i.partitions_size() > 0 && i.partitions_size() < 3 && i.buffered() >= kLimit &&
+           i.partitions(0).paused();
+  })) << "b1 took some partitions, filled up and paused";
+  // b2's only subscriber leaves; after idle_grace b2 leaves the group, and this replica
+  // gets partitions it never had, while it is paused.
+  other.reset();
+  ASSERT_TRUE(await([&] { return info(*stub_).partitions_size() == 3; })) << "b1 has all";
+  // The backlog behind the new partitions is hundreds of tasks: were they read, the buffer
+  // would pass the limit within a poll or two.
+  uint64_t max_buffered = 0;
+  const absl::Time until = absl::Now() + absl::Seconds(3);
+  while (absl::Now() < until) {
+    max_buffered = std::max<uint64_t>(max_buffered, info(*stub_).buffered());
+    absl::SleepFor(absl::Milliseconds(100));  // sampling over a bounded time
+  }
+  std::cout << "max buffered after the rebalance: " << max_buffered << std::endl;
+  EXPECT_LE(max_buffered, 2 * kLimit + 500) << "bounded: the limit plus one fetch";
+  cdnwarm::v1::RegionInfo now = info(*stub_);
+  for (const auto& p : now.partitions()) EXPECT_TRUE(p.paused()) << "partition " << p.partition();
+  (*b2)->runner().Shutdown();
+  (*b2)->runner().Wait();
 }
 
 // A region's token admits its subscribers, not operators: ListSubscriptions and Seek need
