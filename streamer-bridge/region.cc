@@ -143,6 +143,7 @@ absl::Status Region::StopDelivering(const std::string& id) {
                                             options_.region, " on this bridge"));
   }
   it->second.draining = true;
+  if (it->second.outstanding == 0) it->second.sink->Drained();
   return absl::OkStatus();
 }
 
@@ -421,7 +422,10 @@ cdnwarm::v1::AckStatus Region::FindOwnedLocked(const std::string& ack_id,
 Region::Task Region::TakeOutstandingLocked(std::map<std::string, Outstanding>::iterator it) {
   Task task = std::move(it->second.task);
   auto s = subscribers_.find(it->second.subscriber);
-  if (s != subscribers_.end()) --s->second.outstanding;
+  if (s != subscribers_.end()) {
+    --s->second.outstanding;
+    if (s->second.draining && s->second.outstanding == 0) s->second.sink->Drained();
+  }
   outstanding_.erase(it);
   return task;
 }

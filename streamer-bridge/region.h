@@ -30,6 +30,9 @@ class DeliverySink {
  public:
   virtual ~DeliverySink() = default;
   virtual void Send(cdnwarm::v1::Delivery delivery) = 0;
+  // The subscriber drains (StopDelivering) and holds no delivery any more: its stream can
+  // end, so the subscriber knows it has read everything sent to it. Same rules as Send.
+  virtual void Drained() {}
 };
 
 // Where finished work goes. `stored` runs (from any thread, without the region's lock)
@@ -84,7 +87,8 @@ class Region {
   // uncommitted for the replica that gets the partitions next.
   void DetachSubscribers();
   // The subscriber drains: no more deliveries to it; it may still ack, extend, and release
-  // (ACK_OUTCOME_RELEASE) what it holds. NOT_FOUND when it has no stream here.
+  // (ACK_OUTCOME_RELEASE) what it holds; once it holds nothing its sink hears Drained.
+  // NOT_FOUND when it has no stream here.
   absl::Status StopDelivering(const std::string& id);
   size_t subscriber_count() const;
   bool has_subscriber(const std::string& id) const;

@@ -36,6 +36,14 @@ void SubscribeStream::End(const grpc::Status& status) {
   AdvanceLocked(lock);
 }
 
+void SubscribeStream::Drained() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (ending_ || drained_) return;
+  drained_ = true;
+  end_status_ = grpc::Status::OK;
+  AdvanceLocked(lock);
+}
+
 void SubscribeStream::OnWriteDone(bool ok) {
   std::unique_lock<std::mutex> lock(mu_);
   writing_ = false;
@@ -67,7 +75,14 @@ void SubscribeStream::AdvanceLocked(std::unique_lock<std::mutex>& lock) {
     Finish(status);
     return;
   }
-  if (queue_.empty()) return;
+  if (queue_.empty()) {
+    if (drained_) {
+      // Everything sent before the drain is written: the subscriber has read it all.
+      ending_ = true;
+      AdvanceLocked(lock);
+    }
+    return;
+  }
   current_ = std::move(queue_.front());
   queue_.pop_front();
   writing_ = true;

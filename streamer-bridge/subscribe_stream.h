@@ -41,6 +41,8 @@ class SubscribeStream final : public grpc::ServerWriteReactor<cdnwarm::v1::Deliv
   // Ends the stream with `status` once the write in flight (if any) is done; what is still
   // queued is dropped (the region hands those deliveries to others).
   void End(const grpc::Status& status);
+  // The subscriber drained and holds nothing: the stream ends OK after what is queued.
+  void Drained() override;
 
   void OnSendInitialMetadataDone(bool) override {}
   void OnWriteDone(bool ok) override;
@@ -61,6 +63,7 @@ class SubscribeStream final : public grpc::ServerWriteReactor<cdnwarm::v1::Deliv
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool ending_ ABSL_GUARDED_BY(mu_) = false;
+  bool drained_ ABSL_GUARDED_BY(mu_) = false;  // finish once the queue is written
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status end_status_ ABSL_GUARDED_BY(mu_);
 };

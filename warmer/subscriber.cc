@@ -104,6 +104,13 @@ void Subscriber::StreamLoop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       stream_ctx_ = nullptr;
+      if (draining_) {
+        // Drained: the bridge ended the stream once we held nothing, so everything it
+        // sent has been read (and released). No reconnect.
+        stream_ended_ = true;
+        cv_.notify_all();
+        return;
+      }
       if (stopped_) return;
       // A stream that worked for a while starts the backoff over.
       if (got_any || absl::Now() - opened > absl::Seconds(10)) backoff = options_.min_backoff;
@@ -266,6 +273,7 @@ void Subscriber::Drain(absl::Duration grace) {
     if (stopped_) return;
     draining_ = true;
   }
+  bool drain_taken = false;
   // Tell the bridge first, so it sends nothing more here (an older bridge answers
   // UNIMPLEMENTED: what it still sends is released as it arrives).
   {
@@ -276,10 +284,9 @@ void Subscriber::Drain(absl::Duration grace) {
     AddAuth(ctx);
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
     cdnwarm::v1::DrainReply reply;
-    const grpc::Status s = stub_->Drain(&ctx, req, &reply);
-    if (!s.ok()) {
-      log::Warn("the bridge did not take the drain; releasing what it still sends",
-                {{"code", static_cast<int>(s.error_code())}, {"error", s.error_message()}});
+    drain_taken = stub_->Drain(&ctx, req, &reply).ok();
+    if (!drain_taken) {
+      log::Warn("the bridge did not take the drain; releasing what it still sends");
     }
   }
   {
@@ -294,6 +301,14 @@ void Subscriber::Drain(absl::Duration grace) {
       acks_.push_back(std::move(back));
     }
     in_flight_.clear();
+    if (first_ack_ == absl::InfiniteFuture()) first_ack_ = absl::Now();
+    cv_.notify_all();
+    // A bridge that took the drain ends the stream once we hold nothing: until then
+    // deliveries it sent before the drain may still arrive, and the ack loop, still
+    // running, releases them too. Bounded, for a bridge that never ends it.
+    if (drain_taken) {
+      cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stream_ended_; });
+    }
     stopped_ = true;
     cv_.notify_all();
   }

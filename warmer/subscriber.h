@@ -49,8 +49,9 @@ class Subscriber {
   void Start();
   // Tells the bridge to send nothing more (Bridge.Drain; deliveries already on their way
   // are released at once), waits up to `grace` for the warms in flight, releases
-  // (ACK_OUTCOME_RELEASE: no attempt counted) those still running, flushes acks, closes
-  // the stream.
+  // (ACK_OUTCOME_RELEASE: no attempt counted) those still running, reads on until the
+  // bridge ends the stream (it does once this subscriber holds nothing, so every delivery
+  // sent is accounted for), flushes acks, and closes.
   void Drain(absl::Duration grace);
 
  private:
@@ -89,6 +90,7 @@ class Subscriber {
   std::condition_variable cv_;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool stream_ended_ ABSL_GUARDED_BY(mu_) = false;  // the bridge ended it after our drain
   grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::map<std::string, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
   std::vector<cdnwarm::v1::AckEntry> acks_ ABSL_GUARDED_BY(mu_);

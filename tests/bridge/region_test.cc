@@ -18,7 +18,9 @@ namespace {
 
 struct FakeSink : DeliverySink {
   void Send(cdnwarm::v1::Delivery d) override { got.push_back(std::move(d)); }
+  void Drained() override { ++drained; }
   std::vector<cdnwarm::v1::Delivery> got;
+  int drained = 0;
 };
 
 // Results are "stored" when the test says so, as Kafka acknowledges later.
@@ -398,6 +400,7 @@ TEST_F(RegionTest, ADrainingSubscriberGetsNothingMoreAndItsReleasesAreNotAttempt
   for (int i = 0; i < 3; ++i) region.Enqueue(0, i, Task(i));
   ASSERT_EQ(draining.got.size(), 3u) << "the most free credit";
   ASSERT_TRUE(region.StopDelivering("draining").ok());
+  EXPECT_EQ(draining.drained, 0) << "it still holds three";
   EXPECT_EQ(region.StopDelivering("nobody").code(), absl::StatusCode::kNotFound);
   for (int i = 3; i < 6; ++i) region.Enqueue(0, i, Task(i));
   EXPECT_EQ(draining.got.size(), 3u) << "nothing more once draining";
@@ -409,6 +412,7 @@ TEST_F(RegionTest, ADrainingSubscriberGetsNothingMoreAndItsReleasesAreNotAttempt
           ::testing::ElementsAre(round == 0 ? cdnwarm::v1::ACK_STATUS_OK
                                             : cdnwarm::v1::ACK_STATUS_STALE));
     }
+    EXPECT_EQ(draining.drained, 1) << "told once it held nothing, so its stream can end";
     // The steady subscriber takes the released tasks first, each still on attempt 1.
     const cdnwarm::v1::Delivery d = steady.got.back();
     EXPECT_EQ(d.delivery_attempt(), 1u) << d.task().task_id();

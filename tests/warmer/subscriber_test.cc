@@ -115,6 +115,9 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
       absl::MutexLock lock(&mu_);
       drains_.push_back(*request);
       acks_at_drain_ = acks_.size();
+      // Like the bridge once the subscriber holds nothing: what is queued is written, then
+      // the stream ends.
+      if (stream_ != nullptr) stream_->End();
     }
     auto* r = ctx->DefaultReactor();
     r->Finish(grpc::Status::OK);
