@@ -301,13 +301,14 @@ void Subscriber::Drain(absl::Duration grace) {
       acks_.push_back(std::move(back));
     }
     in_flight_.clear();
-    if (first_ack_ == absl::InfiniteFuture()) first_ack_ = absl::Now();
+    if (!acks_.empty() && first_ack_ == absl::InfiniteFuture()) first_ack_ = absl::Now();
     cv_.notify_all();
     // A bridge that took the drain ends the stream once we hold nothing: until then
     // deliveries it sent before the drain may still arrive, and the ack loop, still
-    // running, releases them too. Bounded, for a bridge that never ends it.
+    // running, releases them too. That takes an ack round trip; the bound is for a bridge
+    // that never ends it, and keeps SIGTERM within the grace period plus a few seconds.
     if (drain_taken) {
-      cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stream_ended_; });
+      cv_.wait_for(lock, std::chrono::seconds(3), [this] { return stream_ended_; });
     }
     stopped_ = true;
     cv_.notify_all();
