@@ -129,7 +129,7 @@ grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
         RegionOptions ro = options_.region;
         ro.region = request->region();
         ro.replica = options_.replica;
-        rt.region = std::make_unique<Region>(ro, results_);
+        rt.region = std::make_shared<Region>(ro, results_);
         ConsumerOptions co = options_.consumer;
         absl::StatusOr<std::string> group =
             common::RegionGroup(options_.group_prefix, request->region(), options_.instance);
@@ -330,7 +330,9 @@ grpc::ServerUnaryReactor* BridgeService::Seek(grpc::CallbackServerContext* ctx,
     s = absl::InvalidArgumentError("position: one of earliest, latest or timestamp is required");
   }
   if (s.ok()) s = AuthorizeOperator(*ctx);
-  RegionConsumer* consumer = nullptr;
+  // Held, not borrowed: the janitor or DrainAll may drop the region during the seek.
+  std::shared_ptr<Region> region;
+  std::shared_ptr<RegionConsumer> consumer;
   if (s.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     auto rt = regions_.find(request->region());
@@ -339,12 +341,11 @@ grpc::ServerUnaryReactor* BridgeService::Seek(grpc::CallbackServerContext* ctx,
           absl::StrCat("region ", request->region(),
                        " has no subscriber on this replica; seek on a replica that has one"));
     } else {
-      consumer = rt->second.consumer.get();
+      region = rt->second.region;
+      consumer = rt->second.consumer;
     }
   }
   if (s.ok()) {
-    // The consumer stays: the janitor only removes regions without subscribers after the
-    // grace period, far longer than a seek.
     absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> moved = consumer->Seek(*request);
     if (moved.ok()) {
       for (auto& p : *moved) *reply->add_partitions() = std::move(p);

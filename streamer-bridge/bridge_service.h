@@ -83,8 +83,10 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
 
  private:
   struct Runtime {
-    std::unique_ptr<Region> region;
-    std::unique_ptr<RegionConsumer> consumer;
+    std::shared_ptr<Region> region;
+    // Shared so a Seek in progress keeps both alive if the janitor or DrainAll drops the
+    // region meanwhile (the consumer refers to its region).
+    std::shared_ptr<RegionConsumer> consumer;
     absl::Time idle_since = absl::InfiniteFuture();
     uint64_t redeliveries_seen = 0;  // for the counters' increments
     uint64_t dead_letters_seen = 0;

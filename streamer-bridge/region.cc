@@ -460,12 +460,21 @@ std::vector<cdnwarm::v1::AckStatus> Region::Ack(const cdnwarm::v1::AckRequest& r
     if (status != cdnwarm::v1::ACK_STATUS_OK) continue;
     Task task = TakeOutstandingLocked(it);
     switch (e.outcome()) {
-      case cdnwarm::v1::ACK_OUTCOME_RELEASE:
-        // Handed back unworked (a drain): the attempt is given back, no backoff, first in
-        // line for the other subscribers.
+      case cdnwarm::v1::ACK_OUTCOME_RELEASE: {
+        // Handed back by a draining subscriber: the attempt is given back, no backoff,
+        // first in line for the others. From one that does not drain it is a RETRY, so no
+        // subscriber can keep a task from the dead-letter topic by releasing it.
+        auto s = subscribers_.find(request.subscriber_id());
+        if (s == subscribers_.end() || !s->second.draining) {
+          task.last = e.result();
+          BoundResult(task.last);
+          RetryOrDeadLetterLocked(std::move(task), absl::ZeroDuration());
+          break;
+        }
         if (task.attempts > 0) --task.attempts;
         RetryLocked(std::move(task), absl::ZeroDuration(), true);
         break;
+      }
       case cdnwarm::v1::ACK_OUTCOME_WARMED:
         FinishLocked(task, cdnwarm::v1::OUTCOME_WARMED, e.result(), false);
         break;

@@ -84,8 +84,9 @@ void ResultPublisher::OnError(rd_kafka_t*, int err, const char* reason, void* op
 }
 
 void ResultPublisher::Lost(const std::string& reason) {
+  const bool first = !lost_.exchange(true);  // before health, so no "true" follows it
   if (on_health_) on_health_(false);
-  if (lost_.exchange(true)) return;
+  if (!first) return;
   log::Error("a record can never be stored; draining so that a new process redelivers",
              {{"reason", reason}});
   if (on_lost_) on_lost_(reason);

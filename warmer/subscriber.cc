@@ -74,7 +74,13 @@ void Subscriber::StreamLoop() {
     AddAuth(ctx);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (stopped_) return;
+      // A draining subscriber never opens a stream again: a new one would be a fresh,
+      // non-draining subscriber to the bridge.
+      if (stopped_ || draining_) {
+        stream_ended_ = true;
+        cv_.notify_all();
+        return;
+      }
       stream_ctx_ = &ctx;
     }
     cdnwarm::v1::SubscribeRequest req;
@@ -120,8 +126,12 @@ void Subscriber::StreamLoop() {
                 {{"code", static_cast<int>(status.error_code())},
                  {"error", status.error_message()},
                  {"retry_in_ms", absl::ToInt64Milliseconds(wait)}});
-      cv_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] { return stopped_; });
-      if (stopped_) return;
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] { return stopped_ || draining_; });
+      if (stopped_ || draining_) {
+        stream_ended_ = true;
+        cv_.notify_all();
+        return;
+      }
       backoff = std::min(options_.max_backoff, backoff * 2);
     }
     stats_.Reconnect();
@@ -316,6 +326,14 @@ void Subscriber::Drain(absl::Duration grace) {
   // The ack thread flushes everything queued before it exits; only then does the stream
   // close (closing first would make the bridge redeliver what was just finished).
   if (ack_thread_.joinable()) ack_thread_.join();
+  // Releases of deliveries read after the ack thread's last batch go out here, before the
+  // stream closes (the bridge would count what is still outstanding then as attempts).
+  std::vector<cdnwarm::v1::AckEntry> late;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    late.swap(acks_);
+  }
+  if (!late.empty()) SendAcks(std::move(late));
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stream_ctx_ != nullptr) stream_ctx_->TryCancel();

@@ -439,5 +439,22 @@ TEST_F(RegionTest, ADrainingSubscriberGetsNothingMoreAndItsReleasesAreNotAttempt
   EXPECT_EQ(warmed.size(), 6u);
 }
 
+// Only a drain gives an attempt back: a subscriber that has not called Drain and answers
+// RELEASE is retrying, so no client can keep a task away from the dead-letter topic.
+TEST_F(RegionTest, AReleaseFromASubscriberThatDoesNotDrainIsARetry) {
+  Region region(Options(), results_);  // max_attempts 3
+  region.Assigned(0);
+  region.Enqueue(0, 0, Task(0));
+  FakeSink sly;
+  ASSERT_TRUE(region.AddSubscriber("sly", 1, absl::Seconds(30), "", &sly).ok());
+  for (uint32_t attempt = 1; attempt <= 3; ++attempt) {
+    ASSERT_EQ(sly.got.size(), attempt);
+    EXPECT_EQ(sly.got.back().delivery_attempt(), attempt);
+    region.Ack(Ack("sly", sly.got.back().ack_id(), cdnwarm::v1::ACK_OUTCOME_RELEASE));
+    region.Tick();  // the backoff is zero in these options
+  }
+  EXPECT_EQ(results_.dead.size(), 1u);
+}
+
 }  // namespace
 }  // namespace cdnwarm::bridge
