@@ -183,7 +183,9 @@ grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
 void BridgeService::StreamDone(SubscribeStream* stream) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = regions_.find(stream->region());
-  if (it != regions_.end()) it->second.region->RemoveSubscriber(stream->subscriber_id(), stream);
+  if (it != regions_.end()) {
+    it->second.region->RemoveSubscriber(stream->subscriber_id(), stream, stream->TakeNeverSent());
+  }
   streams_.erase(stream);
 }
 

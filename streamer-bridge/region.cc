@@ -97,7 +97,8 @@ absl::Status Region::AddSubscriber(const std::string& id, uint32_t max_outstandi
   return absl::OkStatus();
 }
 
-void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink) {
+void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink,
+                              const std::vector<std::string>& never_sent) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = subscribers_.find(id);
   if (it == subscribers_.end() || it->second.sink != sink) return;
@@ -106,6 +107,10 @@ void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink) {
   std::vector<Task> back;
   for (auto o = outstanding_.begin(); o != outstanding_.end();) {
     if (o->second.subscriber == id) {
+      if (std::find(never_sent.begin(), never_sent.end(), o->first) != never_sent.end() &&
+          o->second.task.attempts > 0) {
+        --o->second.task.attempts;  // queued on the stream, never written: no attempt
+      }
       back.push_back(std::move(o->second.task));
       o = outstanding_.erase(o);
     } else {
@@ -119,7 +124,7 @@ void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink) {
     // The delivery counted as an attempt when it was made (Pub/Sub's delivery_attempt):
     // a stream that ends with it, a warmer killed by it, used one up.
     t.last.set_error("the subscriber's stream ended during the delivery");
-    if (static_cast<int>(t.attempts) >= options_.max_attempts) {
+    if (t.attempts > 0 && static_cast<int>(t.attempts) >= options_.max_attempts) {
       RetryOrDeadLetterLocked(std::move(t), absl::ZeroDuration());
       continue;
     }
@@ -296,7 +301,7 @@ void Region::DispatchLocked() {
     const std::string* best_id = nullptr;
     uint32_t best_free = 0;
     for (auto& [id, s] : subscribers_) {
-      if (s.draining) continue;
+      if (s.draining || s.closing) continue;
       const uint32_t free = s.max_outstanding > s.outstanding
                                 ? static_cast<uint32_t>(s.max_outstanding - s.outstanding)
                                 : 0;
@@ -323,11 +328,17 @@ void Region::DispatchLocked() {
     d.set_delivery_attempt(t.attempts);
     const absl::Time deadline = now + best->ack_deadline;
     *d.mutable_deadline() = common::ToProtoTimestamp(deadline);
+    if (!best->sink->Send(std::move(d))) {
+      // The stream is ending: not an attempt; first in line for the others.
+      --t.attempts;
+      best->closing = true;
+      ready_.push_front(std::move(t));
+      continue;
+    }
     outstanding_[ack_id] = Outstanding{std::move(t), *best_id, deadline, now};
     earliest_deadline_ = std::min(earliest_deadline_, deadline);
     ++best->outstanding;
     ++best->delivered;
-    best->sink->Send(std::move(d));
   }
 }
 

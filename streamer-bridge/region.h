@@ -29,7 +29,9 @@ namespace cdnwarm::bridge {
 class DeliverySink {
  public:
   virtual ~DeliverySink() = default;
-  virtual void Send(cdnwarm::v1::Delivery delivery) = 0;
+  // False when the stream is ending and took nothing: the region takes the delivery back
+  // (no attempt counted) and sends this subscriber nothing more.
+  virtual bool Send(cdnwarm::v1::Delivery delivery) = 0;
   // The subscriber drains (StopDelivering) and holds no delivery any more: its stream can
   // end, so the subscriber knows it has read everything sent to it. Same rules as Send.
   virtual void Drained() {}
@@ -81,7 +83,9 @@ class Region {
   // Its outstanding deliveries go back to the front of the queue for the others, at once.
   // Each was a delivery attempt: one that has had max_attempts is dead-lettered instead
   // (a task that kills the warmers fetching it must not loop for ever).
-  void RemoveSubscriber(const std::string& id, DeliverySink* sink);
+  // `never_sent`: ack ids the stream queued but never wrote; those were no attempt.
+  void RemoveSubscriber(const std::string& id, DeliverySink* sink,
+                        const std::vector<std::string>& never_sent = {});
   // Forgets every subscriber without handing their deliveries to anyone and without
   // counting attempts: the bridge is shutting down, and what is outstanding stays
   // uncommitted for the replica that gets the partitions next.
@@ -133,6 +137,7 @@ class Region {
     uint64_t delivered = 0;
     size_t outstanding = 0;
     bool draining = false;  // StopDelivering: gets nothing more
+    bool closing = false;   // its stream refused a Send: gets nothing more
   };
   struct Outstanding {
     Task task;

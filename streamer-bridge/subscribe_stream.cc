@@ -20,11 +20,22 @@ void SubscribeStream::Start() {
   AdvanceLocked(lock);
 }
 
-void SubscribeStream::Send(cdnwarm::v1::Delivery d) {
+bool SubscribeStream::Send(cdnwarm::v1::Delivery d) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (ending_) return;  // the region hands it to others when it forgets this stream
+  if (ending_) return false;  // the region takes it back
   queue_.push_back(std::move(d));
   AdvanceLocked(lock);
+  return true;
+}
+
+std::vector<std::string> SubscribeStream::TakeNeverSent() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::move(never_sent_);
+}
+
+void SubscribeStream::DropQueueLocked() {
+  for (const auto& d : queue_) never_sent_.push_back(d.ack_id());
+  queue_.clear();
 }
 
 void SubscribeStream::End(const grpc::Status& status) {
@@ -32,7 +43,7 @@ void SubscribeStream::End(const grpc::Status& status) {
   if (ending_) return;
   ending_ = true;
   end_status_ = status;
-  queue_.clear();
+  DropQueueLocked();
   AdvanceLocked(lock);
 }
 
@@ -52,7 +63,7 @@ void SubscribeStream::OnWriteDone(bool ok) {
     // stream must still Finish, or OnDone never runs and server shutdown waits for ever.
     ending_ = true;
     end_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away");
-    queue_.clear();
+    DropQueueLocked();
   }
   AdvanceLocked(lock);
 }

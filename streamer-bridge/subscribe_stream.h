@@ -16,6 +16,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "cdnwarm/v1/bridge.grpc.pb.h"
@@ -36,8 +37,10 @@ class SubscribeStream final : public grpc::ServerWriteReactor<cdnwarm::v1::Deliv
   // Sends the initial metadata and starts writing what Send queued so far. Until then
   // Send only queues, so the stream can be registered under the owner's lock first.
   void Start();
-  // Queues a delivery; written in order once started.
-  void Send(cdnwarm::v1::Delivery delivery) override;
+  // Queues a delivery, written in order once started; false once the stream is ending.
+  bool Send(cdnwarm::v1::Delivery delivery) override;
+  // Ack ids that were queued but never written (dropped when the stream ended).
+  std::vector<std::string> TakeNeverSent();
   // Ends the stream with `status` once the write in flight (if any) is done; what is still
   // queued is dropped (the region hands those deliveries to others).
   void End(const grpc::Status& status);
@@ -53,6 +56,8 @@ class SubscribeStream final : public grpc::ServerWriteReactor<cdnwarm::v1::Deliv
   // The next step under `lock`: a write, Finish, or nothing; the gRPC call is made after
   // the lock is released.
   void AdvanceLocked(std::unique_lock<std::mutex>& lock) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops what is queued, remembering the ack ids (TakeNeverSent).
+  void DropQueueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string region_;
   const std::string subscriber_id_;
@@ -66,6 +71,7 @@ class SubscribeStream final : public grpc::ServerWriteReactor<cdnwarm::v1::Deliv
   bool drained_ ABSL_GUARDED_BY(mu_) = false;  // finish once the queue is written
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status end_status_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> never_sent_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cdnwarm::bridge

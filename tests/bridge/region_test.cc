@@ -17,10 +17,15 @@ namespace cdnwarm::bridge {
 namespace {
 
 struct FakeSink : DeliverySink {
-  void Send(cdnwarm::v1::Delivery d) override { got.push_back(std::move(d)); }
+  bool Send(cdnwarm::v1::Delivery d) override {
+    if (refuse) return false;
+    got.push_back(std::move(d));
+    return true;
+  }
   void Drained() override { ++drained; }
   std::vector<cdnwarm::v1::Delivery> got;
   int drained = 0;
+  bool refuse = false;  // a stream that is ending
 };
 
 // Results are "stored" when the test says so, as Kafka acknowledges later.
@@ -454,6 +459,30 @@ TEST_F(RegionTest, AReleaseFromASubscriberThatDoesNotDrainIsARetry) {
     region.Tick();  // the backoff is zero in these options
   }
   EXPECT_EQ(results_.dead.size(), 1u);
+}
+
+// Deliveries a stream never wrote (it was ending, or had them queued when it ended) were
+// no attempt: they must not use one up, or a half-open connection burns a task's attempts.
+TEST_F(RegionTest, DeliveriesAStreamNeverWroteAreNoAttempt) {
+  RegionOptions o = Options();
+  o.max_attempts = 1;
+  Region region(o, results_);
+  FakeSink ending, other;
+  ending.refuse = true;
+  ASSERT_TRUE(region.AddSubscriber("ending", 5, absl::Seconds(30), "", &ending).ok());
+  region.Assigned(0);
+  region.Enqueue(0, 0, Task(0));
+  EXPECT_EQ(region.buffered(), 1u) << "taken back, not lost";
+  ASSERT_TRUE(region.AddSubscriber("other", 5, absl::Seconds(30), "", &other).ok());
+  ASSERT_EQ(other.got.size(), 1u);
+  EXPECT_EQ(other.got[0].delivery_attempt(), 1u);
+  // Queued on other's stream and never written when it ended.
+  region.RemoveSubscriber("other", &other, {other.got[0].ack_id()});
+  EXPECT_TRUE(results_.dead.empty()) << "max_attempts 1, and still no attempt used";
+  FakeSink last;
+  ASSERT_TRUE(region.AddSubscriber("last", 5, absl::Seconds(30), "", &last).ok());
+  ASSERT_EQ(last.got.size(), 1u);
+  EXPECT_EQ(last.got[0].delivery_attempt(), 1u);
 }
 
 }  // namespace
