@@ -21,7 +21,8 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
       [&readiness](bool ok) { readiness.Set("kafka", ok); },
       [runner = app->runner_.get()](const std::string&) {
         runner->Shutdown();  // drain, exit; a new process redelivers
-      });
+      },
+      c.common.requests_topic);
   if (!results.ok()) return results.status();
   app->results_ = *std::move(results);
   app->service_ = std::make_unique<BridgeService>(c.bridge, *app->results_, registry);

@@ -272,7 +272,8 @@ bool ParseAckId(absl::string_view ack_id, absl::string_view replica, AckIdParts*
   return true;
 }
 
-void Region::Reject(int32_t partition, int64_t offset, absl::string_view reason) {
+void Region::Reject(int32_t partition, int64_t offset, absl::string_view reason,
+                    std::string raw_key, std::string raw_value) {
   std::lock_guard<std::mutex> lock(mu_);
   auto p = partitions_.find(partition);
   if (p == partitions_.end()) return;
@@ -281,6 +282,8 @@ void Region::Reject(int32_t partition, int64_t offset, absl::string_view reason)
   t.partition = partition;
   t.offset = offset;
   t.generation = p->second.generation;
+  t.raw_key = std::move(raw_key);
+  t.raw_value = std::move(raw_value);
   cdnwarm::v1::WarmResult r;
   r.set_error(std::string(reason));
   FinishLocked(t, cdnwarm::v1::OUTCOME_FAILED, std::move(r), true);
@@ -368,7 +371,12 @@ void Region::FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1:
   };
   if (dead_letter) {
     ++dead_letters_;
-    results_.DeadLetter(task.task, r, stored);
+    DeadLetterSource source{.partition = task.partition, .offset = task.offset};
+    if (!task.raw_value.empty() || !task.raw_key.empty()) {
+      source.raw_key = &task.raw_key;
+      source.raw_value = &task.raw_value;
+    }
+    results_.DeadLetter(task.task, r, source, stored);
   }
   results_.Result(r, stored);
 }

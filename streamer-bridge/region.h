@@ -37,6 +37,15 @@ class DeliverySink {
   virtual void Drained() {}
 };
 
+// Where a dead letter comes from: its requests-topic position and, for a record that was
+// not a WarmTask at all, that record's own bytes (kept as they came, so nothing is lost).
+struct DeadLetterSource {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  const std::string* raw_key = nullptr;    // undecodable records only
+  const std::string* raw_value = nullptr;  // undecodable records only
+};
+
 // Where finished work goes. `stored` runs (from any thread, without the region's lock)
 // once Kafka has the record; only then does the task's offset count as finished.
 class ResultSink {
@@ -44,7 +53,7 @@ class ResultSink {
   virtual ~ResultSink() = default;
   virtual void Result(const cdnwarm::v1::WarmResult& result, std::function<void()> stored) = 0;
   virtual void DeadLetter(const cdnwarm::v1::WarmTask& task, const cdnwarm::v1::WarmResult& last,
-                          std::function<void()> stored) = 0;
+                          const DeadLetterSource& source, std::function<void()> stored) = 0;
 };
 
 struct RegionOptions {
@@ -100,8 +109,10 @@ class Region {
   // From the consumer. `generation` names the assignment the partition belongs to.
   void Assigned(int32_t partition);
   void Enqueue(int32_t partition, int64_t offset, cdnwarm::v1::WarmTask task);
-  // A record that is not a WarmTask: FAILED and dead-lettered, so the partition moves on.
-  void Reject(int32_t partition, int64_t offset, absl::string_view reason);
+  // A record that is not a WarmTask: FAILED and dead-lettered with its own bytes, so the
+  // partition moves on and nothing is lost.
+  void Reject(int32_t partition, int64_t offset, absl::string_view reason, std::string raw_key,
+              std::string raw_value);
   // Forgets the partitions' tasks and deliveries (their acks become STALE).
   void Revoked(const std::vector<int32_t>& partitions);
   std::map<int32_t, int64_t> CommitPoints();
@@ -124,7 +135,8 @@ class Region {
     int64_t offset = 0;
     uint64_t generation = 0;
     cdnwarm::v1::WarmTask task;
-    uint32_t attempts = 0;  // deliveries made so far
+    uint32_t attempts = 0;           // deliveries made so far
+    std::string raw_key, raw_value;  // an undecodable record's bytes (Reject)
     absl::Time not_before = absl::InfinitePast();
     cdnwarm::v1::WarmResult last;
   };

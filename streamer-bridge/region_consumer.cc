@@ -255,7 +255,10 @@ void RegionConsumer::Run() {
         region_.Enqueue(m->partition, m->offset, std::move(task));
       } else {
         metrics_->records.Labels({region_.name(), "unparsable"}).Increment();
-        region_.Reject(m->partition, m->offset, "record is not a cdnwarm.v1.WarmTask");
+        region_.Reject(
+            m->partition, m->offset, "record is not a cdnwarm.v1.WarmTask",
+            m->key != nullptr ? std::string(static_cast<const char*>(m->key), m->key_len) : "",
+            m->payload != nullptr ? std::string(static_cast<const char*>(m->payload), m->len) : "");
       }
     } else if (m && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       log::Warn("consumer error",

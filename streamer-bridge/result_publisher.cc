@@ -17,7 +17,7 @@ ResultPublisher::ResultPublisher(std::string results_topic, std::string dead_let
 absl::StatusOr<std::unique_ptr<ResultPublisher>> ResultPublisher::Create(
     const common::KafkaProperties& kafka, std::string results_topic, std::string dead_letter_topic,
     metrics::Registry& registry, std::function<void(bool)> on_health,
-    std::function<void(const std::string&)> on_lost) {
+    std::function<void(const std::string&)> on_lost, std::string requests_topic) {
   common::KafkaProperties props = kafka;
   props.Set("enable.idempotence", "true");
   props.Set("acks", "all");
@@ -30,6 +30,7 @@ absl::StatusOr<std::unique_ptr<ResultPublisher>> ResultPublisher::Create(
       new ResultPublisher(std::move(results_topic), std::move(dead_letter_topic), registry));
   p->on_health_ = std::move(on_health);
   p->on_lost_ = std::move(on_lost);
+  p->requests_topic_ = std::move(requests_topic);
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &ResultPublisher::OnDelivery);
   rd_kafka_conf_set_error_cb(conf->get(), &ResultPublisher::OnError);
   rd_kafka_conf_set_opaque(conf->get(), p.get());
@@ -122,10 +123,19 @@ void ResultPublisher::Result(const cdnwarm::v1::WarmResult& result, std::functio
 
 void ResultPublisher::DeadLetter(const cdnwarm::v1::WarmTask& task,
                                  const cdnwarm::v1::WarmResult& last,
-                                 std::function<void()> stored) {
-  Produce(dead_letter_topic_, task.url(), task.SerializeAsString(),
-          {{"cdnwarm-error", last.error()}, {"cdnwarm-last-result", last.SerializeAsString()}},
-          std::move(stored));
+                                 const DeadLetterSource& source, std::function<void()> stored) {
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"cdnwarm-error", last.error()},
+      {"cdnwarm-last-result", last.SerializeAsString()},
+      {"cdnwarm-source-topic", requests_topic_},
+      {"cdnwarm-source-partition", absl::StrCat(source.partition)},
+      {"cdnwarm-source-offset", absl::StrCat(source.offset)}};
+  if (source.raw_value != nullptr) {
+    Produce(dead_letter_topic_, source.raw_key != nullptr ? *source.raw_key : "", *source.raw_value,
+            headers, std::move(stored));
+    return;
+  }
+  Produce(dead_letter_topic_, task.url(), task.SerializeAsString(), headers, std::move(stored));
 }
 
 }  // namespace cdnwarm::bridge

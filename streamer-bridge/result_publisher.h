@@ -28,15 +28,17 @@ class ResultPublisher final : public ResultSink {
       const common::KafkaProperties& kafka, std::string results_topic,
       std::string dead_letter_topic, metrics::Registry& registry,
       std::function<void(bool)> on_health = nullptr,
-      std::function<void(const std::string&)> on_lost = nullptr);
+      std::function<void(const std::string&)> on_lost = nullptr, std::string requests_topic = "");
   ~ResultPublisher() override;
 
   // Record key: task id. Value: the WarmResult.
   void Result(const cdnwarm::v1::WarmResult& result, std::function<void()> stored) override;
-  // Record key: the URL. Value: the WarmTask as it came (so it can be replayed); headers
-  // cdnwarm-error (text) and cdnwarm-last-result (a serialised WarmResult).
+  // Record key: the URL. Value: the WarmTask as it came (so it can be replayed), or for a
+  // record that was not a WarmTask that record's own key and bytes. Headers: cdnwarm-error
+  // (text), cdnwarm-last-result (a serialised WarmResult), cdnwarm-source-topic,
+  // cdnwarm-source-partition and cdnwarm-source-offset (where it was read).
   void DeadLetter(const cdnwarm::v1::WarmTask& task, const cdnwarm::v1::WarmResult& last,
-                  std::function<void()> stored) override;
+                  const DeadLetterSource& source, std::function<void()> stored) override;
 
   // Waits for what is queued, up to `timeout`.
   void Flush(absl::Duration timeout);
@@ -55,6 +57,7 @@ class ResultPublisher final : public ResultSink {
   std::function<void(const std::string&)> on_lost_;
   std::atomic<bool> lost_{false};
 
+  std::string requests_topic_;  // the dead letters' source topic
   const std::string results_topic_;
   const std::string dead_letter_topic_;
   metrics::Family<metrics::Counter>& records_;

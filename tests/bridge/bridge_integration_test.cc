@@ -507,6 +507,36 @@ TEST_F(BridgeIntegrationTest, PartitionsAssignedWhilePausedStayPaused) {
   (*b2)->runner().Wait();
 }
 
+// A record on the requests topic that is not a WarmTask went to the dead-letter topic as an
+// empty WarmTask: its bytes were lost. It keeps them now, with where it was read.
+TEST_F(BridgeIntegrationTest, AnUndecodableRecordIsDeadLetteredWithItsOwnBytesAndSource) {
+  StartBridge();
+  TestSubscriber& s = Subscribe("eu", "w1", 10);
+  ASSERT_TRUE(s.WaitSubscribed());
+  const std::string garbage("\xff\xfenot a task\x00\x01", 14);
+  ASSERT_TRUE(testing::ProduceRecords(config_.common.requests_topic, {{"odd-key", garbage}}).ok());
+  absl::StatusOr<std::vector<testing::Record>> in =
+      testing::ReadTopic(config_.common.requests_topic);
+  ASSERT_TRUE(in.ok());
+  ASSERT_EQ(in->size(), 1u);
+  std::vector<testing::Record> dead;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (dead.empty() && absl::Now() < deadline) {
+    absl::StatusOr<std::vector<testing::Record>> d =
+        testing::ReadTopic(config_.common.dead_letter_topic);
+    if (d.ok()) dead = *d;
+    if (dead.empty()) absl::SleepFor(absl::Milliseconds(200));  // polling Kafka
+  }
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].key, "odd-key");
+  EXPECT_EQ(dead[0].value, garbage) << "the record's own bytes";
+  std::map<std::string, std::string> h(dead[0].headers.begin(), dead[0].headers.end());
+  EXPECT_EQ(h["cdnwarm-source-topic"], config_.common.requests_topic);
+  EXPECT_EQ(h["cdnwarm-source-partition"], absl::StrCat((*in)[0].partition));
+  EXPECT_EQ(h["cdnwarm-source-offset"], absl::StrCat((*in)[0].offset));
+  EXPECT_THAT(h["cdnwarm-error"], ::testing::HasSubstr("not a cdnwarm.v1.WarmTask"));
+}
+
 // A region's token admits its subscribers, not operators: ListSubscriptions and Seek need
 // the operator token (a warmer's token could replay or skip a region's backlog), and with
 // region tokens but no operator token they are refused, not left open.

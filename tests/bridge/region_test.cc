@@ -35,7 +35,7 @@ struct FakeResults : ResultSink {
     pending.push_back(std::move(stored));
   }
   void DeadLetter(const cdnwarm::v1::WarmTask& t, const cdnwarm::v1::WarmResult&,
-                  std::function<void()> stored) override {
+                  const DeadLetterSource&, std::function<void()> stored) override {
     dead.push_back(t);
     pending.push_back(std::move(stored));
   }

@@ -80,6 +80,17 @@ absl::StatusOr<std::vector<Record>> ReadTopic(const std::string& topic) {
     r.offset = m->offset;
     r.key.assign(static_cast<const char*>(m->key), m->key_len);
     r.value.assign(static_cast<const char*>(m->payload), m->len);
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(m.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name = nullptr;
+      const void* value = nullptr;
+      size_t size = 0;
+      for (size_t i = 0;
+           rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        r.headers.emplace_back(name, std::string(static_cast<const char*>(value), size));
+      }
+    }
     out.push_back(std::move(r));
     if (m->offset + 1 >= end[m->partition] && !finished[m->partition]) {
       finished[m->partition] = true;

@@ -17,6 +17,7 @@ struct Record {
   int64_t offset = 0;
   std::string key;
   std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // Bootstrap servers of the test broker ($CDNWARM_KAFKA_BOOTSTRAP).
