@@ -22,7 +22,9 @@ absl::StatusOr<std::unique_ptr<ResultPublisher>> ResultPublisher::Create(
   props.Set("enable.idempotence", "true");
   props.Set("acks", "all");
   props.Set("message.timeout.ms", "0");  // keep trying: the commit waits for these records
-  props.Set("queue.buffering.max.messages", "1000000");
+  if (props.Find("queue.buffering.max.messages") == nullptr) {
+    props.Set("queue.buffering.max.messages", "1000000");
+  }
   if (props.Find("linger.ms") == nullptr) props.Set("linger.ms", "5");
   absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
   if (!conf.ok()) return conf.status();
@@ -39,7 +41,10 @@ absl::StatusOr<std::unique_ptr<ResultPublisher>> ResultPublisher::Create(
   if (!p->rk_) return absl::InvalidArgumentError(absl::StrCat("Kafka producer: ", err));
   conf->release();
   p->poller_ = std::thread([raw = p.get()] {
-    while (!raw->stop_) rd_kafka_poll(raw->rk_.get(), 50);
+    while (!raw->stop_) {
+      rd_kafka_poll(raw->rk_.get(), 50);
+      raw->DrainBacklog();
+    }
   });
   return p;
 }
@@ -48,10 +53,26 @@ ResultPublisher::~ResultPublisher() {
   Flush(absl::Seconds(10));
   stop_ = true;
   poller_.join();
+  // What Kafka never acknowledged (brokers down at exit) is purged; its offsets stay
+  // unfinished (uncommitted), so a new process delivers it again: nothing is lost.
+  rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_poll(rk_.get(), 0);  // their delivery reports free what they carry
+  std::lock_guard<std::mutex> lock(backlog_mu_);
+  for (Pending& p : backlog_) delete p.stored;
 }
 
 void ResultPublisher::Flush(absl::Duration timeout) {
-  rd_kafka_flush(rk_.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(backlog_mu_);
+      if (backlog_.empty()) break;
+    }
+    if (absl::Now() >= deadline) break;
+    rd_kafka_flush(rk_.get(), 100);  // makes room for the backlog the poller hands over
+  }
+  rd_kafka_flush(rk_.get(), static_cast<int>(std::max<int64_t>(
+                                0, absl::ToInt64Milliseconds(deadline - absl::Now()))));
 }
 
 void ResultPublisher::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -59,6 +80,10 @@ void ResultPublisher::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*
   std::unique_ptr<std::function<void()>> stored(static_cast<std::function<void()>*>(m->_private));
   const std::string topic = rd_kafka_topic_name(m->rkt);
   const char* kind = topic == self->results_topic_ ? "result" : "dead_letter";
+  if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+    self->records_.Labels({kind, "purged_at_exit"}).Increment();
+    return;
+  }
   if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     // Not finished: the partition's commit stays behind this offset, so it is redelivered
     // after a restart rather than lost.
@@ -97,24 +122,28 @@ void ResultPublisher::Produce(const std::string& topic, const std::string& key,
                               const std::string& value,
                               const std::vector<std::pair<std::string, std::string>>& headers,
                               std::function<void()> stored) {
-  auto* opaque = new std::function<void()>(std::move(stored));
-  for (;;) {
-    common::KafkaErrorPtr error =
-        common::ProduceCopy(rk_.get(), topic, key, value, opaque, headers);
-    if (!error) return;
-    const rd_kafka_resp_err_t code = rd_kafka_error_code(error.get());
-    if (code == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      // Back-pressure, not synchronisation: the poller thread makes room; results must
-      // not be dropped.
-      absl::SleepFor(absl::Milliseconds(10));
-      continue;
-    }
-    records_.Labels({topic == results_topic_ ? "result" : "dead_letter", "refused"}).Increment();
-    Lost(absl::StrCat("the Kafka client refused a record to ", topic, ": ",
-                      rd_kafka_error_string(error.get())));
-    delete opaque;
-    return;
-  }
+  Pending p{topic, key, value, headers, new std::function<void()>(std::move(stored))};
+  std::lock_guard<std::mutex> lock(backlog_mu_);
+  // Behind what already waits, so records go out in the order they came.
+  if (backlog_.empty() && TryProduce(p)) return;
+  backlog_.push_back(std::move(p));
+}
+
+bool ResultPublisher::TryProduce(Pending& p) {
+  common::KafkaErrorPtr error =
+      common::ProduceCopy(rk_.get(), p.topic, p.key, p.value, p.stored, p.headers);
+  if (!error) return true;
+  if (rd_kafka_error_code(error.get()) == RD_KAFKA_RESP_ERR__QUEUE_FULL) return false;
+  records_.Labels({p.topic == results_topic_ ? "result" : "dead_letter", "refused"}).Increment();
+  Lost(absl::StrCat("the Kafka client refused a record to ", p.topic, ": ",
+                    rd_kafka_error_string(error.get())));
+  delete p.stored;
+  return true;
+}
+
+void ResultPublisher::DrainBacklog() {
+  std::lock_guard<std::mutex> lock(backlog_mu_);
+  while (!backlog_.empty() && TryProduce(backlog_.front())) backlog_.pop_front();
 }
 
 void ResultPublisher::Result(const cdnwarm::v1::WarmResult& result, std::function<void()> stored) {

@@ -46,9 +46,21 @@ class ResultPublisher final : public ResultSink {
  private:
   ResultPublisher(std::string results_topic, std::string dead_letter_topic,
                   metrics::Registry& registry);
+  struct Pending {
+    std::string topic, key, value;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::function<void()>* stored;  // owned; the delivery report frees it
+  };
+  // Never waits: a record the client's queue has no room for waits in `backlog_` for the
+  // poller, so no caller (they hold the region's and the service's locks) ever blocks on
+  // Kafka. Results are bounded by the deliveries outstanding, so the backlog is too.
   void Produce(const std::string& topic, const std::string& key, const std::string& value,
                const std::vector<std::pair<std::string, std::string>>& headers,
                std::function<void()> stored);
+  // Hands one record to the client: true when taken (or lost for good), false on QUEUE_FULL.
+  bool TryProduce(Pending& p);
+  // The poller's: what waits in the backlog, in order, while the client takes it.
+  void DrainBacklog();
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   // A record will never be stored: health false for good, on_lost once.
@@ -62,6 +74,8 @@ class ResultPublisher final : public ResultSink {
   const std::string dead_letter_topic_;
   metrics::Family<metrics::Counter>& records_;
   common::KafkaPtr rk_;
+  std::mutex backlog_mu_;
+  std::deque<Pending> backlog_ ABSL_GUARDED_BY(backlog_mu_);
   std::atomic<bool> stop_{false};
   std::thread poller_;
 };

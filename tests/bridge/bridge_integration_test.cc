@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "cdnwarm/v1/bridge.grpc.pb.h"
 #include "common/kafka_handles.h"
@@ -535,6 +538,34 @@ TEST_F(BridgeIntegrationTest, AnUndecodableRecordIsDeadLetteredWithItsOwnBytesAn
   EXPECT_EQ(h["cdnwarm-source-partition"], absl::StrCat((*in)[0].partition));
   EXPECT_EQ(h["cdnwarm-source-offset"], absl::StrCat((*in)[0].offset));
   EXPECT_THAT(h["cdnwarm-error"], ::testing::HasSubstr("not a cdnwarm.v1.WarmTask"));
+}
+
+// With the brokers unreachable and the client's queue full, Produce slept in a loop under
+// the region's lock (and on the Ack path the service's), so one Kafka outage wedged every
+// RPC, the janitor and the drain. A record with no room now waits in the publisher.
+TEST(ResultPublisherTest, AFullClientQueueNeverBlocksTheCaller) {
+  metrics::Registry registry;
+  common::KafkaProperties kafka = testing::TestKafka();
+  kafka.Set("bootstrap.servers", "127.0.0.1:1");  // nothing listens: the queue only fills
+  kafka.Set("queue.buffering.max.messages", "5");
+  absl::StatusOr<std::unique_ptr<ResultPublisher>> publisher =
+      ResultPublisher::Create(kafka, "results", "dlq", registry);
+  ASSERT_TRUE(publisher.ok()) << publisher.status();
+  absl::Notification returned;
+  std::thread caller([&] {
+    for (int i = 0; i < 50; ++i) {
+      cdnwarm::v1::WarmResult r;
+      r.set_task_id(absl::StrCat("j/", i));
+      (*publisher)->Result(r, [] {});
+    }
+    returned.Notify();
+  });
+  if (!returned.WaitForNotificationWithTimeout(absl::Seconds(20))) {
+    ADD_FAILURE() << "Result() blocked on a full client queue";
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
+  caller.join();
 }
 
 // A region's token admits its subscribers, not operators: ListSubscriptions and Seek need
