@@ -27,7 +27,11 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
   app->results_ = *std::move(results);
   app->service_ = std::make_unique<BridgeService>(c.bridge, *app->results_, registry);
   app->runner_->AddService(app->service_.get());
-  app->runner_->OnDrain([service = app->service_.get()] { service->DrainAll(); });
+  // Three quarters of the drain for acks of what the warmers hold; the rest for the
+  // results, the commits and the server's own shutdown.
+  const absl::Duration ack_budget = c.common.server.drain_timeout * 3 / 4;
+  app->runner_->OnDrain(
+      [service = app->service_.get(), ack_budget] { service->DrainAll(ack_budget); });
   return app;
 }
 

@@ -68,7 +68,7 @@ BridgeService::BridgeService(BridgeOptions options, ResultSink& results,
 BridgeService::~BridgeService() {
   stop_ = true;
   janitor_.join();
-  DrainAll();
+  DrainAll(absl::ZeroDuration());
 }
 
 absl::Status BridgeService::Authorize(const grpc::CallbackServerContext& ctx,
@@ -368,6 +368,10 @@ void BridgeService::Janitor() {
       for (auto it = regions_.begin(); it != regions_.end();) {
         Runtime& rt = it->second;
         SampleMetrics(it->first, rt);
+        if (draining_) {
+          ++it;  // DrainAll owns the regions' end
+          continue;
+        }
         if (rt.region->subscriber_count() > 0) {
           rt.idle_since = absl::InfiniteFuture();
         } else if (rt.idle_since == absl::InfiniteFuture()) {
@@ -402,17 +406,37 @@ void BridgeService::SampleMetrics(const std::string& name, Runtime& rt) {
   rt.dead_letters_seen = info.dead_letters();
 }
 
-void BridgeService::DrainAll() {
-  std::map<std::string, Runtime> regions;
+void BridgeService::DrainAll(absl::Duration ack_budget) {
+  std::vector<std::shared_ptr<Region>> held;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (draining_ && regions_.empty()) return;  // drained already
     draining_ = true;
-    // Regions forget every stream first, so none Sends to a stream after its OnDone (which
-    // no longer finds the region once it is swapped out below), then the streams end.
-    for (auto& [name, rt] : regions_) rt.region->DetachSubscribers();
+    // Regions forget every stream first, so none Sends to a stream after its OnDone, then
+    // the streams end. Their outstanding deliveries stay: acks still find them.
+    for (auto& [name, rt] : regions_) {
+      rt.region->DetachSubscribers();
+      held.push_back(rt.region);
+    }
     for (auto& [stream, region] : streams_) {
       stream->End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "bridge is draining; reconnect"));
     }
+  }
+  // Acks of what the warmers hold keep coming (the server still takes calls during the
+  // drain hooks): take them until nothing is outstanding or the budget is spent, so
+  // finished work is committed here instead of done again by the next replica.
+  const absl::Time deadline = absl::Now() + ack_budget;
+  for (;;) {
+    uint64_t outstanding = 0;
+    for (const auto& r : held) outstanding += r->Info().outstanding();
+    if (outstanding == 0 || absl::Now() >= deadline) break;
+    absl::SleepFor(absl::Milliseconds(20));  // polling a count, bounded by the budget
+  }
+  // Then the results reach Kafka, and only then the commits and leaving the groups.
+  results_.Flush(std::max(absl::Seconds(1), deadline - absl::Now()));
+  std::map<std::string, Runtime> regions;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
     regions.swap(regions_);
   }
   for (auto& [name, rt] : regions) rt.consumer.reset();  // commit what is finished, leave

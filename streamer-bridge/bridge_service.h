@@ -58,10 +58,12 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   BridgeService(BridgeOptions options, ResultSink& results, metrics::Registry& registry);
   ~BridgeService() override;
 
-  // New subscriptions get UNAVAILABLE; open streams end with UNAVAILABLE (their deliveries
-  // go back to Kafka's keeping: uncommitted, redelivered where the partitions move);
-  // finished work is committed and every group is left.
-  void DrainAll();
+  // SIGTERM: new subscriptions get UNAVAILABLE; no region dispatches any more; open
+  // streams end with UNAVAILABLE; up to `ack_budget` is spent taking the acks of what is
+  // still outstanding; then results are flushed to Kafka, finished work committed, and
+  // every group left. What stays unacked stays uncommitted (redelivered where the
+  // partitions move).
+  void DrainAll(absl::Duration ack_budget);
 
   grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* Subscribe(
       grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) override;

@@ -54,6 +54,8 @@ class ResultSink {
   virtual void Result(const cdnwarm::v1::WarmResult& result, std::function<void()> stored) = 0;
   virtual void DeadLetter(const cdnwarm::v1::WarmTask& task, const cdnwarm::v1::WarmResult& last,
                           const DeadLetterSource& source, std::function<void()> stored) = 0;
+  // Waits up to `timeout` for what was handed over to be stored (before the final commits).
+  virtual void Flush(absl::Duration /*timeout*/) {}
 };
 
 struct RegionOptions {

@@ -41,7 +41,7 @@ class ResultPublisher final : public ResultSink {
                   const DeadLetterSource& source, std::function<void()> stored) override;
 
   // Waits for what is queued, up to `timeout`.
-  void Flush(absl::Duration timeout);
+  void Flush(absl::Duration timeout) override;
 
  private:
   ResultPublisher(std::string results_topic, std::string dead_letter_topic,

@@ -568,6 +568,27 @@ TEST(ResultPublisherTest, AFullClientQueueNeverBlocksTheCaller) {
   caller.join();
 }
 
+// SIGTERM's order: the final commits ran before the results were flushed, and acks that
+// arrived during the drain were answered STALE, so all the work in flight was done again by
+// the next replica. Acks during the drain are taken, their results stored and committed.
+TEST_F(BridgeIntegrationTest, AcksDuringTheDrainAreTakenAndCommitted) {
+  config_.common.server.drain_timeout = absl::Seconds(10);
+  StartBridge();
+  TestSubscriber& s = Subscribe("eu", "w1", 100);
+  ProduceTasks(30);
+  ASSERT_TRUE(s.WaitUntil([](const auto& v) { return v.size() == 30; }));
+  const std::vector<cdnwarm::v1::Delivery> held = s.Take();
+  app_->runner().Shutdown();  // SIGTERM: the drain begins
+  ASSERT_TRUE(s.WaitUntil([](const auto&) { return false; }, absl::Seconds(5)) == false);
+  EXPECT_EQ(s.status().error_code(), grpc::StatusCode::UNAVAILABLE) << "the stream ended";
+  // The warmer finishes what it held and acks it, after its stream ended.
+  EXPECT_THAT(s.Ack(held, cdnwarm::v1::ACK_OUTCOME_WARMED),
+              ::testing::Each(cdnwarm::v1::ACK_STATUS_OK));
+  app_->runner().Wait();
+  app_.reset();
+  EXPECT_TRUE(CommittedReaches("eu", EndOffsets())) << "committed before the groups were left";
+}
+
 // A region's token admits its subscribers, not operators: ListSubscriptions and Seek need
 // the operator token (a warmer's token could replay or skip a region's backlog), and with
 // region tokens but no operator token they are refused, not left open.
