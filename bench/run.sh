@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark suite: every figure against its baseline in the same run, on a real Kafka
 # broker (KRaft, loopback) and real nginx edges. Installs what is missing, builds the
-# bench preset (the services and the load generators, no tests), starts its own broker unless $CDNWARM_KAFKA_BOOTSTRAP is given, and writes
+# bench preset (the services and the load generators, no tests), starts its own broker
+# unless $CDNWARM_KAFKA_BOOTSTRAP is given, and writes
 # DIR/results.jsonl (one line per scenario), DIR/report.json, DIR/chart.png and a table on
 # stdout.
 #

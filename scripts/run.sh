@@ -26,7 +26,7 @@ if [ "${1:-}" = --stay ]; then stay=1; shift; fi
 [ $# -le 1 ] || usage
 urls=${1:-60}
 case $urls in
-  '' | *[!0-9]* | 0 | ??????*) usage ;;
+  '' | *[!0-9]* | 0 | ???????*) usage ;;  # more than 7 digits would overflow the test below
 esac
 [ "$urls" -le 100000 ] || usage
 

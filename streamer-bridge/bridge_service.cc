@@ -31,6 +31,14 @@ absl::Status CheckSubscriberId(const std::string& id) {
   return absl::OkStatus();
 }
 
+// A region name and subscriber id as Subscribe and Drain take them; errors name the field.
+absl::Status CheckSubscription(const std::string& region, const std::string& subscriber_id) {
+  if (absl::Status s = common::ValidateRegion(region); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("region: ", s.message()));
+  }
+  return CheckSubscriberId(subscriber_id);
+}
+
 }  // namespace
 
 BridgeService::BridgeService(BridgeOptions options, ResultSink& results,
@@ -101,9 +109,7 @@ absl::Status BridgeService::AuthorizeOperator(const grpc::CallbackServerContext&
 
 grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
     grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) {
-  absl::Status bad = common::ValidateRegion(request->region());
-  if (!bad.ok()) bad = absl::InvalidArgumentError(absl::StrCat("region: ", bad.message()));
-  if (bad.ok()) bad = CheckSubscriberId(request->subscriber_id());
+  absl::Status bad = CheckSubscription(request->region(), request->subscriber_id());
   if (bad.ok() &&
       (request->max_outstanding() < 1 || request->max_outstanding() > options_.max_credit)) {
     bad = absl::InvalidArgumentError(absl::StrCat("max_outstanding: ", request->max_outstanding(),
@@ -272,9 +278,7 @@ grpc::ServerUnaryReactor* BridgeService::ModifyAckDeadline(
 grpc::ServerUnaryReactor* BridgeService::Drain(grpc::CallbackServerContext* ctx,
                                                const cdnwarm::v1::DrainRequest* request,
                                                cdnwarm::v1::DrainReply*) {
-  absl::Status s = common::ValidateRegion(request->region());
-  if (!s.ok()) s = absl::InvalidArgumentError(absl::StrCat("region: ", s.message()));
-  if (s.ok()) s = CheckSubscriberId(request->subscriber_id());
+  absl::Status s = CheckSubscription(request->region(), request->subscriber_id());
   if (s.ok()) s = Authorize(*ctx, request->region());
   if (s.ok()) {
     std::lock_guard<std::mutex> lock(mu_);

@@ -152,11 +152,6 @@ absl::Status Region::StopDelivering(const std::string& id) {
   return absl::OkStatus();
 }
 
-bool Region::has_subscriber(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return subscribers_.count(id) > 0;
-}
-
 size_t Region::subscriber_count() const {
   std::lock_guard<std::mutex> lock(mu_);
   return subscribers_.size();
@@ -479,27 +474,23 @@ std::vector<cdnwarm::v1::AckStatus> Region::Ack(const cdnwarm::v1::AckRequest& r
     if (status != cdnwarm::v1::ACK_STATUS_OK) continue;
     Task task = TakeOutstandingLocked(it);
     switch (e.outcome()) {
-      case cdnwarm::v1::ACK_OUTCOME_RELEASE: {
-        // Handed back by a draining subscriber: the attempt is given back, no backoff,
-        // first in line for the others. From one that does not drain it is a RETRY, so no
-        // subscriber can keep a task from the dead-letter topic by releasing it.
-        auto s = subscribers_.find(request.subscriber_id());
-        if (s == subscribers_.end() || !s->second.draining) {
-          task.last = e.result();
-          BoundResult(task.last);
-          RetryOrDeadLetterLocked(std::move(task), absl::ZeroDuration());
-          break;
-        }
-        if (task.attempts > 0) --task.attempts;
-        RetryLocked(std::move(task), absl::ZeroDuration(), true);
-        break;
-      }
       case cdnwarm::v1::ACK_OUTCOME_WARMED:
         FinishLocked(task, cdnwarm::v1::OUTCOME_WARMED, e.result(), false);
         break;
       case cdnwarm::v1::ACK_OUTCOME_FAILED:
         FinishLocked(task, cdnwarm::v1::OUTCOME_FAILED, e.result(), false);
         break;
+      case cdnwarm::v1::ACK_OUTCOME_RELEASE:
+        // Handed back by a draining subscriber: the attempt is given back, no backoff,
+        // first in line for the others. From one that does not drain it is a RETRY, so no
+        // subscriber can keep a task from the dead-letter topic by releasing it.
+        if (auto s = subscribers_.find(request.subscriber_id());
+            s != subscribers_.end() && s->second.draining) {
+          if (task.attempts > 0) --task.attempts;
+          RetryLocked(std::move(task), absl::ZeroDuration(), true);
+          break;
+        }
+        [[fallthrough]];
       default:
         task.last = e.result();
         BoundResult(task.last);

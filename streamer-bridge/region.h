@@ -106,7 +106,6 @@ class Region {
   // NOT_FOUND when it has no stream here.
   absl::Status StopDelivering(const std::string& id);
   size_t subscriber_count() const;
-  bool has_subscriber(const std::string& id) const;
 
   // From the consumer. `generation` names the assignment the partition belongs to.
   void Assigned(int32_t partition);

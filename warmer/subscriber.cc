@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -67,6 +68,12 @@ void Subscriber::AddAuth(grpc::ClientContext& ctx) const {
 }
 
 void Subscriber::StreamLoop() {
+  // However the loop ends, a Drain waiting for the stream to be over hears it.
+  absl::Cleanup ended = [this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    stream_ended_ = true;
+    cv_.notify_all();
+  };
   std::mt19937_64 rng(std::random_device{}());
   absl::Duration backoff = options_.min_backoff;
   for (;;) {
@@ -76,11 +83,7 @@ void Subscriber::StreamLoop() {
       std::lock_guard<std::mutex> lock(mu_);
       // A draining subscriber never opens a stream again: a new one would be a fresh,
       // non-draining subscriber to the bridge.
-      if (stopped_ || draining_) {
-        stream_ended_ = true;
-        cv_.notify_all();
-        return;
-      }
+      if (stopped_ || draining_) return;
       stream_ctx_ = &ctx;
     }
     cdnwarm::v1::SubscribeRequest req;
@@ -110,14 +113,9 @@ void Subscriber::StreamLoop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       stream_ctx_ = nullptr;
-      if (draining_) {
-        // Drained: the bridge ended the stream once we held nothing, so everything it
-        // sent has been read (and released). No reconnect.
-        stream_ended_ = true;
-        cv_.notify_all();
-        return;
-      }
-      if (stopped_) return;
+      // Draining: the bridge ended the stream once we held nothing, so everything it sent
+      // has been read (and released). No reconnect.
+      if (stopped_ || draining_) return;
       // A stream that worked for a while starts the backoff over.
       if (got_any || absl::Now() - opened > absl::Seconds(10)) backoff = options_.min_backoff;
       std::uniform_real_distribution<double> jitter(0.5, 1.5);
@@ -127,11 +125,7 @@ void Subscriber::StreamLoop() {
                  {"error", status.error_message()},
                  {"retry_in_ms", absl::ToInt64Milliseconds(wait)}});
       cv_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] { return stopped_ || draining_; });
-      if (stopped_ || draining_) {
-        stream_ended_ = true;
-        cv_.notify_all();
-        return;
-      }
+      if (stopped_ || draining_) return;
       backoff = std::min(options_.max_backoff, backoff * 2);
     }
     stats_.Reconnect();

@@ -90,7 +90,7 @@ class Subscriber {
   std::condition_variable cv_;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  bool stream_ended_ ABSL_GUARDED_BY(mu_) = false;  // the bridge ended it after our drain
+  bool stream_ended_ ABSL_GUARDED_BY(mu_) = false;  // StreamLoop is over: no stream, none to come
   grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::map<std::string, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
   std::vector<cdnwarm::v1::AckEntry> acks_ ABSL_GUARDED_BY(mu_);

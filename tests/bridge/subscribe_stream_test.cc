@@ -82,6 +82,14 @@ class SubscribeStreamTest : public ::testing::Test {
     server_->Shutdown();
     EXPECT_EQ(bridge_.done_.load(), 1) << "OnDone exactly once";
   }
+  // Subscribes as "w1" and waits for the stream's initial metadata.
+  std::unique_ptr<grpc::ClientReader<cdnwarm::v1::Delivery>> Subscribe(grpc::ClientContext& ctx) {
+    cdnwarm::v1::SubscribeRequest req;
+    req.set_subscriber_id("w1");
+    auto reader = stub_->Subscribe(&ctx, req);
+    reader->WaitForInitialMetadata();
+    return reader;
+  }
   LoadedBridge bridge_;
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
@@ -90,10 +98,7 @@ class SubscribeStreamTest : public ::testing::Test {
 
 TEST_F(SubscribeStreamTest, FinishesWhenTheSubscriberCancelsDuringABlockedWrite) {
   grpc::ClientContext ctx;
-  cdnwarm::v1::SubscribeRequest req;
-  req.set_subscriber_id("w1");
-  auto reader = stub_->Subscribe(&ctx, req);
-  reader->WaitForInitialMetadata();
+  auto reader = Subscribe(ctx);
   cdnwarm::v1::Delivery first;
   ASSERT_TRUE(reader->Read(&first));  // writes are flowing; the rest wait for window
   ctx.TryCancel();
@@ -103,10 +108,7 @@ TEST_F(SubscribeStreamTest, FinishesWhenTheSubscriberCancelsDuringABlockedWrite)
 
 TEST_F(SubscribeStreamTest, FinishesWithTheBridgesStatusWhenEndedWithWritesQueued) {
   grpc::ClientContext ctx;
-  cdnwarm::v1::SubscribeRequest req;
-  req.set_subscriber_id("w1");
-  auto reader = stub_->Subscribe(&ctx, req);
-  reader->WaitForInitialMetadata();
+  auto reader = Subscribe(ctx);
   bridge_.started_.WaitForNotification();
   {
     absl::MutexLock lock(&bridge_.mu_);
