@@ -73,18 +73,6 @@ std::string HostName() {
   return buf;
 }
 
-absl::Status CheckTopic(absl::string_view flag, absl::string_view topic) {
-  // Kafka's rule: 1..249 characters of [a-zA-Z0-9._-].
-  bool ok = !topic.empty() && topic.size() <= 249 && topic != "." && topic != "..";
-  for (char c : topic) {
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '.' || c == '_' || c == '-');
-  }
-  if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--", flag, "=\"", topic, "\" is not a valid Kafka topic name (1..249 of [a-zA-Z0-9._-])"));
-}
-
 // This file's path when compiled ends in "common/config.cc"; what precedes it is the source
 // root, which flag file names are shown relative to.
 absl::string_view SourceRoot() {
@@ -104,6 +92,18 @@ bool IsCdnwarmFlagFile(absl::string_view normalized) {
 }
 
 }  // namespace
+
+absl::Status CheckTopic(absl::string_view flag, absl::string_view topic) {
+  // Kafka's rule: 1..249 characters of [a-zA-Z0-9._-].
+  bool ok = !topic.empty() && topic.size() <= 249 && topic != "." && topic != "..";
+  for (char c : topic) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '.' || c == '_' || c == '-');
+  }
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, "=\"", topic, "\" is not a valid Kafka topic name (1..249 of [a-zA-Z0-9._-])"));
+}
 
 std::string VersionLine(absl::string_view program) {
   return absl::StrCat(program, " (cdnwarm) ", kVersion, ", commit ", kGitCommit);

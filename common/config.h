@@ -55,6 +55,9 @@ std::string VersionLine(absl::string_view program);
 // The shared settings from the parsed flags; errors name the flag and the problem.
 absl::StatusOr<CommonConfig> CommonConfigFromFlags(const ServiceInfo& info);
 
+// A Kafka topic name (1..249 of [a-zA-Z0-9._-]); the error names --`flag`.
+absl::Status CheckTopic(absl::string_view flag, absl::string_view topic);
+
 // Applies the logging settings of `config` process-wide.
 void ApplyLogging(const CommonConfig& config);
 

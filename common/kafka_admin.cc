@@ -69,6 +69,61 @@ absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicS
   return absl::OkStatus();
 }
 
+absl::StatusOr<size_t> GroupMemberCount(rd_kafka_t* rk, const std::string& group,
+                                        absl::Duration timeout) {
+  const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  char err[512];
+  KafkaAdminOptionsPtr options(
+      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS));
+  if (rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, err, sizeof(err)) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::InvalidArgumentError(absl::StrCat("kafka admin timeout: ", err));
+  }
+  KafkaQueuePtr queue(rd_kafka_queue_new(rk));
+  const char* groups[] = {group.c_str()};
+  rd_kafka_DescribeConsumerGroups(rk, groups, 1, options.get(), queue.get());
+  KafkaEventPtr event(rd_kafka_queue_poll(queue.get(), timeout_ms + 1000));
+  if (!event) {
+    return absl::UnavailableError(absl::StrCat("kafka did not describe group ", group, " within ",
+                                               absl::FormatDuration(timeout)));
+  }
+  if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("describe group ", group, ": ", rd_kafka_event_error_string(event.get())));
+  }
+  size_t count = 0;
+  const rd_kafka_ConsumerGroupDescription_t** described =
+      rd_kafka_DescribeConsumerGroups_result_groups(
+          rd_kafka_event_DescribeConsumerGroups_result(event.get()), &count);
+  if (count != 1)
+    return absl::UnavailableError(absl::StrCat("describe group ", group, ": no answer"));
+  if (const rd_kafka_error_t* e = rd_kafka_ConsumerGroupDescription_error(described[0])) {
+    if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) return 0;
+    return absl::UnavailableError(
+        absl::StrCat("describe group ", group, ": ", rd_kafka_error_string(e)));
+  }
+  return rd_kafka_ConsumerGroupDescription_member_count(described[0]);
+}
+
+absl::StatusOr<int> TopicPartitionCount(rd_kafka_t* rk, const std::string& topic,
+                                        absl::Duration timeout) {
+  KafkaTopicPtr handle(rd_kafka_topic_new(rk, topic.c_str(), nullptr));
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (rd_kafka_resp_err_t e = rd_kafka_metadata(
+          rk, 0, handle.get(), &raw, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+      e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("metadata of topic ", topic, ": ", rd_kafka_err2str(e)));
+  }
+  KafkaMetadataPtr metadata(raw);
+  if (metadata->topic_cnt != 1 || metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::NotFoundError(absl::StrCat(
+        "topic ", topic, ": ",
+        metadata->topic_cnt == 1 ? rd_kafka_err2str(metadata->topics[0].err) : "not in metadata"));
+  }
+  return metadata->topics[0].partition_cnt;
+}
+
 absl::Status EnsureServiceTopics(const CommonConfig& config) {
   if (!config.create_topics) return absl::OkStatus();
   std::vector<TopicSpec> topics;

@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/kafka_config.h"
+#include "librdkafka/rdkafka.h"
 
 namespace cdnwarm::common {
 
@@ -27,6 +29,16 @@ struct TopicSpec {
 // does not answer within `timeout`.
 absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicSpec>& topics,
                           absl::Duration timeout);
+
+// Members of a consumer group (0 for an empty or unknown group), asked of the cluster
+// through `rk`'s Admin API. UNAVAILABLE when the cluster does not answer within `timeout`.
+absl::StatusOr<size_t> GroupMemberCount(rd_kafka_t* rk, const std::string& group,
+                                        absl::Duration timeout);
+
+// The partition count of `topic`, from `rk`'s metadata. NOT_FOUND for a topic the cluster
+// does not have.
+absl::StatusOr<int> TopicPartitionCount(rd_kafka_t* rk, const std::string& topic,
+                                        absl::Duration timeout);
 
 struct CommonConfig;
 // The requests, results and dead-letter topics of `config`, when it says to create them.

@@ -34,6 +34,9 @@ using KafkaTopicPartitionListPtr =
                     internal::Deleter<rd_kafka_topic_partition_list_destroy>>;
 using KafkaMessagePtr =
     std::unique_ptr<rd_kafka_message_t, internal::Deleter<rd_kafka_message_destroy>>;
+using KafkaTopicPtr = std::unique_ptr<rd_kafka_topic_t, internal::Deleter<rd_kafka_topic_destroy>>;
+using KafkaMetadataPtr =
+    std::unique_ptr<const rd_kafka_metadata_t, internal::Deleter<rd_kafka_metadata_destroy>>;
 using KafkaErrorPtr = std::unique_ptr<rd_kafka_error_t, internal::Deleter<rd_kafka_error_destroy>>;
 
 // Queues one record (key and value copied) with the produceva API: librdkafka's producev

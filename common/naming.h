@@ -15,6 +15,8 @@ namespace cdnwarm::common {
 inline constexpr absl::string_view kRequestsTopic = "warm.requests";
 inline constexpr absl::string_view kResultsTopic = "warm.results";
 inline constexpr absl::string_view kDeadLetterTopic = "warm.dlq";
+// The streamer-bridge replicas' control topic (Seek across replicas).
+inline constexpr absl::string_view kBridgeControlTopic = "warm.bridge-control";
 // Default prefix of the per-region consumer groups.
 inline constexpr absl::string_view kRegionGroupPrefix = "cdnwarm.bridge";
 

@@ -2,14 +2,34 @@
 
 #include "common/kafka_admin.h"
 #include "common/log.h"
+#include "common/naming.h"
 
 namespace cdnwarm::bridge {
 
 absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config,
                                                              metrics::Registry& registry) {
+  // The seek settings follow the rest of the configuration (tests set only those).
+  config.seek.requests_topic = config.common.requests_topic;
+  config.seek.replica = config.bridge.replica;
+  if (config.seek.control_topic.empty()) {
+    config.seek.control_topic =
+        common::WithInstance(common::kBridgeControlTopic, config.common.instance);
+  }
   std::unique_ptr<BridgeApp> app(new BridgeApp(std::move(config)));
   const BridgeConfig& c = app->config_;
   if (absl::Status s = common::EnsureServiceTopics(c.common); !s.ok()) return s;
+  if (c.common.create_topics) {
+    // One partition: every replica reads every command, in order. Commands live for the
+    // length of a seek; an hour of them is plenty.
+    if (absl::Status s = common::EnsureTopics(c.common.kafka,
+                                              {{.name = c.seek.control_topic,
+                                                .partitions = 1,
+                                                .config = {{"retention.ms", "3600000"}}}},
+                                              absl::Seconds(30));
+        !s.ok()) {
+      return s;
+    }
+  }
   if (c.bridge.region_tokens.empty()) {
     log::Warn("no --region_tokens_file: any caller may subscribe to any region");
   }
@@ -25,13 +45,24 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
       c.common.requests_topic);
   if (!results.ok()) return results.status();
   app->results_ = *std::move(results);
-  app->service_ = std::make_unique<BridgeService>(c.bridge, *app->results_, registry);
+  absl::StatusOr<std::unique_ptr<SeekCoordinator>> seek =
+      SeekCoordinator::Create(c.common.kafka, c.seek);
+  if (!seek.ok()) return seek.status();
+  app->seek_ = *std::move(seek);
+  app->service_ =
+      std::make_unique<BridgeService>(c.bridge, *app->results_, registry, app->seek_.get());
+  app->seek_->Start([service = app->service_.get()](const cdnwarm::v1::SeekRequest& request,
+                                                    const std::string& group) {
+    return service->SeekHere(request, group);
+  });
   app->runner_->AddService(app->service_.get());
   // Three quarters of the drain for acks of what the warmers hold; the rest for the
   // results, the commits and the server's own shutdown.
   const absl::Duration ack_budget = c.common.server.drain_timeout * 3 / 4;
-  app->runner_->OnDrain(
-      [service = app->service_.get(), ack_budget] { service->DrainAll(ack_budget); });
+  app->runner_->OnDrain([seek = app->seek_.get(), service = app->service_.get(), ack_budget] {
+    seek->Stop();  // seeks waiting are answered; no share of a seek runs during the drain
+    service->DrainAll(ack_budget);
+  });
   return app;
 }
 
@@ -39,8 +70,9 @@ BridgeApp::~BridgeApp() {
   if (runner_ == nullptr) return;  // Create failed before the server existed
   runner_->Shutdown();             // no more calls (a no-op after a drain)
   runner_->Wait();
-  service_.reset();  // streams ended, finished work committed, groups left
-  results_.reset();  // flushes results; its health callback still finds the runner
+  if (seek_) seek_->Stop();  // before the service its local seeks call
+  service_.reset();          // streams ended, finished work committed, groups left
+  results_.reset();          // flushes results; its health callback still finds the runner
   runner_.reset();
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 
-// Wires the streamer-bridge together: the result publisher, the Bridge service and the
-// server runner. main() and the tests both use it.
+// Wires the streamer-bridge together: the result publisher, the seek coordinator, the
+// Bridge service and the server runner. main() and the tests both use it.
 
 #include <memory>
 
@@ -11,6 +11,7 @@
 #include "streamer-bridge/bridge_service.h"
 #include "streamer-bridge/config.h"
 #include "streamer-bridge/result_publisher.h"
+#include "streamer-bridge/seek_coordinator.h"
 
 namespace cdnwarm::bridge {
 
@@ -26,6 +27,7 @@ class BridgeApp {
   explicit BridgeApp(BridgeConfig config) : config_(std::move(config)) {}
   const BridgeConfig config_;
   std::unique_ptr<ResultPublisher> results_;
+  std::unique_ptr<SeekCoordinator> seek_;
   std::unique_ptr<BridgeService> service_;
   std::unique_ptr<common::ServerRunner> runner_;
 };

@@ -42,9 +42,10 @@ absl::Status CheckSubscription(const std::string& region, const std::string& sub
 }  // namespace
 
 BridgeService::BridgeService(BridgeOptions options, ResultSink& results,
-                             metrics::Registry& registry)
+                             metrics::Registry& registry, SeekCoordinator* seek)
     : options_(std::move(options)),
       results_(results),
+      seek_(seek),
       registry_(registry),
       rpcs_(registry.AddCounter("cdnwarm_bridge_rpcs_total", "Bridge RPCs by method and code",
                                 {"rpc", "code"})),
@@ -317,7 +318,10 @@ grpc::ServerUnaryReactor* BridgeService::ListSubscriptions(
           common::RegionGroup(options_.group_prefix, name, options_.instance);
       info.set_group(group.ok() ? *group : "");
       if (rt.consumer) {
-        for (const auto& p : rt.consumer->Partitions()) *info.add_partitions() = p;
+        for (auto& p : rt.consumer->Partitions()) {
+          p.set_replica(options_.replica);
+          *info.add_partitions() = std::move(p);
+        }
       }
       *reply->add_regions() = std::move(info);
     }
@@ -332,35 +336,63 @@ grpc::ServerUnaryReactor* BridgeService::Seek(grpc::CallbackServerContext* ctx,
                                               cdnwarm::v1::SeekReply* reply) {
   auto* r = ctx->DefaultReactor();
   absl::Status s = common::ValidateRegion(request->region());
+  if (!s.ok()) s = absl::InvalidArgumentError(absl::StrCat("region: ", s.message()));
   if (s.ok() && request->position_case() == cdnwarm::v1::SeekRequest::POSITION_NOT_SET) {
     s = absl::InvalidArgumentError("position: one of earliest, latest or timestamp is required");
   }
   if (s.ok()) s = AuthorizeOperator(*ctx);
+  absl::StatusOr<std::string> group =
+      common::RegionGroup(options_.group_prefix, request->region(), options_.instance);
+  if (s.ok()) s = group.status();
+  if (s.ok() && seek_ == nullptr) s = absl::UnimplementedError("seek is not set up here");
+  if (!s.ok()) {
+    rpcs_.Labels({"Seek", absl::StatusCodeToString(s.code())}).Increment();
+    r->Finish(common::ToGrpcStatus(s));
+    return r;
+  }
+  // Answered from the coordinator's thread once every replica's share is in: no gRPC
+  // thread waits for Kafka.
+  seek_->Seek(*request, *std::move(group), absl::FromChrono(ctx->deadline()),
+              [this, r, reply](absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> moved) {
+                if (moved.ok()) {
+                  for (auto& p : *moved) *reply->add_partitions() = std::move(p);
+                }
+                rpcs_.Labels({"Seek", absl::StatusCodeToString(moved.status().code())}).Increment();
+                r->Finish(common::ToGrpcStatus(moved.status()));
+              });
+  return r;
+}
+
+std::optional<cdnwarm::v1::SeekReport> BridgeService::SeekHere(
+    const cdnwarm::v1::SeekRequest& request, const std::string& group) {
+  if (absl::StatusOr<std::string> mine =
+          common::RegionGroup(options_.group_prefix, request.region(), options_.instance);
+      !mine.ok() || *mine != group) {
+    return std::nullopt;
+  }
   // Held, not borrowed: the janitor or DrainAll may drop the region during the seek.
   std::shared_ptr<Region> region;
   std::shared_ptr<RegionConsumer> consumer;
-  if (s.ok()) {
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    auto rt = regions_.find(request->region());
-    if (rt == regions_.end() || !rt->second.consumer) {
-      s = absl::FailedPreconditionError(
-          absl::StrCat("region ", request->region(),
-                       " has no subscriber on this replica; seek on a replica that has one"));
-    } else {
-      region = rt->second.region;
-      consumer = rt->second.consumer;
-    }
+    auto rt = regions_.find(request.region());
+    if (rt == regions_.end() || !rt->second.consumer) return std::nullopt;
+    region = rt->second.region;
+    consumer = rt->second.consumer;
   }
-  if (s.ok()) {
-    absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> moved = consumer->Seek(*request);
-    if (moved.ok()) {
-      for (auto& p : *moved) *reply->add_partitions() = std::move(p);
+  cdnwarm::v1::SeekReport report;
+  const std::vector<cdnwarm::v1::PartitionInfo> held = consumer->Partitions();
+  absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> moved = consumer->Seek(request);
+  if (moved.ok()) {
+    for (cdnwarm::v1::PartitionInfo& p : *moved) {
+      p.set_replica(options_.replica);
+      *report.add_moved() = std::move(p);
     }
-    s = moved.status();
+  } else {
+    for (const cdnwarm::v1::PartitionInfo& p : held) report.add_not_moved(p.partition());
+    report.set_error(std::string(moved.status().message()));
   }
-  rpcs_.Labels({"Seek", absl::StatusCodeToString(s.code())}).Increment();
-  r->Finish(common::ToGrpcStatus(s));
-  return r;
+  return report;
 }
 
 void BridgeService::Janitor() {

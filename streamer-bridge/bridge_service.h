@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -32,6 +33,7 @@
 #include "common/metrics.h"
 #include "streamer-bridge/region.h"
 #include "streamer-bridge/region_consumer.h"
+#include "streamer-bridge/seek_coordinator.h"
 
 namespace cdnwarm::bridge {
 
@@ -55,7 +57,9 @@ struct BridgeOptions {
 
 class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
  public:
-  BridgeService(BridgeOptions options, ResultSink& results, metrics::Registry& registry);
+  // `seek` carries Seek to every replica; null: Seek is UNIMPLEMENTED here.
+  BridgeService(BridgeOptions options, ResultSink& results, metrics::Registry& registry,
+                SeekCoordinator* seek = nullptr);
   ~BridgeService() override;
 
   // SIGTERM: new subscriptions get UNAVAILABLE; no region dispatches any more; open
@@ -64,6 +68,12 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   // every group left. What stays unacked stays uncommitted (redelivered where the
   // partitions move).
   void DrainAll(absl::Duration ack_budget);
+
+  // This replica's share of a seek (the SeekCoordinator's LocalSeek): the partitions of
+  // the region it holds; nullopt when the region has no consumer here or `group` is not
+  // this deployment's group of the region.
+  std::optional<cdnwarm::v1::SeekReport> SeekHere(const cdnwarm::v1::SeekRequest& request,
+                                                  const std::string& group);
 
   grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* Subscribe(
       grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) override;
@@ -115,6 +125,7 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
 
   const BridgeOptions options_;
   ResultSink& results_;
+  SeekCoordinator* const seek_;
   metrics::Registry& registry_;
   metrics::Family<metrics::Counter>& rpcs_;
   metrics::Family<metrics::Counter>& ack_statuses_;

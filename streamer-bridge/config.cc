@@ -29,6 +29,12 @@ ABSL_FLAG(std::string, region_tokens_file, "",
           "File of 'region token' lines: subscribers of each region must send its bearer token. "
           "Empty: no authorisation");
 
+ABSL_FLAG(std::string, control_topic, std::string(cdnwarm::common::kBridgeControlTopic),
+          "Topic the bridge replicas coordinate on (Seek), one partition; the instance suffix "
+          "is appended");
+ABSL_FLAG(absl::Duration, seek_timeout, absl::Seconds(30),
+          "How long a Seek waits for every replica holding the region's partitions");
+
 ABSL_FLAG(std::string, operator_token_file, "",
           "File holding the operators' bearer token: ListSubscriptions and Seek require it. "
           "Empty: those are open when --region_tokens_file is empty, refused otherwise");
@@ -107,6 +113,17 @@ absl::StatusOr<BridgeConfig> BridgeConfigFromFlags() {
           absl::StrCat("--operator_token_file: ", op.status().message()));
     }
     b.operator_auth = *std::move(op);
+  }
+  c.seek.control_topic =
+      common::WithInstance(absl::GetFlag(FLAGS_control_topic), c.common.instance);
+  if (absl::Status s = common::CheckTopic("control_topic", c.seek.control_topic); !s.ok()) {
+    return s;
+  }
+  c.seek.requests_topic = c.common.requests_topic;
+  c.seek.replica = b.replica;
+  c.seek.timeout = absl::GetFlag(FLAGS_seek_timeout);
+  if (c.seek.timeout < absl::Seconds(1) || c.seek.timeout > absl::Minutes(10)) {
+    return absl::InvalidArgumentError("--seek_timeout must be between 1s and 10m");
   }
   return c;
 }

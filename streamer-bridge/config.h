@@ -17,6 +17,9 @@ inline constexpr common::ServiceInfo kServiceInfo{
 struct BridgeConfig {
   common::CommonConfig common;
   BridgeOptions bridge;
+  // Seek across replicas: the control topic, the timeout; replica and requests topic
+  // filled from `common`.
+  SeekOptions seek;
 };
 
 absl::StatusOr<BridgeConfig> BridgeConfigFromFlags();

@@ -339,7 +339,7 @@ void RegionConsumer::DoSeek() {
     seek_cv_.notify_all();
   };
   if (parts.empty()) {
-    answer(absl::FailedPreconditionError("no partitions of this region are assigned here yet"));
+    answer(std::vector<cdnwarm::v1::PartitionInfo>{});  // a member that holds none
     return;
   }
   std::map<int32_t, int64_t> ends;

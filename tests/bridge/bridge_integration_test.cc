@@ -46,6 +46,8 @@ class BridgeIntegrationTest : public ::testing::Test {
     config_.common.requests_topic = absl::StrCat("it.bridge.requests.", suffix);
     config_.common.results_topic = absl::StrCat("it.bridge.results.", suffix);
     config_.common.dead_letter_topic = absl::StrCat("it.bridge.dlq.", suffix);
+    config_.seek.control_topic = absl::StrCat("it.bridge.control.", suffix);
+    config_.seek.timeout = absl::Seconds(20);
     config_.common.server.drain_timeout = absl::Seconds(2);
     config_.common.topic_partitions = 3;
     BridgeOptions& b = config_.bridge;
@@ -70,8 +72,48 @@ class BridgeIntegrationTest : public ::testing::Test {
                             grpc::InsecureChannelCredentials()));
   }
 
+  // A second replica of the same deployment (same topics and groups), as Kubernetes runs
+  // two.
+  void StartSecondReplica(const std::string& control_topic = "") {
+    BridgeConfig c = config_;
+    c.bridge.replica = "b2";
+    if (!control_topic.empty()) c.seek.control_topic = control_topic;
+    absl::StatusOr<std::unique_ptr<BridgeApp>> app = BridgeApp::Create(c, registry2_);
+    ASSERT_TRUE(app.ok()) << app.status();
+    app2_ = *std::move(app);
+    ASSERT_TRUE(app2_->runner().Start().ok());
+    stub2_ = cdnwarm::v1::Bridge::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", app2_->runner().grpc_port()),
+                            grpc::InsecureChannelCredentials()));
+  }
+
+  // Partitions of `region` each replica holds, once both hold some (the group settled).
+  bool BothReplicasHoldPartitions(const std::string& region) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (absl::Now() < deadline) {
+      int holding = 0;
+      for (Stub* stub : {stub_.get(), stub2_.get()}) {
+        grpc::ClientContext ctx;
+        cdnwarm::v1::ListSubscriptionsRequest req;
+        cdnwarm::v1::ListSubscriptionsReply reply;
+        if (!stub->ListSubscriptions(&ctx, req, &reply).ok()) continue;
+        for (const auto& r : reply.regions()) {
+          if (r.region() == region && r.partitions_size() > 0) ++holding;
+        }
+      }
+      if (holding == 2) return true;
+      absl::SleepFor(absl::Milliseconds(200));  // polling the group's assignment, bounded
+    }
+    return false;
+  }
+
   void TearDown() override {
     subscribers_.clear();
+    if (app2_) {
+      app2_->runner().Shutdown();
+      app2_->runner().Wait();
+      app2_.reset();
+    }
     if (app_) {
       app_->runner().Shutdown();
       app_->runner().Wait();
@@ -80,8 +122,9 @@ class BridgeIntegrationTest : public ::testing::Test {
   }
 
   TestSubscriber& Subscribe(const std::string& region, const std::string& id, uint32_t credit,
-                            absl::Duration deadline = absl::Seconds(60)) {
-    subscribers_.push_back(std::make_unique<TestSubscriber>(*stub_, region, id, credit, deadline));
+                            absl::Duration deadline = absl::Seconds(60), Stub* stub = nullptr) {
+    subscribers_.push_back(std::make_unique<TestSubscriber>(stub != nullptr ? *stub : *stub_,
+                                                            region, id, credit, deadline));
     return *subscribers_.back();
   }
 
@@ -140,6 +183,9 @@ class BridgeIntegrationTest : public ::testing::Test {
   metrics::Registry registry_;
   std::unique_ptr<BridgeApp> app_;
   std::unique_ptr<Stub> stub_;
+  metrics::Registry registry2_;
+  std::unique_ptr<BridgeApp> app2_;
+  std::unique_ptr<Stub> stub2_;
   std::vector<std::unique_ptr<TestSubscriber>> subscribers_;
 };
 
@@ -351,6 +397,85 @@ TEST_F(BridgeIntegrationTest, SeekEarliestReplaysTheRegionsBacklog) {
   seek.set_region("nowhere");
   grpc::ClientContext ctx2;
   EXPECT_EQ(stub_->Seek(&ctx2, seek, &reply).error_code(), grpc::FAILED_PRECONDITION);
+}
+
+// With two replicas (the Kubernetes base runs two), each holds some of the region's
+// partitions. A Seek called on one of them moves every partition, whichever replica holds
+// it, and says which replica moved which; it used to move only the caller's own.
+TEST_F(BridgeIntegrationTest, SeekMovesEveryPartitionWhicheverReplicaHoldsIt) {
+  StartBridge();
+  StartSecondReplica();
+  TestSubscriber& s1 = Subscribe("eu", "w1", 100);
+  TestSubscriber& s2 = Subscribe("eu", "w2", 100, absl::Seconds(60), stub2_.get());
+  ASSERT_TRUE(BothReplicasHoldPartitions("eu"));
+  ProduceTasks(30);
+  std::vector<cdnwarm::v1::Delivery> first;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (first.size() < 30 && absl::Now() < deadline) {
+    for (TestSubscriber* s : {&s1, &s2}) {
+      std::vector<cdnwarm::v1::Delivery> got = s->Take();
+      if (got.empty()) continue;
+      s->Ack(got, cdnwarm::v1::ACK_OUTCOME_WARMED);
+      first.insert(first.end(), got.begin(), got.end());
+    }
+    absl::SleepFor(absl::Milliseconds(50));  // polling the subscribers, bounded
+  }
+  ASSERT_EQ(first.size(), 30u);
+  ASSERT_TRUE(CommittedReaches("eu", EndOffsets()));
+
+  cdnwarm::v1::SeekRequest seek;
+  seek.set_region("eu");
+  seek.set_earliest(true);
+  cdnwarm::v1::SeekReply reply;
+  grpc::ClientContext ctx;
+  const grpc::Status st = stub_->Seek(&ctx, seek, &reply);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  std::set<int32_t> moved;
+  std::set<std::string> replicas;
+  for (const auto& p : reply.partitions()) {
+    moved.insert(p.partition());
+    replicas.insert(p.replica());
+    EXPECT_EQ(p.committed_offset(), 0) << "partition " << p.partition();
+  }
+  EXPECT_EQ(moved, (std::set<int32_t>{0, 1, 2}));
+  EXPECT_EQ(replicas, (std::set<std::string>{"b1", "b2"}));
+  const std::map<int32_t, int64_t> committed = BrokerCommitted("eu");
+  for (int32_t p : {0, 1, 2}) EXPECT_EQ(committed.at(p), 0) << "partition " << p;
+  EXPECT_TRUE(s1.WaitUntil([](const auto& v) { return !v.empty(); }));
+  EXPECT_TRUE(s2.WaitUntil([](const auto& v) { return !v.empty(); }))
+      << "the partitions the second replica holds are replayed too";
+}
+
+// A replica that never reports (here it listens on another control topic, as a replica
+// of an older version would not listen at all): the seek moves what the others hold and
+// fails naming the partitions nobody moved, instead of answering OK for part of the region.
+TEST_F(BridgeIntegrationTest, APartialSeekFailsNamingThePartitionsNobodyMoved) {
+  config_.seek.timeout = absl::Seconds(3);
+  StartBridge();
+  StartSecondReplica(config_.seek.control_topic + ".other");
+  Subscribe("eu", "w1", 100);
+  Subscribe("eu", "w2", 100, absl::Seconds(60), stub2_.get());
+  ASSERT_TRUE(BothReplicasHoldPartitions("eu"));
+  std::set<int32_t> held_by_b2;
+  {
+    grpc::ClientContext ctx;
+    cdnwarm::v1::ListSubscriptionsReply reply;
+    ASSERT_TRUE(stub2_->ListSubscriptions(&ctx, {}, &reply).ok());
+    for (const auto& p : reply.regions(0).partitions()) held_by_b2.insert(p.partition());
+  }
+  cdnwarm::v1::SeekRequest seek;
+  seek.set_region("eu");
+  seek.set_latest(true);
+  cdnwarm::v1::SeekReply reply;
+  grpc::ClientContext ctx;
+  const grpc::Status st = stub_->Seek(&ctx, seek, &reply);
+  EXPECT_EQ(st.error_code(), grpc::UNAVAILABLE) << st.error_message();
+  EXPECT_THAT(st.error_message(), ::testing::HasSubstr("is partial"));
+  EXPECT_THAT(st.error_message(), ::testing::HasSubstr("(b1)"));
+  for (int32_t p : held_by_b2) {
+    EXPECT_THAT(st.error_message(),
+                ::testing::ContainsRegex(absl::StrCat("not moved: .*\\b", p, "\\b.*no replica")));
+  }
 }
 
 TEST_F(BridgeIntegrationTest, RegionTokensAuthoriseSubscribersPerRegion) {

@@ -1,0 +1,289 @@
+#include "streamer-bridge/seek_coordinator.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/kafka_admin.h"
+#include "common/log.h"
+#include "common/proto_time.h"
+
+namespace cdnwarm::bridge {
+namespace {
+
+constexpr absl::Duration kAdminTimeout = absl::Seconds(5);
+constexpr int kFlushTimeoutMs = 10000;
+constexpr absl::Duration kStartTimeout = absl::Seconds(15);
+// A seek whose deadline passed while this thread ran a local share of another seek still
+// reads the reports that arrived meanwhile, for up to this long.
+constexpr absl::Duration kReportGrace = absl::Seconds(5);
+
+std::string NewSeekId() {
+  std::random_device rd;
+  return absl::StrFormat("%016x", (static_cast<uint64_t>(rd()) << 32) | rd());
+}
+
+}  // namespace
+
+SeekCoordinator::SeekCoordinator(SeekOptions options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<SeekCoordinator>> SeekCoordinator::Create(
+    const common::KafkaProperties& kafka, SeekOptions options) {
+  std::unique_ptr<SeekCoordinator> c(new SeekCoordinator(std::move(options)));
+  char err[512] = {};
+
+  absl::StatusOr<common::KafkaConfPtr> pconf = kafka.ToConf();
+  if (!pconf.ok()) return pconf.status();
+  rd_kafka_conf_set_opaque(pconf->get(), c.get());
+  rd_kafka_conf_set_dr_msg_cb(pconf->get(),
+                              [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+                                static_cast<SeekCoordinator*>(opaque)->last_delivery_ = m->err;
+                              });
+  c->producer_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, pconf->get(), err, sizeof(err)));
+  if (!c->producer_) return absl::InvalidArgumentError(absl::StrCat("Kafka producer: ", err));
+  pconf->release();
+
+  // A reader of the one control partition, without a group: every replica reads every
+  // record.
+  common::KafkaProperties rprops = kafka;
+  // librdkafka's consumer needs a group id even to assign partitions by hand; this reader
+  // never joins the group and never commits.
+  rprops.Set("group.id", c->options_.control_topic + ".reader");
+  rprops.Set("enable.auto.commit", "false");
+  rprops.Set("enable.partition.eof", "false");
+  absl::StatusOr<common::KafkaConfPtr> rconf = rprops.ToConf();
+  if (!rconf.ok()) return rconf.status();
+  c->reader_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, rconf->get(), err, sizeof(err)));
+  if (!c->reader_) return absl::InvalidArgumentError(absl::StrCat("Kafka consumer: ", err));
+  rconf->release();
+  rd_kafka_poll_set_consumer(c->reader_.get());
+  // The topic's end as of now: a command sent after Create returns is read. A topic just
+  // created takes a moment to show in the metadata.
+  int64_t low = 0, high = 0;
+  const absl::Time give_up = absl::Now() + kStartTimeout;
+  for (;;) {
+    const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+        c->reader_.get(), c->options_.control_topic.c_str(), 0, &low, &high,
+        static_cast<int>(absl::ToInt64Milliseconds(kAdminTimeout)));
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    const bool unknown = e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                         e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                         e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    if (!unknown || absl::Now() > give_up) {
+      return absl::UnavailableError(absl::StrCat("control topic ", c->options_.control_topic, ": ",
+                                                 rd_kafka_err2str(e),
+                                                 unknown ? " (create it with one partition)" : ""));
+    }
+    absl::SleepFor(absl::Milliseconds(200));  // retry backoff while the metadata catches up
+  }
+  common::KafkaTopicPartitionListPtr at(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(at.get(), c->options_.control_topic.c_str(), 0)->offset = high;
+  if (rd_kafka_resp_err_t e = rd_kafka_assign(c->reader_.get(), at.get());
+      e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("read control topic ", c->options_.control_topic, ": ", rd_kafka_err2str(e)));
+  }
+  return c;
+}
+
+SeekCoordinator::~SeekCoordinator() {
+  Stop();
+  if (reader_) rd_kafka_consumer_close(reader_.get());
+}
+
+void SeekCoordinator::Start(LocalSeek local) {
+  local_ = std::move(local);
+  thread_ = std::thread([this] { Run(); });
+}
+
+void SeekCoordinator::Stop() {
+  std::vector<std::pair<std::string, Pending>> unanswered;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    unanswered.swap(queued_);  // never started: Start was not called
+  }
+  for (auto& [id, p] : unanswered) {
+    p.done(absl::UnavailableError("the bridge is shutting down; seek again"));
+  }
+}
+
+void SeekCoordinator::Seek(const cdnwarm::v1::SeekRequest& request, std::string group,
+                           absl::Time deadline, Done done) {
+  Pending p;
+  p.request = request;
+  p.group = std::move(group);
+  p.deadline = std::min(deadline, absl::Now() + options_.timeout);
+  p.done = std::move(done);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopped_) {
+      queued_.emplace_back(NewSeekId(), std::move(p));
+      return;
+    }
+  }
+  p.done(absl::UnavailableError("the bridge is shutting down; seek again"));
+}
+
+void SeekCoordinator::Run() {
+  for (;;) {
+    std::vector<std::pair<std::string, Pending>> queued;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) break;
+      queued.swap(queued_);
+    }
+    for (auto& [id, p] : queued) {
+      if (Broadcast(id, p)) pending_.emplace(id, std::move(p));
+    }
+    common::KafkaMessagePtr m(rd_kafka_consumer_poll(reader_.get(), 100));
+    if (m && m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Handle(*m);
+    } else if (m) {
+      log::Warn("control topic", {{"error", rd_kafka_message_errstr(m.get())}});
+    }
+    // Deadlines, once the reports that arrived are read (or long past them).
+    const absl::Time now = absl::Now();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      const bool due = now >= it->second.deadline + (m ? kReportGrace : absl::ZeroDuration());
+      it = due && MaybeFinish(it->second, true) ? pending_.erase(it) : std::next(it);
+    }
+    rd_kafka_poll(producer_.get(), 0);
+  }
+  for (auto& [id, p] : pending_) {
+    p.done(absl::UnavailableError(
+        "the bridge is shutting down; partitions may have moved: list them and seek again"));
+  }
+  pending_.clear();
+}
+
+bool SeekCoordinator::Broadcast(const std::string& id, Pending& p) {
+  const std::string& region = p.request.region();
+  if (absl::StatusOr<size_t> members =
+          common::GroupMemberCount(producer_.get(), p.group, kAdminTimeout);
+      !members.ok()) {
+    log::Warn("seek: group members unknown; seeking anyway",
+              {{"region", region}, {"error", members.status().ToString()}});
+  } else if (*members == 0) {
+    p.done(absl::FailedPreconditionError(
+        absl::StrCat("region ", region, " has no subscriber on any bridge replica (its group ",
+                     p.group, " has no members); seek once a warmer has subscribed")));
+    return false;
+  }
+  absl::StatusOr<int> partitions =
+      common::TopicPartitionCount(producer_.get(), options_.requests_topic, kAdminTimeout);
+  if (!partitions.ok()) {
+    p.done(absl::UnavailableError(
+        absl::StrCat("seek: ", partitions.status().message(), "; nothing was moved")));
+    return false;
+  }
+  p.partitions = *partitions;
+  cdnwarm::v1::BridgeControl record;
+  cdnwarm::v1::SeekCommand& command = *record.mutable_seek();
+  command.set_seek_id(id);
+  command.set_origin_replica(options_.replica);
+  *command.mutable_request() = p.request;
+  *command.mutable_deadline() = common::ToProtoTimestamp(p.deadline);
+  command.set_group(p.group);
+  command.set_requests_topic(options_.requests_topic);
+  if (absl::Status s = Produce(id, record); !s.ok()) {
+    p.done(absl::UnavailableError(
+        absl::StrCat("seek: the control topic: ", s.message(), "; nothing was moved")));
+    return false;
+  }
+  log::Info("seek broadcast", {{"region", region}, {"seek_id", id}});
+  return true;
+}
+
+void SeekCoordinator::Handle(const rd_kafka_message_t& m) {
+  cdnwarm::v1::BridgeControl record;
+  if (!record.ParseFromArray(m.payload, static_cast<int>(m.len))) {
+    log::Warn("control topic: a record that is not a BridgeControl", {{"offset", m.offset}});
+    return;
+  }
+  if (record.has_seek()) {
+    const cdnwarm::v1::SeekCommand& command = record.seek();
+    if (absl::Now() > common::FromProtoTimestamp(command.deadline())) return;  // answered
+    if (command.requests_topic() != options_.requests_topic) return;           // another deployment
+    std::optional<cdnwarm::v1::SeekReport> report = local_(command.request(), command.group());
+    if (!report) return;  // not a member of the region's group here
+    report->set_seek_id(command.seek_id());
+    report->set_replica(options_.replica);
+    cdnwarm::v1::BridgeControl answer;
+    *answer.mutable_seek_report() = *std::move(report);
+    if (absl::Status s = Produce(command.seek_id(), answer); !s.ok()) {
+      log::Warn("seek: report not sent", {{"seek_id", command.seek_id()}, {"error", s.ToString()}});
+    }
+    return;
+  }
+  if (!record.has_seek_report()) return;
+  const cdnwarm::v1::SeekReport& report = record.seek_report();
+  auto it = pending_.find(report.seek_id());
+  if (it == pending_.end()) return;  // another replica's seek, or answered already
+  Pending& p = it->second;
+  for (const cdnwarm::v1::PartitionInfo& info : report.moved()) {
+    p.moved[info.partition()] = info;
+    p.not_moved.erase(info.partition());
+  }
+  for (int32_t partition : report.not_moved()) {
+    if (!p.moved.count(partition)) {
+      p.not_moved[partition] = absl::StrCat(report.replica(), ": ", report.error());
+    }
+  }
+  if (MaybeFinish(p, false)) pending_.erase(it);
+}
+
+bool SeekCoordinator::MaybeFinish(Pending& p, bool at_deadline) {
+  std::vector<int32_t> silent;  // no replica reported holding them
+  for (int32_t partition = 0; partition < p.partitions; ++partition) {
+    if (!p.moved.count(partition) && !p.not_moved.count(partition)) silent.push_back(partition);
+  }
+  if (!silent.empty() && !at_deadline) return false;
+  if (silent.empty() && p.not_moved.empty()) {
+    std::vector<cdnwarm::v1::PartitionInfo> out;
+    for (auto& [partition, info] : p.moved) out.push_back(std::move(info));
+    p.done(std::move(out));
+    return true;
+  }
+  std::vector<std::string> moved, failed;
+  for (const auto& [partition, info] : p.moved) {
+    moved.push_back(absl::StrCat(partition, " (", info.replica(), ")"));
+  }
+  for (const auto& [partition, why] : p.not_moved) {
+    failed.push_back(absl::StrCat(partition, " (", why, ")"));
+  }
+  if (!silent.empty()) {
+    failed.push_back(absl::StrCat(absl::StrJoin(silent, ", "),
+                                  " (no replica reported holding them before the deadline)"));
+  }
+  p.done(absl::UnavailableError(
+      absl::StrCat("seek of region ", p.request.region(), " is partial: moved partitions ",
+                   moved.empty() ? "none" : absl::StrJoin(moved, ", "),
+                   "; not moved: ", absl::StrJoin(failed, ", "), "; seek again")));
+  return true;
+}
+
+absl::Status SeekCoordinator::Produce(const std::string& key,
+                                      const cdnwarm::v1::BridgeControl& record) {
+  last_delivery_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (common::KafkaErrorPtr e = common::ProduceCopy(producer_.get(), options_.control_topic, key,
+                                                    record.SerializeAsString())) {
+    return absl::UnavailableError(rd_kafka_error_string(e.get()));
+  }
+  if (rd_kafka_resp_err_t e = rd_kafka_flush(producer_.get(), kFlushTimeoutMs);
+      e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(rd_kafka_err2str(e));
+  }
+  if (last_delivery_ != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(rd_kafka_err2str(last_delivery_));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cdnwarm::bridge

@@ -1,0 +1,102 @@
+#pragma once
+
+// Seek across every replica of the bridge. A region's partitions are spread over the
+// replicas that have its subscribers, and only the group member holding a partition can
+// move it. So a Seek is a command on the bridge's control topic: every replica reads it,
+// moves the partitions of the region it holds (its LocalSeek) and reports on the same
+// topic. The replica the operator called answers once the reports cover every partition
+// of the requests topic, or at the deadline naming the partitions nobody moved.
+//
+// One thread reads the control topic, runs this replica's share of each seek, and answers
+// the seeks called here. Commands older than the reader (read from the topic's end as of
+// Create) and commands past their deadline are ignored.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cdnwarm/v1/bridge.pb.h"
+#include "cdnwarm/v1/bridge_control.pb.h"
+#include "common/kafka_config.h"
+#include "common/kafka_handles.h"
+
+namespace cdnwarm::bridge {
+
+struct SeekOptions {
+  std::string control_topic;
+  std::string requests_topic;
+  std::string replica;
+  // How long a seek waits for the replicas' reports, at most (the call's deadline may be
+  // shorter).
+  absl::Duration timeout = absl::Seconds(30);
+};
+
+class SeekCoordinator {
+ public:
+  // This replica's share of a seek of `group`: what it moved and what it holds but could
+  // not move; nullopt when it is not a member of the group.
+  using LocalSeek = std::function<std::optional<cdnwarm::v1::SeekReport>(
+      const cdnwarm::v1::SeekRequest&, const std::string& group)>;
+  using Done = std::function<void(absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>>)>;
+
+  // The control topic's producer and reader, positioned at the topic's end. Nothing is
+  // read before Start.
+  static absl::StatusOr<std::unique_ptr<SeekCoordinator>> Create(
+      const common::KafkaProperties& kafka, SeekOptions options);
+  ~SeekCoordinator();
+
+  // Starts reading: commands get `local`'s share, reports answer the seeks called here.
+  void Start(LocalSeek local);
+  // Stops reading (SIGTERM); the seeks still waiting are answered UNAVAILABLE. Idempotent.
+  void Stop();
+
+  // Moves every partition of `group` (region `request.region()`'s group) on whichever
+  // replica holds it. `done` runs exactly once, on the coordinator's thread.
+  void Seek(const cdnwarm::v1::SeekRequest& request, std::string group, absl::Time deadline,
+            Done done);
+
+ private:
+  struct Pending {
+    cdnwarm::v1::SeekRequest request;
+    std::string group;
+    absl::Time deadline;
+    Done done;
+    int partitions = 0;  // of the requests topic; 0 until the command is out
+    std::map<int32_t, cdnwarm::v1::PartitionInfo> moved;
+    std::map<int32_t, std::string> not_moved;  // partition -> replica's reason
+  };
+  explicit SeekCoordinator(SeekOptions options);
+  void Run();
+  // Sends the command of a seek called here; false when it was answered instead.
+  bool Broadcast(const std::string& id, Pending& p);
+  void Handle(const rd_kafka_message_t& m);
+  // Answers `p` if its reports cover every partition or, when `at_deadline`, in any case.
+  bool MaybeFinish(Pending& p, bool at_deadline);
+  absl::Status Produce(const std::string& key, const cdnwarm::v1::BridgeControl& record);
+
+  const SeekOptions options_;
+  // The last delivery report; written by the producer's callback, which runs on the
+  // coordinator's thread (in Produce's flush). Declared before the producer it outlives.
+  rd_kafka_resp_err_t last_delivery_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+  common::KafkaPtr producer_;
+  common::KafkaPtr reader_;
+  LocalSeek local_;
+  std::thread thread_;
+
+  std::mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::pair<std::string, Pending>> queued_ ABSL_GUARDED_BY(mu_);
+  // Seeks broadcast from here, by id; only the coordinator's thread touches them.
+  std::map<std::string, Pending> pending_;
+};
+
+}  // namespace cdnwarm::bridge
