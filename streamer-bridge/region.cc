@@ -222,6 +222,25 @@ void Region::Revoked(const std::vector<int32_t>& partitions) {
   DispatchLocked();
 }
 
+void Region::Repositioned(const std::vector<int32_t>& partitions) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto moved = [&](int32_t p) {
+    return std::find(partitions.begin(), partitions.end(), p) != partitions.end();
+  };
+  for (int32_t p : partitions) {
+    PartitionState& state = partitions_[p];
+    state = PartitionState{};
+    state.generation = next_generation_++;  // results of earlier deliveries leave it alone
+  }
+  ready_.erase(std::remove_if(ready_.begin(), ready_.end(),
+                              [&](const Task& t) { return moved(t.partition); }),
+               ready_.end());
+  for (auto it = delayed_.begin(); it != delayed_.end();) {
+    it = moved(it->second.partition) ? delayed_.erase(it) : std::next(it);
+  }
+  DispatchLocked();
+}
+
 std::map<int32_t, int64_t> Region::CommitPoints() {
   std::lock_guard<std::mutex> lock(mu_);
   ApplyStoredLocked();

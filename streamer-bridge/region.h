@@ -116,6 +116,10 @@ class Region {
               std::string raw_value);
   // Forgets the partitions' tasks and deliveries (their acks become STALE).
   void Revoked(const std::vector<int32_t>& partitions);
+  // A seek moved the partitions: what was buffered for them is dropped (read again from
+  // the new position), their commit points start afresh, and the deliveries out stay out:
+  // their acks are taken and their results stored, without holding the new commit point.
+  void Repositioned(const std::vector<int32_t>& partitions);
   std::map<int32_t, int64_t> CommitPoints();
   size_t buffered() const;
   bool BufferFull() const;

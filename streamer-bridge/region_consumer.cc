@@ -392,9 +392,9 @@ void RegionConsumer::DoSeek() {
           absl::StrCat(list->elems[i].partition, " (", rd_kafka_err2str(list->elems[i].err), ")"));
     }
   }
-  // Whatever was buffered or out for the moved partitions is dropped; acks for it are STALE.
-  region_.Revoked(moved);
-  for (int32_t p : moved) region_.Assigned(p);
+  // What was buffered for the moved partitions is read again from the new position; what
+  // is out stays out, and its acks still record the warms done.
+  region_.Repositioned(moved);
   if (!failed.empty()) {
     answer(absl::UnavailableError(
         absl::StrCat("seek: partitions not moved: ", absl::StrJoin(failed, ", "), "; seek again")));

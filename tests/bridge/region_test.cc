@@ -289,6 +289,32 @@ TEST_F(RegionTest, RevokedPartitionsAreForgotten) {
   EXPECT_EQ(region.CommitPoints().size(), 1u);
 }
 
+// A seek moves a partition's position; it must not lose what warmers are fetching right
+// now. Their acks are taken and their results stored (they no longer hold the new commit
+// point); only what was buffered, not yet delivered, is dropped and read again from the
+// new position. The seek used to forget the deliveries too: their acks were STALE and the
+// warms done were never recorded.
+TEST_F(RegionTest, ASeekKeepsTheDeliveriesInFlight) {
+  Region region(Options(), results_);
+  FakeSink a;
+  ASSERT_TRUE(region.AddSubscriber("a", 2, absl::Seconds(30), "", &a).ok());
+  region.Assigned(0);
+  for (int i = 0; i < 4; ++i) region.Enqueue(0, 10 + i, Task(i));
+  ASSERT_EQ(a.got.size(), 2u);
+  ASSERT_EQ(region.buffered(), 2u);
+  region.Repositioned({0});  // e.g. Seek(latest): the new position is 14
+  EXPECT_EQ(region.buffered(), 0u) << "the undelivered tasks are read again from 14 (or skipped)";
+  for (const auto& d : a.got) {
+    EXPECT_THAT(region.Ack(Ack("a", d.ack_id(), cdnwarm::v1::ACK_OUTCOME_WARMED)),
+                ::testing::ElementsAre(cdnwarm::v1::ACK_STATUS_OK));
+  }
+  ASSERT_EQ(results_.results.size(), 2u) << "the warms done are recorded";
+  results_.StoreAll();
+  EXPECT_TRUE(region.CommitPoints().empty()) << "old deliveries never hold the new position";
+  region.Enqueue(0, 14, Task(4));
+  EXPECT_EQ(region.CommitPoints()[0], 14);
+}
+
 // A result is a Kafka record: a subscriber's 4 MB report (gRPC lets it through) was
 // produced as it came, the broker refused it, it was never stored, and the partition's
 // commit waited behind it for good. What the bridge produces is bounded.
