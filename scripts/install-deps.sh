@@ -4,17 +4,19 @@
 #   scripts/install-deps.sh run      what scripts/run.sh needs on the mock cluster
 #   scripts/install-deps.sh broker   that, plus a real Kafka broker (JDK, Maven, the jars)
 #   scripts/install-deps.sh bench    that, plus what bench/run.sh drives (wrk, h2load, ...)
+#   scripts/install-deps.sh tsan     only librdkafka built with ThreadSanitizer, which the tsan
+#                                    preset links (test includes it)
 #   scripts/install-deps.sh [test]   everything: build, test, lint, benchmark, manifests
 #
 # Idempotent: a second run only checks and returns. Tools that do not come from
-# Debian (grpcurl, Python grpcio, kustomize, the broker's jars) go to $CDNWARM_CACHE,
-# outside the source tree.
+# Debian (grpcurl, Python grpcio, kustomize, the broker's jars, the TSan librdkafka) go to
+# $CDNWARM_CACHE, outside the source tree.
 set -euo pipefail
 
 purpose=${1:-test}
 case $purpose in
-  run | broker | bench | test) ;;
-  *) echo "usage: scripts/install-deps.sh [run|broker|bench|test]" >&2; exit 2 ;;
+  run | broker | bench | tsan | test) ;;
+  *) echo "usage: scripts/install-deps.sh [run|broker|bench|tsan|test]" >&2; exit 2 ;;
 esac
 
 CDNWARM_CACHE="${CDNWARM_CACHE:-$HOME/.cache/cdnwarm}"
@@ -25,11 +27,13 @@ PY_TOOLS_STAMP=2  # bump when the pip list below changes
 KUSTOMIZE_VERSION="v5.4.3"
 KUBERNETES_VALIDATE_VERSION="1.37.0"
 CHECKOV_VERSION="3.3.30"
+RDKAFKA_TSAN_STAMP=1  # bump when the configure line of the TSan librdkafka below changes
 
 # What each purpose needs from Debian. `run` is scripts/run.sh's demo on the mock cluster
 # (build the services, nginx edges, the Python client, grpcurl); `broker` adds a real Kafka
 # broker (a JDK, Maven for its jars, kcat); `bench` adds the load generators and the chart;
-# `test` adds the test and lint tools to all of that.
+# `test` adds the test and lint tools to all of that. `tsan` needs only what builds
+# librdkafka from Debian's source package (dpkg-dev unpacks it); `test` includes it.
 RUN_APT=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
@@ -39,11 +43,16 @@ RUN_APT=(
 BROKER_APT=(kcat default-jdk-headless maven)
 BENCH_APT=(libbenchmark-dev wrk nghttp2-client python3-matplotlib openssl)
 TEST_APT=(clang-format clang-tidy clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev)
+TSAN_APT=(build-essential dpkg-dev pkg-config librdkafka-dev libssl-dev zlib1g-dev)
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
 die() { printf '[install-deps] error: %s\n' "$*" >&2; exit 1; }
 
 apt_packages() {
+  case $purpose in
+    tsan) printf '%s\n' "${TSAN_APT[@]}"; return ;;
+    test) printf '%s\n' "${TSAN_APT[@]}" ;;
+  esac
   printf '%s\n' "${RUN_APT[@]}"
   [ "$purpose" = run ] || printf '%s\n' "${BROKER_APT[@]}"
   case $purpose in bench | test) printf '%s\n' "${BENCH_APT[@]}" ;; esac
@@ -58,20 +67,23 @@ missing_apt() {
   done
 }
 
+# Prints "sudo" when not root (empty when root); dies saying what to run as root otherwise.
+as_root() {
+  [ "$(id -u)" -eq 0 ] && return
+  command -v sudo >/dev/null 2>&1 || die "$1 and this is not root, with no sudo: as root, $2"
+  echo sudo
+}
+
 install_apt() {
   local missing
-  missing=$(missing_apt)
+  missing=$(missing_apt | sort -u)
   # A machine that already has Go (e.g. /usr/local/go) does not need Debian's.
   if command -v go >/dev/null 2>&1; then missing=$(grep -vx golang-go <<<"$missing" || true); fi
   [ -z "$missing" ] && { log "Debian packages: all present"; return; }
   command -v apt-get >/dev/null 2>&1 ||
     die "no apt-get: this script installs with Debian 12's apt; install by hand: $(echo $missing)"
-  local sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 ||
-      die "Debian packages are missing and this is not root, with no sudo: as root, run apt-get install $(echo $missing)"
-    sudo="sudo"
-  fi
+  local sudo
+  sudo=$(as_root "Debian packages are missing" "run apt-get install $(echo $missing)")
   log "Debian packages to install: $(echo $missing)"
   $sudo apt-get update -qq || die "apt-get update failed (network, or the package sources in /etc/apt)"
   # shellcheck disable=SC2086
@@ -130,7 +142,91 @@ install_k8s_tools() {
   touch "$stamp"
 }
 
+# librdkafka built with -fsanitize=thread, for the tsan preset (CDNWARM_RDKAFKA_ROOT): Debian's
+# is not instrumented, so TSan cannot see its atomics and reports its threads' accesses as
+# races. Built from Debian's source package of the installed version (so the headers and the
+# behaviour are those of the library the other builds link); only the C library, with what
+# the project can use: TLS (OpenSSL), SASL PLAIN/SCRAM/OAUTHBEARER (built in), gzip (zlib),
+# and the bundled lz4 and snappy; no zstd, Kerberos (Cyrus SASL) or OIDC (libcurl). Its threads
+# are its own wrappers over pthreads (--disable-c11threads), not glibc's C11 threads, which
+# gcc 12's TSan does not intercept.
+install_rdkafka_tsan() {
+  local prefix="$CDNWARM_CACHE/librdkafka-tsan" version
+  version=$(dpkg-query -W -f='${Version}' librdkafka-dev 2>/dev/null) ||
+    die "librdkafka-dev is not installed (scripts/install-deps.sh installs it)"
+  local stamp="$prefix/.cdnwarm-${version}-${RDKAFKA_TSAN_STAMP}"
+  if [ -f "$stamp" ] && [ -f "$prefix/lib/librdkafka.so.1" ]; then
+    log "librdkafka ${version} with ThreadSanitizer: present"; return
+  fi
+  log "librdkafka ${version} with ThreadSanitizer: building from Debian's source package into $prefix"
+  mkdir -p "$CDNWARM_CACHE"
+  local work
+  work=$(mktemp -d "$CDNWARM_CACHE/librdkafka-tsan-build.XXXXXX")
+  # shellcheck disable=SC2064
+  trap "rm -rf '$work'" EXIT
+  if ! (cd "$work" && apt-get source --print-uris -qq "librdkafka=$version") >/dev/null 2>&1; then
+    add_deb_src "$version"
+  fi
+  (cd "$work" && apt-get source -qq "librdkafka=$version") >"$work/log" 2>&1 || {
+    tail -20 "$work/log" >&2
+    die "apt-get source librdkafka=$version failed (see above)"
+  }
+  local upstream=${version#*:}  # the unpacked directory has neither epoch nor Debian revision
+  local src="$work/librdkafka-${upstream%-*}"
+  [ -x "$src/configure" ] || die "apt-get source librdkafka=$version: no $src/configure"
+  rm -rf "$prefix"
+  # (`if` turns set -e off inside its condition, hence the &&.)
+  if ! (
+    cd "$src" &&
+      ./configure --no-download --prefix="$prefix" \
+        --enable-ssl --enable-zlib --disable-zstd --disable-gssapi --disable-curl \
+        --disable-lz4-ext --disable-c11threads \
+        --CFLAGS="-fsanitize=thread -fno-omit-frame-pointer" --LDFLAGS="-fsanitize=thread" &&
+      make -C src -j"$(nproc)" lib &&
+      make -C src install
+  ) >>"$work/log" 2>&1; then
+    tail -40 "$work/log" >&2
+    die "building librdkafka $version with ThreadSanitizer failed (see above)"
+  fi
+  # Only the shared library is linked; the static archives are 45 MB.
+  rm -f "$prefix"/lib/*.a "$prefix/lib/pkgconfig/rdkafka-static.pc"
+  nm -D "$prefix/lib/librdkafka.so.1" | grep __tsan_ >/dev/null ||
+    die "$prefix/lib/librdkafka.so.1 is not instrumented with ThreadSanitizer"
+  touch "$stamp"
+  rm -rf "$work"
+  trap - EXIT
+}
+
+# A deb-src line for the archive that the installed librdkafka-dev came from, so that
+# `apt-get source` finds the same version (Debian images often have no deb-src at all).
+add_deb_src() {
+  local version=$1 line uri suite component list=/etc/apt/sources.list.d/cdnwarm-deb-src.sources
+  line=$(apt-cache policy librdkafka-dev |
+    awk -v v="$version" '$1 == "***" && $2 == v { f = 1; next }
+                         f && $1 ~ /^[0-9]+$/ && $2 != "/var/lib/dpkg/status" { print $2, $3; exit }
+                         f && $1 !~ /^[0-9]+$/ { exit }')
+  [ -n "$line" ] ||
+    die "no archive has librdkafka-dev $version (apt-cache policy librdkafka-dev): no source to build"
+  uri=${line%% *} suite=${line#* } component=${suite#*/} suite=${suite%%/*}
+  local sudo
+  sudo=$(as_root "the librdkafka source needs a deb-src line" \
+    "add one for $uri $suite $component to /etc/apt/sources.list.d/")
+  log "adding $list (deb-src $uri $suite $component) and running apt-get update"
+  {
+    echo "# Added by cdnwarm's scripts/install-deps.sh: librdkafka's source, for its TSan build."
+    echo "Types: deb-src"
+    echo "URIs: $uri"
+    echo "Suites: $suite"
+    echo "Components: $component"
+    [ ! -f /usr/share/keyrings/debian-archive-keyring.gpg ] ||
+      echo "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+  } | $sudo tee "$list" >/dev/null
+  $sudo apt-get update -qq || die "apt-get update failed (network, or the package sources in /etc/apt)"
+}
+
 install_apt
+case $purpose in tsan | test) install_rdkafka_tsan ;; esac
+if [ "$purpose" = tsan ]; then log "done; librdkafka-tsan in $CDNWARM_CACHE"; exit 0; fi
 install_grpcurl
 install_python
 [ "$purpose" != test ] || install_k8s_tools

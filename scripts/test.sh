@@ -6,8 +6,9 @@
 #   1. ci:   builds with warnings as errors and ASan+UBSan and runs every test (unit,
 #            integration against a real Kafka broker that ctest starts and stops, e2e, the
 #            fault suite, the deployment checks, the benchmark smoke run);
-#   2. tsan: builds with ThreadSanitizer and runs the unit and integration tests (those that
-#            run librdkafka excepted: see CMakePresets.json);
+#   2. tsan: builds with ThreadSanitizer, on a librdkafka built with it too (install-deps.sh
+#            tsan, CDNWARM_RDKAFKA_ROOT), and runs the unit and integration tests, Kafka's
+#            included (but for the producer's gRPC-server suites: see CMakePresets.json);
 #   3. fuzz: builds the libFuzzer targets with clang and runs each for a bounded time from
 #            its committed seed corpus.
 #
