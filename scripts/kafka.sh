@@ -11,6 +11,7 @@
 #   kafka.sh resume DIR             start the broker of DIR again, keeping its data (outage tests)
 #   kafka.sh stop DIR               stop the broker started in DIR and wait for it to exit
 #   kafka.sh bootstrap DIR          print the broker's bootstrap address
+#   kafka.sh configure DIR TOPIC K=V   set a topic's config (e.g. max.message.bytes=64)
 #
 # With KAFKA_SSL_KEYSTORE (PKCS12) and KAFKA_SSL_PASSWORD set, `start` adds an SSL listener
 # on PORT+2; with KAFKA_SSL_CLIENT_CA (PEM) too, it requires clients there to present a
@@ -163,12 +164,22 @@ stop() {
   log "stopped broker $pid"
 }
 
+configure() {
+  local dir=${1:?usage: kafka.sh configure DIR TOPIC KEY=VALUE} topic=${2:?topic} kv=${3:?KEY=VALUE}
+  java -cp "$LIBS/*" -Dlog4j.configuration="file:$dir/log4j.properties" kafka.admin.ConfigCommand \
+    --bootstrap-server "$(cat "$dir/bootstrap")" --alter --entity-type topics \
+    --entity-name "$topic" --add-config "$kv" >"$dir/configure.log" 2>&1 ||
+    { cat "$dir/configure.log" >&2; die "configure $topic $kv failed"; }
+  log "topic $topic: $kv"
+}
+
 case "${1:-}" in
   fetch) fetch ;;
+  configure) shift; configure "$@" ;;
   installed) [ -f "$LIBS/.complete" ] ;;
   start) shift; start "$@" ;;
   resume) shift; KEEP_DATA=1 start "${1:?usage: kafka.sh resume DIR}" "$(cut -d: -f2 "$1/bootstrap")" ;;
   stop) shift; stop "$@" ;;
   bootstrap) cat "${2:?usage: kafka.sh bootstrap DIR}/bootstrap" ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -12,6 +12,18 @@
       acknowledged, warmed and failed per region, duplicates (2xx GETs of one URL at one
       edge beyond the first), lost (acknowledged but not WARMED or FAILED everywhere).
       Writes it as JSON to OUT_DIR/ledger.json.
+  fault_client.py warm PRODUCER_FILE OUT_FILE REGIONS URL...
+      One Warm per URL, targeted at REGIONS (comma-separated, or "all"); appends
+      "url job_id regions" to OUT_FILE for every OK.
+  fault_client.py seek BRIDGE_ADDRESS REGION SECONDS_AGO PARTITIONS
+      Seek(timestamp = now - SECONDS_AGO) of REGION; prints every partition moved and the
+      replica that moved it; fails unless all PARTITIONS moved.
+  fault_client.py edge-ledger PRODUCER_FILE OUT_DIR REGIONS DLQ_JSON EDGE_LOG... TIMEOUT
+      The drills' ledger, checked where users see it: waits for every acknowledged job
+      (OUT_DIR/acked*), then every acknowledged URL must have reached the edge access log
+      (EDGE_LOG, in a directory named edge-REGION) of each region it targets, or be on the
+      dead-letter topic (DLQ_JSON: kcat -J lines) with a reason. Prints and asserts lost = 0
+      and dead-lettered without a fetch = 0; writes OUT_DIR/edge-ledger.json.
 """
 import collections
 import json
@@ -22,6 +34,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import grpc
 
@@ -147,7 +160,137 @@ def ledger(producer_file, out, regions, edge_logs, timeout):
     return 0 if not lost and acked_count == len(acked) else 1
 
 
+def read_acked(out):
+    """(url, job, regions or None) of every acknowledged URL in OUT_DIR/acked*."""
+    rows = []
+    for f in sorted(Path(out).glob("acked*")):
+        for line in f.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2:
+                rows.append((parts[0], parts[1], parts[2].split(",") if len(parts) > 2 else None))
+    return rows
+
+
+def warm(producer_file, out_file, regions, urls):
+    producer = producer_at(producer_file)
+    options = None
+    if regions != "all":
+        options = cw.pb.producer.TaskOptions(target_regions=regions.split(","))
+    with open(out_file, "a", buffering=1) as f:
+        for url in urls:
+            reply = producer.warm(url, options)
+            f.write(f"{url} {reply.job_id} {regions if regions != 'all' else ''}".rstrip() + "\n")
+    return 0
+
+
+def seek(address, region, seconds_ago, partitions):
+    import datetime
+    bridge = cw.Bridge(address, timeout=60.0)
+    at = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds_ago)
+    try:
+        reply = bridge.seek(region, timestamp=at)
+    except grpc.RpcError as e:
+        print(f"seek {region}: {e.code().name}: {e.details()}", file=sys.stderr)
+        return 1
+    moved = {p.partition: p for p in reply.partitions}
+    for p in sorted(moved):
+        print(f"  partition {p} -> offset {moved[p].committed_offset} (moved by {moved[p].replica})")
+    if sorted(moved) != list(range(partitions)):
+        print(f"seek {region}: moved {sorted(moved)}, expected 0..{partitions - 1}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def edge_paths(log):
+    """Request targets of GETs in an nginx access log (combined format), any status."""
+    paths = collections.Counter()
+    for line in Path(log).read_text(errors="replace").splitlines():
+        m = re.search(r'"GET (\S+) HTTP/[\d.]+" (\d{3}) ', line)
+        if m:
+            paths[m.group(1)] += 1
+    return paths
+
+
+def target_of(url):
+    u = urlparse(url)
+    return u.path + (f"?{u.query}" if u.query else "")
+
+
+def dead_letters(dlq_json):
+    """url -> reason (the cdnwarm-error header) of every dead letter."""
+    out = {}
+    for line in Path(dlq_json).read_text(errors="replace").splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        headers = record.get("headers") or []
+        pairs = dict(zip(headers[0::2], headers[1::2]))
+        out[record.get("key") or ""] = pairs.get("cdnwarm-error", "")
+    return out
+
+
+def edge_ledger(producer_file, out, regions, dlq_json, edge_logs, timeout):
+    out = Path(out)
+    regions = regions.split(",")
+    acked = read_acked(out)
+    producer = producer_at(producer_file)
+    pending = {job for _, job, _ in acked}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for job in list(pending):
+            try:
+                if producer.get_job(job).done:
+                    pending.discard(job)
+            except grpc.RpcError as e:
+                if e.code() not in RETRYABLE:
+                    raise
+        if pending:
+            time.sleep(0.5)  # polling job state, bounded by the deadline
+    at_edge = {Path(log).parent.name.removeprefix("edge-"): edge_paths(log) for log in edge_logs}
+    dead = dead_letters(dlq_json)
+    lost, dead_without_fetch, reached = [], [], collections.Counter()
+    for url, job, targets in acked:
+        for r in targets or regions:
+            if at_edge.get(r, {}).get(target_of(url)):
+                reached[r] += 1
+            elif not dead.get(url):
+                lost.append(f"{url} ({r})")
+    for url, reason in dead.items():
+        if not any(paths.get(target_of(url)) for paths in at_edge.values()):
+            dead_without_fetch.append(f"{url}: {reason}")
+    result = {
+        "acknowledged": len(acked),
+        "reached_edge": dict(reached),
+        "dead_lettered": len(dead),
+        "dead_letter_reasons": sorted(set(dead.values()))[:10],
+        "jobs_not_done": len(pending),
+        "jobs_not_done_examples": sorted(pending)[:10],
+        "lost": len(lost),
+        "lost_examples": lost[:20],
+        "dead_lettered_without_fetch": len(dead_without_fetch),
+        "dead_lettered_without_fetch_examples": dead_without_fetch[:20],
+    }
+    (out / "edge-ledger.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("edge ledger:")
+    print(f"  acknowledged                    {len(acked)}")
+    for r in regions:
+        print(f"  reached the {r:<8} edge         {reached[r]}")
+    print(f"  dead-lettered                   {len(dead)}  {result['dead_letter_reasons']}")
+    print(f"  jobs not done                   {len(pending)}")
+    print(f"  lost                            {len(lost)}" + (f"  e.g. {lost[:5]}" if lost else ""))
+    print(f"  dead-lettered without a fetch   {len(dead_without_fetch)}"
+          + (f"  e.g. {dead_without_fetch[:5]}" if dead_without_fetch else ""))
+    return 0 if not lost and not dead_without_fetch and not pending else 1
+
+
 def main(argv):
+    if len(argv) >= 6 and argv[1] == "warm":
+        return warm(argv[2], argv[3], argv[4], argv[5:])
+    if len(argv) == 6 and argv[1] == "seek":
+        return seek(argv[2], argv[3], float(argv[4]), int(argv[5]))
+    if len(argv) >= 8 and argv[1] == "edge-ledger":
+        return edge_ledger(argv[2], argv[3], argv[4], argv[5], argv[6:-1], float(argv[-1]))
     if len(argv) >= 5 and argv[1] == "drive":
         drive(argv[2], argv[3], argv[4], float(argv[5]))
         return 0

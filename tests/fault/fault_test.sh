@@ -70,6 +70,7 @@ mkdir -p "$work/ledger"
 "$python" "$client" drive "$work/producer.addr" "$host" "$work/ledger" "$rate" \
   2>"$work/driver.log" &
 driver=$!
+helper_pids+=("$driver")  # stopped by cleanup if a step fails
 acked() { [ -f "$work/ledger/counts" ] && cut -d' ' -f2 "$work/ledger/counts" || echo 0; }
 # progress N [WHAT]: waits until N more URLs are acknowledged (the stream flows again).
 progress() {

@@ -10,6 +10,7 @@ Prints "PORT <n>" once listening on 127.0.0.1. Endpoints:
   /redirect?to=URL          302 to URL
   /busy?ms=N                waits N ms, then 200 (for concurrency and rate counting)
   /overloaded?ms=N          waits N ms, then 503
+  /poison?ms=N              waits N ms, then 200 (the drills kill the warmer that fetches it)
   /sitemap.xml?n=N&host=H&prefix=P   a sitemap of N URLs http://H/static/P-<i>.html
   /stats                    JSON: requests, max_concurrent, max_per_second, by_path
 """
@@ -41,8 +42,11 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away (an edge whose warmer was killed): nothing to send
 
     def do_GET(self):
         url = urlparse(self.path)
@@ -85,7 +89,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, b"ok", cacheable)
         if path.startswith("/status/"):
             return self.reply(int(path.split("/")[2]), b"status")
-        if path in ("/slow", "/busy", "/overloaded"):
+        if path in ("/slow", "/busy", "/overloaded", "/poison"):
             time.sleep(int(q.get("ms", "100")) / 1000.0)
             return self.reply(503 if path == "/overloaded" else 200, b"done", cacheable)
         if path == "/redirect":
