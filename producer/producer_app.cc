@@ -67,11 +67,15 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
 }
 
 ProducerApp::~ProducerApp() {
-  // The server goes first (no more calls), then what the calls used.
+  // The server goes first (no more calls), then the service's ticker (it publishes through
+  // the intake), then the publisher: its poll thread and its shutdown answer pending
+  // publishes through callbacks into the service, which must still be there. Only then
+  // the service and the rest.
   runner_.reset();
+  if (service_) service_->StopTicker();
+  publisher_.reset();
   service_.reset();
   feed_.reset();
-  publisher_.reset();
 }
 
 absl::Status ProducerApp::FlushKafka() { return publisher_->Flush(absl::Seconds(10)); }

@@ -89,9 +89,11 @@ ProducerService::ProducerService(ProducerServiceOptions options, Intake& intake,
   });
 }
 
-ProducerService::~ProducerService() {
+ProducerService::~ProducerService() { StopTicker(); }
+
+void ProducerService::StopTicker() {
   stop_ticker_ = true;
-  ticker_.join();
+  if (ticker_.joinable()) ticker_.join();
 }
 
 void ProducerService::StartDrain() { draining_ = true; }

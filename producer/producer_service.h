@@ -43,6 +43,9 @@ class ProducerService final : public cdnwarm::v1::Producer::CallbackService {
                   const common::FetchGuard& guard, const common::BearerAuth& auth,
                   metrics::Registry& registry);
   ~ProducerService() override;
+  // Stops the ticker (watches and paused batch streams): call before what it calls into
+  // (the intake's publisher) goes. Idempotent; the destructor calls it.
+  void StopTicker();
 
   // From now on new calls get UNAVAILABLE; open watches end. Calls in flight finish.
   void StartDrain();
