@@ -205,8 +205,13 @@ TEST_F(BridgeProcessTest, ANewRegionsStartIsCommittedSoACrashBeforeTheFirstAckLo
 TEST_F(BridgeProcessTest, BacklogOf200000WithASlowSubscriberStaysUnderTheMemoryBound) {
   // The bound: 5,000 buffered tasks are a few MB; the rest is the process (gRPC,
   // librdkafka's fetch buffers, ASan's shadow memory in this build): about 145 MiB measured.
-  // 256 MiB leaves headroom, and the buffered count below is checked directly too.
+  // 256 MiB leaves headroom, and the buffered count below is checked directly too. Under
+  // ThreadSanitizer (its shadow memory, and librdkafka built with it) 197-268 MiB measured.
+#if defined(__SANITIZE_THREAD__)
+  constexpr int64_t kBoundKiB = 384 * 1024;
+#else
   constexpr int64_t kBoundKiB = 256 * 1024;
+#endif
   constexpr int kBacklog = 200000;
   ProduceTasks(kBacklog);
   Replica r = StartReplica("rm", 5000);
