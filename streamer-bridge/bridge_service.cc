@@ -65,7 +65,14 @@ BridgeService::BridgeService(BridgeOptions options, ResultSink& results,
       dead_letters_(registry.AddCounter("cdnwarm_bridge_dead_letters_total",
                                         "Tasks sent to the dead-letter topic", {"region"})),
       subscribers_(registry.AddGauge("cdnwarm_bridge_subscribers", "Live subscribers, by region",
-                                     {"region"})) {
+                                     {"region"})),
+      regions_(RegistryOptions{.replica = options_.replica,
+                               .group_prefix = options_.group_prefix,
+                               .instance = options_.instance,
+                               .consumer = options_.consumer,
+                               .region = options_.region,
+                               .idle_grace = options_.idle_grace},
+               results, registry) {
   for (const auto& [region, token] : options_.region_tokens) {
     // Tokens were checked when loaded (LoadRegionTokens); a short one admits no one.
     absl::StatusOr<common::BearerAuth> auth = common::BearerAuth::FromToken(token);
@@ -123,50 +130,18 @@ grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
   }
   if (bad.ok()) bad = Authorize(*ctx, request->region());
 
-  // One critical section from the region lookup to the registered subscriber: the janitor
-  // cannot drop the region in between, and of two Subscribes with one id exactly one wins.
+  // The registry looks the region up (or joins it) and registers the stream in one
+  // critical section: the janitor cannot drop the region in between, and of two Subscribes
+  // with one id exactly one wins.
   SubscribeStream* stream = nullptr;
   if (bad.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (draining_) {
-      bad = absl::UnavailableError("bridge is draining; subscribe to another replica");
-    } else {
-      Runtime& rt = regions_[request->region()];
-      if (!rt.region) {
-        RegionOptions ro = options_.region;
-        ro.region = request->region();
-        ro.replica = options_.replica;
-        rt.region = std::make_shared<Region>(ro, results_);
-        ConsumerOptions co = options_.consumer;
-        absl::StatusOr<std::string> group =
-            common::RegionGroup(options_.group_prefix, request->region(), options_.instance);
-        co.group = group.ok() ? *group : "";
-        absl::StatusOr<std::unique_ptr<RegionConsumer>> consumer =
-            group.ok() ? RegionConsumer::Start(co, *rt.region, registry_)
-                       : absl::StatusOr<std::unique_ptr<RegionConsumer>>(group.status());
-        if (!consumer.ok()) {
-          regions_.erase(request->region());
-          bad = absl::UnavailableError(absl::StrCat("cannot join the region's consumer group: ",
-                                                    consumer.status().message()));
-        } else {
-          rt.consumer = *std::move(consumer);
-          log::Info("region joined", {{"region", request->region()}, {"group", co.group}});
-        }
-      }
-      if (bad.ok()) {
-        Runtime& joined = regions_[request->region()];
-        stream = new SubscribeStream(request->region(), request->subscriber_id(),
-                                     [this](SubscribeStream* s) { StreamDone(s); });
-        bad = joined.region->AddSubscriber(request->subscriber_id(), request->max_outstanding(),
-                                           deadline, ctx->peer(), stream);
-        if (bad.ok()) {
-          streams_[stream] = request->region();
-          joined.idle_since = absl::InfiniteFuture();
-        } else {
-          delete stream;  // never handed to gRPC
-          stream = nullptr;
-        }
-      }
+    stream = new SubscribeStream(request->region(), request->subscriber_id(),
+                                 [this](SubscribeStream* s) { regions_.StreamDone(s); });
+    bad = regions_.Subscribe(request->region(), request->subscriber_id(),
+                             request->max_outstanding(), deadline, ctx->peer(), stream);
+    if (!bad.ok()) {
+      delete stream;  // never handed to gRPC
+      stream = nullptr;
     }
   }
   if (!bad.ok()) {
@@ -185,15 +160,6 @@ grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
   stream->Start();
   rpcs_.Labels({"Subscribe", "OK"}).Increment();
   return stream;
-}
-
-void BridgeService::StreamDone(SubscribeStream* stream) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = regions_.find(stream->region());
-  if (it != regions_.end()) {
-    it->second.region->RemoveSubscriber(stream->subscriber_id(), stream, stream->TakeNeverSent());
-  }
-  streams_.erase(stream);
 }
 
 std::string BridgeService::RegionOfAckId(const std::string& ack_id) const {
@@ -218,13 +184,10 @@ absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> BridgeService::Route(
   for (const auto& [region, indices] : by_region) {
     if (absl::Status s = Authorize(ctx, region); !s.ok()) return s;
   }
-  std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [region, indices] : by_region) {
-    auto rt = regions_.find(region);
-    const std::vector<cdnwarm::v1::AckStatus> statuses =
-        rt == regions_.end()
-            ? std::vector<cdnwarm::v1::AckStatus>(indices.size(), cdnwarm::v1::ACK_STATUS_STALE)
-            : apply(*rt->second.region, indices);
+    // A region no longer here (dropped, or drained): its deliveries are gone.
+    std::vector<cdnwarm::v1::AckStatus> statuses(indices.size(), cdnwarm::v1::ACK_STATUS_STALE);
+    regions_.WithRegion(region, [&](Region& r) { statuses = apply(r, indices); });
     for (size_t j = 0; j < indices.size(); ++j) out[indices[j]] = statuses[j];
   }
   return out;
@@ -281,13 +244,11 @@ grpc::ServerUnaryReactor* BridgeService::Drain(grpc::CallbackServerContext* ctx,
                                                cdnwarm::v1::DrainReply*) {
   absl::Status s = CheckSubscription(request->region(), request->subscriber_id());
   if (s.ok()) s = Authorize(*ctx, request->region());
-  if (s.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto rt = regions_.find(request->region());
-    s = rt == regions_.end()
-            ? absl::NotFoundError(
-                  absl::StrCat("region ", request->region(), " has no subscriber on this bridge"))
-            : rt->second.region->StopDelivering(request->subscriber_id());
+  if (s.ok() && !regions_.WithRegion(request->region(), [&](Region& region) {
+        s = region.StopDelivering(request->subscriber_id());
+      })) {
+    s = absl::NotFoundError(
+        absl::StrCat("region ", request->region(), " has no subscriber on this bridge"));
   }
   if (s.ok()) {
     log::Info("subscriber draining",
@@ -309,23 +270,18 @@ grpc::ServerUnaryReactor* BridgeService::ListSubscriptions(
     return r;
   }
   reply->set_replica(options_.replica);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [name, rt] : regions_) {
-      if (!request->region().empty() && request->region() != name) continue;
-      cdnwarm::v1::RegionInfo info = rt.region->Info();
-      absl::StatusOr<std::string> group =
-          common::RegionGroup(options_.group_prefix, name, options_.instance);
-      info.set_group(group.ok() ? *group : "");
-      if (rt.consumer) {
-        for (auto& p : rt.consumer->Partitions()) {
-          p.set_replica(options_.replica);
-          *info.add_partitions() = std::move(p);
-        }
-      }
-      *reply->add_regions() = std::move(info);
+  regions_.ForEach([&](const std::string& name, Region& region, RegionConsumer& consumer) {
+    if (!request->region().empty() && request->region() != name) return;
+    cdnwarm::v1::RegionInfo info = region.Info();
+    absl::StatusOr<std::string> group =
+        common::RegionGroup(options_.group_prefix, name, options_.instance);
+    info.set_group(group.ok() ? *group : "");
+    for (auto& p : consumer.Partitions()) {
+      p.set_replica(options_.replica);
+      *info.add_partitions() = std::move(p);
     }
-  }
+    *reply->add_regions() = std::move(info);
+  });
   rpcs_.Labels({"ListSubscriptions", "OK"}).Increment();
   r->Finish(grpc::Status::OK);
   return r;
@@ -371,15 +327,9 @@ std::optional<cdnwarm::v1::SeekReport> BridgeService::SeekHere(
     return std::nullopt;
   }
   // Held, not borrowed: the janitor or DrainAll may drop the region during the seek.
-  std::shared_ptr<Region> region;
-  std::shared_ptr<RegionConsumer> consumer;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto rt = regions_.find(request.region());
-    if (rt == regions_.end() || !rt->second.consumer) return std::nullopt;
-    region = rt->second.region;
-    consumer = rt->second.consumer;
-  }
+  const std::optional<RegionRegistry::Held> held_region = regions_.Hold(request.region());
+  if (!held_region) return std::nullopt;
+  RegionConsumer* const consumer = held_region->consumer.get();
   cdnwarm::v1::SeekReport report;
   const std::vector<cdnwarm::v1::PartitionInfo> held = consumer->Partitions();
   absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> moved = consumer->Seek(request);
@@ -397,67 +347,34 @@ std::optional<cdnwarm::v1::SeekReport> BridgeService::SeekHere(
 
 void BridgeService::Janitor() {
   while (!stop_) {
-    std::vector<Runtime> gone;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      const absl::Time now = absl::Now();
-      for (auto it = regions_.begin(); it != regions_.end();) {
-        Runtime& rt = it->second;
-        SampleMetrics(it->first, rt);
-        if (draining_) {
-          ++it;  // DrainAll owns the regions' end
-          continue;
-        }
-        if (rt.region->subscriber_count() > 0) {
-          rt.idle_since = absl::InfiniteFuture();
-        } else if (rt.idle_since == absl::InfiniteFuture()) {
-          rt.idle_since = now;
-        } else if (now - rt.idle_since >= options_.idle_grace) {
-          log::Info("region left: no subscriber", {{"region", it->first}});
-          gone.push_back(std::move(rt));
-          it = regions_.erase(it);
-          continue;
-        }
-        ++it;
-      }
-    }
-    // Commit and leave the group outside the lock.
-    for (Runtime& rt : gone) rt.consumer.reset();
+    regions_.ForEach([this](const std::string& name, Region& region, RegionConsumer&) {
+      SampleMetrics(name, region);
+    });
+    for (const std::string& name : regions_.DropIdle(absl::Now())) seen_.erase(name);
     absl::SleepFor(absl::Milliseconds(200));  // a period, not synchronisation
   }
 }
 
-void BridgeService::SampleMetrics(const std::string& name, Runtime& rt) {
-  const cdnwarm::v1::RegionInfo info = rt.region->Info();
+void BridgeService::SampleMetrics(const std::string& name, Region& region) {
+  const cdnwarm::v1::RegionInfo info = region.Info();
   outstanding_.Labels({name}).Set(static_cast<double>(info.outstanding()));
   buffered_.Labels({name}).Set(static_cast<double>(info.buffered()));
   oldest_unacked_.Labels({name}).Set(
       absl::ToDoubleSeconds(common::FromProtoDuration(info.oldest_unacked_age())));
   subscribers_.Labels({name}).Set(info.subscribers_size());
+  auto& [redeliveries_seen, dead_letters_seen] = seen_[name];
   redeliveries_.Labels({name}).Increment(
-      static_cast<double>(info.redeliveries() - rt.redeliveries_seen));
+      static_cast<double>(info.redeliveries() - redeliveries_seen));
   dead_letters_.Labels({name}).Increment(
-      static_cast<double>(info.dead_letters() - rt.dead_letters_seen));
-  rt.redeliveries_seen = info.redeliveries();
-  rt.dead_letters_seen = info.dead_letters();
+      static_cast<double>(info.dead_letters() - dead_letters_seen));
+  redeliveries_seen = info.redeliveries();
+  dead_letters_seen = info.dead_letters();
 }
 
 void BridgeService::DrainAll(absl::Duration ack_budget) {
-  std::vector<std::shared_ptr<Region>> held;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (draining_ && regions_.empty()) return;  // drained already
-    draining_ = true;
-    // Regions forget every stream first, so none Sends to a stream after its OnDone, then
-    // the streams end. Their outstanding deliveries stay: acks still find them.
-    for (auto& [name, rt] : regions_) {
-      rt.region->DetachSubscribers();
-      held.push_back(rt.region);
-    }
-    for (auto& [stream, region] : streams_) {
-      stream->End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "bridge is draining; reconnect"));
-    }
-  }
+  if (drained_.exchange(true)) return;
+  const std::vector<std::shared_ptr<Region>> held = regions_.StopAll(
+      grpc::Status(grpc::StatusCode::UNAVAILABLE, "bridge is draining; reconnect"));
   // Acks of what the warmers hold keep coming (the server still takes calls during the
   // drain hooks): take them until nothing is outstanding or the budget is spent, so
   // finished work is committed here instead of done again by the next replica.
@@ -470,12 +387,7 @@ void BridgeService::DrainAll(absl::Duration ack_budget) {
   }
   // Then the results reach Kafka, and only then the commits and leaving the groups.
   results_.Flush(std::max(absl::Seconds(1), deadline - absl::Now()));
-  std::map<std::string, Runtime> regions;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    regions.swap(regions_);
-  }
-  for (auto& [name, rt] : regions) rt.consumer.reset();  // commit what is finished, leave
+  regions_.LeaveAll();
 }
 
 }  // namespace cdnwarm::bridge

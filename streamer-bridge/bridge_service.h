@@ -1,20 +1,11 @@
 #pragma once
 
-// cdnwarm.v1.Bridge on gRPC's callback API. Owns one Region (and its consumer group
-// membership) per region that has a live subscriber on this replica; a region with no
-// subscriber for `idle_grace` leaves its group so Kafka moves its partitions to replicas
-// that can deliver them.
-//
-// Lifetimes. `regions_` is the one owner of every Region and RegionConsumer. A region is
-// created by the Subscribe that first needs it and removed only (a) by the janitor, once it
-// has had no subscriber for idle_grace, or (b) by DrainAll; both under `mu_`, and a region
-// holds a stream's pointer (its DeliverySink) only from AddSubscriber, done under `mu_` in
-// the same critical section as the lookup, to RemoveSubscriber (StreamDone, under `mu_`,
-// before the stream is deleted) or DetachSubscribers (DrainAll). So no region outlives a
-// Send target, and no Subscribe registers with a region the janitor is dropping.
-//
-// Lock order: BridgeService::mu_, then Region::mu_, then SubscribeStream::mu_. Kafka
-// produce calls (results) happen under Region::mu_; they never wait on these locks.
+// cdnwarm.v1.Bridge on gRPC's callback API: checks and routes each call to the region it
+// names. The regions on this replica (and their consumer-group memberships) belong to a
+// RegionRegistry, whose header states their lifetime rule and the lock order; a region
+// with no subscriber for `idle_grace` leaves its group so Kafka moves its partitions to
+// replicas that can deliver them. Kafka produce calls (results) happen under Region::mu_;
+// they never wait on these locks.
 
 #include <atomic>
 #include <functional>
@@ -33,6 +24,7 @@
 #include "common/metrics.h"
 #include "streamer-bridge/region.h"
 #include "streamer-bridge/region_consumer.h"
+#include "streamer-bridge/region_registry.h"
 #include "streamer-bridge/seek_coordinator.h"
 
 namespace cdnwarm::bridge {
@@ -94,16 +86,8 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
                                  cdnwarm::v1::SeekReply* reply) override;
 
  private:
-  struct Runtime {
-    std::shared_ptr<Region> region;
-    // Shared so a Seek in progress keeps both alive if the janitor or DrainAll drops the
-    // region meanwhile (the consumer refers to its region).
-    std::shared_ptr<RegionConsumer> consumer;
-    absl::Time idle_since = absl::InfiniteFuture();
-    uint64_t redeliveries_seen = 0;  // for the counters' increments
-    uint64_t dead_letters_seen = 0;
-  };
-  void SampleMetrics(const std::string& name, Runtime& rt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The janitor's metrics of one region (janitor thread only).
+  void SampleMetrics(const std::string& name, Region& region);
 
   // Region of an ack id issued by this replica, or empty.
   std::string RegionOfAckId(const std::string& ack_id) const;
@@ -138,10 +122,10 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   metrics::Family<metrics::Gauge>& subscribers_;
 
   std::map<std::string, common::BearerAuth> region_auth_;  // from options_.region_tokens
-  mutable std::mutex mu_;
-  std::map<std::string, Runtime> regions_ ABSL_GUARDED_BY(mu_);
-  std::map<SubscribeStream*, std::string> streams_ ABSL_GUARDED_BY(mu_);  // stream -> region
-  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  RegionRegistry regions_;
+  // Counts already added to the counters, per region (janitor thread only).
+  std::map<std::string, std::pair<uint64_t, uint64_t>> seen_;  // redeliveries, dead letters
+  std::atomic<bool> drained_{false};
   std::atomic<bool> stop_{false};
   std::thread janitor_;
 };
