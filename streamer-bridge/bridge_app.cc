@@ -52,15 +52,15 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
   app->service_ =
       std::make_unique<BridgeService>(c.bridge, *app->results_, registry, app->seek_.get());
   app->seek_->Start([service = app->service_.get()](const cdnwarm::v1::SeekRequest& request,
-                                                    const std::string& group) {
-    return service->SeekHere(request, group);
+                                                    const std::string& group, absl::Time deadline) {
+    return service->SeekHere(request, group, deadline);
   });
   app->runner_->AddService(app->service_.get());
   // Three quarters of the drain for acks of what the warmers hold; the rest for the
   // results, the commits and the server's own shutdown.
   const absl::Duration ack_budget = c.common.server.drain_timeout * 3 / 4;
   app->runner_->OnDrain([seek = app->seek_.get(), service = app->service_.get(), ack_budget] {
-    seek->Stop();  // seeks waiting are answered; no share of a seek runs during the drain
+    seek->Stop();  // seeks waiting are answered now; no new share of a seek starts
     service->DrainAll(ack_budget);
   });
   return app;
@@ -70,9 +70,9 @@ BridgeApp::~BridgeApp() {
   if (runner_ == nullptr) return;  // Create failed before the server existed
   runner_->Shutdown();             // no more calls (a no-op after a drain)
   runner_->Wait();
-  if (seek_) seek_->Stop();  // before the service its local seeks call
-  service_.reset();          // streams ended, finished work committed, groups left
-  results_.reset();          // flushes results; its health callback still finds the runner
+  seek_.reset();     // joins its thread: before the service its local shares call
+  service_.reset();  // streams ended, finished work committed, groups left
+  results_.reset();  // flushes results; its health callback still finds the runner
   runner_.reset();
 }
 

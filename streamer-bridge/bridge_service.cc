@@ -320,28 +320,17 @@ grpc::ServerUnaryReactor* BridgeService::Seek(grpc::CallbackServerContext* ctx,
 }
 
 std::optional<cdnwarm::v1::SeekReport> BridgeService::SeekHere(
-    const cdnwarm::v1::SeekRequest& request, const std::string& group) {
+    const cdnwarm::v1::SeekRequest& request, const std::string& group, absl::Time deadline) {
   if (absl::StatusOr<std::string> mine =
           common::RegionGroup(options_.group_prefix, request.region(), options_.instance);
       !mine.ok() || *mine != group) {
     return std::nullopt;
   }
   // Held, not borrowed: the janitor or DrainAll may drop the region during the seek.
-  const std::optional<RegionRegistry::Held> held_region = regions_.Hold(request.region());
-  if (!held_region) return std::nullopt;
-  RegionConsumer* const consumer = held_region->consumer.get();
-  cdnwarm::v1::SeekReport report;
-  const std::vector<cdnwarm::v1::PartitionInfo> held = consumer->Partitions();
-  absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> moved = consumer->Seek(request);
-  if (moved.ok()) {
-    for (cdnwarm::v1::PartitionInfo& p : *moved) {
-      p.set_replica(options_.replica);
-      *report.add_moved() = std::move(p);
-    }
-  } else {
-    for (const cdnwarm::v1::PartitionInfo& p : held) report.add_not_moved(p.partition());
-    report.set_error(std::string(moved.status().message()));
-  }
+  const std::optional<RegionRegistry::Held> held = regions_.Hold(request.region());
+  if (!held) return std::nullopt;
+  cdnwarm::v1::SeekReport report = held->consumer->Seek(request, deadline);
+  for (cdnwarm::v1::PartitionInfo& p : *report.mutable_moved()) p.set_replica(options_.replica);
   return report;
 }
 

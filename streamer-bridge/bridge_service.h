@@ -65,7 +65,7 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   // the region it holds; nullopt when the region has no consumer here or `group` is not
   // this deployment's group of the region.
   std::optional<cdnwarm::v1::SeekReport> SeekHere(const cdnwarm::v1::SeekRequest& request,
-                                                  const std::string& group);
+                                                  const std::string& group, absl::Time deadline);
 
   grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* Subscribe(
       grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) override;

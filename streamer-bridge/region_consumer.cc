@@ -309,110 +309,121 @@ bool RegionConsumer::assigned_any() const {
   return !assigned_.empty();
 }
 
-absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> RegionConsumer::Seek(
-    const cdnwarm::v1::SeekRequest& r) {
+cdnwarm::v1::SeekReport RegionConsumer::Seek(const cdnwarm::v1::SeekRequest& r,
+                                             absl::Time deadline) {
   std::unique_lock<std::mutex> lock(mu_);
-  seek_ = r;
-  seek_result_.reset();
-  if (!seek_cv_.wait_for(lock, std::chrono::seconds(90),
-                         [this] { return seek_result_.has_value(); })) {
-    seek_.reset();
-    return absl::DeadlineExceededError("seek did not complete within 90s");
+  const uint64_t number = ++seek_number_;
+  seek_.emplace(number, r);
+  const bool answered = seek_cv_.wait_until(lock, absl::ToChronoTime(deadline), [&] {
+    return seek_result_.has_value() && seek_result_->first == number;
+  });
+  cdnwarm::v1::SeekReport report;
+  if (answered) {
+    report = std::move(seek_result_->second);
+    seek_result_.reset();
+    return report;
   }
-  absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> result = std::move(*seek_result_);
-  seek_result_.reset();
-  return result;
+  const bool started = !seek_.has_value() || seek_->first != number;
+  seek_.reset();
+  for (int32_t p : assigned_) report.add_not_moved(p);
+  report.set_error(started ? "the seek did not finish in time; its partitions may move later"
+                           : "the consumer did not take the seek in time; nothing was moved");
+  return report;
 }
 
 void RegionConsumer::DoSeek() {
-  std::optional<cdnwarm::v1::SeekRequest> request;
+  std::optional<std::pair<uint64_t, cdnwarm::v1::SeekRequest>> taken;
   std::vector<int32_t> parts;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    request.swap(seek_);
+    taken.swap(seek_);
     parts = assigned_;
   }
-  if (!request) return;
-  auto answer = [this](absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> r) {
+  if (!taken) return;
+  const cdnwarm::v1::SeekRequest& request = taken->second;
+  cdnwarm::v1::SeekReport report;
+  auto answer = [&] {
     std::lock_guard<std::mutex> lock(mu_);
-    seek_result_ = std::move(r);
+    seek_result_.emplace(taken->first, std::move(report));
     seek_cv_.notify_all();
   };
-  if (parts.empty()) {
-    answer(std::vector<cdnwarm::v1::PartitionInfo>{});  // a member that holds none
-    return;
-  }
+  // A failure before anything moved: every partition held here stays where it was.
+  auto refuse = [&](const std::string& why) {
+    for (int32_t p : parts) report.add_not_moved(p);
+    report.set_error(why);
+    answer();
+  };
   std::map<int32_t, int64_t> ends;
-  // Every step that can fail comes before anything changes here: a seek that fails leaves
-  // the region's deliveries and commit points as they were (nothing in flight is lost).
+  // Every step that can fail comes before anything changes here: a seek that fails there
+  // leaves the region's deliveries and commit points as they were.
   common::KafkaTopicPartitionListPtr list(rd_kafka_topic_partition_list_new(8));
   for (int32_t p : parts) {
     int64_t low = 0, high = 0;
     if (rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
             rk_.get(), options_.topic.c_str(), p, &low, &high, kSeekStepTimeoutMs);
         e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      answer(absl::UnavailableError(absl::StrCat("seek: the offsets of partition ", p,
-                                                 " are unknown (", rd_kafka_err2str(e),
-                                                 "); nothing was moved")));
-      return;
+      return refuse(absl::StrCat("the offsets of partition ", p, " are unknown (",
+                                 rd_kafka_err2str(e), "); nothing was moved"));
     }
-    int64_t target = request->has_timestamp()
-                         ? absl::ToUnixMillis(common::FromProtoTimestamp(request->timestamp()))
-                     : request->latest() ? high
-                                         : low;
+    int64_t target = request.has_timestamp()
+                         ? absl::ToUnixMillis(common::FromProtoTimestamp(request.timestamp()))
+                     : request.latest() ? high
+                                        : low;
     rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), p)->offset = target;
     ends[p] = high;
   }
-  if (request->has_timestamp()) {
+  if (request.has_timestamp() && list->cnt > 0) {
     if (rd_kafka_resp_err_t e =
             rd_kafka_offsets_for_times(rk_.get(), list.get(), kSeekStepTimeoutMs);
         e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      answer(absl::UnavailableError(
-          absl::StrCat("seek: offsets for times: ", rd_kafka_err2str(e), "; nothing was moved")));
-      return;
+      return refuse(
+          absl::StrCat("offsets for times: ", rd_kafka_err2str(e), "; nothing was moved"));
     }
     for (int i = 0; i < list->cnt; ++i) {
       // No record at or after the time: the log end.
       if (list->elems[i].offset < 0) list->elems[i].offset = ends[list->elems[i].partition];
     }
   }
+  if (list->cnt == 0) return answer();  // a member that holds none
   if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_.get(), list.get(), kSeekStepTimeoutMs)) {
     const std::string why = rd_kafka_error_string(e);
     rd_kafka_error_destroy(e);
-    answer(absl::UnavailableError(absl::StrCat("seek: ", why, "; seek again")));
-    return;
+    return refuse(why);
   }
+  // Per partition from here: some may have moved and others not.
   std::vector<int32_t> moved;
   std::vector<std::string> failed;
+  common::KafkaTopicPartitionListPtr to_commit(rd_kafka_topic_partition_list_new(list->cnt));
   for (int i = 0; i < list->cnt; ++i) {
-    if (list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      moved.push_back(list->elems[i].partition);
+    const rd_kafka_topic_partition_t& tp = list->elems[i];
+    if (tp.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      moved.push_back(tp.partition);
+      rd_kafka_topic_partition_list_add(to_commit.get(), tp.topic, tp.partition)->offset =
+          tp.offset;
     } else {
-      failed.push_back(
-          absl::StrCat(list->elems[i].partition, " (", rd_kafka_err2str(list->elems[i].err), ")"));
+      report.add_not_moved(tp.partition);
+      failed.push_back(absl::StrCat(tp.partition, " (", rd_kafka_err2str(tp.err), ")"));
     }
   }
   // What was buffered for the moved partitions is read again from the new position; what
   // is out stays out, and its acks still record the warms done.
   region_.Repositioned(moved);
-  if (!failed.empty()) {
-    answer(absl::UnavailableError(
-        absl::StrCat("seek: partitions not moved: ", absl::StrJoin(failed, ", "), "; seek again")));
-    return;
+  if (!CommitOffsets(to_commit.get())) {
+    // Read from the new position, but a restart would resume at the old one.
+    for (int32_t p : moved) report.add_not_moved(p);
+    failed.push_back(
+        "the moved partitions are read from their new positions, but committing "
+        "those failed");
+  } else {
+    for (int i = 0; i < to_commit->cnt; ++i) {
+      cdnwarm::v1::PartitionInfo info;
+      info.set_partition(to_commit->elems[i].partition);
+      info.set_committed_offset(to_commit->elems[i].offset);
+      *report.add_moved() = std::move(info);
+    }
   }
-  if (!CommitOffsets(list.get())) {
-    answer(absl::UnavailableError(
-        "seek: the new positions are read from, but committing them failed; seek again"));
-    return;
-  }
-  std::vector<cdnwarm::v1::PartitionInfo> out;
-  for (int i = 0; i < list->cnt; ++i) {
-    cdnwarm::v1::PartitionInfo info;
-    info.set_partition(list->elems[i].partition);
-    info.set_committed_offset(list->elems[i].offset);
-    out.push_back(info);
-  }
-  answer(std::move(out));
+  if (!failed.empty()) report.set_error(absl::StrCat("not moved: ", absl::StrJoin(failed, ", ")));
+  answer();
 }
 
 }  // namespace cdnwarm::bridge

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/bridge.pb.h"
+#include "cdnwarm/v1/bridge_control.pb.h"
 #include "common/kafka_config.h"
 #include "common/kafka_handles.h"
 #include "common/metrics.h"
@@ -52,8 +53,10 @@ class RegionConsumer {
 
   // Partitions assigned here with committed and end offsets (cached watermarks).
   std::vector<cdnwarm::v1::PartitionInfo> Partitions() const;
-  // Moves this replica's partitions of the group; runs on the consumer thread.
-  absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> Seek(const cdnwarm::v1::SeekRequest& r);
+  // Moves this replica's partitions of the group, on the consumer thread: what moved (new
+  // committed offsets), and what it holds but did not move, with the reason. Gives up
+  // waiting at `deadline` (the seek may still complete later; its answer is then dropped).
+  cdnwarm::v1::SeekReport Seek(const cdnwarm::v1::SeekRequest& r, absl::Time deadline);
   bool assigned_any() const;
 
  private:
@@ -82,10 +85,11 @@ class RegionConsumer {
   std::map<int32_t, int64_t> committed_ ABSL_GUARDED_BY(mu_);
   std::vector<int32_t> assigned_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
-  // A seek handed to the consumer thread, and its answer.
-  std::optional<cdnwarm::v1::SeekRequest> seek_ ABSL_GUARDED_BY(mu_);
-  std::optional<absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>>> seek_result_
-      ABSL_GUARDED_BY(mu_);
+  // A seek handed to the consumer thread, and its answer, each with the number of the
+  // seek it belongs to (an answer that comes after its caller gave up is dropped).
+  uint64_t seek_number_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<std::pair<uint64_t, cdnwarm::v1::SeekRequest>> seek_ ABSL_GUARDED_BY(mu_);
+  std::optional<std::pair<uint64_t, cdnwarm::v1::SeekReport>> seek_result_ ABSL_GUARDED_BY(mu_);
   std::condition_variable seek_cv_;
 };
 

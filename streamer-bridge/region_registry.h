@@ -15,8 +15,10 @@
 // its shared pointers (Hold); a dropped region is destroyed only once those are released.
 // Consumers commit and leave their groups outside `mu_`.
 //
-// Lock order: RegionRegistry::mu_, then Region::mu_, then SubscribeStream::mu_. Callbacks
-// given to WithRegion and ForEach run under `mu_` and must not call back in here.
+// Lock order: RegionRegistry::mu_, then Region::mu_, then SubscribeStream::mu_.
+// RegionConsumer::mu_ is taken under RegionRegistry::mu_ (ListSubscriptions' partitions)
+// and under Region::mu_ never; SeekCoordinator::mu_ is held around no call at all.
+// Callbacks given to WithRegion and ForEach run under `mu_` and must not call back in here.
 
 #include <functional>
 #include <map>

@@ -16,6 +16,10 @@ namespace {
 constexpr absl::Duration kAdminTimeout = absl::Seconds(5);
 constexpr int kFlushTimeoutMs = 10000;
 constexpr absl::Duration kStartTimeout = absl::Seconds(15);
+// A seek answers this long before its caller's deadline, and tells the replicas to finish
+// their shares this long before the answer.
+constexpr absl::Duration kAnswerMargin = absl::Seconds(1);
+constexpr absl::Duration kShareMargin = absl::Seconds(1);
 // A seek whose deadline passed while this thread ran a local share of another seek still
 // reads the reports that arrived meanwhile, for up to this long.
 constexpr absl::Duration kReportGrace = absl::Seconds(5);
@@ -78,6 +82,14 @@ absl::StatusOr<std::unique_ptr<SeekCoordinator>> SeekCoordinator::Create(
     }
     absl::SleepFor(absl::Milliseconds(200));  // retry backoff while the metadata catches up
   }
+  // Every replica must read every command in order: one partition.
+  if (absl::StatusOr<int> n =
+          common::TopicPartitionCount(c->producer_.get(), c->options_.control_topic, kAdminTimeout);
+      n.ok() && *n != 1) {
+    return absl::FailedPreconditionError(absl::StrCat("control topic ", c->options_.control_topic,
+                                                      " has ", *n,
+                                                      " partitions; it needs exactly one"));
+  }
   common::KafkaTopicPartitionListPtr at(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(at.get(), c->options_.control_topic.c_str(), 0)->offset = high;
   if (rd_kafka_resp_err_t e = rd_kafka_assign(c->reader_.get(), at.get());
@@ -90,6 +102,7 @@ absl::StatusOr<std::unique_ptr<SeekCoordinator>> SeekCoordinator::Create(
 
 SeekCoordinator::~SeekCoordinator() {
   Stop();
+  if (thread_.joinable()) thread_.join();  // waits for a local share in progress
   if (reader_) rd_kafka_consumer_close(reader_.get());
 }
 
@@ -98,19 +111,24 @@ void SeekCoordinator::Start(LocalSeek local) {
   thread_ = std::thread([this] { Run(); });
 }
 
+bool SeekCoordinator::stopped() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopped_;
+}
+
 void SeekCoordinator::Stop() {
   std::vector<std::pair<std::string, Pending>> unanswered;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
+    unanswered.swap(queued_);
+    for (auto& [id, p] : pending_) unanswered.emplace_back(id, std::move(p));
+    pending_.clear();
   }
-  if (thread_.joinable()) thread_.join();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    unanswered.swap(queued_);  // never started: Start was not called
-  }
+  // Answered here, without waiting for the thread: it may be running a local share.
   for (auto& [id, p] : unanswered) {
-    p.done(absl::UnavailableError("the bridge is shutting down; seek again"));
+    p.done(absl::UnavailableError(
+        "the bridge is shutting down; partitions may have moved: list them and seek again"));
   }
 }
 
@@ -119,7 +137,8 @@ void SeekCoordinator::Seek(const cdnwarm::v1::SeekRequest& request, std::string 
   Pending p;
   p.request = request;
   p.group = std::move(group);
-  p.deadline = std::min(deadline, absl::Now() + options_.timeout);
+  // The answer comes before the caller's deadline, so the caller reads it.
+  p.deadline = std::min(deadline - kAnswerMargin, absl::Now() + options_.timeout);
   p.done = std::move(done);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -140,7 +159,15 @@ void SeekCoordinator::Run() {
       queued.swap(queued_);
     }
     for (auto& [id, p] : queued) {
-      if (Broadcast(id, p)) pending_.emplace(id, std::move(p));
+      if (!Broadcast(id, p)) continue;  // answered
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!stopped_) {
+        pending_.emplace(id, std::move(p));
+        continue;
+      }
+      lock.unlock();
+      p.done(absl::UnavailableError(
+          "the bridge is shutting down; partitions may have moved: list them and seek again"));
     }
     common::KafkaMessagePtr m(rd_kafka_consumer_poll(reader_.get(), 100));
     if (m && m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -150,17 +177,22 @@ void SeekCoordinator::Run() {
     }
     // Deadlines, once the reports that arrived are read (or long past them).
     const absl::Time now = absl::Now();
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      const bool due = now >= it->second.deadline + (m ? kReportGrace : absl::ZeroDuration());
-      it = due && MaybeFinish(it->second, true) ? pending_.erase(it) : std::next(it);
+    std::vector<std::pair<Done, absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>>>> answers;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        const bool due = now >= it->second.deadline + (m ? kReportGrace : absl::ZeroDuration());
+        if (!due) {
+          ++it;
+          continue;
+        }
+        answers.emplace_back(std::move(it->second.done), Outcome(it->second, true).value());
+        it = pending_.erase(it);
+      }
     }
+    for (auto& [done, outcome] : answers) done(std::move(outcome));
     rd_kafka_poll(producer_.get(), 0);
   }
-  for (auto& [id, p] : pending_) {
-    p.done(absl::UnavailableError(
-        "the bridge is shutting down; partitions may have moved: list them and seek again"));
-  }
-  pending_.clear();
 }
 
 bool SeekCoordinator::Broadcast(const std::string& id, Pending& p) {
@@ -189,12 +221,14 @@ bool SeekCoordinator::Broadcast(const std::string& id, Pending& p) {
   command.set_seek_id(id);
   command.set_origin_replica(options_.replica);
   *command.mutable_request() = p.request;
-  *command.mutable_deadline() = common::ToProtoTimestamp(p.deadline);
+  // Shares end before the answer is due, so what the answer says moved is what moved.
+  *command.mutable_deadline() = common::ToProtoTimestamp(p.deadline - kShareMargin);
   command.set_group(p.group);
   command.set_requests_topic(options_.requests_topic);
   if (absl::Status s = Produce(id, record); !s.ok()) {
-    p.done(absl::UnavailableError(
-        absl::StrCat("seek: the control topic: ", s.message(), "; nothing was moved")));
+    p.done(absl::UnavailableError(absl::StrCat(
+        "seek: the control topic: ", s.message(),
+        "; the seek may have reached some replicas: list the subscriptions and seek again")));
     return false;
   }
   log::Info("seek broadcast", {{"region", region}, {"seek_id", id}});
@@ -209,9 +243,12 @@ void SeekCoordinator::Handle(const rd_kafka_message_t& m) {
   }
   if (record.has_seek()) {
     const cdnwarm::v1::SeekCommand& command = record.seek();
-    if (absl::Now() > common::FromProtoTimestamp(command.deadline())) return;  // answered
-    if (command.requests_topic() != options_.requests_topic) return;           // another deployment
-    std::optional<cdnwarm::v1::SeekReport> report = local_(command.request(), command.group());
+    const absl::Time deadline = common::FromProtoTimestamp(command.deadline());
+    if (absl::Now() >= deadline) return;                              // answered already
+    if (command.requests_topic() != options_.requests_topic) return;  // another deployment
+    if (stopped()) return;                                            // SIGTERM: no new share
+    std::optional<cdnwarm::v1::SeekReport> report =
+        local_(command.request(), command.group(), deadline);
     if (!report) return;  // not a member of the region's group here
     report->set_seek_id(command.seek_id());
     report->set_replica(options_.replica);
@@ -224,32 +261,41 @@ void SeekCoordinator::Handle(const rd_kafka_message_t& m) {
   }
   if (!record.has_seek_report()) return;
   const cdnwarm::v1::SeekReport& report = record.seek_report();
-  auto it = pending_.find(report.seek_id());
-  if (it == pending_.end()) return;  // another replica's seek, or answered already
-  Pending& p = it->second;
-  for (const cdnwarm::v1::PartitionInfo& info : report.moved()) {
-    p.moved[info.partition()] = info;
-    p.not_moved.erase(info.partition());
-  }
-  for (int32_t partition : report.not_moved()) {
-    if (!p.moved.count(partition)) {
-      p.not_moved[partition] = absl::StrCat(report.replica(), ": ", report.error());
+  Done done;
+  std::optional<absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>>> outcome;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pending_.find(report.seek_id());
+    if (it == pending_.end()) return;  // another replica's seek, or answered already
+    Pending& p = it->second;
+    for (const cdnwarm::v1::PartitionInfo& info : report.moved()) {
+      p.moved[info.partition()] = info;
+      p.not_moved.erase(info.partition());
     }
+    for (int32_t partition : report.not_moved()) {
+      if (!p.moved.count(partition)) {
+        p.not_moved[partition] = absl::StrCat(report.replica(), ": ", report.error());
+      }
+    }
+    outcome = Outcome(p, false);
+    if (!outcome) return;
+    done = std::move(p.done);
+    pending_.erase(it);
   }
-  if (MaybeFinish(p, false)) pending_.erase(it);
+  done(*std::move(outcome));
 }
 
-bool SeekCoordinator::MaybeFinish(Pending& p, bool at_deadline) {
+std::optional<absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>>> SeekCoordinator::Outcome(
+    const Pending& p, bool at_deadline) {
   std::vector<int32_t> silent;  // no replica reported holding them
   for (int32_t partition = 0; partition < p.partitions; ++partition) {
     if (!p.moved.count(partition) && !p.not_moved.count(partition)) silent.push_back(partition);
   }
-  if (!silent.empty() && !at_deadline) return false;
+  if (!silent.empty() && !at_deadline) return std::nullopt;
   if (silent.empty() && p.not_moved.empty()) {
     std::vector<cdnwarm::v1::PartitionInfo> out;
-    for (auto& [partition, info] : p.moved) out.push_back(std::move(info));
-    p.done(std::move(out));
-    return true;
+    for (const auto& [partition, info] : p.moved) out.push_back(info);
+    return out;
   }
   std::vector<std::string> moved, failed;
   for (const auto& [partition, info] : p.moved) {
@@ -262,11 +308,10 @@ bool SeekCoordinator::MaybeFinish(Pending& p, bool at_deadline) {
     failed.push_back(absl::StrCat(absl::StrJoin(silent, ", "),
                                   " (no replica reported holding them before the deadline)"));
   }
-  p.done(absl::UnavailableError(
+  return absl::UnavailableError(
       absl::StrCat("seek of region ", p.request.region(), " is partial: moved partitions ",
                    moved.empty() ? "none" : absl::StrJoin(moved, ", "),
-                   "; not moved: ", absl::StrJoin(failed, ", "), "; seek again")));
-  return true;
+                   "; not moved: ", absl::StrJoin(failed, ", "), "; seek again"));
 }
 
 absl::Status SeekCoordinator::Produce(const std::string& key,
@@ -278,6 +323,9 @@ absl::Status SeekCoordinator::Produce(const std::string& key,
   }
   if (rd_kafka_resp_err_t e = rd_kafka_flush(producer_.get(), kFlushTimeoutMs);
       e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // Not sent later behind its caller's back; its delivery report is served here.
+    rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(producer_.get(), 0);
     return absl::UnavailableError(rd_kafka_err2str(e));
   }
   if (last_delivery_ != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -43,24 +43,28 @@ struct SeekOptions {
 class SeekCoordinator {
  public:
   // This replica's share of a seek of `group`: what it moved and what it holds but could
-  // not move; nullopt when it is not a member of the group.
+  // not move; nullopt when it is not a member of the group. Gives up at `deadline`.
   using LocalSeek = std::function<std::optional<cdnwarm::v1::SeekReport>(
-      const cdnwarm::v1::SeekRequest&, const std::string& group)>;
+      const cdnwarm::v1::SeekRequest&, const std::string& group, absl::Time deadline)>;
   using Done = std::function<void(absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>>)>;
 
   // The control topic's producer and reader, positioned at the topic's end. Nothing is
   // read before Start.
   static absl::StatusOr<std::unique_ptr<SeekCoordinator>> Create(
       const common::KafkaProperties& kafka, SeekOptions options);
-  ~SeekCoordinator();
 
   // Starts reading: commands get `local`'s share, reports answer the seeks called here.
   void Start(LocalSeek local);
-  // Stops reading (SIGTERM); the seeks still waiting are answered UNAVAILABLE. Idempotent.
+  // SIGTERM: no new shares; the seeks waiting are answered UNAVAILABLE now, on the calling
+  // thread (a share in progress finishes on the coordinator's thread, which the
+  // destructor joins). Idempotent, and never waits for Kafka.
   void Stop();
+  // Destroy before whatever `local` calls into.
+  ~SeekCoordinator();
 
   // Moves every partition of `group` (region `request.region()`'s group) on whichever
-  // replica holds it. `done` runs exactly once, on the coordinator's thread.
+  // replica holds it, answering before `deadline`. `done` runs exactly once: on the
+  // coordinator's thread, or on the thread calling Seek or Stop once stopped.
   void Seek(const cdnwarm::v1::SeekRequest& request, std::string group, absl::Time deadline,
             Done done);
 
@@ -76,11 +80,14 @@ class SeekCoordinator {
   };
   explicit SeekCoordinator(SeekOptions options);
   void Run();
+  bool stopped();
   // Sends the command of a seek called here; false when it was answered instead.
   bool Broadcast(const std::string& id, Pending& p);
   void Handle(const rd_kafka_message_t& m);
-  // Answers `p` if its reports cover every partition or, when `at_deadline`, in any case.
-  bool MaybeFinish(Pending& p, bool at_deadline);
+  // The answer to `p` once its reports cover every partition (or some partition failed),
+  // or at the deadline whatever they cover; nullopt while it should wait.
+  static std::optional<absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>>> Outcome(
+      const Pending& p, bool at_deadline);
   absl::Status Produce(const std::string& key, const cdnwarm::v1::BridgeControl& record);
 
   const SeekOptions options_;
@@ -92,11 +99,12 @@ class SeekCoordinator {
   LocalSeek local_;
   std::thread thread_;
 
+  // Innermost: nothing is called out while it is held.
   std::mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::pair<std::string, Pending>> queued_ ABSL_GUARDED_BY(mu_);
-  // Seeks broadcast from here, by id; only the coordinator's thread touches them.
-  std::map<std::string, Pending> pending_;
+  // Seeks broadcast from here, by id, waiting for reports.
+  std::map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cdnwarm::bridge
