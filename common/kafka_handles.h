@@ -41,9 +41,11 @@ using KafkaErrorPtr = std::unique_ptr<rd_kafka_error_t, internal::Deleter<rd_kaf
 
 // Queues one record (key and value copied) with the produceva API: librdkafka's producev
 // macros do not compile under -Wold-style-cast. `opaque` reaches the delivery report as
-// the message's _private. Returns librdkafka's refusal (e.g. __QUEUE_FULL), or null.
+// the message's _private; `partition` is the partitioner's choice unless given. Returns
+// librdkafka's refusal (e.g. __QUEUE_FULL), or null.
 KafkaErrorPtr ProduceCopy(rd_kafka_t* rk, const std::string& topic, std::string_view key,
                           std::string_view value, void* opaque = nullptr,
-                          const std::vector<std::pair<std::string, std::string>>& headers = {});
+                          const std::vector<std::pair<std::string, std::string>>& headers = {},
+                          int32_t partition = RD_KAFKA_PARTITION_UA);
 
 }  // namespace cdnwarm::common

@@ -30,7 +30,7 @@ ABSL_FLAG(std::string, region_tokens_file, "",
           "Empty: no authorisation");
 
 ABSL_FLAG(std::string, control_topic, std::string(cdnwarm::common::kBridgeControlTopic),
-          "Topic the bridge replicas coordinate on (Seek), one partition; the instance suffix "
+          "Topic the bridge replicas coordinate on (Seek), on its partition 0; the instance suffix "
           "is appended");
 ABSL_FLAG(absl::Duration, seek_timeout, absl::Seconds(30),
           "How long a Seek waits for every replica holding the region's partitions");

@@ -82,14 +82,9 @@ absl::StatusOr<std::unique_ptr<SeekCoordinator>> SeekCoordinator::Create(
     }
     absl::SleepFor(absl::Milliseconds(200));  // retry backoff while the metadata catches up
   }
-  // Every replica must read every command in order: one partition.
-  if (absl::StatusOr<int> n =
-          common::TopicPartitionCount(c->producer_.get(), c->options_.control_topic, kAdminTimeout);
-      n.ok() && *n != 1) {
-    return absl::FailedPreconditionError(absl::StrCat("control topic ", c->options_.control_topic,
-                                                      " has ", *n,
-                                                      " partitions; it needs exactly one"));
-  }
+  // Every replica reads every command, in order, from partition 0, where they are all
+  // written: the topic may have more partitions (a cluster's default, the mock cluster's
+  // four) without changing that.
   common::KafkaTopicPartitionListPtr at(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(at.get(), c->options_.control_topic.c_str(), 0)->offset = high;
   if (rd_kafka_resp_err_t e = rd_kafka_assign(c->reader_.get(), at.get());
@@ -317,8 +312,9 @@ std::optional<absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>>> SeekCoord
 absl::Status SeekCoordinator::Produce(const std::string& key,
                                       const cdnwarm::v1::BridgeControl& record) {
   last_delivery_ = RD_KAFKA_RESP_ERR_NO_ERROR;
-  if (common::KafkaErrorPtr e = common::ProduceCopy(producer_.get(), options_.control_topic, key,
-                                                    record.SerializeAsString())) {
+  if (common::KafkaErrorPtr e =
+          common::ProduceCopy(producer_.get(), options_.control_topic, key,
+                              record.SerializeAsString(), nullptr, {}, /*partition=*/0)) {
     return absl::UnavailableError(rd_kafka_error_string(e.get()));
   }
   if (rd_kafka_resp_err_t e = rd_kafka_flush(producer_.get(), kFlushTimeoutMs);
