@@ -112,8 +112,9 @@ absl::Status AddressPolicy::CheckBytes(const std::array<uint8_t, 16>& mapped,
     if (r.Contains(mapped)) {
       return absl::PermissionDeniedError(
           absl::StrCat("address ", shown, " is in refused range ", r.text,
-                       " (private, loopback, link-local or reserved; allow it explicitly to "
-                       "fetch from it)"));
+                       " (private, loopback, link-local or reserved; allow it with "
+                       "--allow_private_ranges=",
+                       r.text, ")"));
     }
   }
   return absl::OkStatus();

@@ -1,8 +1,10 @@
 #pragma once
 
-// The canonical form of a URL to warm, so the same resource always has the same Kafka key
-// (same partition, exact coalescing downstream). Parsed with libcurl's URL API, the same
-// parser the warmer fetches with, so what is validated is what is fetched.
+// The canonical form of a URL to warm: the WHATWG URL Standard's serialisation, what a
+// browser sends, so the warmer fetches the very request target users' requests carry and
+// the same resource always has the same Kafka key (same partition, exact coalescing
+// downstream). Parsed with ada (third_party/ada), a conformant implementation of the
+// standard; tests/common/url_conformance_test.cc runs the Web Platform Tests' data.
 
 #include <string>
 
@@ -16,17 +18,20 @@ inline constexpr size_t kMaxUrlBytes = 4096;
 struct CanonicalUrl {
   std::string url;     // scheme://host[:port]/path[?query]
   std::string scheme;  // "http" or "https"
-  std::string host;    // lower case, IDN as punycode, IPv6 in brackets
+  std::string host;    // the standard's host: lower case, punycode, dotted IPv4, [IPv6]
   int port = 0;        // effective port (80/443 when the URL names none)
 };
 
-// Validates and canonicalises an absolute http(s) URL:
-// - http/https only, host required, no userinfo, at most kMaxUrlBytes, no control
-//   characters or spaces;
-// - lower-case scheme and host, IDN host to punycode, default port dropped, fragment
-//   dropped, dot segments resolved, empty path made "/";
-// - percent-encoding normalised: unreserved characters decoded, other escapes upper-case,
-//   non-ASCII bytes encoded; a malformed escape is an error.
+// Validates and canonicalises an absolute http(s) URL by the WHATWG URL Standard:
+// - the input is parsed as the standard says (leading and trailing spaces and controls
+//   stripped, tabs and newlines removed; the host by its host parser: IPv4 number forms
+//   read as addresses, IDNA/UTS 46 to punycode, forbidden code points refused); inputs it
+//   rejects are errors naming the reason;
+// - the canonical form is its serialisation (`href`) without the fragment: lower-case
+//   scheme and host, default port dropped, dot segments (also %2e) resolved, characters
+//   outside the percent-encode sets encoded, an empty query ("?") kept. Percent-encodings
+//   are never decoded and their case never changed: the edge sees what a browser sends;
+// - policy: http/https only, no userinfo, at most kMaxUrlBytes.
 // Errors are INVALID_ARGUMENT and start with `field` (e.g. "url: scheme \"ftp\" is not
 // http or https").
 absl::StatusOr<CanonicalUrl> CanonicalizeUrl(absl::string_view raw,

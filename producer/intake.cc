@@ -1,6 +1,8 @@
 #include "producer/intake.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 
 namespace cdnwarm::producer {
@@ -11,6 +13,17 @@ absl::StatusOr<common::CanonicalUrl> Intake::Validate(absl::string_view raw,
   if (!url.ok()) return url.status();
   if (absl::Status s = guard_.CheckHost(url->host); !s.ok()) {
     return absl::PermissionDeniedError(absl::StrCat(field, ": ", s.message()));
+  }
+  // RFC 6761: localhost and *.localhost name loopback, whatever DNS says; refused here at
+  // once, unless loopback is allowed, rather than at the warmer's connect.
+  absl::string_view name = url->host;
+  absl::ConsumeSuffix(&name, ".");
+  if ((name == "localhost" || absl::EndsWith(name, ".localhost")) &&
+      !guard_.addresses.CheckText("127.0.0.1").ok()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(field, ": host \"", url->host,
+                     "\" is reserved for loopback (RFC 6761), which is refused (allow it with "
+                     "--allow_private_ranges=127.0.0.0/8)"));
   }
   // A literal address is refused here already; names are checked by the warmer at connect.
   absl::string_view host = url->host;

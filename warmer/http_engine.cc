@@ -249,6 +249,8 @@ void HttpEngine::Start(Host& host, Pending pending) {
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(guard_.max_redirects));
   }
   curl_easy_setopt(e, CURLOPT_URL, pending.request.url.c_str());
+  // The canonical target goes on the wire as it is (libcurl would resolve dot segments).
+  curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);

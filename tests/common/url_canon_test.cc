@@ -1,5 +1,5 @@
-// Table-driven tests of URL validation and the canonical form (issue 3's acceptance asks
-// for at least 40 cases, hostile ones included).
+// Table-driven tests of URL validation and the canonical form, the WHATWG serialisation
+// (the issue's examples among them); url_conformance_test runs the standard's own data.
 
 #include "common/url_canon.h"
 
@@ -43,7 +43,7 @@ const std::string kLongPath(5000, 'a');
 INSTANTIATE_TEST_SUITE_P(
     Table, CanonicalizeUrlTest,
     ::testing::Values(
-        // Accepted, and how they come out.
+        // Accepted, and how they come out: the WHATWG serialisation without the fragment.
         Case{"plain_https", "https://example.com/a/b", "https://example.com/a/b"},
         Case{"plain_http", "http://example.com/", "http://example.com/"},
         Case{"empty_path_becomes_slash", "https://example.com", "https://example.com/"},
@@ -58,35 +58,53 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"query_kept_in_order", "https://example.com/a?b=2&a=1",
              "https://example.com/a?b=2&a=1"},
         Case{"query_and_fragment", "https://example.com/a?x=1#y", "https://example.com/a?x=1"},
+        Case{"empty_query_kept", "https://example.com/a?", "https://example.com/a?"},
+        Case{"empty_query_before_fragment", "https://example.com/a?#f", "https://example.com/a?"},
         Case{"dot_segment", "https://example.com/a/./b", "https://example.com/a/b"},
         Case{"dotdot_segment", "https://example.com/a/b/../c", "https://example.com/a/c"},
         Case{"dotdot_above_root", "https://example.com/../../etc/passwd",
              "https://example.com/etc/passwd"},
         Case{"encoded_dotdot", "https://example.com/a/%2e%2e/b", "https://example.com/b"},
+        Case{"encoded_dot_upper", "https://example.com/a/%2E/b", "https://example.com/a/b"},
         Case{"trailing_dotdot", "https://example.com/a/b/..", "https://example.com/a/"},
-        Case{"unreserved_decoded", "https://example.com/%7Euser/%41%62",
-             "https://example.com/~user/Ab"},
-        Case{"escape_uppercased", "https://example.com/a%2fb", "https://example.com/a%2Fb"},
+        // Percent-encodings are never decoded and their case never changed.
+        Case{"escapes_kept_as_sent", "http://example.com/foo%41%7a",
+             "http://example.com/foo%41%7a"},
+        Case{"escaped_dot_not_decoded", "http://example.com/foo%2Ehtml",
+             "http://example.com/foo%2Ehtml"},
+        Case{"escape_case_kept", "https://example.com/a%2fb%3a", "https://example.com/a%2fb%3a"},
+        Case{"query_escape_kept", "https://example.com/s?q=%61", "https://example.com/s?q=%61"},
+        Case{"malformed_escape_kept", "https://example.com/%zz", "https://example.com/%zz"},
         Case{"space_escape_kept", "https://example.com/a%20b", "https://example.com/a%20b"},
+        Case{"space_encoded", "https://example.com/a b", "https://example.com/a%20b"},
+        Case{"quote_in_query_encoded", "https://example.com/?a'b", "https://example.com/?a%27b"},
+        Case{"quote_in_path_kept", "https://example.com/a'b", "https://example.com/a'b"},
         Case{"utf8_path_encoded", "https://example.com/caf\xc3\xa9",
              "https://example.com/caf%C3%A9"},
+        Case{"tab_and_newline_removed", "https://exa\tmple.com/a\nb", "https://example.com/ab"},
+        Case{"outer_spaces_stripped", "  https://example.com/x \n", "https://example.com/x"},
+        Case{"control_encoded", std::string("https://example.com/\x01x", 22),
+             "https://example.com/%01x"},
         Case{"idn_host",
              "https://b\xc3\xbc"
              "cher.example/",
              "https://xn--bcher-kva.example/"},
         Case{"punycode_host_kept", "https://xn--bcher-kva.example/",
              "https://xn--bcher-kva.example/"},
-        Case{"trailing_dot_host", "https://example.com./x", "https://example.com/x"},
+        Case{"trailing_dot_host_kept", "https://example.com./x", "https://example.com./x"},
+        Case{"encoded_host_decoded", "https://exa%6Dple.com/", "https://example.com/"},
         Case{"ipv4_host", "http://93.184.216.34/x", "http://93.184.216.34/x"},
         Case{"ipv6_host", "http://[2001:DB8::1]:8080/x", "http://[2001:db8::1]:8080/x"},
-        Case{"decimal_ipv4_normalised", "http://1572395042/", "http://93.184.216.34/"},
+        Case{"decimal_ipv4", "http://1572395042/", "http://93.184.216.34/"},
+        Case{"octal_hex_ipv4", "http://0xc0.0250.01/", "http://192.168.0.1/"},
+        Case{"port_zero", "https://example.com:0/", "https://example.com:0/"},
+        Case{"no_slashes", "http:example.com/x", "http://example.com/x"},
+        Case{"backslashes", "http:\\\\example.com\\a\\b", "http://example.com/a/b"},
+        Case{"subdelims_kept", "https://example.com/a;b=c,d", "https://example.com/a;b=c,d"},
         Case{"query_reserved_kept", "https://example.com/s?q=a/b?c",
              "https://example.com/s?q=a/b?c"},
-        Case{"query_unreserved_decoded", "https://example.com/s?q=%61",
-             "https://example.com/s?q=a"},
-        Case{"subdelims_kept", "https://example.com/a;b=c,d", "https://example.com/a;b=c,d"},
-        // Refused, and why.
-        Case{"empty", "", "", "is empty"},
+        // Refused, naming why.
+        Case{"empty", "", "", "is empty"}, Case{"only_spaces", "   ", "", "is empty"},
         Case{"file_scheme", "file:///etc/passwd", "", "scheme \"file\" is not http or https"},
         Case{"gopher_scheme", "gopher://example.com/", "", "scheme \"gopher\""},
         Case{"ftp_scheme", "ftp://example.com/x", "", "scheme \"ftp\""},
@@ -94,39 +112,22 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"data_scheme", "data:text/plain,hi", "", "scheme \"data\""},
         Case{"relative", "/just/a/path", "", "not an absolute"},
         Case{"no_scheme", "example.com/x", "", "not an absolute"},
-        Case{"no_slashes", "http:example.com", "", "expected \"//\""},
         Case{"userinfo", "http://user:pw@example.com/", "", "userinfo"},
         Case{"user_only", "https://user@example.com/", "", "userinfo"},
-        Case{"no_host", "http:///path", "", "host is missing"},
+        Case{"no_host", "http:///", "", "host is missing"},
         Case{"over_long", "https://example.com/" + kLongPath, "", "the limit is 4096"},
-        Case{"space", "https://example.com/a b", "", "control character or space"},
-        Case{"newline", "https://example.com/a\nHost: evil", "", "control character"},
-        Case{"tab", "https://exa\tmple.com/", "", "control character"},
-        Case{"nul", std::string("https://example.com/\0x", 21), "", "control character"},
-        Case{"del", "https://example.com/\x7f", "", "control character"},
-        Case{"bad_escape", "https://example.com/%zz", "", "malformed percent-escape"},
-        Case{"truncated_escape", "https://example.com/a%4", "", "malformed percent-escape"},
-        Case{"bad_port", "https://example.com:99999/", "", ""},
-        Case{"port_zero", "https://example.com:0/", "", ""},
-        Case{"bad_host_chars", "https://exa<mple.com/", "", ""},
-        Case{"encoded_host_decoded", "https://exa%6Dple.com/", "https://example.com/"},
-        Case{"encoded_control_in_host", "https://exa%00mple.com/", "", ""},
+        Case{"port_out_of_range", "https://example.com:99999/", "", "out of range"},
+        Case{"port_not_a_number", "https://example.com:8x/", "", "is not a number"},
+        Case{"forbidden_host_char", "https://exa<mple.com/", "", "forbidden code point"},
+        Case{"escaped_control_in_host", "https://exa%00mple.com/", "", "host"},
         Case{"invalid_utf8_host", "https://\xff\xfe.example/", "", "host"},
-        // Found by url_canon_fuzz: "a.." lost one dot per pass, so was not canonical.
-        Case{"empty_label_at_end",
-             "https://b\xc3\xbc"
-             "che../x",
-             "", "has an empty label"},
-        Case{"empty_label_inside", "https://a..example.com/", "", "has an empty label"},
-        // Found by url_canon_fuzz: "127." became "127", which is 0.0.0.127 when read again.
-        Case{"numeric_host_trailing_dot", "http://127./", "", "IP address with a trailing dot"},
-        Case{"hex_host_trailing_dot", "http://a.0x7f./", "", "IP address with a trailing dot"},
-        // Found by url_canon_fuzz: an escaped '|' decoded into the host.
-        Case{"escaped_pipe_in_host", "https://a8.%7C/", "", "which no host name or address"},
-        Case{"pipe_in_idn_host",
-             "https://b\xc3\xbc"
-             "cher.exp|e/",
-             "", "contains \"|\""}),
+        Case{"escaped_pipe_in_host", "https://a8.%7C/", "", "host"},
+        Case{"ipv4_part_out_of_range", "http://192.168.0.257/", "", "IPv4 address"},
+        Case{"ipv4_too_large", "http://4294967296/", "", "IPv4 address"},
+        Case{"ipv4_all_256", "http://256.256.256.256/", "", "IPv4 address"},
+        Case{"ipv4_hex_too_large", "http://0xffffffff1/", "", "IPv4 address"},
+        Case{"ipv6_unclosed", "http://[::1/", "", "IPv6"},
+        Case{"ipv6_invalid", "http://[1::2::3]/", "", "IPv6 address"}),
     [](const ::testing::TestParamInfo<Case>& p) { return p.param.name; });
 
 TEST(ResolveUrlTest, ResolvesRelativeReferences) {
@@ -137,8 +138,11 @@ TEST(ResolveUrlTest, ResolvesRelativeReferences) {
   EXPECT_EQ(ResolveUrl(base, "/abs/seg.ts")->url, "https://cdn.example.com/abs/seg.ts");
   EXPECT_EQ(ResolveUrl(base, "//other.example.com/x.ts")->url, "https://other.example.com/x.ts");
   EXPECT_EQ(ResolveUrl(base, "HTTP://Other.example.com:80/y")->url, "http://other.example.com/y");
+  EXPECT_EQ(ResolveUrl(base, "seg 1.ts")->url, "https://cdn.example.com/live/seg%201.ts");
+  EXPECT_EQ(ResolveUrl(base, "?q")->url, "https://cdn.example.com/live/master.m3u8?q");
   EXPECT_FALSE(ResolveUrl(base, "ftp://example.com/x").ok());
-  EXPECT_FALSE(ResolveUrl(base, "seg 1.ts").ok());
+  EXPECT_FALSE(ResolveUrl(base, "").ok()) << "an entry without a URL is an error";
+  EXPECT_FALSE(ResolveUrl(base, "http://[::1").ok());
 }
 
 }  // namespace

@@ -67,13 +67,16 @@ def main(producer_addr, token_file, strict_addr, redirect_addr, origin_port):
     expect("javascript scheme", warm("javascript:alert(1)"), inv, "url")
     expect("file scheme", warm("file:///etc/passwd"), inv, "url")
     expect("userinfo", warm("https://user:pw@example.com/"), inv, "userinfo")
-    expect("header injection", warm("https://example.com/a\r\nHost: evil"), inv,
-           "control character")
+    # The WHATWG parser removes CR and LF (the canonical form has neither): no header can
+    # be injected, and the URL is what a browser would fetch.
+    expect("header injection defused", warm("https://example.com/a\r\nHost: evil"), None)
+    expect("IPv4 part out of range", warm("http://192.168.0.257/"), inv, "IPv4 address")
+    expect("forbidden host code point", warm("https://exa<mple.com/"), inv, "forbidden code point")
     for url in ("http://10.0.0.1/", "http://127.0.0.1/", "http://[::1]/",
                 "http://169.254.169.254/latest/meta-data/", "http://[fd00::1]/",
                 "http://2130706433/", "http://0x7f.1/"):
         expect(f"private address {url}", warm(url), denied)
-    expect("empty host label", warm("https://a..example.com/"), inv, "empty label")
+    expect("localhost", warm("http://localhost:8080/"), denied, "RFC 6761")
 
     # Every field at its limit, then past it.
     base = "https://example.com/"

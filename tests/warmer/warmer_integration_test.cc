@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/url_canon.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/common/http_get.h"
@@ -157,6 +158,32 @@ TEST_F(WarmerIntegrationTest, WarmedUrlIsAHitAtTheEdgeForEveryVariant) {
   }
   // A variant nobody warmed is still a MISS: the edge caches per Accept-Encoding.
   EXPECT_EQ(PlainGet(task.url(), "deflate").headers["x-cache-status"], "MISS");
+}
+
+// The edge keys its cache on the request target; a browser sends the WHATWG form, escapes
+// as written (never decoded, case kept) and an empty query kept. The warmer's GET, as the
+// edge's access log shows it, is exactly that target.
+TEST_F(WarmerIntegrationTest, TheEdgeSeesExactlyTheCanonicalTarget) {
+  auto edge = StartEdge("127.0.0.1", "edge-a");
+  ASSERT_NE(edge, nullptr);
+  const common::FetchGuard guard = LoopbackAllowed();
+  auto engine = Engine({}, guard);
+  TaskWarmer warmer(*engine, guard, {.region = "eu", .warmer_id = "w1"});
+  struct Sent {
+    std::string input;   // what a publisher gives
+    std::string target;  // what a browser sends for it
+  };
+  for (const Sent& c : {Sent{"/static/foo%41%7a%2Ehtml", "/static/foo%41%7a%2Ehtml"},
+                        Sent{"/static/a/%2e%2E/b%3a.css?x=%7e", "/static/b%3a.css?x=%7e"},
+                        Sent{"/static/q.js?", "/static/q.js?"},
+                        Sent{"/static/q.js?a'b c#frag", "/static/q.js?a%27b%20c"}}) {
+    absl::StatusOr<common::CanonicalUrl> url = common::CanonicalizeUrl(edge->url(c.input));
+    ASSERT_TRUE(url.ok()) << url.status();
+    WarmOutcome out = WarmSync(warmer, Task(url->url));
+    EXPECT_EQ(out.ack, cdnwarm::v1::ACK_OUTCOME_WARMED) << c.input << ": " << out.result.error();
+    const std::string line = absl::StrCat("\"GET ", c.target, " HTTP/");
+    EXPECT_THAT(edge->WaitForAccessLog(line), HasSubstr(line)) << c.input;
+  }
 }
 
 TEST_F(WarmerIntegrationTest, EachRegionWarmsOnlyItsPinnedEdge) {
