@@ -127,7 +127,8 @@ cdnwarm::v1::Producer::Stub* ProducerIntegrationTest::stub_ = nullptr;
 
 TEST_F(ProducerIntegrationTest, WarmRecordIsInKafkaWhereTheReplySaysWithExactKeyAndValue) {
   cdnwarm::v1::WarmRequest req;
-  req.set_url("HTTPS://WWW.Example.com:443/a/./b/../index.html#top");
+  // The WHATWG form: escapes kept as written, %2e a dot segment, "'" encoded in a query.
+  req.set_url("HTTPS://WWW.Example.com:443/a/./b/../%2e/index%41.html?q'#top");
   req.mutable_options()->add_target_regions("eu");
   auto* v = req.mutable_options()->add_variants();
   v->set_name("br");
@@ -137,7 +138,7 @@ TEST_F(ProducerIntegrationTest, WarmRecordIsInKafkaWhereTheReplySaysWithExactKey
   cdnwarm::v1::WarmReply reply;
   grpc::Status s = stub_->Warm(Ctx().get(), req, &reply);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(reply.canonical_url(), "https://www.example.com/a/index.html");
+  EXPECT_EQ(reply.canonical_url(), "https://www.example.com/a/index%41.html?q%27");
   EXPECT_EQ(reply.task_id(), reply.job_id() + "/0");
 
   auto tasks = TasksOf(reply.job_id());
@@ -145,7 +146,7 @@ TEST_F(ProducerIntegrationTest, WarmRecordIsInKafkaWhereTheReplySaysWithExactKey
   const auto& [record, task] = tasks[0];
   EXPECT_EQ(record.partition, reply.partition());
   EXPECT_EQ(record.offset, reply.offset());
-  EXPECT_EQ(record.key, "https://www.example.com/a/index.html");
+  EXPECT_EQ(record.key, "https://www.example.com/a/index%41.html?q%27");
   EXPECT_EQ(task.url(), record.key);
   EXPECT_EQ(task.task_id(), reply.task_id());
   EXPECT_THAT(task.target_regions(), ::testing::ElementsAre("eu"));
