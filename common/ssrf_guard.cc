@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace cdnwarm::common {
 namespace {
@@ -185,9 +186,13 @@ bool HostAllowList::Allows(absl::string_view host) const {
 }
 
 absl::Status FetchGuard::CheckHost(absl::string_view host) const {
-  if (hosts.Allows(host)) return absl::OkStatus();
+  // A fully qualified name ("example.com.") is the same host.
+  absl::string_view name = host;
+  while (absl::ConsumeSuffix(&name, ".")) {
+  }
+  if (hosts.Allows(name)) return absl::OkStatus();
   return absl::PermissionDeniedError(
-      absl::StrCat("host \"", host, "\" is not in the allowed hosts list"));
+      absl::StrCat("host \"", host, "\" is not in the allowed hosts list (--allowed_hosts)"));
 }
 
 void ApplyFetchGuard(CURL* easy, ConnectCheck* check) {

@@ -73,7 +73,8 @@ absl::Status CheckScheme(absl::string_view input, absl::string_view field) {
 
 // Why the standard's parser refused an http(s) URL, as near as the authority shows it.
 std::string WhyNotParsed(absl::string_view input) {
-  absl::string_view rest = input.substr(input.find(':') + 1);
+  absl::string_view rest = input;
+  if (CheckScheme(input, "").ok()) rest.remove_prefix(input.find(':') + 1);  // a scheme
   while (!rest.empty() && (rest.front() == '/' || rest.front() == '\\')) rest.remove_prefix(1);
   absl::string_view authority = rest.substr(0, rest.find_first_of("/\\?#"));
   if (const size_t at = authority.rfind('@'); at != absl::string_view::npos) {
@@ -87,7 +88,7 @@ std::string WhyNotParsed(absl::string_view input) {
     host = authority.substr(0, close + 1);
     authority.remove_prefix(close + 1);
   } else {
-    host = authority.substr(0, authority.rfind(':'));
+    host = authority.substr(0, authority.find(':'));
     authority.remove_prefix(host.size());
   }
   if (absl::ConsumePrefix(&authority, ":") && !authority.empty()) {
@@ -150,6 +151,7 @@ absl::StatusOr<CanonicalUrl> FromParsed(const ada::url_aggregator& u, absl::stri
     if (!absl::SimpleAtoi(port, &result.port)) {
       return Invalid(field, absl::StrCat("port ", Quote(port), " is not a number"));
     }
+    if (result.port == 0) return Invalid(field, "port 0 cannot be fetched");
   }
   // The standard's serialisation, without the fragment (never sent to a server).
   result.url = std::string(View(u.get_href()));

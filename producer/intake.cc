@@ -17,7 +17,8 @@ absl::StatusOr<common::CanonicalUrl> Intake::Validate(absl::string_view raw,
   // RFC 6761: localhost and *.localhost name loopback, whatever DNS says; refused here at
   // once, unless loopback is allowed, rather than at the warmer's connect.
   absl::string_view name = url->host;
-  absl::ConsumeSuffix(&name, ".");
+  while (absl::ConsumeSuffix(&name, ".")) {
+  }
   if ((name == "localhost" || absl::EndsWith(name, ".localhost")) &&
       !guard_.addresses.CheckText("127.0.0.1").ok()) {
     return absl::PermissionDeniedError(

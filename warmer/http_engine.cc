@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/curl_handles.h"
 #include "common/url_canon.h"
 
 namespace cdnwarm::warmer {
@@ -51,12 +52,28 @@ struct HttpEngine::Transfer {
   }
 
   // The same host allow-list for every hop; addresses are checked at connect as always.
+  // libcurl follows the Location with its own parser: the host it will connect to must pass
+  // too, so a Location the two parsers read differently cannot slip past the list.
   bool CheckRedirect(absl::string_view location) {
     char* current = nullptr;
     curl_easy_getinfo(easy.get(), CURLINFO_EFFECTIVE_URL, &current);
     absl::StatusOr<common::CanonicalUrl> next =
         common::ResolveUrl(current != nullptr ? current : "", location, "Location");
     absl::Status s = next.ok() ? guard->CheckHost(next->host) : next.status();
+    if (s.ok()) {
+      common::CurlUrlPtr h(curl_url());
+      const std::string loc(location);
+      char* curl_host = nullptr;
+      if (h == nullptr || current == nullptr ||
+          curl_url_set(h.get(), CURLUPART_URL, current, 0) != CURLUE_OK ||
+          curl_url_set(h.get(), CURLUPART_URL, loc.c_str(), 0) != CURLUE_OK ||
+          curl_url_get(h.get(), CURLUPART_HOST, &curl_host, 0) != CURLUE_OK) {
+        s = absl::InvalidArgumentError("Location: libcurl cannot follow it");
+      } else {
+        common::CurlStringPtr owned(curl_host);
+        s = guard->CheckHost(absl::AsciiStrToLower(owned.get()));
+      }
+    }
     if (s.ok()) return true;
     check.refusal = absl::StrCat("redirect refused: ", s.message());
     return false;

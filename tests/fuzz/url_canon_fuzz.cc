@@ -23,7 +23,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   absl::StatusOr<cdnwarm::common::CanonicalUrl> again = cdnwarm::common::CanonicalizeUrl(u);
   if (!again.ok() || again->url != u) std::abort();  // idempotent
-  // Resolving a reference against an accepted base is safe too.
-  (void)cdnwarm::common::ResolveUrl(u, raw.substr(0, raw.size() / 2));
+  // Resolving a reference against an accepted base is safe too, and canonical.
+  absl::StatusOr<cdnwarm::common::CanonicalUrl> resolved =
+      cdnwarm::common::ResolveUrl(u, raw.substr(0, raw.size() / 2));
+  if (resolved.ok()) {
+    absl::StatusOr<cdnwarm::common::CanonicalUrl> same =
+        cdnwarm::common::CanonicalizeUrl(resolved->url);
+    if (!same.ok() || same->url != resolved->url || same->host != resolved->host ||
+        same->port != resolved->port) {
+      std::abort();
+    }
+  }
   return 0;
 }

@@ -43,6 +43,7 @@ refused 'address 192.168.0.1 is in refused range' -d '{"url": "http://0xc0.0250.
 refused 'reserved for loopback (RFC 6761)' -d '{"url": "http://localhost./"}' "$producer_addr" $w
 refused 'reserved for loopback (RFC 6761)' -d '{"url": "http://\u24db\u24de\u24d2\u24d0\u24db\u24d7\u24de\u24e2\u24e3/"}' "$producer_addr" $w
 refused 'reserved for loopback (RFC 6761)' -d '{"url": "http://api.localhost/"}' "$producer_addr" $w
+refused 'reserved for loopback (RFC 6761)' -d '{"url": "http://localhost../"}' "$producer_addr" $w
 refused 'IPv4 address with a part out of range' -d '{"url": "http://192.168.0.257/"}' "$producer_addr" $w
 refused 'only WarmBatch takes a list' -d '{"url": "https://example.com/", "urls": ["https://example.com/b"]}' "$producer_addr" $w
 refused 'nope' -d '{"url": "https://example.com/", "nope": 1}' "$producer_addr" $w
