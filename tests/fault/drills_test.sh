@@ -46,8 +46,11 @@ for r in "${mesh_regions[@]}"; do
   edge_ports[$r]=$edge_port
 done
 
+# --idle_grace: long enough that ap-south keeps its group (and pauses) while its warmer is
+# away in step d, short enough that a replica whose last ap-south warmer left (step f)
+# hands its partitions to the other one within the ledger's wait.
 common=(--kafka_bootstrap="$kafka" --instance="$instance" --max_attempts=$max_attempts
-  --min_backoff=200ms --max_backoff=2s --buffer_limit=$buffer_limit --idle_grace=10m
+  --min_backoff=200ms --max_backoff=2s --buffer_limit=$buffer_limit --idle_grace=30s
   --topic_partitions=$partitions)
 declare -A bridge_admin
 bridge_port=([1]=$(free_port) [2]=$(free_port))
@@ -216,7 +219,7 @@ done
 progress 120 "after the results topic healed"
 
 say "f. a URL that kills the warmer fetching it"
-poison="http://$host/poison?ms=120000"
+poison="http://$host/poison?ms=30000"
 "$python" "$client" warm "$work/producer.addr" "$work/ledger/acked-poison" ap-south "$poison"
 # One ap-south warmer, so the warmer that fetches it is the one that dies, each time it
 # reaches the origin.
@@ -236,6 +239,13 @@ progress 120 "after the poison URL"
 
 kill -TERM "$driver"
 wait "$driver" || fail "the client failed: $(cat "$work/driver.log")"
+# nginx logs a request when it ends: a killed warmer's poison fetch at the latest when the
+# origin answers it (30 s).
+deadline=$((SECONDS + 90))
+until [ "$(grep -c 'GET /poison' "$work/edge-ap-south/access.log")" -ge $max_attempts ]; do
+  [ $SECONDS -lt $deadline ] || fail "the poison URL's fetches are not in ap-south's access log"
+  sleep 0.5
+done
 say "stream stopped; the ledger, at the edges"
 for b in 1 2; do peak_rss "${current_bridge[$b]}"; done
 kcat -C -b "$kafka" -t "warm.dlq-$instance" -e -q -J >"$work/dlq.json" 2>"$work/kcat.err" ||
