@@ -184,7 +184,10 @@ absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> BridgeService::Route(
   for (const auto& [region, indices] : by_region) {
     if (absl::Status s = Authorize(ctx, region); !s.ok()) return s;
   }
-  for (const auto& [region, indices] : by_region) {
+  for (const auto& entry : by_region) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const std::string& region = entry.first;
+    const std::vector<int>& indices = entry.second;
     // A region no longer here (dropped, or drained): its deliveries are gone.
     std::vector<cdnwarm::v1::AckStatus> statuses(indices.size(), cdnwarm::v1::ACK_STATUS_STALE);
     regions_.WithRegion(region, [&](Region& r) { statuses = apply(r, indices); });
