@@ -62,15 +62,7 @@ class BridgeIntegrationTest : public ::testing::Test {
     b.idle_grace = absl::Seconds(2);
   }
 
-  void StartBridge() {
-    absl::StatusOr<std::unique_ptr<BridgeApp>> app = BridgeApp::Create(config_, registry_);
-    ASSERT_TRUE(app.ok()) << app.status();
-    app_ = *std::move(app);
-    ASSERT_TRUE(app_->runner().Start().ok());
-    stub_ = cdnwarm::v1::Bridge::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", app_->runner().grpc_port()),
-                            grpc::InsecureChannelCredentials()));
-  }
+  void StartBridge() { Launch(config_, registry_, &app_, &stub_); }
 
   // A second replica of the same deployment (same topics and groups), as Kubernetes runs
   // two.
@@ -78,12 +70,18 @@ class BridgeIntegrationTest : public ::testing::Test {
     BridgeConfig c = config_;
     c.bridge.replica = "b2";
     if (!control_topic.empty()) c.seek.control_topic = control_topic;
-    absl::StatusOr<std::unique_ptr<BridgeApp>> app = BridgeApp::Create(c, registry2_);
-    ASSERT_TRUE(app.ok()) << app.status();
-    app2_ = *std::move(app);
-    ASSERT_TRUE(app2_->runner().Start().ok());
-    stub2_ = cdnwarm::v1::Bridge::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", app2_->runner().grpc_port()),
+    Launch(c, registry2_, &app2_, &stub2_);
+  }
+
+  // A bridge serving on a free port, and a stub of it.
+  static void Launch(const BridgeConfig& config, metrics::Registry& registry,
+                     std::unique_ptr<BridgeApp>* app, std::unique_ptr<Stub>* stub) {
+    absl::StatusOr<std::unique_ptr<BridgeApp>> created = BridgeApp::Create(config, registry);
+    ASSERT_TRUE(created.ok()) << created.status();
+    *app = *std::move(created);
+    ASSERT_TRUE((*app)->runner().Start().ok());
+    *stub = cdnwarm::v1::Bridge::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*app)->runner().grpc_port()),
                             grpc::InsecureChannelCredentials()));
   }
 
