@@ -24,6 +24,8 @@ set -euo pipefail
 producer=$1 bridge=$2 warmer=$3 python=$4 origin_py=$5
 # shellcheck source=../../scripts/lib.sh
 . "$(dirname "$0")/../../scripts/lib.sh"
+# shellcheck source=load.sh
+. "$(dirname "$0")/load.sh"
 here="$(cd "$(dirname "$0")" && pwd)"
 client="$here/fault_client.py"
 host=$mesh_host
@@ -85,21 +87,8 @@ until [ "$(mesh_ready "$python" 4)" = 3 ]; do
   sleep 0.2
 done
 
-mkdir -p "$work/ledger"
 load_start=$(date +%s)
-"$python" "$client" drive "$work/producer.addr" "$host" "$work/ledger" "$rate" \
-  2>"$work/driver.log" &
-driver=$!
-helper_pids+=("$driver")  # stopped by cleanup if a step fails
-acked() { [ -f "$work/ledger/counts" ] && cut -d' ' -f2 "$work/ledger/counts" || echo 0; }
-progress() {
-  local want=$(($(acked) + $1)) deadline=$((SECONDS + 180))
-  until [ "$(acked)" -ge "$want" ]; do
-    kill -0 "$driver" 2>/dev/null || fail "the client died: $(cat "$work/driver.log")"
-    [ $SECONDS -lt $deadline ] || fail "no progress for 180s ${2:-}: $(acked) acknowledged"
-    sleep 0.2
-  done
-}
+start_load "$python" "$client" "$host" "$rate"
 # term NAME: SIGTERM as Kubernetes sends it; the process must exit 0 within the drain
 # timeout + 5 s.
 term() {

@@ -187,11 +187,19 @@ def seek(address, region, seconds_ago, partitions):
     import datetime
     bridge = cw.Bridge(address, timeout=60.0)
     at = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds_ago)
-    try:
-        reply = bridge.seek(region, timestamp=at)
-    except grpc.RpcError as e:
-        print(f"seek {region}: {e.code().name}: {e.details()}", file=sys.stderr)
-        return 1
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            reply = bridge.seek(region, timestamp=at)
+            break
+        except grpc.RpcError as e:
+            # Right after a bridge restart the region's warmer may still be joining its
+            # group again: an operator would retry, and so does this.
+            if e.code() == grpc.StatusCode.FAILED_PRECONDITION and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            print(f"seek {region}: {e.code().name}: {e.details()}", file=sys.stderr)
+            return 1
     moved = {p.partition: p for p in reply.partitions}
     for p in sorted(moved):
         print(f"  partition {p} -> offset {moved[p].committed_offset} (moved by {moved[p].replica})")

@@ -1,0 +1,22 @@
+# shellcheck shell=bash
+# The steady load of the fault suite and the drills, sourced after scripts/lib.sh:
+#   start_load PYTHON CLIENT HOST RATE   runs fault_client.py drive into $work/ledger
+#                                        (stopped by cleanup if a step fails); sets $driver
+#   acked                                URLs the producer said OK to so far
+#   progress N [WHAT]                    waits until N more are acknowledged (the stream
+#                                        flows again), never for a time
+start_load() {
+  mkdir -p "$work/ledger"
+  "$1" "$2" drive "$work/producer.addr" "$3" "$work/ledger" "$4" 2>"$work/driver.log" &
+  driver=$!
+  helper_pids+=("$driver")
+}
+acked() { [ -f "$work/ledger/counts" ] && cut -d' ' -f2 "$work/ledger/counts" || echo 0; }
+progress() {
+  local want=$(($(acked) + $1)) deadline=$((SECONDS + 180))
+  until [ "$(acked)" -ge "$want" ]; do
+    kill -0 "$driver" 2>/dev/null || fail "the client died: $(cat "$work/driver.log")"
+    [ $SECONDS -lt $deadline ] || fail "no progress for 180s ${2:-}: $(acked) acknowledged"
+    sleep 0.2
+  done
+}
