@@ -120,14 +120,21 @@ void RegionConsumer::Rebalance(rd_kafka_resp_err_t err,
     } else {
       rd_kafka_assign(rk_.get(), partitions);
     }
-    // Flow control covers what arrives while paused too: a partition new to this replica
-    // starts unpaused, and would be read at full speed past --buffer_limit.
+    // Flow control covers what is assigned now too, both ways. A partition new to this
+    // replica starts unpaused, and would be read at full speed past --buffer_limit while
+    // the region is paused. And librdkafka keeps a partition's pause across a revoke: one
+    // given up while paused and assigned back after the region resumed would never be
+    // read again.
     bool paused = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       paused = paused_;
     }
-    if (paused) rd_kafka_pause_partitions(rk_.get(), partitions);
+    if (paused) {
+      rd_kafka_pause_partitions(rk_.get(), partitions);
+    } else {
+      rd_kafka_resume_partitions(rk_.get(), partitions);
+    }
     log::Info("partitions assigned",
               {{"region", region_.name()}, {"count", static_cast<int64_t>(parts.size())}});
     return;

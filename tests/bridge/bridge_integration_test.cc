@@ -85,6 +85,26 @@ class BridgeIntegrationTest : public ::testing::Test {
                             grpc::InsecureChannelCredentials()));
   }
 
+  // What `stub`'s replica says about region "eu".
+  static cdnwarm::v1::RegionInfo EuInfo(Stub& stub) {
+    grpc::ClientContext ctx;
+    cdnwarm::v1::ListSubscriptionsRequest req;
+    req.set_region("eu");
+    cdnwarm::v1::ListSubscriptionsReply reply;
+    EXPECT_TRUE(stub.ListSubscriptions(&ctx, req, &reply).ok());
+    return reply.regions_size() == 1 ? reply.regions(0) : cdnwarm::v1::RegionInfo();
+  }
+
+  // True once `cond` holds, false if it does not within a minute.
+  static bool Await(const std::function<bool()>& cond) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (!cond()) {
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(100));  // polling a condition, with a deadline
+    }
+    return true;
+  }
+
   // Partitions of `region` each replica holds, once both hold some (the group settled).
   bool BothReplicasHoldPartitions(const std::string& region) {
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -576,22 +596,7 @@ TEST_F(BridgeIntegrationTest, PartitionsAssignedWhilePausedStayPaused) {
   config_.bridge.consumer.buffer_limit = kLimit;
   config_.bridge.region.buffer_limit = kLimit;
   StartBridge();
-  auto info = [](Stub& stub) {
-    grpc::ClientContext ctx;
-    cdnwarm::v1::ListSubscriptionsRequest req;
-    req.set_region("eu");
-    cdnwarm::v1::ListSubscriptionsReply reply;
-    EXPECT_TRUE(stub.ListSubscriptions(&ctx, req, &reply).ok());
-    return reply.regions_size() == 1 ? reply.regions(0) : cdnwarm::v1::RegionInfo();
-  };
-  auto await = [](const std::function<bool()>& cond) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (!cond()) {
-      if (absl::Now() > deadline) return false;
-      absl::SleepFor(absl::Milliseconds(100));  // polling a condition, with a deadline
-    }
-    return true;
-  };
+  auto info = [](Stub& stub) { return EuInfo(stub); };
   // A second replica holds the whole region first.
   BridgeConfig second = config_;
   second.bridge.replica = "b2";
@@ -603,12 +608,12 @@ TEST_F(BridgeIntegrationTest, PartitionsAssignedWhilePausedStayPaused) {
       absl::StrCat("127.0.0.1:", (*b2)->runner().grpc_port()), grpc::InsecureChannelCredentials()));
   auto other = std::make_unique<TestSubscriber>(*b2_stub, "eu", "w2", 1);
   ASSERT_TRUE(other->WaitSubscribed());
-  ASSERT_TRUE(await([&] { return info(*b2_stub).partitions_size() == 3; })) << "b2 has all";
+  ASSERT_TRUE(Await([&] { return info(*b2_stub).partitions_size() == 3; })) << "b2 has all";
   ProduceTasks(900);
   // This replica joins and gets some partitions; its slow subscriber fills it up: paused.
   TestSubscriber& slow = Subscribe("eu", "w1", 1);  // takes one and never acks
   ASSERT_TRUE(slow.WaitSubscribed());
-  ASSERT_TRUE(await([&] {
+  ASSERT_TRUE(Await([&] {
     const cdnwarm::v1::RegionInfo i = info(*stub_);
     return i.partitions_size() > 0 && i.partitions_size() < 3 && i.buffered() >= kLimit &&
            i.partitions(0).paused();
@@ -616,7 +621,7 @@ TEST_F(BridgeIntegrationTest, PartitionsAssignedWhilePausedStayPaused) {
   // b2's only subscriber leaves; after idle_grace b2 leaves the group, and this replica
   // gets partitions it never had, while it is paused.
   other.reset();
-  ASSERT_TRUE(await([&] { return info(*stub_).partitions_size() == 3; })) << "b1 has all";
+  ASSERT_TRUE(Await([&] { return info(*stub_).partitions_size() == 3; })) << "b1 has all";
   // The backlog behind the new partitions is hundreds of tasks: were they read, the buffer
   // would pass the limit within a poll or two.
   uint64_t max_buffered = 0;
@@ -631,6 +636,59 @@ TEST_F(BridgeIntegrationTest, PartitionsAssignedWhilePausedStayPaused) {
   for (const auto& p : now.partitions()) EXPECT_TRUE(p.paused()) << "partition " << p.partition();
   (*b2)->runner().Shutdown();
   (*b2)->runner().Wait();
+}
+
+// librdkafka keeps a partition's pause across a revoke. A partition revoked while flow
+// control had the region paused, and assigned back after the region resumed, was never
+// read again: its tasks waited for ever (the drills' poison URL sat behind one).
+TEST_F(BridgeIntegrationTest, APartitionRevokedWhilePausedIsReadWhenItComesBack) {
+  constexpr size_t kLimit = 20;
+  config_.bridge.consumer.buffer_limit = kLimit;
+  config_.bridge.region.buffer_limit = kLimit;
+  StartBridge();
+  ProduceTasks(300);
+  // This replica holds the whole region; its subscriber takes one and never acks: paused.
+  TestSubscriber& slow = Subscribe("eu", "w1", 1);
+  ASSERT_TRUE(slow.WaitSubscribed());
+  ASSERT_TRUE(Await([&] {
+    const cdnwarm::v1::RegionInfo i = EuInfo(*stub_);
+    return i.partitions_size() == 3 && i.buffered() >= kLimit && i.partitions(0).paused();
+  })) << "b1 holds every partition, filled up and paused";
+  // A second replica joins: this one gives partitions up while they are paused.
+  StartSecondReplica();
+  TestSubscriber& other = Subscribe("eu", "w2", 1, absl::Seconds(60), stub2_.get());
+  ASSERT_TRUE(other.WaitSubscribed());
+  ASSERT_TRUE(BothReplicasHoldPartitions("eu"));
+  // A fast subscriber drains this replica (the slow one leaves, handing its task back): the
+  // region resumes what it holds.
+  TestSubscriber& fast = Subscribe("eu", "w3", 1000);
+  ASSERT_TRUE(fast.WaitSubscribed());
+  slow.Cancel();
+  std::set<std::string> acked;
+  auto ack_all = [&] {
+    fast.WaitUntil([](const auto& v) { return !v.empty(); }, absl::Milliseconds(50));
+    std::vector<cdnwarm::v1::Delivery> got = fast.Take();
+    if (!got.empty()) fast.Ack(got, cdnwarm::v1::ACK_OUTCOME_WARMED);
+    for (const auto& d : got) acked.insert(d.task().task_id());
+  };
+  ASSERT_TRUE(Await([&] {
+    ack_all();
+    const cdnwarm::v1::RegionInfo i = EuInfo(*stub_);
+    return i.partitions_size() > 0 && i.partitions_size() < 3 && !i.partitions(0).paused();
+  })) << "b1 resumed the partitions it kept";
+  // The second replica's subscriber leaves; after idle_grace its partitions come back.
+  other.Cancel();
+  ASSERT_TRUE(Await([&] {
+    ack_all();
+    return EuInfo(*stub_).partitions_size() == 3;
+  })) << "b1 holds every partition again";
+  ProduceTasks(300, 300);
+  const bool all = Await([&] {
+    ack_all();
+    return acked.size() == 600u;
+  });
+  EXPECT_TRUE(all) << acked.size()
+                   << " of 600 tasks delivered; partitions: " << EuInfo(*stub_).ShortDebugString();
 }
 
 // A record on the requests topic that is not a WarmTask went to the dead-letter topic as an
