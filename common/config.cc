@@ -61,6 +61,11 @@ ABSL_FLAG(std::string, results_topic, std::string(cdnwarm::common::kResultsTopic
 ABSL_FLAG(bool, create_topics, true,
           "Create the three topics at start-up when they do not exist (producer, streamer-bridge)");
 ABSL_FLAG(int, topic_partitions, 6, "Partitions of topics created at start-up");
+ABSL_FLAG(std::vector<std::string>, regions, {},
+          "The deployment's regions (comma separated), the same list for producers and "
+          "bridges. Producer: every job reports on each, a target region not among them is "
+          "refused. Bridge: each region's consumer group is anchored at start-up, a Subscribe "
+          "for another region is refused. Empty: any well-formed region name is accepted");
 ABSL_FLAG(std::string, dead_letter_topic, std::string(cdnwarm::common::kDeadLetterTopic),
           "Topic of tasks that exhausted their attempts (the instance suffix is appended)");
 
@@ -232,6 +237,12 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const ServiceInfo& info) {
     if (absl::Status s = CheckTopic(flag, topic); !s.ok()) return s;
   }
   c.create_topics = absl::GetFlag(FLAGS_create_topics);
+  c.regions = absl::GetFlag(FLAGS_regions);
+  for (const std::string& r : c.regions) {
+    if (absl::Status s = ValidateRegion(r); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--regions: ", s.message()));
+    }
+  }
   c.topic_partitions = absl::GetFlag(FLAGS_topic_partitions);
   if (c.topic_partitions < 1 || c.topic_partitions > 10000) {
     return absl::InvalidArgumentError("--topic_partitions must be between 1 and 10000");

@@ -42,6 +42,8 @@ struct CommonConfig {
   // Whether a service creates missing topics at start-up, and with how many partitions.
   bool create_topics = true;
   int topic_partitions = 6;
+  // The deployment's regions (--regions); empty when not configured.
+  std::vector<std::string> regions;
 };
 
 // Parses argv (absl flags). --help lists the service's own and the shared flags with their

@@ -1,5 +1,7 @@
 #include "common/kafka_admin.h"
 
+#include <functional>
+
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
 #include "common/kafka_handles.h"
@@ -69,40 +71,153 @@ absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicS
   return absl::OkStatus();
 }
 
-absl::StatusOr<size_t> GroupMemberCount(rd_kafka_t* rk, const std::string& group,
-                                        absl::Duration timeout) {
+namespace {
+
+// Runs one Admin API request on `rk` and waits for its result event: `launch` starts it
+// with the options and the queue. UNAVAILABLE, naming `what`, when the cluster does not
+// answer within `timeout` or the request as a whole fails.
+absl::StatusOr<KafkaEventPtr> RunAdmin(
+    rd_kafka_t* rk, rd_kafka_admin_op_t op, absl::Duration timeout, const std::string& what,
+    const std::function<void(const rd_kafka_AdminOptions_t*, rd_kafka_queue_t*)>& launch) {
   const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
   char err[512];
-  KafkaAdminOptionsPtr options(
-      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS));
+  KafkaAdminOptionsPtr options(rd_kafka_AdminOptions_new(rk, op));
   if (rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, err, sizeof(err)) !=
       RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::InvalidArgumentError(absl::StrCat("kafka admin timeout: ", err));
   }
   KafkaQueuePtr queue(rd_kafka_queue_new(rk));
-  const char* groups[] = {group.c_str()};
-  rd_kafka_DescribeConsumerGroups(rk, groups, 1, options.get(), queue.get());
+  launch(options.get(), queue.get());
+  // The result arrives after the request timeout at the latest; the extra second covers
+  // the client's own bookkeeping.
   KafkaEventPtr event(rd_kafka_queue_poll(queue.get(), timeout_ms + 1000));
   if (!event) {
-    return absl::UnavailableError(absl::StrCat("kafka did not describe group ", group, " within ",
-                                               absl::FormatDuration(timeout)));
+    return absl::UnavailableError(
+        absl::StrCat("kafka did not answer (", what, ") within ", absl::FormatDuration(timeout)));
   }
   if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::UnavailableError(
-        absl::StrCat("describe group ", group, ": ", rd_kafka_event_error_string(event.get())));
+        absl::StrCat(what, ": ", rd_kafka_event_error_string(event.get())));
   }
+  return event;
+}
+
+}  // namespace
+
+absl::StatusOr<size_t> GroupMemberCount(rd_kafka_t* rk, const std::string& group,
+                                        absl::Duration timeout) {
+  const std::string what = absl::StrCat("describe group ", group);
+  absl::StatusOr<KafkaEventPtr> event =
+      RunAdmin(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, timeout, what,
+               [&](const rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+                 const char* groups[] = {group.c_str()};
+                 rd_kafka_DescribeConsumerGroups(rk, groups, 1, options, queue);
+               });
+  if (!event.ok()) return event.status();
   size_t count = 0;
   const rd_kafka_ConsumerGroupDescription_t** described =
       rd_kafka_DescribeConsumerGroups_result_groups(
-          rd_kafka_event_DescribeConsumerGroups_result(event.get()), &count);
-  if (count != 1)
-    return absl::UnavailableError(absl::StrCat("describe group ", group, ": no answer"));
+          rd_kafka_event_DescribeConsumerGroups_result(event->get()), &count);
+  if (count != 1) return absl::UnavailableError(absl::StrCat(what, ": no answer"));
   if (const rd_kafka_error_t* e = rd_kafka_ConsumerGroupDescription_error(described[0])) {
     if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) return 0;
-    return absl::UnavailableError(
-        absl::StrCat("describe group ", group, ": ", rd_kafka_error_string(e)));
+    return absl::UnavailableError(absl::StrCat(what, ": ", rd_kafka_error_string(e)));
   }
   return rd_kafka_ConsumerGroupDescription_member_count(described[0]);
+}
+
+namespace {
+
+KafkaTopicPartitionListPtr PartitionList(const std::string& topic,
+                                         const std::map<int32_t, int64_t>& offsets) {
+  KafkaTopicPartitionListPtr list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const auto& [partition, offset] : offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = offset;
+  }
+  return list;
+}
+
+// The partitions of a group result, or the group's (or first partition's) error.
+absl::StatusOr<std::map<int32_t, int64_t>> GroupResultOffsets(const rd_kafka_group_result_t* g,
+                                                              const std::string& what) {
+  if (const rd_kafka_error_t* e = rd_kafka_group_result_error(g)) {
+    const absl::string_view reason = rd_kafka_error_string(e);
+    if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID) {
+      return absl::FailedPreconditionError(absl::StrCat(what, ": ", reason));
+    }
+    return absl::UnavailableError(absl::StrCat(what, ": ", reason));
+  }
+  std::map<int32_t, int64_t> out;
+  const rd_kafka_topic_partition_list_t* parts = rd_kafka_group_result_partitions(g);
+  for (int i = 0; parts != nullptr && i < parts->cnt; ++i) {
+    const rd_kafka_topic_partition_t& tp = parts->elems[i];
+    if (tp.err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+        tp.err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, ": partition ", tp.partition, ": ", rd_kafka_err2str(tp.err)));
+    }
+    if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(
+          absl::StrCat(what, ": partition ", tp.partition, ": ", rd_kafka_err2str(tp.err)));
+    }
+    out[tp.partition] = tp.offset;
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<int32_t, int64_t>> GroupCommittedOffsets(rd_kafka_t* rk,
+                                                                 const std::string& group,
+                                                                 const std::string& topic,
+                                                                 int partitions,
+                                                                 absl::Duration timeout) {
+  std::map<int32_t, int64_t> asked;
+  for (int32_t p = 0; p < partitions; ++p) asked[p] = RD_KAFKA_OFFSET_INVALID;
+  KafkaTopicPartitionListPtr list = PartitionList(topic, asked);
+  const std::string what = absl::StrCat("committed offsets of group ", group);
+  absl::StatusOr<KafkaEventPtr> event =
+      RunAdmin(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, timeout, what,
+               [&](const rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+                 rd_kafka_ListConsumerGroupOffsets_t* request =
+                     rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), list.get());
+                 rd_kafka_ListConsumerGroupOffsets(rk, &request, 1, options, queue);
+                 rd_kafka_ListConsumerGroupOffsets_destroy(request);
+               });
+  if (!event.ok()) return event.status();
+  size_t count = 0;
+  const rd_kafka_group_result_t** groups = rd_kafka_ListConsumerGroupOffsets_result_groups(
+      rd_kafka_event_ListConsumerGroupOffsets_result(event->get()), &count);
+  if (count != 1) return absl::UnavailableError(absl::StrCat(what, ": no answer"));
+  absl::StatusOr<std::map<int32_t, int64_t>> got = GroupResultOffsets(groups[0], what);
+  if (!got.ok()) return got.status();
+  for (auto& [p, offset] : asked) {
+    auto it = got->find(p);
+    offset = it == got->end() || it->second < 0 ? -1 : it->second;
+  }
+  return asked;
+}
+
+absl::Status CommitGroupOffsets(rd_kafka_t* rk, const std::string& group, const std::string& topic,
+                                const std::map<int32_t, int64_t>& offsets, absl::Duration timeout) {
+  if (offsets.empty()) return absl::OkStatus();
+  KafkaTopicPartitionListPtr list = PartitionList(topic, offsets);
+  const std::string what = absl::StrCat("commit offsets of group ", group);
+  absl::StatusOr<KafkaEventPtr> event =
+      RunAdmin(rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, timeout, what,
+               [&](const rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+                 rd_kafka_AlterConsumerGroupOffsets_t* request =
+                     rd_kafka_AlterConsumerGroupOffsets_new(group.c_str(), list.get());
+                 rd_kafka_AlterConsumerGroupOffsets(rk, &request, 1, options, queue);
+                 rd_kafka_AlterConsumerGroupOffsets_destroy(request);
+               });
+  if (!event.ok()) return event.status();
+  size_t count = 0;
+  const rd_kafka_group_result_t** groups = rd_kafka_AlterConsumerGroupOffsets_result_groups(
+      rd_kafka_event_AlterConsumerGroupOffsets_result(event->get()), &count);
+  if (count != 1) return absl::UnavailableError(absl::StrCat(what, ": no answer"));
+  return GroupResultOffsets(groups[0], what).status();
 }
 
 absl::StatusOr<int> TopicPartitionCount(rd_kafka_t* rk, const std::string& topic,

@@ -10,8 +10,6 @@
 ABSL_FLAG(std::string, auth_token_file, "",
           "File holding the bearer token callers must send (authorization: Bearer <token>). "
           "Empty disables authentication");
-ABSL_FLAG(std::vector<std::string>, regions, {},
-          "Regions every job reports on, even before their first result (comma separated)");
 ABSL_FLAG(
     absl::Duration, job_window, absl::Hours(24),
     "How far back job progress is rebuilt from Kafka at start-up, and how long jobs are kept");
@@ -40,12 +38,6 @@ absl::StatusOr<ProducerConfig> ProducerConfigFromFlags() {
   if (!guard.ok()) return guard.status();
   c.fetch_guard = *std::move(guard);
   c.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
-  c.regions = absl::GetFlag(FLAGS_regions);
-  for (const std::string& r : c.regions) {
-    if (absl::Status s = common::ValidateRegion(r); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--regions: ", s.message()));
-    }
-  }
   c.job_window = absl::GetFlag(FLAGS_job_window);
   if (c.job_window < absl::Minutes(1) || c.job_window > absl::Hours(24 * 30)) {
     return absl::InvalidArgumentError("--job_window must be between 1m and 720h");

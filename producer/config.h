@@ -22,7 +22,6 @@ struct ProducerConfig {
   common::CommonConfig common;
   common::FetchGuard fetch_guard;
   std::string auth_token_file;  // empty: no authentication (logged at start-up)
-  std::vector<std::string> regions;
   absl::Duration job_window = absl::Hours(24);
   size_t max_jobs = 10000;
   absl::Duration delivery_timeout = absl::Seconds(30);

@@ -126,8 +126,13 @@ absl::StatusOr<cdnwarm::v1::Job> JobTracker::Get(const std::string& job_id) cons
       ++counted;
       switch (outcome) {
         case cdnwarm::v1::OUTCOME_WARMED:
-        case cdnwarm::v1::OUTCOME_COALESCED:
           p->set_warmed(p->warmed() + 1);
+          break;
+        case cdnwarm::v1::OUTCOME_COALESCED:
+          p->set_coalesced(p->coalesced() + 1);
+          break;
+        case cdnwarm::v1::OUTCOME_UNVERIFIED:
+          p->set_unverified(p->unverified() + 1);
           break;
         case cdnwarm::v1::OUTCOME_EXPIRED:
           p->set_expired(p->expired() + 1);

@@ -30,8 +30,8 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
   common::Readiness& readiness = app->runner_->readiness();
   readiness.Set("kafka", true);
 
-  app->tracker_ = std::make_unique<JobTracker>(
-      JobTrackerOptions{.regions = c.regions, .window = c.job_window, .max_jobs = c.max_jobs});
+  app->tracker_ = std::make_unique<JobTracker>(JobTrackerOptions{
+      .regions = c.common.regions, .window = c.job_window, .max_jobs = c.max_jobs});
   absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> publisher = KafkaTaskPublisher::Create(
       {.kafka = c.common.kafka,
        .topic = c.common.requests_topic,
@@ -58,6 +58,7 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
   service_options.client_rate = c.client_rate;
   service_options.client_burst = c.client_burst;
   service_options.max_batch_urls = c.max_batch_urls;
+  service_options.regions = c.common.regions;
   if (c.client_rate == 0) log::Warn("no --client_rate: one client may enqueue URLs without limit");
   app->service_ = std::make_unique<ProducerService>(service_options, *app->intake_, *app->tracker_,
                                                     c.fetch_guard, app->auth_, registry);

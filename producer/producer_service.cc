@@ -140,7 +140,7 @@ grpc::ServerUnaryReactor* ProducerService::Warm(grpc::CallbackServerContext* ctx
                        absl::InvalidArgumentError(
                            "urls: only WarmBatch takes a list of URLs; Warm takes one, in url"));
   }
-  absl::StatusOr<TaskTemplate> options = ValidateOptions(request->options());
+  absl::StatusOr<TaskTemplate> options = ValidateOptions(request->options(), options_.regions);
   if (!options.ok()) return FinishUnary(reactor, "Warm", options.status());
   absl::StatusOr<common::CanonicalUrl> url = intake_.Validate(request->url());
   if (!url.ok()) return FinishUnary(reactor, "Warm", url.status());
@@ -207,9 +207,10 @@ class ProducerService::BatchReactor final
       });
       return;
     }
-    absl::StatusOr<TaskTemplate> options = !have_first_ || request_.has_options()
-                                               ? ValidateOptions(request_.options())
-                                               : absl::StatusOr<TaskTemplate>(first_options_);
+    absl::StatusOr<TaskTemplate> options =
+        !have_first_ || request_.has_options()
+            ? ValidateOptions(request_.options(), service_.options_.regions)
+            : absl::StatusOr<TaskTemplate>(first_options_);
     if (options.ok() && !have_first_) {
       first_options_ = *options;
       have_first_ = true;
@@ -259,7 +260,7 @@ grpc::ServerUnaryReactor* ProducerService::Expand(grpc::CallbackServerContext* c
                                                   Expansion expansion) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (absl::Status s = Admit(*ctx); !s.ok()) return FinishUnary(reactor, rpc, s);
-  absl::StatusOr<TaskTemplate> validated = ValidateOptions(options);
+  absl::StatusOr<TaskTemplate> validated = ValidateOptions(options, options_.regions);
   if (!validated.ok()) return FinishUnary(reactor, rpc, validated.status());
   auto job = std::make_shared<BatchJob>(intake_, NewJobId(), RecordDeadline(*ctx));
   const bool queued =

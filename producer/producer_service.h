@@ -6,7 +6,9 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
@@ -35,6 +37,9 @@ struct ProducerServiceOptions {
   double client_burst = 0;
   // URLs one WarmBatch stream may carry.
   size_t max_batch_urls = 1'000'000;
+  // The deployment's regions (--regions): a target region not among them is refused.
+  // Empty: any well-formed region name is accepted.
+  std::vector<std::string> regions;
 };
 
 class ProducerService final : public cdnwarm::v1::Producer::CallbackService {

@@ -1,10 +1,12 @@
 #include "producer/task_factory.h"
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/proto_time.h"
 #include "common/task_validation.h"
 
@@ -16,6 +18,7 @@ constexpr size_t kMaxSourceBytes = 128;
 }  // namespace
 
 absl::StatusOr<TaskTemplate> ValidateOptions(const cdnwarm::v1::TaskOptions& options,
+                                             const std::vector<std::string>& known_regions,
                                              absl::string_view field) {
   TaskTemplate t;
   t.options = options;
@@ -23,6 +26,17 @@ absl::StatusOr<TaskTemplate> ValidateOptions(const cdnwarm::v1::TaskOptions& opt
                                                      absl::StrCat(field, ".target_regions"));
       !s.ok()) {
     return s;
+  }
+  if (!known_regions.empty()) {
+    for (int i = 0; i < options.target_regions_size(); ++i) {
+      const std::string& r = options.target_regions(i);
+      if (std::find(known_regions.begin(), known_regions.end(), r) == known_regions.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, ".target_regions[", i, "]: region \"", r,
+                         "\" is not one of this deployment's regions (",
+                         absl::StrJoin(known_regions, ", "), ")"));
+      }
+    }
   }
   if (absl::Status s =
           common::ValidateVariants(options.variants(), absl::StrCat(field, ".variants"));

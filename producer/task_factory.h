@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -21,8 +22,11 @@ struct TaskTemplate {
 };
 
 // Validates TaskOptions (regions, variants, ttl 1s..7d, source at most 128 bytes). Errors
-// are INVALID_ARGUMENT naming the field under `field`, e.g. "options.ttl: ...".
+// are INVALID_ARGUMENT naming the field under `field`, e.g. "options.ttl: ...". A target
+// region not in `known_regions` (the deployment's --regions) is refused, naming it; an
+// empty `known_regions` accepts any well-formed name.
 absl::StatusOr<TaskTemplate> ValidateOptions(const cdnwarm::v1::TaskOptions& options,
+                                             const std::vector<std::string>& known_regions,
                                              absl::string_view field = "options");
 
 // A new random job id: "j" followed by 24 hex digits.

@@ -205,7 +205,7 @@ mesh_host=cdn.example.test
 mesh_regions=(us-east eu-west ap-south)
 declare -A edge_host=([us-east]=127.0.0.2 [eu-west]=127.0.0.3 [ap-south]=127.0.0.4)
 declare -A edge_ports warmer_addr
-mesh_warmer_flags=()  # extra warmer flags, e.g. (--verify)
+mesh_warmer_flags=()  # extra warmer flags, e.g. (--verify=false)
 mesh_kafka_flags=()   # extra producer and bridge flags, e.g. (--create_topics=false)
 start_mesh() {
   local producer=$1 bridge=$2 warmer=$3 grpcurl=$4 python=$5 origin_py=$6 kafka=$7 instance=$8
@@ -218,7 +218,7 @@ start_mesh() {
     edge_ports[$r]=$edge_port
   done
   local common=(--kafka_bootstrap="$kafka" --instance="$instance" "${mesh_kafka_flags[@]}")
-  start_named streamer-bridge "$bridge" "${common[@]}" "$@"
+  start_named streamer-bridge "$bridge" "${common[@]}" --regions=us-east,eu-west,ap-south "$@"
   bridge_addr="127.0.0.1:$grpc_port"
   # The producer may also fetch sitemaps and playlists from the local origin.
   start_named producer "$producer" "${common[@]}" --regions=us-east,eu-west,ap-south \

@@ -92,7 +92,6 @@ case $kafka_mode in
     ;;
 esac
 
-mesh_warmer_flags=(--verify)
 start_mesh "$build/producer/producer" "$build/streamer-bridge/streamer-bridge" \
   "$build/warmer/warmer" "$grpcurl" "$CDNWARM_CACHE/venv/bin/python3" tests/support/test_origin.py \
   "$kafka" "$instance"

@@ -45,12 +45,24 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
       c.common.requests_topic);
   if (!results.ok()) return results.status();
   app->results_ = *std::move(results);
+  absl::StatusOr<std::unique_ptr<KnownRegions>> known = KnownRegions::Start(
+      {.kafka = c.common.kafka,
+       .topic = c.common.requests_topic,
+       .regions = c.common.regions,
+       .group_of =
+           [prefix = c.bridge.group_prefix, instance = c.common.instance](const std::string& r) {
+             absl::StatusOr<std::string> g = common::RegionGroup(prefix, r, instance);
+             return g.ok() ? *g : std::string();
+           },
+       .earliest = c.bridge.consumer.auto_offset_reset == "earliest"});
+  if (!known.ok()) return known.status();
+  app->known_ = *std::move(known);
   absl::StatusOr<std::unique_ptr<SeekCoordinator>> seek =
       SeekCoordinator::Create(c.common.kafka, c.seek);
   if (!seek.ok()) return seek.status();
   app->seek_ = *std::move(seek);
-  app->service_ =
-      std::make_unique<BridgeService>(c.bridge, *app->results_, registry, app->seek_.get());
+  app->service_ = std::make_unique<BridgeService>(c.bridge, *app->results_, registry,
+                                                  app->seek_.get(), app->known_.get());
   app->seek_->Start([service = app->service_.get()](const cdnwarm::v1::SeekRequest& request,
                                                     const std::string& group, absl::Time deadline) {
     return service->SeekHere(request, group, deadline);
@@ -73,6 +85,7 @@ BridgeApp::~BridgeApp() {
   seek_.reset();     // joins its thread: before the service its local shares call
   service_.reset();  // streams ended, finished work committed, groups left
   results_.reset();  // flushes results; its health callback still finds the runner
+  known_.reset();
   runner_.reset();
 }
 

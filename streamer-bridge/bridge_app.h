@@ -10,6 +10,7 @@
 #include "common/server_runner.h"
 #include "streamer-bridge/bridge_service.h"
 #include "streamer-bridge/config.h"
+#include "streamer-bridge/known_regions.h"
 #include "streamer-bridge/result_publisher.h"
 #include "streamer-bridge/seek_coordinator.h"
 
@@ -28,6 +29,7 @@ class BridgeApp {
   const BridgeConfig config_;
   std::unique_ptr<ResultPublisher> results_;
   std::unique_ptr<SeekCoordinator> seek_;
+  std::unique_ptr<KnownRegions> known_;  // outlives the service, which reads it
   std::unique_ptr<BridgeService> service_;
   std::unique_ptr<common::ServerRunner> runner_;
 };

@@ -42,10 +42,12 @@ absl::Status CheckSubscription(const std::string& region, const std::string& sub
 }  // namespace
 
 BridgeService::BridgeService(BridgeOptions options, ResultSink& results,
-                             metrics::Registry& registry, SeekCoordinator* seek)
+                             metrics::Registry& registry, SeekCoordinator* seek,
+                             const KnownRegions* known)
     : options_(std::move(options)),
       results_(results),
       seek_(seek),
+      known_(known),
       registry_(registry),
       rpcs_(registry.AddCounter("cdnwarm_bridge_rpcs_total", "Bridge RPCs by method and code",
                                 {"rpc", "code"})),
@@ -118,6 +120,7 @@ absl::Status BridgeService::AuthorizeOperator(const grpc::CallbackServerContext&
 grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
     grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) {
   absl::Status bad = CheckSubscription(request->region(), request->subscriber_id());
+  if (bad.ok() && known_ != nullptr) bad = known_->Check(request->region());
   if (bad.ok() &&
       (request->max_outstanding() < 1 || request->max_outstanding() > options_.max_credit)) {
     bad = absl::InvalidArgumentError(absl::StrCat("max_outstanding: ", request->max_outstanding(),
@@ -273,18 +276,34 @@ grpc::ServerUnaryReactor* BridgeService::ListSubscriptions(
     return r;
   }
   reply->set_replica(options_.replica);
+  std::map<std::string, cdnwarm::v1::RegionInfo> listed;
   regions_.ForEach([&](const std::string& name, Region& region, RegionConsumer& consumer) {
     if (!request->region().empty() && request->region() != name) return;
     cdnwarm::v1::RegionInfo info = region.Info();
     absl::StatusOr<std::string> group =
         common::RegionGroup(options_.group_prefix, name, options_.instance);
     info.set_group(group.ok() ? *group : "");
+    info.set_joined(true);
     for (auto& p : consumer.Partitions()) {
       p.set_replica(options_.replica);
       *info.add_partitions() = std::move(p);
     }
-    *reply->add_regions() = std::move(info);
+    listed[name] = std::move(info);
   });
+  // Known regions with no consumer here: their group's position, as the cluster has it.
+  for (const std::string& name :
+       known_ != nullptr ? known_->regions() : std::vector<std::string>()) {
+    if ((!request->region().empty() && request->region() != name) || listed.count(name) > 0) {
+      continue;
+    }
+    cdnwarm::v1::RegionInfo& info = listed[name];
+    info.set_region(name);
+    absl::StatusOr<std::string> group =
+        common::RegionGroup(options_.group_prefix, name, options_.instance);
+    info.set_group(group.ok() ? *group : "");
+    for (auto& p : known_->Positions(name)) *info.add_partitions() = std::move(p);
+  }
+  for (auto& [name, info] : listed) *reply->add_regions() = std::move(info);
   rpcs_.Labels({"ListSubscriptions", "OK"}).Increment();
   r->Finish(grpc::Status::OK);
   return r;

@@ -22,6 +22,7 @@
 #include "cdnwarm/v1/bridge.grpc.pb.h"
 #include "common/bearer_auth.h"
 #include "common/metrics.h"
+#include "streamer-bridge/known_regions.h"
 #include "streamer-bridge/region.h"
 #include "streamer-bridge/region_consumer.h"
 #include "streamer-bridge/region_registry.h"
@@ -49,9 +50,11 @@ struct BridgeOptions {
 
 class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
  public:
-  // `seek` carries Seek to every replica; null: Seek is UNIMPLEMENTED here.
+  // `seek` carries Seek to every replica; null: Seek is UNIMPLEMENTED here. `known`: the
+  // deployment's regions (Subscribe refuses others, ListSubscriptions lists each); null:
+  // any region.
   BridgeService(BridgeOptions options, ResultSink& results, metrics::Registry& registry,
-                SeekCoordinator* seek = nullptr);
+                SeekCoordinator* seek = nullptr, const KnownRegions* known = nullptr);
   ~BridgeService() override;
 
   // SIGTERM: new subscriptions get UNAVAILABLE; no region dispatches any more; open
@@ -110,6 +113,7 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   const BridgeOptions options_;
   ResultSink& results_;
   SeekCoordinator* const seek_;
+  const KnownRegions* const known_;
   metrics::Registry& registry_;
   metrics::Family<metrics::Counter>& rpcs_;
   metrics::Family<metrics::Counter>& ack_statuses_;

@@ -499,6 +499,9 @@ std::vector<cdnwarm::v1::AckStatus> Region::Ack(const cdnwarm::v1::AckRequest& r
       case cdnwarm::v1::ACK_OUTCOME_FAILED:
         FinishLocked(task, cdnwarm::v1::OUTCOME_FAILED, e.result(), false);
         break;
+      case cdnwarm::v1::ACK_OUTCOME_UNVERIFIED:
+        FinishLocked(task, cdnwarm::v1::OUTCOME_UNVERIFIED, e.result(), false);
+        break;
       case cdnwarm::v1::ACK_OUTCOME_RELEASE:
         // Handed back by a draining subscriber: the attempt is given back, no backoff,
         // first in line for the others. From one that does not drain it is a RETRY, so no

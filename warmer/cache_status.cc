@@ -62,8 +62,10 @@ cdnwarm::v1::CacheLayer Layer(absl::string_view name, CacheStatus status, absl::
 }
 
 // RFC 9211: `name; hit`, `name; fwd=miss; stored`, `"quoted name"; fwd=bypass`, ...
-// Entries are listed from the origin side to the client side.
-std::vector<cdnwarm::v1::CacheLayer> ParseRfc9211(absl::string_view value) {
+// Entries are listed from the origin side to the client side. `*client_side_not_stored`:
+// the last entry forwarded the request and does not say `stored`.
+std::vector<cdnwarm::v1::CacheLayer> ParseRfc9211(absl::string_view value,
+                                                  bool* client_side_not_stored) {
   std::vector<cdnwarm::v1::CacheLayer> out;
   for (const std::string& entry : CommaList(value)) {
     std::vector<std::string> params = absl::StrSplit(entry, ';');
@@ -76,6 +78,7 @@ std::vector<cdnwarm::v1::CacheLayer> ParseRfc9211(absl::string_view value) {
     int64_t ttl = 1;
     bool has_ttl = false;
     std::string fwd;
+    bool stored = false;
     for (size_t i = 1; i < params.size(); ++i) {
       absl::string_view p = absl::StripAsciiWhitespace(params[i]);
       const std::string key = absl::AsciiStrToLower(p.substr(0, p.find('=')));
@@ -83,6 +86,7 @@ std::vector<cdnwarm::v1::CacheLayer> ParseRfc9211(absl::string_view value) {
                                         ? absl::string_view()
                                         : absl::StripAsciiWhitespace(p.substr(p.find('=') + 1));
       if (key == "hit") hit = true;
+      if (key == "stored") stored = val.empty() || val == "?1";
       if (key == "fwd") fwd = absl::AsciiStrToLower(val);
       if (key == "ttl") has_ttl = absl::SimpleAtoi(val, &ttl);
     }
@@ -96,8 +100,20 @@ std::vector<cdnwarm::v1::CacheLayer> ParseRfc9211(absl::string_view value) {
       status = cdnwarm::v1::CACHE_STATUS_BYPASS;
     }
     out.push_back(Layer(name, status, entry));
+    *client_side_not_stored = !hit && !fwd.empty() && !stored;
   }
   return out;
+}
+
+// Varnish: X-Varnish carries the id of this request, then the id of the request that
+// stored the object when it is served from cache ("32770 3").
+cdnwarm::v1::CacheLayer ParseXVarnish(absl::string_view value) {
+  std::vector<absl::string_view> ids =
+      absl::StrSplit(absl::StripAsciiWhitespace(value), ' ', absl::SkipEmpty());
+  CacheStatus status = cdnwarm::v1::CACHE_STATUS_UNKNOWN;
+  if (ids.size() == 1) status = cdnwarm::v1::CACHE_STATUS_MISS;
+  if (ids.size() == 2) status = cdnwarm::v1::CACHE_STATUS_HIT;
+  return Layer("x-varnish", status, value);
 }
 
 }  // namespace
@@ -129,7 +145,9 @@ CacheReport ParseCacheStatus(const HeaderMap& headers) {
       decided = true;
     }
   };
-  if (const std::string* v = Find(headers, "cache-status")) decide(ParseRfc9211(*v));
+  if (const std::string* v = Find(headers, "cache-status")) {
+    decide(ParseRfc9211(*v, &r.edge_not_stored));
+  }
   for (const char* name : {"cf-cache-status", "x-cache-status", "x-cache"}) {
     const std::string* v = Find(headers, name);
     if (v == nullptr) continue;
@@ -139,6 +157,7 @@ CacheReport ParseCacheStatus(const HeaderMap& headers) {
     }
     decide(layers);
   }
+  if (const std::string* v = Find(headers, "x-varnish")) decide({ParseXVarnish(*v)});
   if (const std::string* age = Find(headers, "age")) {
     int64_t seconds = 0;
     if (absl::SimpleAtoi(absl::StripAsciiWhitespace(*age), &seconds)) {

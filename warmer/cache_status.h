@@ -21,8 +21,12 @@ struct CacheReport {
   // header defines an order).
   std::vector<cdnwarm::v1::CacheLayer> layers;
   // The status of the layer closest to the client, from the most authoritative header:
-  // Cache-Status (RFC 9211) > CF-Cache-Status > X-Cache-Status > X-Cache > Age.
+  // Cache-Status (RFC 9211) > CF-Cache-Status > X-Cache-Status > X-Cache > X-Varnish (one
+  // id: MISS, two: HIT) > Age (> 0: HIT).
   cdnwarm::v1::CacheStatus edge = cdnwarm::v1::CACHE_STATUS_UNKNOWN;
+  // True when the edge says it forwarded the request and did not store the response
+  // (RFC 9211: `fwd` without `stored` on the client-side entry).
+  bool edge_not_stored = false;
   // False when the edge says it will not cache this response (BYPASS/DYNAMIC, or
   // Cache-Control no-store/private), so warming it cannot help.
   bool cacheable = true;

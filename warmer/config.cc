@@ -39,7 +39,9 @@ ABSL_FLAG(std::string, user_agent, "cdnwarm-warmer/1", "User-Agent unless a vari
 ABSL_FLAG(std::string, ca_file, "",
           "PEM file of the CAs trusted for https edges instead of the system's (e.g. a private "
           "CDN's or a test CA)");
-ABSL_FLAG(bool, verify, false, "After a MISS, GET again and record whether it is now a HIT");
+ABSL_FLAG(bool, verify, true,
+          "After an answer that was not a HIT, GET again: WARMED only if that is a HIT (one "
+          "more GET per MISS); with --verify=false a MISS counts as stored");
 ABSL_FLAG(absl::Duration, ack_deadline, absl::Seconds(60), "Ack deadline asked of the bridge");
 ABSL_FLAG(int, max_outstanding, 0, "Deliveries in flight (bridge credit); 0 = max_concurrency");
 

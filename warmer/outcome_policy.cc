@@ -17,6 +17,8 @@ const char* VerdictName(Verdict v) {
       return "WARMED";
     case Verdict::kRetry:
       return "RETRY";
+    case Verdict::kUnverified:
+      return "UNVERIFIED";
     default:
       return "FAILED";
   }
@@ -85,6 +87,62 @@ Decision Decide(const HttpResponse& r, const CacheReport& cache, absl::Time now)
     return d;
   }
   d.reason = absl::StrCat("HTTP ", r.status);
+  return d;
+}
+
+bool NeedsVerify(const Decision& warming, const CacheReport& cache) {
+  return warming.verdict == Verdict::kWarmed && cache.edge != cdnwarm::v1::CACHE_STATUS_HIT;
+}
+
+Decision Prove(const CacheReport& warming, const HttpResponse* verify,
+               const CacheReport* verify_cache) {
+  Decision d;
+  d.verdict = Verdict::kWarmed;
+  if (warming.edge == cdnwarm::v1::CACHE_STATUS_HIT) return d;
+  const bool cache_spoke = warming.edge != cdnwarm::v1::CACHE_STATUS_UNKNOWN;
+  if (verify != nullptr && verify_cache != nullptr) {
+    if (verify->curl_code != CURLE_OK || !verify->refusal.empty()) {
+      d.verdict = Verdict::kRetry;
+      d.reason = absl::StrCat("verify request: ",
+                              verify->refusal.empty() ? verify->error : verify->refusal);
+      return d;
+    }
+    if (verify->status != 304 && (verify->status < 200 || verify->status >= 300)) {
+      d.verdict = Verdict::kRetry;
+      d.reason = absl::StrCat("verify request: HTTP ", verify->status);
+      return d;
+    }
+    if (verify_cache->edge == cdnwarm::v1::CACHE_STATUS_HIT) return d;
+    if (!cache_spoke && verify_cache->edge == cdnwarm::v1::CACHE_STATUS_UNKNOWN) {
+      d.verdict = Verdict::kUnverified;
+      d.reason = absl::StrCat(
+          "no cache information (Cache-Status, CF-Cache-Status, X-Cache-Status, X-Cache, "
+          "X-Varnish or Age) in the warming or the verify response: nothing proves the edge "
+          "stored it (verify: HTTP ",
+          verify->status, ")");
+      return d;
+    }
+    d.verdict = Verdict::kFailed;
+    d.reason = absl::StrCat("the verify request right after the warm was ",
+                            CacheStatusName(verify_cache->edge), " (HTTP ", verify->status,
+                            "; the warm was ", CacheStatusName(warming.edge),
+                            "): the edge did not keep the object");
+    return d;
+  }
+  if (warming.edge_not_stored) {
+    d.verdict = Verdict::kFailed;
+    d.reason =
+        "the edge says it forwarded the request and did not store the response "
+        "(Cache-Status without `stored`)";
+    return d;
+  }
+  if (!cache_spoke) {
+    d.verdict = Verdict::kUnverified;
+    d.reason =
+        "no cache information (Cache-Status, CF-Cache-Status, X-Cache-Status, X-Cache, "
+        "X-Varnish or Age) in the response, and no verify request (--verify=false): "
+        "nothing proves the edge stored it";
+  }
   return d;
 }
 

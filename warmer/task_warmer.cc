@@ -55,49 +55,50 @@ WarmOutcome Combine(Run& run, const TaskWarmerOptions& options) {
   r.set_attempts(run.attempt);
   r.set_warmer_id(options.warmer_id);
   *r.mutable_finished_at() = common::ToProtoTimestamp(absl::Now());
-  bool any_retry = false, any_failed = false;
   absl::Duration delay, latency;
   std::vector<std::string> errors;
+  // The worst variant decides the task's outcome and gives its headline numbers: the
+  // first variant with the worst verdict.
+  size_t worst = 0;
   for (size_t i = 0; i < run.variants.size(); ++i) {
     const cdnwarm::v1::VariantResult& v = run.variants[i];
     const Decision& d = run.decisions[i];
     *r.add_variants() = v;
     r.set_bytes(r.bytes() + v.body_bytes());
     latency = std::max(latency, common::FromProtoDuration(v.total_latency()));
-    any_retry = any_retry || d.verdict == Verdict::kRetry;
-    any_failed = any_failed || d.verdict == Verdict::kFailed;
-    delay = std::max(delay, d.retry_delay);
+    if (d.verdict > run.decisions[worst].verdict) worst = i;
+    if (d.verdict == Verdict::kRetry) delay = std::max(delay, d.retry_delay);
     if (d.verdict != Verdict::kWarmed) {
       errors.push_back(v.variant().empty() ? d.reason : absl::StrCat(v.variant(), ": ", d.reason));
     }
   }
-  // The task's headline numbers come from the first variant that did not warm, else the
-  // first.
-  size_t headline = 0;
-  while (headline + 1 < run.decisions.size() &&
-         run.decisions[headline].verdict == Verdict::kWarmed) {
-    ++headline;
-  }
-  if (run.decisions[headline].verdict == Verdict::kWarmed) headline = 0;
-  r.set_http_status(run.variants[headline].http_status());
-  r.set_cache_before(run.variants[headline].cache_before());
-  r.set_cache_after(run.variants[headline].cache_after());
+  r.set_http_status(run.variants[worst].http_status());
+  r.set_cache_before(run.variants[worst].cache_before());
+  r.set_cache_after(run.variants[worst].cache_after());
   *r.mutable_latency() = common::ToProtoDuration(latency);
   r.set_error(absl::StrJoin(errors, "; "));
-  if (any_retry) {
-    out.ack = cdnwarm::v1::ACK_OUTCOME_RETRY;
-    out.retry_delay = delay;
-  } else if (any_failed) {
-    out.ack = cdnwarm::v1::ACK_OUTCOME_FAILED;
-    r.set_outcome(cdnwarm::v1::OUTCOME_FAILED);
-  } else {
-    out.ack = cdnwarm::v1::ACK_OUTCOME_WARMED;
-    r.set_outcome(cdnwarm::v1::OUTCOME_WARMED);
+  switch (run.decisions[worst].verdict) {
+    case Verdict::kRetry:
+      out.ack = cdnwarm::v1::ACK_OUTCOME_RETRY;
+      out.retry_delay = delay;
+      break;
+    case Verdict::kFailed:
+      out.ack = cdnwarm::v1::ACK_OUTCOME_FAILED;
+      r.set_outcome(cdnwarm::v1::OUTCOME_FAILED);
+      break;
+    case Verdict::kUnverified:
+      out.ack = cdnwarm::v1::ACK_OUTCOME_UNVERIFIED;
+      r.set_outcome(cdnwarm::v1::OUTCOME_UNVERIFIED);
+      break;
+    case Verdict::kWarmed:
+      out.ack = cdnwarm::v1::ACK_OUTCOME_WARMED;
+      r.set_outcome(cdnwarm::v1::OUTCOME_WARMED);
+      break;
   }
   return out;
 }
 
-void FillVariant(const HttpResponse& resp, const CacheReport& cache, const Decision& d,
+void FillVariant(const HttpResponse& resp, const CacheReport& cache,
                  const std::vector<std::string>& request_headers, cdnwarm::v1::VariantResult* v) {
   v->set_http_status(static_cast<int32_t>(resp.status));
   v->set_cache_before(cache.edge);
@@ -110,7 +111,6 @@ void FillVariant(const HttpResponse& resp, const CacheReport& cache, const Decis
   for (const std::string& h : UnvariedHeaders(resp.headers, request_headers)) {
     v->add_unvaried_headers(h);
   }
-  if (d.verdict != Verdict::kWarmed) v->set_error(d.reason);
 }
 
 }  // namespace
@@ -149,31 +149,35 @@ void TaskWarmer::Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
           const cdnwarm::v1::RequestVariant& variant = run->task.variants(i);
           const CacheReport cache = ParseCacheStatus(resp.headers);
           const Decision d = Decide(resp, cache, absl::Now());
-          const bool verify = verify_all && d.verdict == Verdict::kWarmed &&
-                              cache.edge != cdnwarm::v1::CACHE_STATUS_HIT;
           {
             std::lock_guard<std::mutex> lock(run->mu);
-            FillVariant(resp, cache, d, VariedHeaderNames(run->task), &run->variants[i]);
-            run->decisions[i] = d;
+            FillVariant(resp, cache, VariedHeaderNames(run->task), &run->variants[i]);
           }
-          auto finish_one = [this, run] {
+          auto finish_one = [this, run, i](const Decision& decision) {
             bool last = false;
             {
               std::lock_guard<std::mutex> lock(run->mu);
+              run->decisions[i] = decision;
+              if (decision.verdict != Verdict::kWarmed) run->variants[i].set_error(decision.reason);
               last = --run->pending == 0;
             }
             if (last) run->done(Combine(*run, options_));
           };
-          if (!verify) {
-            finish_one();
+          if (d.verdict != Verdict::kWarmed) {
+            finish_one(d);
             return;
           }
-          engine_.Fetch(RequestFor(*run, variant), [run, i, finish_one](HttpResponse again) {
+          if (!verify_all || !NeedsVerify(d, cache)) {
+            finish_one(Prove(cache, nullptr, nullptr));
+            return;
+          }
+          engine_.Fetch(RequestFor(*run, variant), [run, i, cache, finish_one](HttpResponse again) {
+            const CacheReport after = ParseCacheStatus(again.headers);
             {
               std::lock_guard<std::mutex> lock(run->mu);
-              run->variants[i].set_cache_after(ParseCacheStatus(again.headers).edge);
+              run->variants[i].set_cache_after(after.edge);
             }
-            finish_one();
+            finish_one(Prove(cache, &again, &after));
           });
         });
   }

@@ -1,8 +1,8 @@
 #pragma once
 
-// Warms one task: one GET per request variant (and an optional verify GET after a MISS),
-// each classified by cache status and outcome policy, combined into the task's result and
-// the ack the bridge gets.
+// Warms one task: one GET per request variant (and a verify GET after any answer that was
+// not a HIT), each classified by cache status and outcome policy, combined into the task's
+// result and the ack the bridge gets. The worst variant's outcome is the task's.
 
 #include <functional>
 #include <optional>
@@ -19,9 +19,9 @@ namespace cdnwarm::warmer {
 struct TaskWarmerOptions {
   std::string region = "";
   std::string warmer_id = "";
-  // After a variant's MISS (or STALE/EXPIRED), GET it again and record whether it is now a
-  // HIT (cache_after).
-  bool verify = false;
+  // After a variant's answer that was not a HIT (MISS, STALE, EXPIRED, or no cache
+  // information), GET it again: only a HIT then proves it warm (cache_after).
+  bool verify = true;
 };
 
 struct WarmOutcome {

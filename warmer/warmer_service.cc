@@ -1,5 +1,7 @@
 #include "warmer/warmer_service.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/task_validation.h"
@@ -29,7 +31,7 @@ grpc::ServerUnaryReactor* WarmerService::WarmNow(grpc::CallbackServerContext* ct
         *reply = std::move(out.result);
         reactor->Finish(grpc::Status::OK);
       },
-      request->verify());
+      request->has_verify() ? std::optional<bool>(request->verify()) : std::nullopt);
   return reactor;
 }
 

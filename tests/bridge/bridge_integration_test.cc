@@ -638,6 +638,40 @@ TEST_F(BridgeIntegrationTest, PartitionsAssignedWhilePausedStayPaused) {
   (*b2)->runner().Wait();
 }
 
+// A region existed only once its first warmer subscribed, and then started at "latest":
+// every task accepted before was never delivered there, and nobody was told. With
+// --regions the bridge anchors each region's group at start-up.
+TEST_F(BridgeIntegrationTest, AKnownRegionGetsEveryTaskAcceptedBeforeItsFirstWarmer) {
+  config_.common.regions = {"eu", "us"};
+  config_.bridge.consumer.auto_offset_reset = "latest";
+  StartBridge();
+  ProduceTasks(40);
+  // Before any warmer: "us" is listed, with the 40 tasks waiting for it.
+  ASSERT_TRUE(Await([&] {
+    grpc::ClientContext ctx;
+    cdnwarm::v1::ListSubscriptionsRequest req;
+    req.set_region("us");
+    cdnwarm::v1::ListSubscriptionsReply reply;
+    if (!stub_->ListSubscriptions(&ctx, req, &reply).ok() || reply.regions_size() != 1) {
+      return false;
+    }
+    const cdnwarm::v1::RegionInfo& us = reply.regions(0);
+    int64_t lag = 0;
+    for (const auto& p : us.partitions()) lag += p.lag();
+    return !us.joined() && us.partitions_size() == 3 && lag == 40;
+  })) << "us is listed with its lag before any warmer subscribed";
+  TestSubscriber& late = Subscribe("us", "w-late", 100);
+  ASSERT_TRUE(late.WaitSubscribed());
+  EXPECT_TRUE(late.WaitUntil([](const auto& got) { return got.size() >= 40; }))
+      << late.received() << " of the 40 tasks accepted before the first warmer";
+  // A region the deployment does not have is refused, naming it.
+  TestSubscriber& typo = Subscribe("us-east", "w-typo", 1);
+  typo.WaitUntil([](const auto&) { return false; }, absl::Seconds(5));
+  EXPECT_EQ(typo.status().error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(typo.status().error_message(),
+            "region: \"us-east\" is not one of this deployment's regions (eu, us)");
+}
+
 // librdkafka keeps a partition's pause across a revoke. A partition revoked while flow
 // control had the region paused, and assigned back after the region resumed, was never
 // read again: its tasks waited for ever (the drills' poison URL sat behind one).

@@ -1,7 +1,7 @@
 // The warmer's subscription loop against the real streamer-bridge (in-process) and the real
-// broker: tasks written to the requests topic are warmed at a real origin and every one
-// ends as a WARMED result on the results topic; a warmer that drains (a rolling update)
-// hands its work to the others without using up attempts.
+// broker: tasks written to the requests topic are warmed at a real nginx edge and every one
+// ends as a WARMED result (the verify request a HIT) on the results topic; a warmer that drains (a
+// rolling update) hands its work to the others without using up attempts.
 
 #include <map>
 #include <memory>
@@ -27,6 +27,9 @@ class WarmerBridgeTest : public ::testing::Test {
     auto origin = testing::StartTestOrigin(CDNWARM_TEST_PYTHON, CDNWARM_TEST_ORIGIN, &origin_port_);
     ASSERT_TRUE(origin.ok()) << origin.status();
     origin_ = *std::move(origin);
+    auto edge = testing::StartCachingEdge(origin_port_);
+    ASSERT_TRUE(edge.ok()) << edge.status();
+    edge_ = *std::move(edge);
     const std::string suffix = absl::StrCat(absl::ToUnixMicros(absl::Now()));
     bc_.common.kafka = testing::TestKafka();
     bc_.common.requests_topic = absl::StrCat("it.wb.requests.", suffix);
@@ -86,7 +89,7 @@ class WarmerBridgeTest : public ::testing::Test {
       cdnwarm::v1::WarmTask t;
       t.set_task_id(absl::StrCat("j/", i));
       t.set_job_id("j");
-      t.set_url(absl::StrCat("http://127.0.0.1:", origin_port_, paths[i]));
+      t.set_url(edge_->url(paths[i]));
       records.emplace_back(t.url(), t.SerializeAsString());
     }
     ASSERT_TRUE(testing::ProduceRecords(bc_.common.requests_topic, records).ok());
@@ -113,6 +116,7 @@ class WarmerBridgeTest : public ::testing::Test {
   }
 
   int origin_port_ = 0;
+  std::unique_ptr<testing::NginxServer> edge_;
   std::unique_ptr<testing::ChildProcess> origin_;
   bridge::BridgeConfig bc_;
   metrics::Registry registry_;
@@ -133,7 +137,8 @@ TEST_F(WarmerBridgeTest, WarmerWarmsWhatTheRealBridgeDeliversAndResultsReachKafk
   int warmed = 0;
   for (const auto& [id, r] : results) {
     EXPECT_EQ(r.region(), "eu");
-    warmed += r.outcome() == cdnwarm::v1::OUTCOME_WARMED && r.http_status() == 200;
+    warmed += r.outcome() == cdnwarm::v1::OUTCOME_WARMED && r.http_status() == 200 &&
+              r.cache_after() == cdnwarm::v1::CACHE_STATUS_HIT;
   }
   EXPECT_EQ(warmed, kTasks);
   EXPECT_TRUE(w.readiness.Ready()) << "subscribed";

@@ -134,27 +134,35 @@ TEST(TaskOptionsTest, ValidationNamesTheField) {
   auto* h = v->add_headers();
   h->set_name("Accept-Encoding");
   h->set_value("br");
-  EXPECT_TRUE(ValidateOptions(o).ok());
+  EXPECT_TRUE(ValidateOptions(o, {}).ok());
 
   cdnwarm::v1::TaskOptions bad_region = o;
   bad_region.add_target_regions("EU");
-  EXPECT_THAT(std::string(ValidateOptions(bad_region).status().message()),
+  EXPECT_THAT(std::string(ValidateOptions(bad_region, {}).status().message()),
               HasSubstr("options.target_regions[1]"));
   cdnwarm::v1::TaskOptions bad_header = o;
   bad_header.mutable_variants(0)->mutable_headers(0)->set_value("br\r\nX-Evil: 1");
-  EXPECT_THAT(std::string(ValidateOptions(bad_header).status().message()),
+  EXPECT_THAT(std::string(ValidateOptions(bad_header, {}).status().message()),
               HasSubstr("options.variants[0].headers[0].value"));
   cdnwarm::v1::TaskOptions host_header = o;
   host_header.mutable_variants(0)->mutable_headers(0)->set_name("Host");
-  EXPECT_THAT(std::string(ValidateOptions(host_header).status().message()),
+  EXPECT_THAT(std::string(ValidateOptions(host_header, {}).status().message()),
               HasSubstr("may not be set"));
   cdnwarm::v1::TaskOptions too_many = o;
   for (int i = 0; i < 9; ++i) too_many.add_variants()->set_name(std::to_string(i));
-  EXPECT_THAT(std::string(ValidateOptions(too_many).status().message()),
+  EXPECT_THAT(std::string(ValidateOptions(too_many, {}).status().message()),
               HasSubstr("the limit is 8"));
   cdnwarm::v1::TaskOptions ttl = o;
   ttl.mutable_ttl()->set_seconds(8 * 24 * 3600);
-  EXPECT_THAT(std::string(ValidateOptions(ttl).status().message()), HasSubstr("options.ttl"));
+  EXPECT_THAT(std::string(ValidateOptions(ttl, {}).status().message()), HasSubstr("options.ttl"));
+  // A region the deployment does not have (a typo) is refused, naming it.
+  EXPECT_TRUE(ValidateOptions(o, {"eu-west", "us-east"}).ok());
+  cdnwarm::v1::TaskOptions typo;
+  typo.add_target_regions("us-east");
+  typo.add_target_regions("eu-wset");
+  EXPECT_EQ(std::string(ValidateOptions(typo, {"eu-west", "us-east"}).status().message()),
+            "options.target_regions[1]: region \"eu-wset\" is not one of this deployment's "
+            "regions (eu-west, us-east)");
 }
 
 TEST(TaskIdTest, RoundTrips) {

@@ -25,31 +25,35 @@ const cdnwarm::v1::RegionProgress& Region(const cdnwarm::v1::Job& job, const std
   return none;
 }
 
-TEST(JobTrackerTest, CountsPerRegionAndIgnoresDuplicates) {
+TEST(JobTrackerTest, CountsEveryOutcomePerRegionAndIgnoresDuplicates) {
   JobTracker t({.regions = {"eu", "us"}});
   const absl::Time now = absl::Now();
-  for (uint32_t i = 0; i < 3; ++i) t.OnTask("j1", i, now);
+  for (uint32_t i = 0; i < 4; ++i) t.OnTask("j1", i, now);
   t.OnTask("j1", 2, now);  // read again from Kafka: counts once
   t.OnResult(Result("j1", 0, "eu", cdnwarm::v1::OUTCOME_WARMED));
   t.OnResult(Result("j1", 0, "eu", cdnwarm::v1::OUTCOME_FAILED));  // redelivery duplicate
   t.OnResult(Result("j1", 1, "eu", cdnwarm::v1::OUTCOME_FAILED));
   t.OnResult(Result("j1", 2, "eu", cdnwarm::v1::OUTCOME_COALESCED));
+  t.OnResult(Result("j1", 3, "eu", cdnwarm::v1::OUTCOME_UNVERIFIED));
   t.OnResult(Result("j1", 0, "us", cdnwarm::v1::OUTCOME_EXPIRED));
 
   absl::StatusOr<cdnwarm::v1::Job> job = t.Get("j1");
   ASSERT_TRUE(job.ok()) << job.status();
-  EXPECT_EQ(job->total_tasks(), 3u);
+  EXPECT_EQ(job->total_tasks(), 4u);
   ASSERT_EQ(job->regions_size(), 2);
-  EXPECT_EQ(Region(*job, "eu").warmed(), 2u);
+  EXPECT_EQ(Region(*job, "eu").warmed(), 1u);
   EXPECT_EQ(Region(*job, "eu").failed(), 1u);
+  EXPECT_EQ(Region(*job, "eu").coalesced(), 1u);
+  EXPECT_EQ(Region(*job, "eu").unverified(), 1u);
   EXPECT_EQ(Region(*job, "eu").pending(), 0u);
   EXPECT_TRUE(Region(*job, "eu").done());
   EXPECT_EQ(Region(*job, "us").expired(), 1u);
-  EXPECT_EQ(Region(*job, "us").pending(), 2u);
+  EXPECT_EQ(Region(*job, "us").pending(), 3u);
   EXPECT_FALSE(job->done());
 
   t.OnResult(Result("j1", 1, "us", cdnwarm::v1::OUTCOME_SKIPPED));
   t.OnResult(Result("j1", 2, "us", cdnwarm::v1::OUTCOME_WARMED));
+  t.OnResult(Result("j1", 3, "us", cdnwarm::v1::OUTCOME_WARMED));
   job = t.Get("j1");
   EXPECT_EQ(Region(*job, "us").skipped(), 1u);
   EXPECT_TRUE(job->done());

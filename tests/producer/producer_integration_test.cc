@@ -36,7 +36,7 @@ ProducerConfig TestConfig() {
   c.common.results_topic = absl::StrCat("it.producer.results.", suffix);
   c.common.dead_letter_topic = absl::StrCat("it.producer.dlq.", suffix);
   c.common.server.drain_timeout = absl::Seconds(2);
-  c.regions = {"eu", "us"};
+  c.common.regions = {"eu", "us"};
   c.common.topic_partitions = 3;
   c.fetch_guard.addresses = *common::AddressPolicy::Create({"127.0.0.0/8"});
   c.fetch_guard.hosts =
@@ -181,6 +181,16 @@ TEST_F(ProducerIntegrationTest, WarmRefusesBadInputWithTheRightCode) {
   grpc::Status s = stub_->Warm(Ctx().get(), req, &reply);
   EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("options.target_regions[0]"));
+  // A region this deployment does not have (--regions=eu,us): a typo is refused, not
+  // SKIPPED everywhere while the job reports done.
+  req.mutable_options()->clear_target_regions();
+  req.mutable_options()->add_target_regions("eu");
+  req.mutable_options()->add_target_regions("us-east");
+  s = stub_->Warm(Ctx().get(), req, &reply);
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "options.target_regions[1]: region \"us-east\" is not one of this deployment's "
+            "regions (eu, us)");
 }
 
 TEST_F(ProducerIntegrationTest, BatchReportsEachBadEntryAndProducesExactlyTheGoodOnes) {

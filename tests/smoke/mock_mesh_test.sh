@@ -17,7 +17,8 @@ out=$("$python" "$root/scripts/cdnwarm" --producer "$producer_addr" warm -f - --
   --watch-timeout 120 <"$work/urls.txt") || fail "cdnwarm warm: $out"
 grep -q "$urls tasks, done" <<<"$out" || fail "job not done: $out"
 for r in "${mesh_regions[@]}"; do
-  grep -Eq "^$r +$urls +0 " <<<"$out" || fail "$r did not warm all $urls: $out"
+  # region, warmed, verified HIT, unverified, failed: every URL proven warm, none failed.
+  grep -Eq "^$r +$urls +[0-9]+ +0 +0 " <<<"$out" || fail "$r did not warm all $urls: $out"
   hits=$(edge_hits "$r")
   [ "$hits" -eq "$urls" ] || fail "only $hits of $urls URLs are a HIT at $r's edge"
 done

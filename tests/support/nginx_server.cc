@@ -21,7 +21,6 @@
 #include "absl/time/clock.h"
 
 namespace cdnwarm::testing {
-namespace {
 
 bool CanConnect(const std::string& host, int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -33,6 +32,24 @@ bool CanConnect(const std::string& host, int port) {
   ::close(fd);
   return ok;
 }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::string WaitForFileToContain(const std::string& path, const std::string& needle,
+                                 absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string text = ReadFile(path);
+  while (text.find(needle) == std::string::npos && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));  // polling a condition with a deadline
+    text = ReadFile(path);
+  }
+  return text;
+}
+
+namespace {
 
 // Forks and execs `args` with stdout and stderr on the given descriptors. The child gets
 // SIGKILL when the test dies (PR_SET_PDEATHSIG), so a crashed test leaves nothing behind.
@@ -140,6 +157,26 @@ http {
   return s;
 }
 
+absl::StatusOr<std::unique_ptr<NginxServer>> StartCachingEdge(int origin_port,
+                                                              const std::string& host,
+                                                              const std::string& name) {
+  const std::string root = MakeTempDir("edge");
+  return NginxServer::Start(
+      root,
+      absl::StrCat(R"(
+    location / {
+      proxy_pass http://127.0.0.1:)",
+                   origin_port, R"(;
+      proxy_cache edge;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      add_header X-Cache-Status $upstream_cache_status always;
+      add_header X-Served-By )",
+                   name, R"( always;
+    })"),
+      host, absl::StrCat("proxy_cache_path ", root, "/cache levels=1:2 keys_zone=edge:1m;"));
+}
+
 NginxServer::~NginxServer() {
   if (pid_ > 0) {
     ::kill(pid_, SIGTERM);
@@ -152,19 +189,10 @@ std::string NginxServer::url(const std::string& path) const {
   return absl::StrCat("http://", host_, ":", port_, path);
 }
 
-std::string NginxServer::access_log() const {
-  std::ifstream in(prefix_ + "/access.log");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+std::string NginxServer::access_log() const { return ReadFile(prefix_ + "/access.log"); }
 
 std::string NginxServer::WaitForAccessLog(const std::string& needle, absl::Duration timeout) const {
-  const absl::Time deadline = absl::Now() + timeout;
-  std::string log = access_log();
-  while (log.find(needle) == std::string::npos && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));  // polling a condition with a deadline
-    log = access_log();
-  }
-  return log;
+  return WaitForFileToContain(prefix_ + "/access.log", needle, timeout);
 }
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(

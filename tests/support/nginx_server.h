@@ -41,6 +41,12 @@ class NginxServer {
   pid_t pid_ = -1;
 };
 
+// A caching edge in front of 127.0.0.1:origin_port, as the mesh's edges are: proxy_cache
+// with X-Cache-Status and X-Served-By `name`, listening on `host`.
+absl::StatusOr<std::unique_ptr<NginxServer>> StartCachingEdge(int origin_port,
+                                                              const std::string& host = "127.0.0.1",
+                                                              const std::string& name = "edge");
+
 // A child process started for a test and killed by the destructor.
 class ChildProcess {
  public:
@@ -64,6 +70,16 @@ class ChildProcess {
 // "PORT n" line it prints once listening.
 absl::StatusOr<std::unique_ptr<ChildProcess>> StartTestOrigin(const std::string& python,
                                                               const std::string& script, int* port);
+
+// True when a TCP connect to host:port succeeds now.
+bool CanConnect(const std::string& host, int port);
+
+// The whole file; empty when it does not exist.
+std::string ReadFile(const std::string& path);
+
+// The file once it contains `needle`, or as it is when `timeout` passes.
+std::string WaitForFileToContain(const std::string& path, const std::string& needle,
+                                 absl::Duration timeout);
 
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 int FreeLoopbackPort();

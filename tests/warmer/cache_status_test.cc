@@ -94,6 +94,10 @@ INSTANTIATE_TEST_SUITE_P(
              kHit,
              1},
         Case{"varnish_miss_age_zero", {{"x-cache", "MISS"}, {"age", "0"}}, kMiss, 2},
+        // Varnish as it comes: X-Varnish names this transaction, and the one that stored
+        // the object on a hit; Age is 0 on a fresh hit.
+        Case{"varnish_builtin_miss", {{"x-varnish", "32770"}, {"age", "0"}}, kMiss, 2},
+        Case{"varnish_builtin_hit", {{"x-varnish", "32773 32771"}, {"age", "0"}}, kHit, 2},
         // RFC 9211 Cache-Status, origin side first, client side last.
         Case{"rfc9211_two_layers",
              {{"cache-status",
@@ -127,6 +131,18 @@ INSTANTIATE_TEST_SUITE_P(
         // No substring matching: these are not HITs.
         Case{"not_a_hit_substring", {{"x-cache", "TCP_REFRESH_FAIL_MISS_HITLESS"}}, kUnknown, 1}),
     [](const ::testing::TestParamInfo<Case>& p) { return p.param.name; });
+
+// RFC 9211: a cache that forwarded the request says `stored` when it kept the response.
+TEST(CacheStatusStoredTest, ForwardedWithoutStoredIsNotStored) {
+  EXPECT_FALSE(ParseCacheStatus({{"cache-status", "Edge; fwd=uri-miss; stored"}}).edge_not_stored);
+  EXPECT_FALSE(ParseCacheStatus({{"cache-status", "Edge; fwd=miss; stored=?1"}}).edge_not_stored);
+  EXPECT_TRUE(ParseCacheStatus({{"cache-status", "Edge; fwd=uri-miss"}}).edge_not_stored);
+  EXPECT_TRUE(ParseCacheStatus({{"cache-status", "Edge; fwd=miss; stored=?0"}}).edge_not_stored);
+  // Only the client-side entry counts: here the edge hit.
+  EXPECT_FALSE(
+      ParseCacheStatus({{"cache-status", "Origin; fwd=uri-miss, Edge; hit"}}).edge_not_stored);
+  EXPECT_FALSE(ParseCacheStatus({{"x-cache", "MISS"}}).edge_not_stored);
+}
 
 TEST(PopTest, NamesTheEdgeThatAnswered) {
   EXPECT_EQ(ParsePop({{"x-amz-cf-pop", "FRA56-P1"}}), "FRA56-P1");

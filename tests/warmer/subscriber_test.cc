@@ -1,6 +1,7 @@
 // The warmer's subscription loop against an in-test bridge double that speaks the Bridge
 // contract (the real streamer-bridge runs the same test shapes in its own suite): deliveries
-// are warmed at a real origin and acked with the policy's outcome, in batches; streams that
+// are warmed at a real nginx edge in front of a real origin and acked with the policy's
+// outcome, in batches; streams that
 // end are reopened; long warms get their deadline extended; a drain hands work back.
 
 #include "warmer/subscriber.h"
@@ -194,6 +195,9 @@ class SubscriberTest : public ::testing::Test {
     auto origin = testing::StartTestOrigin(kPython, kOrigin, &origin_port_);
     ASSERT_TRUE(origin.ok()) << origin.status();
     origin_ = *std::move(origin);
+    auto edge = testing::StartCachingEdge(origin_port_);
+    ASSERT_TRUE(edge.ok()) << edge.status();
+    edge_ = *std::move(edge);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &bridge_port_);
     builder.RegisterService(&bridge_);
@@ -227,9 +231,7 @@ class SubscriberTest : public ::testing::Test {
     subscriber_->Start();
   }
 
-  std::string Url(const std::string& path) {
-    return absl::StrCat("http://127.0.0.1:", origin_port_, path);
-  }
+  std::string Url(const std::string& path) { return edge_->url(path); }
 
   const cdnwarm::v1::AckEntry* AckFor(const std::string& id) {
     absl::MutexLock lock(&bridge_.mu_);
@@ -244,6 +246,7 @@ class SubscriberTest : public ::testing::Test {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<testing::ChildProcess> origin_;
   int origin_port_ = 0;
+  std::unique_ptr<testing::NginxServer> edge_;
   metrics::Registry registry_;
   common::FetchGuard guard_;
   std::unique_ptr<HttpEngine> engine_;

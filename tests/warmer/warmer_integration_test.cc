@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/url_canon.h"
 #include "gmock/gmock.h"
@@ -15,6 +16,7 @@
 #include "tests/common/http_get.h"
 #include "tests/support/nginx_server.h"
 #include "tests/support/notification.h"
+#include "tests/support/varnish_server.h"
 #include "warmer/task_warmer.h"
 
 namespace cdnwarm::warmer {
@@ -25,20 +27,65 @@ using ::testing::HasSubstr;
 constexpr const char* kPython = CDNWARM_TEST_PYTHON;
 constexpr const char* kOrigin = CDNWARM_TEST_ORIGIN;
 
+// An nginx edge in front of the origin. Besides `/`, locations that behave as real edges
+// do when they cannot prove a warm (each maps to the origin's /static/):
+//   /nostore/  says MISS every time and keeps nothing (a cache that does not store);
+//   /bare/     is not a cache at all: no cache header in the answer;
+//   /split/    refuses Accept-Encoding: br (403) and caches the rest;
+//   /rfc9211/  speaks RFC 9211 Cache-Status only (`edge; hit`, `edge; fwd=uri-miss; stored`);
+//   /rfc9211-nostore/  RFC 9211 for a cache that forwards and does not store.
 std::string EdgeConf(int origin_port, const std::string& name) {
-  return absl::StrCat(R"(
-    location / {
-      proxy_pass http://127.0.0.1:)",
-                      origin_port, R"(;
+  const std::string upstream = absl::StrCat("http://127.0.0.1:", origin_port);
+  const std::string cache = R"(
       proxy_cache edge;
       proxy_cache_valid 200 10m;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection "";)";
+  return absl::StrCat(R"(
+    add_header X-Served-By )",
+                      name, R"( always;
+    location / {
+      proxy_pass )",
+                      upstream, ";", cache, R"(
       add_header X-Cache-Status $upstream_cache_status always;
       add_header X-Served-By )",
                       name, R"( always;
+    }
+    location /nostore/ {
+      proxy_pass )",
+                      upstream, "/static/;", cache, R"(
+      proxy_no_cache 1;
+      add_header X-Cache-Status $upstream_cache_status always;
+    }
+    location /bare/ {
+      proxy_pass )",
+                      upstream, R"(/static/;
+    }
+    location /split/ {
+      if ($http_accept_encoding = "br") { return 403; }
+      proxy_pass )",
+                      upstream, "/static/;", cache, R"(
+      add_header X-Cache-Status $upstream_cache_status always;
+    }
+    location /rfc9211/ {
+      proxy_pass )",
+                      upstream, "/static/;", cache, R"(
+      add_header Cache-Status $rfc9211_status always;
+    }
+    location /rfc9211-nostore/ {
+      proxy_pass )",
+                      upstream, "/static/;", cache, R"(
+      proxy_no_cache 1;
+      add_header Cache-Status "edge; fwd=uri-miss" always;
     })");
 }
+
+constexpr const char* kEdgeHttpConf = R"(
+  map $upstream_cache_status $rfc9211_status {
+    HIT "edge; hit";
+    MISS "edge; fwd=uri-miss; stored";
+    default "edge; fwd=bypass";
+  })";
 
 class WarmerIntegrationTest : public ::testing::Test {
  protected:
@@ -53,7 +100,8 @@ class WarmerIntegrationTest : public ::testing::Test {
     const std::string root = testing::MakeTempDir("edge");
     auto edge = testing::NginxServer::Start(
         root, EdgeConf(origin_port_, name), host,
-        absl::StrCat("proxy_cache_path ", root, "/cache levels=1:2 keys_zone=edge:1m;"));
+        absl::StrCat("proxy_cache_path ", root, "/cache levels=1:2 keys_zone=edge:1m;",
+                     kEdgeHttpConf));
     EXPECT_TRUE(edge.ok()) << edge.status();
     return edge.ok() ? *std::move(edge) : nullptr;
   }
@@ -186,6 +234,178 @@ TEST_F(WarmerIntegrationTest, TheEdgeSeesExactlyTheCanonicalTarget) {
   }
 }
 
+// WARMED is proof: a HIT, or a verify request answered HIT right after a MISS. A cache
+// that answers MISS and keeps nothing is not warmed, whatever its first answer said.
+TEST_F(WarmerIntegrationTest, AMissTheEdgeDoesNotKeepIsNotWarmed) {
+  auto edge = StartEdge("127.0.0.1", "edge-a");
+  ASSERT_NE(edge, nullptr);
+  const common::FetchGuard guard = LoopbackAllowed();
+  auto engine = Engine({}, guard);
+  TaskWarmer warmer(*engine, guard, {.region = "eu", .warmer_id = "w1"});  // verify: default
+
+  WarmOutcome out = WarmSync(warmer, Task(edge->url("/nostore/kept-nowhere.js")));
+  EXPECT_EQ(out.ack, cdnwarm::v1::ACK_OUTCOME_FAILED) << out.result.error();
+  EXPECT_EQ(out.result.outcome(), cdnwarm::v1::OUTCOME_FAILED);
+  EXPECT_EQ(out.result.cache_before(), cdnwarm::v1::CACHE_STATUS_MISS);
+  EXPECT_EQ(out.result.cache_after(), cdnwarm::v1::CACHE_STATUS_MISS);
+  EXPECT_THAT(out.result.error(),
+              HasSubstr("verify request right after the warm was MISS (HTTP 200; the warm was "
+                        "MISS): the edge did not keep the object"));
+  // Both GETs reached the edge and were logged (nginx logs a request once it answered).
+  const std::string line = "\"GET /nostore/kept-nowhere.js HTTP/1.1\" 200";
+  const auto logged = [&] {
+    return std::vector<std::string>(absl::StrSplit(edge->access_log(), line)).size() - 1;
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (logged() < 2 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));  // polling a condition with a deadline
+  }
+  EXPECT_EQ(logged(), 2u) << "the warm and the verify: " << edge->access_log();
+
+  // The same edge, a path it does store: MISS, then the verify HIT proves it.
+  WarmOutcome kept = WarmSync(warmer, Task(edge->url("/static/kept.js")));
+  EXPECT_EQ(kept.result.outcome(), cdnwarm::v1::OUTCOME_WARMED) << kept.result.error();
+  EXPECT_EQ(kept.result.cache_after(), cdnwarm::v1::CACHE_STATUS_HIT);
+  EXPECT_EQ(kept.result.error(), "");
+}
+
+// A 2xx with no cache information is UNVERIFIED, with verification on or off.
+TEST_F(WarmerIntegrationTest, AnAnswerWithNoCacheInformationIsUnverified) {
+  auto edge = StartEdge("127.0.0.1", "edge-a");
+  ASSERT_NE(edge, nullptr);
+  const common::FetchGuard guard = LoopbackAllowed();
+  auto engine = Engine({}, guard);
+  for (const bool verify : {true, false}) {
+    TaskWarmer warmer(*engine, guard, {.region = "eu", .verify = verify});
+    const std::string path = absl::StrCat("/bare/no-cache-info-", verify, ".css");
+    WarmOutcome out = WarmSync(warmer, Task(edge->url(path)));
+    EXPECT_EQ(out.ack, cdnwarm::v1::ACK_OUTCOME_UNVERIFIED) << "verify " << verify;
+    EXPECT_EQ(out.result.outcome(), cdnwarm::v1::OUTCOME_UNVERIFIED);
+    EXPECT_EQ(out.result.http_status(), 200);
+    EXPECT_EQ(out.result.cache_before(), cdnwarm::v1::CACHE_STATUS_UNKNOWN);
+    EXPECT_THAT(out.result.error(), HasSubstr("no cache information"));
+    EXPECT_THAT(edge->WaitForAccessLog(path), HasSubstr(path));
+  }
+  // Verification off: a MISS still counts as stored, as the edge's own word.
+  TaskWarmer trusting(*engine, guard, {.region = "eu", .verify = false});
+  WarmOutcome miss = WarmSync(trusting, Task(edge->url("/static/trusted.css")));
+  EXPECT_EQ(miss.result.outcome(), cdnwarm::v1::OUTCOME_WARMED) << miss.result.error();
+  EXPECT_EQ(miss.result.cache_after(), cdnwarm::v1::CACHE_STATUS_UNSPECIFIED);
+}
+
+// The task's outcome in a region is its worst variant's, and its headline numbers are that
+// variant's.
+TEST_F(WarmerIntegrationTest, TheWorstVariantIsTheTasksOutcome) {
+  auto edge = StartEdge("127.0.0.1", "edge-a");
+  ASSERT_NE(edge, nullptr);
+  const common::FetchGuard guard = LoopbackAllowed();
+  auto engine = Engine({}, guard);
+  TaskWarmer warmer(*engine, guard, {.region = "eu"});
+
+  cdnwarm::v1::WarmTask failed = Task(edge->url("/split/one.js"));
+  AddVariant(&failed, "gzip", "gzip");
+  AddVariant(&failed, "br", "br");
+  WarmOutcome out = WarmSync(warmer, failed);
+  EXPECT_EQ(out.result.outcome(), cdnwarm::v1::OUTCOME_FAILED);
+  EXPECT_EQ(out.result.http_status(), 403) << "the br variant's";
+  EXPECT_EQ(out.result.error(), "br: HTTP 403");
+  ASSERT_EQ(out.result.variants_size(), 2);
+  EXPECT_EQ(out.result.variants(0).cache_after(), cdnwarm::v1::CACHE_STATUS_HIT);
+
+  // One variant proven, one with no cache information: UNVERIFIED, not WARMED.
+  edge.reset();
+  auto edge2 = StartEdge("127.0.0.1", "edge-b");
+  ASSERT_NE(edge2, nullptr);
+  cdnwarm::v1::WarmTask mixed = Task(edge2->url("/static/two.js"));
+  AddVariant(&mixed, "gzip", "gzip");
+  WarmOutcome proven = WarmSync(warmer, mixed);
+  EXPECT_EQ(proven.result.outcome(), cdnwarm::v1::OUTCOME_WARMED) << proven.result.error();
+  cdnwarm::v1::WarmTask bare = Task(edge2->url("/bare/two.js"));
+  AddVariant(&bare, "gzip", "gzip");
+  AddVariant(&bare, "identity", "");
+  WarmOutcome unproven = WarmSync(warmer, bare);
+  EXPECT_EQ(unproven.result.outcome(), cdnwarm::v1::OUTCOME_UNVERIFIED);
+  EXPECT_THAT(unproven.result.error(), HasSubstr("gzip: no cache information"));
+}
+
+// RFC 9211 Cache-Status from a real nginx: `fwd=uri-miss; stored` then `hit` is a warm; a
+// cache that forwards and does not say `stored` is not, with or without verification.
+TEST_F(WarmerIntegrationTest, Rfc9211CacheStatusFromARealEdge) {
+  auto edge = StartEdge("127.0.0.1", "edge-a");
+  ASSERT_NE(edge, nullptr);
+  const common::FetchGuard guard = LoopbackAllowed();
+  auto engine = Engine({}, guard);
+  TaskWarmer warmer(*engine, guard, {.region = "eu"});
+  WarmOutcome out = WarmSync(warmer, Task(edge->url("/rfc9211/a.js")));
+  EXPECT_EQ(out.result.outcome(), cdnwarm::v1::OUTCOME_WARMED) << out.result.error();
+  EXPECT_EQ(out.result.cache_before(), cdnwarm::v1::CACHE_STATUS_MISS);
+  EXPECT_EQ(out.result.cache_after(), cdnwarm::v1::CACHE_STATUS_HIT);
+  ASSERT_GE(out.result.variants(0).layers_size(), 1);
+  EXPECT_EQ(out.result.variants(0).layers(0).name(), "edge");
+  EXPECT_EQ(out.result.variants(0).layers(0).raw(), "edge; fwd=uri-miss; stored");
+
+  TaskWarmer trusting(*engine, guard, {.region = "eu", .verify = false});
+  WarmOutcome not_stored = WarmSync(trusting, Task(edge->url("/rfc9211-nostore/b.js")));
+  EXPECT_EQ(not_stored.result.outcome(), cdnwarm::v1::OUTCOME_FAILED);
+  EXPECT_THAT(not_stored.result.error(), HasSubstr("did not store the response"));
+  WarmOutcome verified = WarmSync(warmer, Task(edge->url("/rfc9211-nostore/b.js")));
+  EXPECT_EQ(verified.result.outcome(), cdnwarm::v1::OUTCOME_FAILED);
+  EXPECT_THAT(verified.result.error(), HasSubstr("did not keep the object"));
+}
+
+// Varnish, as it comes (built-in VCL): X-Varnish names one transaction on a miss and two
+// on a hit; Age says nothing on a fresh hit. Its access log (varnishncsa) shows the warm
+// and the verify.
+TEST_F(WarmerIntegrationTest, AVarnishEdgeIsProvenByItsOwnHeaders) {
+  auto varnish = testing::VarnishServer::Start(origin_port_, "127.0.0.1");
+  ASSERT_TRUE(varnish.ok()) << varnish.status();
+  const common::FetchGuard guard = LoopbackAllowed();
+  auto engine = Engine({}, guard);
+  TaskWarmer warmer(*engine, guard, {.region = "eu"});
+  const std::string url = (*varnish)->url("/static/varnish.js?size=3000");
+  WarmOutcome out = WarmSync(warmer, Task(url));
+  EXPECT_EQ(out.result.outcome(), cdnwarm::v1::OUTCOME_WARMED) << out.result.error();
+  EXPECT_EQ(out.result.cache_before(), cdnwarm::v1::CACHE_STATUS_MISS);
+  EXPECT_EQ(out.result.cache_after(), cdnwarm::v1::CACHE_STATUS_HIT);
+  EXPECT_EQ(out.result.variants(0).pop(), "varnish") << "from Via";
+  const std::string line = "GET " + url + " HTTP/1.1\" 200 ";
+  EXPECT_THAT((*varnish)->WaitForAccessLog(line + "hit"), HasSubstr(line + "miss"));
+  EXPECT_THAT((*varnish)->access_log(), HasSubstr(line + "hit"));
+  // What a user then gets.
+  HttpResponse again = PlainGet(url, "");
+  EXPECT_THAT(again.headers["x-varnish"], ::testing::MatchesRegex("[0-9]+ [0-9]+"));
+}
+
+// A Fastly-shaped edge (a shield and an edge, `X-Cache: MISS, HIT`), built on Varnish: the
+// outermost entry is the edge's, so a shield MISS under an edge HIT is a HIT.
+TEST_F(WarmerIntegrationTest, AFastlyShapedEdgeIsReadOutermostLast) {
+  auto varnish = testing::VarnishServer::Start(origin_port_, "127.0.0.1",
+                                               absl::StrCat(R"(
+vcl 4.1;
+backend origin { .host = "127.0.0.1"; .port = ")",
+                                                            origin_port_,
+                                                            R"("; }
+sub vcl_deliver {
+  set resp.http.X-Served-By = "cache-shield-FRA, cache-edge-AMS";
+  if (obj.hits > 0) { set resp.http.X-Cache = "MISS, HIT"; } else { set resp.http.X-Cache = "MISS, MISS"; }
+  unset resp.http.X-Varnish;
+  unset resp.http.Age;
+}
+)"));
+  ASSERT_TRUE(varnish.ok()) << varnish.status();
+  const common::FetchGuard guard = LoopbackAllowed();
+  auto engine = Engine({}, guard);
+  TaskWarmer warmer(*engine, guard, {.region = "eu"});
+  WarmOutcome out = WarmSync(warmer, Task((*varnish)->url("/static/fastly.js")));
+  EXPECT_EQ(out.result.outcome(), cdnwarm::v1::OUTCOME_WARMED) << out.result.error();
+  EXPECT_EQ(out.result.cache_before(), cdnwarm::v1::CACHE_STATUS_MISS);
+  EXPECT_EQ(out.result.cache_after(), cdnwarm::v1::CACHE_STATUS_HIT);
+  ASSERT_EQ(out.result.variants(0).layers_size(), 2);
+  EXPECT_EQ(out.result.variants(0).pop(), "cache-edge-AMS");
+  EXPECT_THAT((*varnish)->WaitForAccessLog("fastly.js HTTP/1.1\" 200 hit"),
+              HasSubstr("fastly.js HTTP/1.1\" 200 miss"));
+}
+
 TEST_F(WarmerIntegrationTest, EachRegionWarmsOnlyItsPinnedEdge) {
   auto edge_a = StartEdge("127.0.0.2", "edge-a");
   auto edge_b = StartEdge("127.0.0.3", "edge-b");
@@ -232,7 +452,8 @@ TEST_F(WarmerIntegrationTest, OutcomePolicyRetryThenWarmedFailedAndTimeouts) {
   EXPECT_EQ(first.retry_delay, absl::Seconds(7)) << "Retry-After honoured";
   EXPECT_THAT(first.result.error(), HasSubstr("HTTP 503"));
   WarmOutcome second = WarmSync(warmer, Task(origin + "/flaky/a?fail=1&retry_after=7"));
-  EXPECT_EQ(second.ack, cdnwarm::v1::ACK_OUTCOME_WARMED) << second.result.error();
+  // Fetched whole from the origin itself, which says nothing about a cache.
+  EXPECT_EQ(second.ack, cdnwarm::v1::ACK_OUTCOME_UNVERIFIED) << second.result.error();
 
   WarmOutcome missing = WarmSync(warmer, Task(origin + "/status/404"));
   EXPECT_EQ(missing.ack, cdnwarm::v1::ACK_OUTCOME_FAILED);
@@ -286,7 +507,8 @@ TEST_F(WarmerIntegrationTest, RedirectsOnlyWhenEnabledAndEveryHopIsChecked) {
   auto following = Engine({}, on);
   TaskWarmer follower(*following, on, {.region = "eu"});
   out = WarmSync(follower, Task(origin + "/redirect?to=/static/r"));
-  EXPECT_EQ(out.ack, cdnwarm::v1::ACK_OUTCOME_WARMED) << out.result.error();
+  // Followed and fetched whole; the origin has no cache to prove it stored.
+  EXPECT_EQ(out.ack, cdnwarm::v1::ACK_OUTCOME_UNVERIFIED) << out.result.error();
   out = WarmSync(follower, Task(origin + "/redirect?to=http://elsewhere.test/x"));
   EXPECT_EQ(out.ack, cdnwarm::v1::ACK_OUTCOME_FAILED);
   EXPECT_THAT(out.result.error(), HasSubstr("redirect refused"));
