@@ -3,8 +3,6 @@
 // Topic administration through librdkafka's Admin API: services and tests make sure the
 // topics they use exist, with the partition counts and settings they expect.
 
-#include <cstdint>
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,20 +34,6 @@ absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicS
 // through `rk`'s Admin API. UNAVAILABLE when the cluster does not answer within `timeout`.
 absl::StatusOr<size_t> GroupMemberCount(rd_kafka_t* rk, const std::string& group,
                                         absl::Duration timeout);
-
-// The offsets `group` has committed on partitions 0..partitions-1 of `topic`; -1 where it
-// has none. UNAVAILABLE when the cluster does not answer within `timeout`.
-absl::StatusOr<std::map<int32_t, int64_t>> GroupCommittedOffsets(rd_kafka_t* rk,
-                                                                 const std::string& group,
-                                                                 const std::string& topic,
-                                                                 int partitions,
-                                                                 absl::Duration timeout);
-
-// Commits `offsets` (partition -> next offset to read) for `group` from outside it.
-// FAILED_PRECONDITION when the group has active members (they own its offsets then);
-// UNAVAILABLE when the cluster does not answer within `timeout`.
-absl::Status CommitGroupOffsets(rd_kafka_t* rk, const std::string& group, const std::string& topic,
-                                const std::map<int32_t, int64_t>& offsets, absl::Duration timeout);
 
 // The partition count of `topic`, from `rk`'s metadata. NOT_FOUND for a topic the cluster
 // does not have.

@@ -16,9 +16,19 @@ bool IsTokenChar(char c) {
   return absl::ascii_isalnum(c) || kSymbols.find(c) != absl::string_view::npos;
 }
 
-constexpr const char* kRefusedHeaders[] = {
-    "host", "content-length", "transfer-encoding",   "connection",       "keep-alive", "upgrade",
-    "te",   "trailer",        "proxy-authorization", "proxy-connection", "expect",     "range"};
+constexpr const char* kRefusedHeaders[] = {"host",
+                                           "content-length",
+                                           "transfer-encoding",
+                                           "connection",
+                                           "keep-alive",
+                                           "upgrade",
+                                           "te",
+                                           "trailer",
+                                           "proxy-authorization",
+                                           "proxy-connection",
+                                           "expect",
+                                           "range",
+                                           "authorization"};
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
@@ -38,6 +48,12 @@ absl::Status ValidateHeader(const cdnwarm::v1::Header& h, const std::string& fie
     }
   }
   const std::string lower = absl::AsciiStrToLower(name);
+  if (lower == "authorization") {
+    return Invalid(absl::StrCat(field, ".name"),
+                   "header \"Authorization\" may not be set on a warm request: the credential "
+                   "would be kept on the requests topic for its retention, and a shared cache "
+                   "does not serve an authorised response to other users anyway");
+  }
   for (const char* refused : kRefusedHeaders) {
     if (lower == refused) {
       return Invalid(absl::StrCat(field, ".name"),

@@ -19,7 +19,7 @@ struct SitemapWalk {
   const common::FetchGuard& guard;
   const ExpandOptions& options;
   UrlSink& sink;
-  uint32_t added = 0;
+  ExpansionSummary summary = {};
   bool limit_reached = false;
   std::set<std::string> visited = {};
 
@@ -34,22 +34,27 @@ struct SitemapWalk {
         children.emplace_back(loc);
         return absl::OkStatus();
       }
-      if (added >= options.max_urls) {
-        limit_reached = true;
-        return absl::CancelledError("max_urls reached");
+      ++summary.found;
+      if (summary.kept >= options.max_urls) {
+        limit_reached = true;  // counted, not added
+        return absl::OkStatus();
       }
-      ++added;
+      ++summary.kept;
       return sink.Add(loc);
     });
     absl::StatusOr<common::FetchedResponse> fetched = common::FetchStreaming(
         guard, url, options.fetch, [&](absl::string_view chunk) { return parser.Feed(chunk); });
-    if (limit_reached) return absl::OkStatus();
     if (!fetched.ok()) return fetched.status();
     if (absl::Status s = parser.Finish(); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("sitemap ", url, ": ", s.message()));
     }
-    for (const std::string& child : children) {
-      if (limit_reached || sink.Stopped()) break;
+    for (size_t i = 0; i < children.size(); ++i) {
+      const std::string& child = children[i];
+      if (limit_reached) {
+        summary.unread_sitemaps += static_cast<uint32_t>(children.size() - i);
+        break;
+      }
+      if (sink.Stopped()) break;
       absl::StatusOr<common::CanonicalUrl> canonical = common::ResolveUrl(url, child, "loc");
       if (!canonical.ok()) {
         sink.Reject(child, canonical.status().message());
@@ -93,25 +98,32 @@ absl::StatusOr<HlsPlaylist> FetchPlaylist(const common::FetchGuard& guard, const
 }  // namespace
 
 absl::Status ExpandSitemap(const common::FetchGuard& guard, absl::string_view url,
-                           const ExpandOptions& options, UrlSink& sink) {
+                           const ExpandOptions& options, UrlSink& sink, ExpansionSummary* summary) {
   SitemapWalk walk{guard, options, sink};
   absl::StatusOr<common::CanonicalUrl> canonical = common::CanonicalizeUrl(url, "sitemap_url");
   if (!canonical.ok()) return canonical.status();
   walk.visited.insert(canonical->url);
-  return walk.Walk(canonical->url, 0);
+  absl::Status s = walk.Walk(canonical->url, 0);
+  if (summary != nullptr) *summary = walk.summary;
+  return s;
 }
 
 absl::Status ExpandPlaylist(const common::FetchGuard& guard, absl::string_view url,
-                            const ExpandOptions& options, UrlSink& sink) {
+                            const ExpandOptions& options, UrlSink& sink,
+                            ExpansionSummary* summary) {
+  ExpansionSummary unused;
+  ExpansionSummary& counted = summary != nullptr ? *summary : unused;
+  counted = {};
   absl::StatusOr<common::CanonicalUrl> top = common::CanonicalizeUrl(url, "playlist_url");
   if (!top.ok()) return top.status();
   absl::StatusOr<HlsPlaylist> master = FetchPlaylist(guard, top->url, options);
   if (!master.ok()) return master.status();
 
-  uint32_t added = 0;
+  // Past the limit URLs are counted, not added; false stops at a sink error.
   auto add = [&](absl::string_view u) -> bool {
-    if (added >= options.max_urls) return false;
-    ++added;
+    ++counted.found;
+    if (counted.kept >= options.max_urls) return true;
+    ++counted.kept;
     return sink.Add(u).ok();
   };
   // A media playlist given directly is its own single rendition.

@@ -31,14 +31,26 @@ struct ExpandOptions {
   bool include_playlists = false;  // HLS: enqueue playlists too, not only segments
 };
 
+// What an expansion found and kept. Truncated when it stopped at max_urls.
+struct ExpansionSummary {
+  uint64_t found = 0;
+  uint64_t kept = 0;
+  uint32_t unread_sitemaps = 0;
+  bool truncated() const { return found > kept || unread_sitemaps > 0; }
+};
+
 // Fetches the sitemap or sitemap index at `url` and adds every <loc> of every urlset it
-// leads to. Errors concern the top-level document only; nested failures are rejections.
+// leads to, the first max_urls of them. Past the limit the document being read is still
+// counted to its end, and the sitemaps not read yet are counted, not fetched. Errors
+// concern the top-level document only; nested failures are rejections.
 absl::Status ExpandSitemap(const common::FetchGuard& guard, absl::string_view url,
-                           const ExpandOptions& options, UrlSink& sink);
+                           const ExpandOptions& options, UrlSink& sink,
+                           ExpansionSummary* summary = nullptr);
 
 // Fetches the HLS playlist at `url` (master or media) and adds its segments, following a
-// master's media playlists one level down.
+// master's media playlists one level down; the first max_urls of them, all counted.
 absl::Status ExpandPlaylist(const common::FetchGuard& guard, absl::string_view url,
-                            const ExpandOptions& options, UrlSink& sink);
+                            const ExpandOptions& options, UrlSink& sink,
+                            ExpansionSummary* summary = nullptr);
 
 }  // namespace cdnwarm::producer

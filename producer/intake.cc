@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/proto_time.h"
 
 namespace cdnwarm::producer {
 
@@ -45,6 +46,19 @@ void Intake::Enqueue(const std::string& job_id, uint32_t index, const common::Ca
         if (published.ok()) tracker_.OnTask(job_id, index, now);
         done(std::move(published));
       });
+}
+
+void Intake::NoteTruncation(const std::string& job_id, const cdnwarm::v1::Truncation& truncated,
+                            absl::Time deadline, PublishCallback done) {
+  cdnwarm::v1::WarmResult note;
+  note.set_job_id(job_id);
+  *note.mutable_truncated() = truncated;
+  *note.mutable_finished_at() = common::ToProtoTimestamp(absl::Now());
+  publisher_.PublishNote(note, deadline,
+                         [this, note, done = std::move(done)](absl::StatusOr<Published> published) {
+                           if (published.ok()) tracker_.OnResult(note);
+                           done(std::move(published));
+                         });
 }
 
 }  // namespace cdnwarm::producer

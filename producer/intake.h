@@ -31,6 +31,11 @@ class Intake {
   void Enqueue(const std::string& job_id, uint32_t index, const common::CanonicalUrl& url,
                const TaskTemplate& options, absl::Time deadline, PublishCallback done);
 
+  // Records that `job_id`'s expansion stopped at its limit, on the results topic (every
+  // replica's job view reads it there); `done` gets the broker's answer.
+  void NoteTruncation(const std::string& job_id, const cdnwarm::v1::Truncation& truncated,
+                      absl::Time deadline, PublishCallback done);
+
  private:
   const common::FetchGuard& guard_;
   TaskPublisher& publisher_;

@@ -30,6 +30,17 @@ void JobTracker::OnTask(const std::string& job_id, uint32_t index, absl::Time en
 }
 
 void JobTracker::OnResult(const cdnwarm::v1::WarmResult& result) {
+  if (result.task_id().empty() && result.region().empty() && !result.job_id().empty()) {
+    if (!result.has_truncated()) return;
+    std::vector<std::function<void()>> notify;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      FindOrCreate(result.job_id())->truncated = result.truncated();
+      notify = WatchersOf(result.job_id());
+    }
+    for (auto& f : notify) f();
+    return;
+  }
   std::string job_id;
   uint32_t index = 0;
   if (!ParseTaskId(result.task_id(), &job_id, &index) || result.region().empty()) return;
@@ -152,6 +163,7 @@ absl::StatusOr<cdnwarm::v1::Job> JobTracker::Get(const std::string& job_id) cons
     all_done = all_done && p->done();
   }
   out.set_done(all_done);
+  if (job.truncated.has_value()) *out.mutable_truncated() = *job.truncated;
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -40,7 +41,7 @@ class JobTracker {
   // A task of a job exists (idempotent: the same index counts once).
   void OnTask(const std::string& job_id, uint32_t index, absl::Time enqueued_at);
   // A region finished a task. The first result per (region, task) counts; redeliveries'
-  // duplicates do not.
+  // duplicates do not. A note (no task, no region) carries the job's truncation.
   void OnResult(const cdnwarm::v1::WarmResult& result);
   // Drops jobs older than the window, as of `now`.
   void Expire(absl::Time now);
@@ -63,6 +64,7 @@ class JobTracker {
     // region -> task index -> outcome (first result wins)
     std::map<std::string, std::unordered_map<uint32_t, cdnwarm::v1::Outcome>> results;
     std::map<std::string, uint64_t> verified_hits;
+    std::optional<cdnwarm::v1::Truncation> truncated;  // from the producer's job note
   };
 
   Job* FindOrCreate(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

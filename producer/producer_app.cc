@@ -35,6 +35,7 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
   absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> publisher = KafkaTaskPublisher::Create(
       {.kafka = c.common.kafka,
        .topic = c.common.requests_topic,
+       .notes_topic = c.common.results_topic,
        .delivery_timeout = c.delivery_timeout,
        .max_queued_records = c.max_queued_records,
        .on_health = [&readiness](bool ok) { readiness.Set("kafka", ok); }},

@@ -268,13 +268,35 @@ grpc::ServerUnaryReactor* ProducerService::Expand(grpc::CallbackServerContext* c
                              template_ = *std::move(validated), expansion = std::move(expansion)] {
         JobSink sink(*job, template_, options_.max_batch_in_flight, *ctx, limiter_,
                      limiter_.Client(*ctx));
-        absl::Status expanded = expansion(sink);
-        job->Close(
-            [this, reactor, reply, rpc, expanded](absl::Status s, cdnwarm::v1::WarmBatchReply r) {
-              if (!expanded.ok()) s = expanded;
-              if (s.ok()) *reply = std::move(r);
-              FinishUnary(reactor, rpc, s);
-            });
+        ExpansionSummary summary;
+        absl::Status expanded = expansion(sink, &summary);
+        const absl::Time deadline = RecordDeadline(*ctx);
+        job->Close([this, reactor, reply, rpc, expanded, summary, deadline, job_id = job->job_id()](
+                       absl::Status s, cdnwarm::v1::WarmBatchReply r) {
+          if (!expanded.ok()) s = expanded;
+          if (!s.ok() || !summary.truncated()) {
+            if (s.ok()) *reply = std::move(r);
+            FinishUnary(reactor, rpc, s);
+            return;
+          }
+          // Stopped at max_urls: the reply says so, and so does the job, for every replica,
+          // once the note is on the results topic.
+          cdnwarm::v1::Truncation truncated;
+          truncated.set_found(summary.found);
+          truncated.set_kept(summary.kept);
+          truncated.set_unread_sitemaps(summary.unread_sitemaps);
+          *r.mutable_truncated() = truncated;
+          intake_.NoteTruncation(
+              job_id, truncated, deadline,
+              [this, reactor, reply, rpc, r = std::move(r)](absl::StatusOr<Published> noted) {
+                if (noted.ok()) *reply = r;
+                FinishUnary(reactor, rpc,
+                            noted.ok() ? absl::OkStatus()
+                                       : absl::UnavailableError(
+                                             absl::StrCat("the job's truncation was not recorded: ",
+                                                          noted.status().message())));
+              });
+        });
       });
   if (!queued) {
     return FinishUnary(reactor, rpc,
@@ -301,10 +323,11 @@ grpc::ServerUnaryReactor* ProducerService::WarmSitemap(
     bad = u.status();
   }
   if (!bad.ok()) return FinishUnary(ctx->DefaultReactor(), "WarmSitemap", bad);
-  return Expand(ctx, "WarmSitemap", request->options(), reply,
-                [this, url = request->sitemap_url(), options](UrlSink& sink) {
-                  return ExpandSitemap(guard_, url, options, sink);
-                });
+  return Expand(
+      ctx, "WarmSitemap", request->options(), reply,
+      [this, url = request->sitemap_url(), options](UrlSink& sink, ExpansionSummary* summary) {
+        return ExpandSitemap(guard_, url, options, sink, summary);
+      });
 }
 
 grpc::ServerUnaryReactor* ProducerService::WarmPlaylist(
@@ -323,10 +346,11 @@ grpc::ServerUnaryReactor* ProducerService::WarmPlaylist(
     bad = u.status();
   }
   if (!bad.ok()) return FinishUnary(ctx->DefaultReactor(), "WarmPlaylist", bad);
-  return Expand(ctx, "WarmPlaylist", request->options(), reply,
-                [this, url = request->playlist_url(), options](UrlSink& sink) {
-                  return ExpandPlaylist(guard_, url, options, sink);
-                });
+  return Expand(
+      ctx, "WarmPlaylist", request->options(), reply,
+      [this, url = request->playlist_url(), options](UrlSink& sink, ExpansionSummary* summary) {
+        return ExpandPlaylist(guard_, url, options, sink, summary);
+      });
 }
 
 grpc::ServerUnaryReactor* ProducerService::GetJob(grpc::CallbackServerContext* ctx,

@@ -86,7 +86,7 @@ class ProducerService final : public cdnwarm::v1::Producer::CallbackService {
   grpc::ServerUnaryReactor* FinishUnary(grpc::ServerUnaryReactor* reactor, absl::string_view rpc,
                                         const absl::Status& status);
   // Runs an expansion (sitemap, playlist) on the worker pool as one job.
-  using Expansion = std::function<absl::Status(UrlSink&)>;
+  using Expansion = std::function<absl::Status(UrlSink&, ExpansionSummary*)>;
   grpc::ServerUnaryReactor* Expand(grpc::CallbackServerContext* ctx, absl::string_view rpc,
                                    const cdnwarm::v1::TaskOptions& options,
                                    cdnwarm::v1::WarmBatchReply* reply, Expansion expansion);

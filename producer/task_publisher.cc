@@ -79,7 +79,22 @@ KafkaTaskPublisher::~KafkaTaskPublisher() {
 
 void KafkaTaskPublisher::Publish(const cdnwarm::v1::WarmTask& task, absl::Time deadline,
                                  PublishCallback done) {
-  const std::string value = task.SerializeAsString();
+  PublishRecord(options_.topic, task.url(), task.SerializeAsString(), deadline, std::move(done));
+}
+
+void KafkaTaskPublisher::PublishNote(const cdnwarm::v1::WarmResult& note, absl::Time deadline,
+                                     PublishCallback done) {
+  if (options_.notes_topic.empty()) {
+    done(absl::FailedPreconditionError("no results topic to write job notes to"));
+    return;
+  }
+  PublishRecord(options_.notes_topic, note.job_id(), note.SerializeAsString(), deadline,
+                std::move(done));
+}
+
+void KafkaTaskPublisher::PublishRecord(const std::string& topic, const std::string& key,
+                                       const std::string& value, absl::Time deadline,
+                                       PublishCallback done) {
   const absl::Time now = absl::Now();
   uint64_t id = 0;
   {
@@ -92,8 +107,8 @@ void KafkaTaskPublisher::Publish(const cdnwarm::v1::WarmTask& task, absl::Time d
     pending_.emplace(id, Pending{std::move(done), now, deadline});
     by_deadline_.emplace(deadline, id);
   }
-  common::KafkaErrorPtr error = common::ProduceCopy(rk_.get(), options_.topic, task.url(), value,
-                                                    reinterpret_cast<void*>(id));
+  common::KafkaErrorPtr error =
+      common::ProduceCopy(rk_.get(), topic, key, value, reinterpret_cast<void*>(id));
   if (!error) return;
 
   const rd_kafka_resp_err_t code = rd_kafka_error_code(error.get());

@@ -38,6 +38,10 @@ class TaskPublisher {
   // Record key is the task's URL, value the serialised task.
   virtual void Publish(const cdnwarm::v1::WarmTask& task, absl::Time deadline,
                        PublishCallback done) = 0;
+  // A note about a job (a WarmResult with no task and no region) on the results topic,
+  // keyed by the job id like the job's results.
+  virtual void PublishNote(const cdnwarm::v1::WarmResult& note, absl::Time deadline,
+                           PublishCallback done) = 0;
   // Waits for every queued record to be delivered or to fail.
   virtual absl::Status Flush(absl::Duration timeout) = 0;
 };
@@ -45,6 +49,8 @@ class TaskPublisher {
 struct KafkaPublisherOptions {
   common::KafkaProperties kafka;
   std::string topic;
+  // Where PublishNote writes: the results topic.
+  std::string notes_topic;
   // Longest a record may wait for the broker before it fails (message.timeout.ms).
   absl::Duration delivery_timeout = absl::Seconds(30);
   int max_queued_records = 100000;
@@ -66,6 +72,8 @@ class KafkaTaskPublisher final : public TaskPublisher {
 
   void Publish(const cdnwarm::v1::WarmTask& task, absl::Time deadline,
                PublishCallback done) override;
+  void PublishNote(const cdnwarm::v1::WarmResult& note, absl::Time deadline,
+                   PublishCallback done) override;
   absl::Status Flush(absl::Duration timeout) override;
 
  private:
@@ -77,6 +85,8 @@ class KafkaTaskPublisher final : public TaskPublisher {
   struct Metrics;
 
   KafkaTaskPublisher(KafkaPublisherOptions options, metrics::Registry& registry);
+  void PublishRecord(const std::string& topic, const std::string& key, const std::string& value,
+                     absl::Time deadline, PublishCallback done);
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   void Delivered(uint64_t id, const rd_kafka_message_t& m);

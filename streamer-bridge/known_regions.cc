@@ -14,23 +14,43 @@ namespace {
 // Tasks enqueued this long before the anchor are still read: replicas that start together,
 // and producer clocks a little behind, skip nothing.
 constexpr absl::Duration kAnchorMargin = absl::Minutes(1);
+// One group request; a cluster still starting is asked again.
+constexpr absl::Duration kAttemptTimeout = absl::Seconds(5);
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KnownRegions>> KnownRegions::Start(KnownRegionsOptions options) {
   std::unique_ptr<KnownRegions> k(new KnownRegions(std::move(options)));
   if (k->options_.regions.empty()) return k;
-  absl::StatusOr<common::KafkaConfPtr> conf = k->options_.kafka.ToConf();
-  if (!conf.ok()) return conf.status();
-  char err[512] = {};
-  k->rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err)));
-  if (!k->rk_) return absl::InvalidArgumentError(absl::StrCat("Kafka client: ", err));
-  conf->release();
+  // One client per region, in the region's group without joining it: it reads and commits
+  // the group's offsets as a member-less client may (librdkafka's Admin offset calls crash
+  // on a group whose coordinator is still loading, in the Debian release).
+  for (const std::string& region : k->options_.regions) {
+    common::KafkaProperties props = k->options_.kafka;
+    props.Set("group.id", k->options_.group_of(region));
+    props.Set("enable.auto.commit", "false");
+    absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
+    if (!conf.ok()) return conf.status();
+    char err[512] = {};
+    common::KafkaPtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err)));
+    if (!rk) return absl::InvalidArgumentError(absl::StrCat("Kafka client: ", err));
+    conf->release();
+    k->clients_[region] = std::move(rk);
+  }
+  rd_kafka_t* any = k->clients_.begin()->second.get();
   absl::StatusOr<int> partitions =
-      common::TopicPartitionCount(k->rk_.get(), k->options_.topic, k->options_.timeout);
+      common::TopicPartitionCount(any, k->options_.topic, k->options_.timeout);
   if (!partitions.ok()) return partitions.status();
   for (const std::string& region : k->options_.regions) {
-    if (absl::Status s = k->Anchor(region, *partitions); !s.ok()) {
+    // A new cluster answers group requests only once its offsets topic is up (and a
+    // coordinator is loading for a while): UNAVAILABLE is tried again until the timeout.
+    const absl::Time deadline = absl::Now() + k->options_.timeout;
+    absl::Status s = k->Anchor(region, *partitions);
+    while (absl::IsUnavailable(s) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(500));  // backoff between attempts
+      s = k->Anchor(region, *partitions);
+    }
+    if (!s.ok()) {
       return absl::Status(s.code(), absl::StrCat("--regions: region ", region, ": ", s.message()));
     }
   }
@@ -57,10 +77,33 @@ absl::Status KnownRegions::Check(const std::string& region) const {
                                                  absl::StrJoin(known, ", "), ")"));
 }
 
+absl::StatusOr<std::map<int32_t, int64_t>> KnownRegions::Committed(rd_kafka_t* rk,
+                                                                   int partitions) const {
+  common::KafkaTopicPartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
+  for (int32_t p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), p);
+  }
+  if (rd_kafka_resp_err_t e = rd_kafka_committed(
+          rk, list.get(), static_cast<int>(absl::ToInt64Milliseconds(kAttemptTimeout)));
+      e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("committed offsets: ", rd_kafka_err2str(e)));
+  }
+  std::map<int32_t, int64_t> out;
+  for (int i = 0; i < list->cnt; ++i) {
+    const rd_kafka_topic_partition_t& tp = list->elems[i];
+    if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat("committed offset of partition ", tp.partition,
+                                                 ": ", rd_kafka_err2str(tp.err)));
+    }
+    out[tp.partition] = tp.offset >= 0 ? tp.offset : -1;
+  }
+  return out;
+}
+
 absl::Status KnownRegions::Anchor(const std::string& region, int partitions) {
+  rd_kafka_t* rk = clients_.at(region).get();
   const std::string group = options_.group_of(region);
-  absl::StatusOr<std::map<int32_t, int64_t>> committed =
-      common::GroupCommittedOffsets(rk_.get(), group, options_.topic, partitions, options_.timeout);
+  absl::StatusOr<std::map<int32_t, int64_t>> committed = Committed(rk, partitions);
   if (!committed.ok()) return committed.status();
   common::KafkaTopicPartitionListPtr starts(rd_kafka_topic_partition_list_new(partitions));
   const int64_t since_ms = absl::ToUnixMillis(absl::Now() - kAnchorMargin);
@@ -70,55 +113,57 @@ absl::Status KnownRegions::Anchor(const std::string& region, int partitions) {
         options_.earliest ? RD_KAFKA_OFFSET_BEGINNING : since_ms;
   }
   if (starts->cnt == 0) return absl::OkStatus();
-  std::map<int32_t, int64_t> anchors;
+  const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(kAttemptTimeout));
   if (!options_.earliest) {
     // The first offset at or after the time; -1 (the log end) where nothing is that new.
-    if (rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(
-            rk_.get(), starts.get(), static_cast<int>(absl::ToInt64Milliseconds(options_.timeout)));
+    if (rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, starts.get(), timeout_ms);
         e != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return absl::UnavailableError(absl::StrCat("offsets by time: ", rd_kafka_err2str(e)));
     }
   }
   for (int i = 0; i < starts->cnt; ++i) {
-    const rd_kafka_topic_partition_t& tp = starts->elems[i];
+    rd_kafka_topic_partition_t& tp = starts->elems[i];
     int64_t low = 0, high = 0;
     if (rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-            rk_.get(), options_.topic.c_str(), tp.partition, &low, &high,
-            static_cast<int>(absl::ToInt64Milliseconds(options_.timeout)));
+            rk, options_.topic.c_str(), tp.partition, &low, &high, timeout_ms);
         e != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return absl::UnavailableError(
           absl::StrCat("partition ", tp.partition, " watermarks: ", rd_kafka_err2str(e)));
     }
-    anchors[tp.partition] = options_.earliest ? low : tp.offset >= 0 ? tp.offset : high;
+    tp.offset = options_.earliest ? low : tp.offset >= 0 ? tp.offset : high;
+    tp.err = RD_KAFKA_RESP_ERR_NO_ERROR;
   }
-  absl::Status s =
-      common::CommitGroupOffsets(rk_.get(), group, options_.topic, anchors, options_.timeout);
-  if (absl::IsFailedPrecondition(s)) {
-    // Members hold the group: they anchor what they are assigned themselves.
+  // Committed from outside the group: refused while the group has members (they anchor
+  // what they are assigned themselves).
+  const rd_kafka_resp_err_t e = rd_kafka_commit(rk, starts.get(), 0);
+  if (e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+      e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS) {
     log::Info("region's group has members; not anchored from outside",
               {{"region", region}, {"group", group}});
     return absl::OkStatus();
   }
-  if (!s.ok()) return s;
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("commit start offsets: ", rd_kafka_err2str(e)));
+  }
   log::Info("region anchored",
             {{"region", region},
              {"group", group},
-             {"partitions", static_cast<int64_t>(anchors.size())},
+             {"partitions", static_cast<int64_t>(starts->cnt)},
              {"from", options_.earliest ? "earliest" : "a minute before start"}});
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> KnownRegions::Read(
     const std::string& region, int partitions) {
-  absl::StatusOr<std::map<int32_t, int64_t>> committed = common::GroupCommittedOffsets(
-      rk_.get(), options_.group_of(region), options_.topic, partitions, options_.timeout);
+  rd_kafka_t* rk = clients_.at(region).get();
+  absl::StatusOr<std::map<int32_t, int64_t>> committed = Committed(rk, partitions);
   if (!committed.ok()) return committed.status();
   std::vector<cdnwarm::v1::PartitionInfo> out;
   for (const auto& [p, offset] : *committed) {
     int64_t low = 0, high = 0;
     if (rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-            rk_.get(), options_.topic.c_str(), p, &low, &high,
-            static_cast<int>(absl::ToInt64Milliseconds(options_.timeout)));
+            rk, options_.topic.c_str(), p, &low, &high,
+            static_cast<int>(absl::ToInt64Milliseconds(kAttemptTimeout)));
         e != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return absl::UnavailableError(
           absl::StrCat("partition ", p, " watermarks: ", rd_kafka_err2str(e)));

@@ -59,13 +59,16 @@ class KnownRegions {
 
  private:
   explicit KnownRegions(KnownRegionsOptions options) : options_(std::move(options)) {}
+  // The group's committed offset of every partition, -1 where none; through `rk`, the
+  // region's client.
+  absl::StatusOr<std::map<int32_t, int64_t>> Committed(rd_kafka_t* rk, int partitions) const;
   absl::Status Anchor(const std::string& region, int partitions);
   absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> Read(const std::string& region,
                                                                int partitions);
   void Run(int partitions);
 
   const KnownRegionsOptions options_;
-  common::KafkaPtr rk_;
+  std::map<std::string, common::KafkaPtr> clients_;  // region -> a client in its group
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -147,7 +147,8 @@ void ResultPublisher::DrainBacklog() {
 }
 
 void ResultPublisher::Result(const cdnwarm::v1::WarmResult& result, std::function<void()> stored) {
-  Produce(results_topic_, result.task_id(), result.SerializeAsString(), {}, std::move(stored));
+  // Keyed by job: a job's results share a partition, in the order they were decided.
+  Produce(results_topic_, result.job_id(), result.SerializeAsString(), {}, std::move(stored));
 }
 
 void ResultPublisher::DeadLetter(const cdnwarm::v1::WarmTask& task,

@@ -27,6 +27,9 @@ ABSL_FLAG(std::string, subscriber_id, "", "Subscriber id (default: the replica i
 ABSL_FLAG(std::vector<std::string>, edge_pins, {},
           "Edge pins host:port:edge-host:edge-port (CURLOPT_CONNECT_TO), comma separated: this "
           "region's edge whatever DNS says");
+ABSL_FLAG(bool, allow_unpinned_hosts, false,
+          "With --edge_pins set, also warm hosts no pin covers, wherever DNS points (by default "
+          "they finish FAILED naming the host: such a fetch may not reach this region's edge)");
 ABSL_FLAG(int, max_concurrency, 64, "HTTP exchanges at once, all hosts");
 ABSL_FLAG(int, max_per_host, 8, "HTTP exchanges at once per host (the adaptive limit's ceiling)");
 ABSL_FLAG(double, host_rate, 0, "Requests per second per host; 0 = unlimited");
@@ -58,7 +61,7 @@ absl::StatusOr<std::string> ReadToken(const std::string& path) {
 
 }  // namespace
 
-absl::Status ValidateEdgePin(const std::string& pin) {
+absl::StatusOr<EdgePin> ParseEdgePin(const std::string& pin) {
   // Split on the colons outside brackets.
   std::vector<std::string> parts(1);
   int depth = 0;
@@ -71,14 +74,21 @@ absl::Status ValidateEdgePin(const std::string& pin) {
       parts.back().push_back(c);
     }
   }
-  int port = 0;
-  const bool ok = parts.size() == 4 && (parts[1].empty() || absl::SimpleAtoi(parts[1], &port)) &&
-                  (parts[3].empty() || absl::SimpleAtoi(parts[3], &port)) && port >= 0 &&
-                  port <= 65535;
-  if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("--edge_pins: \"", pin, "\" is not host:port:edge-host:edge-port"));
+  EdgePin out;
+  int edge_port = 0;
+  const bool ok = parts.size() == 4 &&
+                  (parts[1].empty() || absl::SimpleAtoi(parts[1], &out.port)) &&
+                  (parts[3].empty() || absl::SimpleAtoi(parts[3], &edge_port)) && out.port >= 0 &&
+                  out.port <= 65535 && edge_port >= 0 && edge_port <= 65535;
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--edge_pins: \"", pin, "\" is not host:port:edge-host:edge-port"));
+  }
+  out.host = absl::AsciiStrToLower(parts[0]);
+  return out;
 }
+
+absl::Status ValidateEdgePin(const std::string& pin) { return ParseEdgePin(pin).status(); }
 
 absl::StatusOr<WarmerConfig> WarmerConfigFromFlags() {
   WarmerConfig c;
@@ -114,8 +124,11 @@ absl::StatusOr<WarmerConfig> WarmerConfigFromFlags() {
 
   c.engine.connect_to = absl::GetFlag(FLAGS_edge_pins);
   for (const std::string& pin : c.engine.connect_to) {
-    if (absl::Status s = ValidateEdgePin(pin); !s.ok()) return s;
+    absl::StatusOr<EdgePin> parsed = ParseEdgePin(pin);
+    if (!parsed.ok()) return parsed.status();
+    c.edge_pins.push_back(*std::move(parsed));
   }
+  c.allow_unpinned_hosts = absl::GetFlag(FLAGS_allow_unpinned_hosts);
   c.engine.max_total = absl::GetFlag(FLAGS_max_concurrency);
   c.engine.max_per_host = absl::GetFlag(FLAGS_max_per_host);
   if (c.engine.max_total < 1 || c.engine.max_total > 10000 || c.engine.max_per_host < 1 ||

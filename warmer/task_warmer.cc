@@ -128,6 +128,14 @@ void TaskWarmer::Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
   // warmer is the one that connects (and WarmNow comes straight from operators).
   absl::StatusOr<common::CanonicalUrl> url = common::CanonicalizeUrl(task.url());
   absl::Status refused = url.ok() ? guard_.CheckHost(url->host) : url.status();
+  if (refused.ok() && !options_.edge_pins.empty() && !options_.allow_unpinned &&
+      std::none_of(options_.edge_pins.begin(), options_.edge_pins.end(),
+                   [&](const EdgePin& pin) { return pin.Covers(url->host, url->port); })) {
+    refused = absl::FailedPreconditionError(absl::StrCat(
+        "host ", url->host, ":", url->port, " has no edge pin in region ", options_.region,
+        " (--edge_pins): not fetched through DNS, which may not reach this region's edge "
+        "(--allow_unpinned_hosts allows it)"));
+  }
   const int n = run->task.variants_size();
   run->variants.resize(static_cast<size_t>(n));
   run->decisions.resize(static_cast<size_t>(n));

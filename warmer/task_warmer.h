@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "cdnwarm/v1/bridge.pb.h"
@@ -16,12 +17,26 @@
 
 namespace cdnwarm::warmer {
 
+// Which URLs an edge pin (--edge_pins) sends to the region's edge: `host` (lower case,
+// IPv6 in brackets) and `port`, where empty and 0 mean any.
+struct EdgePin {
+  std::string host;
+  int port = 0;
+  bool Covers(const std::string& url_host, int url_port) const {
+    return (host.empty() || host == url_host) && (port == 0 || port == url_port);
+  }
+};
+
 struct TaskWarmerOptions {
   std::string region = "";
   std::string warmer_id = "";
   // After a variant's answer that was not a HIT (MISS, STALE, EXPIRED, or no cache
   // information), GET it again: only a HIT then proves it warm (cache_after).
   bool verify = true;
+  // With pins, a URL whose host:port no pin covers is FAILED naming the host, not fetched
+  // wherever DNS points (which may not be this region's edge), unless allow_unpinned.
+  std::vector<EdgePin> edge_pins = {};
+  bool allow_unpinned = false;
 };
 
 struct WarmOutcome {

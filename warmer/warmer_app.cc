@@ -18,10 +18,13 @@ absl::StatusOr<std::unique_ptr<WarmerApp>> WarmerApp::Create(WarmerConfig config
       HttpEngine::Create(c.engine, c.fetch_guard, registry);
   if (!engine.ok()) return engine.status();
   app->engine_ = *std::move(engine);
-  app->warmer_ = std::make_unique<TaskWarmer>(
-      *app->engine_, c.fetch_guard,
-      TaskWarmerOptions{
-          .region = c.subscriber.region, .warmer_id = c.common.replica_id, .verify = c.verify});
+  app->warmer_ =
+      std::make_unique<TaskWarmer>(*app->engine_, c.fetch_guard,
+                                   TaskWarmerOptions{.region = c.subscriber.region,
+                                                     .warmer_id = c.common.replica_id,
+                                                     .verify = c.verify,
+                                                     .edge_pins = c.edge_pins,
+                                                     .allow_unpinned = c.allow_unpinned_hosts});
   app->stats_ =
       std::make_unique<WarmerStats>(c.subscriber.region, c.subscriber.subscriber_id, registry);
   app->service_ = std::make_unique<WarmerService>(*app->warmer_, c.fetch_guard, *app->stats_);

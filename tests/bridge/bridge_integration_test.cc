@@ -250,6 +250,7 @@ TEST_F(BridgeIntegrationTest, EveryRegionGetsEveryTaskSharedByItsSubscribersAndC
     cdnwarm::v1::WarmResult res;
     ASSERT_TRUE(res.ParseFromString(rec.value));
     EXPECT_EQ(res.outcome(), cdnwarm::v1::OUTCOME_WARMED);
+    EXPECT_EQ(rec.key, res.job_id()) << "results are keyed by job, as common.proto says";
     result_ids[res.region()].insert(res.task_id());
   }
   for (const std::string& r : regions) EXPECT_EQ(result_ids[r].size(), static_cast<size_t>(kTasks));

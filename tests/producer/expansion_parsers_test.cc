@@ -148,6 +148,13 @@ TEST(TaskOptionsTest, ValidationNamesTheField) {
   host_header.mutable_variants(0)->mutable_headers(0)->set_name("Host");
   EXPECT_THAT(std::string(ValidateOptions(host_header, {}).status().message()),
               HasSubstr("may not be set"));
+  // A credential would be kept on the requests topic: refused, as common.proto says.
+  cdnwarm::v1::TaskOptions auth = o;
+  auth.mutable_variants(0)->mutable_headers(0)->set_name("authorization");
+  auth.mutable_variants(0)->mutable_headers(0)->set_value("Bearer secret");
+  EXPECT_THAT(std::string(ValidateOptions(auth, {}).status().message()),
+              HasSubstr("options.variants[0].headers[0].name: header \"Authorization\" may "
+                        "not be set on a warm request"));
   cdnwarm::v1::TaskOptions too_many = o;
   for (int i = 0; i < 9; ++i) too_many.add_variants()->set_name(std::to_string(i));
   EXPECT_THAT(std::string(ValidateOptions(too_many, {}).status().message()),

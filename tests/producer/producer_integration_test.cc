@@ -348,6 +348,76 @@ TEST_F(ProducerIntegrationTest, SitemapIndexServedByNginxEnqueuesExactlyTheListe
   EXPECT_EQ(reply.accepted(), 4u);
 }
 
+// Expansion stopped at max_urls and said nothing: the reply was OK with no sign of it.
+// Now the reply and the job (on every replica, through the results topic) say what was
+// found and kept.
+TEST_F(ProducerIntegrationTest, AnExpansionThatStopsAtMaxUrlsSaysSo) {
+  const std::string root = testing::MakeTempDir("truncated");
+  auto server = testing::NginxServer::Start(root);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string base = (*server)->url("");
+  std::string first = "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">";
+  for (int i = 0; i < 7; ++i)
+    first += absl::StrCat("<url><loc>https://example.com/t", i, "</loc></url>");
+  testing::WriteFile(root + "/first.xml", first + "</urlset>");
+  testing::WriteFile(root + "/second.xml", first + "</urlset>");
+  testing::WriteFile(
+      root + "/index.xml",
+      absl::StrCat("<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">",
+                   "<sitemap><loc>", base, "/first.xml</loc></sitemap>", "<sitemap><loc>", base,
+                   "/second.xml</loc></sitemap>", "</sitemapindex>"));
+  cdnwarm::v1::WarmSitemapRequest req;
+  req.set_sitemap_url(base + "/index.xml");
+  req.set_max_urls(5);
+  cdnwarm::v1::WarmBatchReply reply;
+  grpc::Status s = stub_->WarmSitemap(Ctx(absl::Seconds(30)).get(), req, &reply);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(reply.accepted(), 5u);
+  ASSERT_TRUE(reply.has_truncated());
+  EXPECT_EQ(reply.truncated().found(), 7u) << "the first sitemap, read to its end";
+  EXPECT_EQ(reply.truncated().kept(), 5u);
+  EXPECT_EQ(reply.truncated().unread_sitemaps(), 1u) << "second.xml, not fetched";
+  // The job says so, on a replica that never saw the call: from the results topic.
+  metrics::Registry registry;
+  absl::StatusOr<std::unique_ptr<ProducerApp>> second = ProducerApp::Create(*config_, registry);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE((*second)->runner().Start().ok());
+  auto other = cdnwarm::v1::Producer::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*second)->runner().grpc_port()),
+                          grpc::InsecureChannelCredentials()));
+  cdnwarm::v1::Job job;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    cdnwarm::v1::GetJobRequest get;
+    get.set_job_id(reply.job_id());
+    job.Clear();
+    if (other->GetJob(Ctx().get(), get, &job).ok() && job.has_truncated()) break;
+    absl::SleepFor(absl::Milliseconds(100));  // polling the other replica, with a deadline
+  }
+  EXPECT_EQ(job.truncated().ShortDebugString(), reply.truncated().ShortDebugString());
+  (*second)->runner().Shutdown();
+  (*second)->runner().Wait();
+
+  // A playlist: every segment counted, the first max_urls kept.
+  testing::WriteFile(root + "/media.m3u8",
+                     "#EXTM3U\n#EXTINF:6,\ns0.ts\n#EXTINF:6,\ns1.ts\n#EXTINF:6,\ns2.ts\n"
+                     "#EXT-X-ENDLIST\n");
+  cdnwarm::v1::WarmPlaylistRequest playlist;
+  playlist.set_playlist_url(base + "/media.m3u8");
+  playlist.set_max_urls(2);
+  reply.Clear();
+  s = stub_->WarmPlaylist(Ctx().get(), playlist, &reply);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(reply.accepted(), 2u);
+  EXPECT_EQ(reply.truncated().found(), 3u);
+  EXPECT_EQ(reply.truncated().kept(), 2u);
+  // Within the limit: no truncation.
+  playlist.set_max_urls(3);
+  reply.Clear();
+  ASSERT_TRUE(stub_->WarmPlaylist(Ctx().get(), playlist, &reply).ok());
+  EXPECT_FALSE(reply.has_truncated());
+}
+
 TEST_F(ProducerIntegrationTest, SitemapFetchObeysTheAddressGuard) {
   // The allow-list admits example.com, but nothing may be fetched from a refused address:
   // localhost.example.com does not resolve here, so use the literal private address.

@@ -100,6 +100,9 @@ def main(producer_addr, token_file, strict_addr, redirect_addr, origin_port):
     expect("header value with CR LF",
            warm(base, options(variants=[variant("v", [("X-A", "a\r\nHost: evil")])])), inv,
            "control character")
+    expect("an Authorization variant header",
+           warm(base, options(variants=[variant("v", [("Authorization", "Bearer s3cr3t")])])),
+           inv, 'header "Authorization" may not be set')
     expect("variant name 64", warm(base, options(variants=[variant("n" * 64)])), None)
     expect("variant name 65", warm(base, options(variants=[variant("n" * 65)])), inv, "64 bytes")
     regions = [f"r{i}" for i in range(65)]

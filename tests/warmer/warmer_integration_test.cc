@@ -439,6 +439,42 @@ TEST_F(WarmerIntegrationTest, EachRegionWarmsOnlyItsPinnedEdge) {
   EXPECT_THAT(edge_b->access_log(), ::testing::Not(HasSubstr("?r=a")));
 }
 
+// With pins, a host no pin covers finished as that region's result wherever DNS sent it.
+// Now it is FAILED naming the host, and not fetched, unless --allow_unpinned_hosts.
+TEST_F(WarmerIntegrationTest, AHostWithNoPinIsNotFetchedThroughDns) {
+  auto edge = StartEdge("127.0.0.2", "edge-a");
+  ASSERT_NE(edge, nullptr);
+  const common::FetchGuard guard = LoopbackAllowed();
+  EngineOptions pinned;
+  pinned.connect_to = {absl::StrCat("cdn.example.test:80:127.0.0.2:", edge->port())};
+  auto engine = Engine(pinned, guard);
+  // The edge itself by address: DNS (here a literal) would reach it, but no pin says so.
+  const std::string unpinned = edge->url("/static/unpinned.css");
+  TaskWarmer strict(*engine, guard,
+                    {.region = "eu", .edge_pins = {{.host = "cdn.example.test", .port = 80}}});
+  WarmOutcome out = WarmSync(strict, Task(unpinned));
+  EXPECT_EQ(out.result.outcome(), cdnwarm::v1::OUTCOME_FAILED);
+  EXPECT_EQ(out.result.error(),
+            absl::StrCat("host 127.0.0.2:", edge->port(),
+                         " has no edge pin in region eu (--edge_pins): not fetched through DNS, "
+                         "which may not reach this region's edge (--allow_unpinned_hosts allows "
+                         "it)"));
+  EXPECT_EQ(out.result.http_status(), 0);
+  // The pinned host still goes to its edge.
+  WarmOutcome ok = WarmSync(strict, Task("http://cdn.example.test/static/pinned-too.css"));
+  EXPECT_EQ(ok.result.outcome(), cdnwarm::v1::OUTCOME_WARMED) << ok.result.error();
+  EXPECT_THAT(edge->WaitForAccessLog("/static/pinned-too.css"), HasSubstr("pinned-too.css"));
+  EXPECT_THAT(edge->access_log(), ::testing::Not(HasSubstr("unpinned.css")));
+  // Allowed explicitly: fetched where the address points.
+  TaskWarmer lenient(*engine, guard,
+                     {.region = "eu",
+                      .edge_pins = {{.host = "cdn.example.test", .port = 80}},
+                      .allow_unpinned = true});
+  WarmOutcome fetched = WarmSync(lenient, Task(unpinned));
+  EXPECT_EQ(fetched.result.outcome(), cdnwarm::v1::OUTCOME_WARMED) << fetched.result.error();
+  EXPECT_THAT(edge->WaitForAccessLog("unpinned.css"), HasSubstr("unpinned.css"));
+}
+
 TEST_F(WarmerIntegrationTest, OutcomePolicyRetryThenWarmedFailedAndTimeouts) {
   const common::FetchGuard guard = LoopbackAllowed();
   EngineOptions o;
