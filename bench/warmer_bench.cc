@@ -1,12 +1,15 @@
 // Warmer: GETs/s of the warmer's task path (TaskWarmer on the HttpEngine, libcurl multi on
 // one thread) against one nginx edge, a small cached body over HTTP/1.1 keep-alive with a
 // fixed number of exchanges in flight. bench/run.sh runs wrk with the same connection count
-// against the same URL as the baseline.
+// against the same URL as the baseline. Then the cost of proof: tasks/s on URLs the edge has
+// not seen (each a MISS), with the verify GET (the default) and without it.
 
 #include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "bench/scenarios.h"
@@ -37,50 +40,85 @@ absl::Status WarmerGet(const Params& p) {
   if (!engine.ok()) return engine.status();
   warmer::TaskWarmer warmer(**engine, guard, {.region = "bench", .warmer_id = "bench"});
 
-  v1::WarmTask task;
-  task.set_task_id("bench/0");
-  task.set_job_id("bench");
-  task.set_url(BenchUrl(p, "edge", 0));
-
-  std::mutex mu;
-  std::condition_variable cv;
-  int active = p.concurrency;
-  uint64_t warmed = 0;
-  std::map<std::string, uint64_t> other;  // outcome or error -> count
-  std::vector<double> latencies_ms;
-  const auto end = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(p.duration);
-  std::function<void()> issue = [&] {
-    const auto sent = std::chrono::steady_clock::now();
-    warmer.Warm(task, 1, [&, sent](warmer::WarmOutcome o) {
-      const auto now = std::chrono::steady_clock::now();
-      bool again = false;
+  // Runs tasks for `duration` with `p.concurrency` in flight: the same URL each time, or
+  // with `fresh` a new one under it each time (a MISS at the edge). Counts WARMED tasks; anything
+  // else stops the run.
+  struct Run {
+    uint64_t warmed = 0;
+    std::map<std::string, uint64_t> other;  // outcome and error -> count
+    std::vector<double> latencies_ms;
+    absl::Duration wall;
+  };
+  auto run = [&](warmer::TaskWarmer& w, const std::string& fresh, absl::Duration duration) {
+    Run r;
+    std::mutex mu;
+    std::condition_variable cv;
+    int active = p.concurrency;
+    uint64_t next_url = 0;
+    const auto end = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(duration);
+    std::function<void()> issue = [&] {
+      v1::WarmTask task;
+      task.set_task_id("bench/0");
+      task.set_job_id("bench");
       {
         std::lock_guard<std::mutex> lock(mu);
-        if (o.result.outcome() == v1::OUTCOME_WARMED) {
-          ++warmed;
-          latencies_ms.push_back(absl::ToDoubleMilliseconds(absl::FromChrono(now - sent)));
-        } else {
-          ++other[absl::StrCat(v1::Outcome_Name(o.result.outcome()), ": ", o.result.error())];
-        }
-        again = now < end && other.empty();
-        if (!again && --active == 0) cv.notify_all();
+        task.set_url(BenchUrl(p, fresh.empty() ? "edge" : fresh, fresh.empty() ? 0 : next_url++));
       }
-      if (again) issue();
-    });
+      const auto sent = std::chrono::steady_clock::now();
+      w.Warm(task, 1, [&, sent](warmer::WarmOutcome o) {
+        const auto now = std::chrono::steady_clock::now();
+        bool again = false;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (o.result.outcome() == v1::OUTCOME_WARMED) {
+            ++r.warmed;
+            r.latencies_ms.push_back(absl::ToDoubleMilliseconds(absl::FromChrono(now - sent)));
+          } else {
+            ++r.other[absl::StrCat(v1::Outcome_Name(o.result.outcome()), ": ", o.result.error())];
+          }
+          again = now < end && r.other.empty();
+          if (!again && --active == 0) cv.notify_all();
+        }
+        if (again) issue();
+      });
+    };
+    Stopwatch sw;
+    for (int i = 0; i < p.concurrency; ++i) issue();
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return active == 0; });
+    r.wall = sw.wall();
+    return r;
   };
-  Stopwatch sw;
-  for (int i = 0; i < p.concurrency; ++i) issue();
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return active == 0; });
-  const absl::Duration wall = sw.wall();
-  if (!other.empty()) {
+  auto failed = [](const Run& r) {
     return absl::InternalError(
-        absl::StrCat("warmer: ", other.begin()->second, " tasks ended ", other.begin()->first));
-  }
+        absl::StrCat("warmer: ", r.other.begin()->second, " tasks ended ", r.other.begin()->first));
+  };
+
+  Stopwatch sw;
+  Run cached = run(warmer, "", p.duration);
+  if (!cached.other.empty()) return failed(cached);
+  const absl::Duration cpu = sw.cpu();
+  // The cost of proof, on URLs the edge has not seen: every warm is a MISS, and with
+  // --verify (the default) one more GET proves it.
+  warmer::TaskWarmer unverified(**engine, guard,
+                                {.region = "bench", .warmer_id = "bench", .verify = false});
+  Run miss_verify = run(warmer, "fresh-verified", p.duration / 2);
+  if (!miss_verify.other.empty()) return failed(miss_verify);
+  Run miss_trust = run(unverified, "fresh-unverified", p.duration / 2);
+  if (!miss_trust.other.empty()) return failed(miss_trust);
+  auto rate = [](const Run& r) {
+    return static_cast<double>(r.warmed) / absl::ToDoubleSeconds(r.wall);
+  };
+  const uint64_t warmed = cached.warmed;
+  const absl::Duration wall = cached.wall;
+  std::vector<double> latencies_ms = std::move(cached.latencies_ms);
   Report(p.scheme == "https" ? "warmer-get-h2" : "warmer-get")
-      .Throughput(warmed, wall, sw.cpu(), "gets/s")
+      .Throughput(warmed, wall, cpu, "gets/s")
       .Add("in_flight", p.concurrency)
       .Latencies("get", latencies_ms)
+      .Add("miss_tasks_per_s_verified", rate(miss_verify))
+      .Add("miss_tasks_per_s_unverified", rate(miss_trust))
+      .Add("verify_cost_ratio", rate(miss_trust) > 0 ? rate(miss_verify) / rate(miss_trust) : 0)
       .Print();
   return absl::OkStatus();
 }

@@ -36,6 +36,7 @@ void JobTracker::OnResult(const cdnwarm::v1::WarmResult& result) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       FindOrCreate(result.job_id())->truncated = result.truncated();
+      EvictOverLimits();
       notify = WatchersOf(result.job_id());
     }
     for (auto& f : notify) f();

@@ -60,6 +60,8 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
   service_options.client_burst = c.client_burst;
   service_options.max_batch_urls = c.max_batch_urls;
   service_options.regions = c.common.regions;
+  service_options.kafka = c.common.kafka;
+  service_options.results_topic = c.common.results_topic;
   if (c.client_rate == 0) log::Warn("no --client_rate: one client may enqueue URLs without limit");
   app->service_ = std::make_unique<ProducerService>(service_options, *app->intake_, *app->tracker_,
                                                     c.fetch_guard, app->auth_, registry);

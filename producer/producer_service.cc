@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/naming.h"
 #include "common/proto_time.h"
 #include "producer/batch_job.h"
 
@@ -79,7 +80,9 @@ ProducerService::ProducerService(ProducerServiceOptions options, Intake& intake,
       rpcs_(registry.AddCounter("cdnwarm_producer_rpcs_total", "Producer RPCs by method and code",
                                 {"rpc", "code"})),
       expansions_(options_.expansion_threads, options_.max_queued_expansions),
-      limiter_(options_.client_rate, options_.client_burst) {
+      limiter_(options_.client_rate, options_.client_burst),
+      results_(options_.kafka, options_.results_topic),
+      result_reads_(options_.result_threads, options_.max_queued_result_reads) {
   ticker_ = std::thread([this] {
     while (!stop_ticker_) {
       TickWatches();
@@ -263,41 +266,43 @@ grpc::ServerUnaryReactor* ProducerService::Expand(grpc::CallbackServerContext* c
   absl::StatusOr<TaskTemplate> validated = ValidateOptions(options, options_.regions);
   if (!validated.ok()) return FinishUnary(reactor, rpc, validated.status());
   auto job = std::make_shared<BatchJob>(intake_, NewJobId(), RecordDeadline(*ctx));
-  const bool queued =
-      expansions_.TrySubmit([this, ctx, reactor, reply, job, rpc = std::string(rpc),
-                             template_ = *std::move(validated), expansion = std::move(expansion)] {
-        JobSink sink(*job, template_, options_.max_batch_in_flight, *ctx, limiter_,
-                     limiter_.Client(*ctx));
-        ExpansionSummary summary;
-        absl::Status expanded = expansion(sink, &summary);
-        const absl::Time deadline = RecordDeadline(*ctx);
-        job->Close([this, reactor, reply, rpc, expanded, summary, deadline, job_id = job->job_id()](
-                       absl::Status s, cdnwarm::v1::WarmBatchReply r) {
-          if (!expanded.ok()) s = expanded;
-          if (!s.ok() || !summary.truncated()) {
-            if (s.ok()) *reply = std::move(r);
-            FinishUnary(reactor, rpc, s);
-            return;
-          }
-          // Stopped at max_urls: the reply says so, and so does the job, for every replica,
-          // once the note is on the results topic.
-          cdnwarm::v1::Truncation truncated;
-          truncated.set_found(summary.found);
-          truncated.set_kept(summary.kept);
-          truncated.set_unread_sitemaps(summary.unread_sitemaps);
-          *r.mutable_truncated() = truncated;
-          intake_.NoteTruncation(
-              job_id, truncated, deadline,
-              [this, reactor, reply, rpc, r = std::move(r)](absl::StatusOr<Published> noted) {
-                if (noted.ok()) *reply = r;
-                FinishUnary(reactor, rpc,
-                            noted.ok() ? absl::OkStatus()
-                                       : absl::UnavailableError(
-                                             absl::StrCat("the job's truncation was not recorded: ",
-                                                          noted.status().message())));
-              });
-        });
-      });
+  const bool queued = expansions_.TrySubmit([this, ctx, reactor, reply, job, rpc = std::string(rpc),
+                                             template_ = *std::move(validated),
+                                             expansion = std::move(expansion)] {
+    JobSink sink(*job, template_, options_.max_batch_in_flight, *ctx, limiter_,
+                 limiter_.Client(*ctx));
+    ExpansionSummary summary;
+    absl::Status expanded = expansion(sink, &summary);
+    const absl::Time deadline = RecordDeadline(*ctx);
+    job->Close([this, reactor, reply, rpc, expanded, summary, deadline, job_id = job->job_id()](
+                   absl::Status s, cdnwarm::v1::WarmBatchReply r) {
+      if (!expanded.ok()) s = expanded;
+      if (!s.ok() || !summary.truncated()) {
+        if (s.ok()) *reply = std::move(r);
+        FinishUnary(reactor, rpc, s);
+        return;
+      }
+      // Stopped at max_urls: the reply says so, and so does the job, for every replica,
+      // once the note is on the results topic.
+      cdnwarm::v1::Truncation truncated;
+      truncated.set_found(summary.found);
+      truncated.set_kept(summary.kept);
+      truncated.set_unread_sitemaps(summary.unread_sitemaps);
+      *r.mutable_truncated() = truncated;
+      // The tasks are accepted whatever happens to the note: the reply is OK (a failed
+      // call would be retried as a second job); only GetJob may then miss `truncated`.
+      intake_.NoteTruncation(
+          job_id, truncated, deadline,
+          [this, reactor, reply, rpc, job_id, r = std::move(r)](absl::StatusOr<Published> noted) {
+            if (!noted.ok()) {
+              log::Warn("the job's truncation note was not stored",
+                        {{"job", job_id}, {"error", std::string(noted.status().message())}});
+            }
+            *reply = r;
+            FinishUnary(reactor, rpc, absl::OkStatus());
+          });
+    });
+  });
   if (!queued) {
     return FinishUnary(reactor, rpc,
                        absl::ResourceExhaustedError(
@@ -364,6 +369,59 @@ grpc::ServerUnaryReactor* ProducerService::GetJob(grpc::CallbackServerContext* c
   absl::StatusOr<cdnwarm::v1::Job> job = tracker_.Get(request->job_id());
   if (job.ok()) *reply = *std::move(job);
   return FinishUnary(reactor, "GetJob", job.status());
+}
+
+grpc::ServerUnaryReactor* ProducerService::ListResults(
+    grpc::CallbackServerContext* ctx, const cdnwarm::v1::ListResultsRequest* request,
+    cdnwarm::v1::ListResultsReply* reply) {
+  constexpr absl::string_view kRpc = "ListResults";
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status s = Admit(*ctx); !s.ok()) return FinishUnary(reactor, kRpc, s);
+  if (options_.results_topic.empty()) {
+    return FinishUnary(reactor, kRpc, absl::UnimplementedError("no results topic here"));
+  }
+  absl::Status bad = CheckJobId(request->job_id());
+  if (bad.ok() && !request->region().empty()) {
+    if (absl::Status s = common::ValidateRegion(request->region()); !s.ok()) {
+      bad = absl::InvalidArgumentError(absl::StrCat("region: ", s.message()));
+    }
+  }
+  ResultQuery query;
+  for (int i = 0; bad.ok() && i < request->outcomes_size(); ++i) {
+    const cdnwarm::v1::Outcome outcome = request->outcomes(i);
+    if (outcome == cdnwarm::v1::OUTCOME_UNSPECIFIED || !cdnwarm::v1::Outcome_IsValid(outcome)) {
+      bad = absl::InvalidArgumentError(
+          absl::StrCat("outcomes[", i, "]: ", request->outcomes(i), " is not an outcome"));
+    }
+    query.outcomes.push_back(outcome);
+  }
+  if (bad.ok() && request->page_size() > 1000) {
+    bad = absl::InvalidArgumentError(
+        absl::StrCat("page_size: ", request->page_size(), " is not 0..1000"));
+  }
+  if (bad.ok() && !request->page_token().empty()) {
+    absl::StatusOr<int64_t> offset = ResultReader::ParseToken(request->page_token());
+    if (offset.ok()) query.from_offset = *offset;
+    bad = offset.status();
+  }
+  if (!bad.ok()) return FinishUnary(reactor, kRpc, bad);
+  absl::StatusOr<cdnwarm::v1::Job> job = tracker_.Get(request->job_id());
+  if (!job.ok()) return FinishUnary(reactor, kRpc, job.status());
+  query.job_id = request->job_id();
+  query.created_at = common::FromProtoTimestamp(job->created_at());
+  query.region = request->region();
+  query.page_size = request->page_size() == 0 ? 100 : request->page_size();
+  query.deadline = RecordDeadline(*ctx);
+  const bool queued = result_reads_.TrySubmit([this, reactor, reply, query] {
+    absl::StatusOr<cdnwarm::v1::ListResultsReply> page = results_.Read(query);
+    if (page.ok()) *reply = *std::move(page);
+    FinishUnary(reactor, "ListResults", page.status());
+  });
+  if (!queued) {
+    return FinishUnary(reactor, kRpc,
+                       absl::ResourceExhaustedError("too many result reads queued; retry later"));
+  }
+  return reactor;
 }
 
 // Sends the job's state first, then again whenever it changed (at most once per

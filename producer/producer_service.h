@@ -20,6 +20,7 @@
 #include "producer/expander.h"
 #include "producer/intake.h"
 #include "producer/job_tracker.h"
+#include "producer/result_reader.h"
 #include "producer/worker_pool.h"
 
 namespace cdnwarm::producer {
@@ -40,6 +41,12 @@ struct ProducerServiceOptions {
   // The deployment's regions (--regions): a target region not among them is refused.
   // Empty: any well-formed region name is accepted.
   std::vector<std::string> regions;
+  // Where ListResults reads: the Kafka settings and the results topic (empty: the RPC is
+  // UNIMPLEMENTED). Reads run on their own threads, a bounded queue in front.
+  common::KafkaProperties kafka;
+  std::string results_topic;
+  int result_threads = 2;
+  size_t max_queued_result_reads = 16;
 };
 
 class ProducerService final : public cdnwarm::v1::Producer::CallbackService {
@@ -71,6 +78,9 @@ class ProducerService final : public cdnwarm::v1::Producer::CallbackService {
                                    cdnwarm::v1::Job* reply) override;
   grpc::ServerWriteReactor<cdnwarm::v1::Job>* WatchJob(
       grpc::CallbackServerContext* ctx, const cdnwarm::v1::WatchJobRequest* request) override;
+  grpc::ServerUnaryReactor* ListResults(grpc::CallbackServerContext* ctx,
+                                        const cdnwarm::v1::ListResultsRequest* request,
+                                        cdnwarm::v1::ListResultsReply* reply) override;
 
  private:
   class BatchReactor;
@@ -104,6 +114,8 @@ class ProducerService final : public cdnwarm::v1::Producer::CallbackService {
   std::atomic<bool> draining_{false};
   WorkerPool expansions_;
   ClientRateLimiter limiter_;
+  const ResultReader results_;
+  WorkerPool result_reads_;
 
   std::mutex paused_mu_;
   std::vector<std::pair<absl::Time, std::function<void()>>> paused_ ABSL_GUARDED_BY(paused_mu_);

@@ -166,6 +166,20 @@ class Producer:
         yield from self.stub.WatchJob(pb.producer.WatchJobRequest(job_id=job_id),
                                       timeout=timeout)
 
+    def results(self, job_id, region="", outcomes=(), page_size=0):
+        """Yields every recorded result of the job (ListResults, page after page)."""
+        token = ""
+        while True:
+            reply = self.stub.ListResults(
+                pb.producer.ListResultsRequest(job_id=job_id, region=region,
+                                               outcomes=list(outcomes), page_size=page_size,
+                                               page_token=token),
+                timeout=self.timeout)
+            yield from reply.results
+            token = reply.next_page_token
+            if not token:
+                return
+
     def close(self):
         self._channel.close()
 

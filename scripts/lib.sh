@@ -207,6 +207,7 @@ declare -A edge_host=([us-east]=127.0.0.2 [eu-west]=127.0.0.3 [ap-south]=127.0.0
 declare -A edge_ports warmer_addr
 mesh_warmer_flags=()  # extra warmer flags, e.g. (--verify=false)
 mesh_kafka_flags=()   # extra producer and bridge flags, e.g. (--create_topics=false)
+mesh_bridge_regions=us-east,eu-west,ap-south  # the bridge's --regions (known regions)
 start_mesh() {
   local producer=$1 bridge=$2 warmer=$3 grpcurl=$4 python=$5 origin_py=$6 kafka=$7 instance=$8
   shift 8
@@ -218,7 +219,7 @@ start_mesh() {
     edge_ports[$r]=$edge_port
   done
   local common=(--kafka_bootstrap="$kafka" --instance="$instance" "${mesh_kafka_flags[@]}")
-  start_named streamer-bridge "$bridge" "${common[@]}" --regions=us-east,eu-west,ap-south "$@"
+  start_named streamer-bridge "$bridge" "${common[@]}" --regions="$mesh_bridge_regions" "$@"
   bridge_addr="127.0.0.1:$grpc_port"
   # The producer may also fetch sitemaps and playlists from the local origin.
   start_named producer "$producer" "${common[@]}" --regions=us-east,eu-west,ap-south \
@@ -289,15 +290,17 @@ mesh_subs() {
   "$1" "$lib_dir/cdnwarm" --bridge "$bridge_addr" subs
 }
 
-# mesh_ready PYTHON SUBSCRIBERS: the number of regions whose partitions all have a committed
-# start position, or 0 while fewer than SUBSCRIBERS warmers are subscribed.
+# mesh_ready PYTHON SUBSCRIBERS: the number of regions consumed on the bridge whose partitions
+# all have a committed start position, or 0 while fewer than SUBSCRIBERS warmers are
+# subscribed.
 mesh_ready() {
   mesh_subs "$1" | awk -v want="$2" '
-    /^region / { r++ }
+    /^region / { r++; away[r] = /no consumer on this replica/ }
     /^  subscriber / { s++ }
     /^  partition / { p[r]++ }
     /committed -1,/ { bad = 1 }
-    END { n = 0; for (i = 1; i <= r; i++) if (p[i] > 0) n++; print (bad || s < want) ? 0 : n }'
+    END { n = 0; for (i = 1; i <= r; i++) if (p[i] > 0 && !away[i]) n++
+          print (bad || s < want) ? 0 : n }'
 }
 
 # mesh_urls N: writes $work/urls.txt (one URL per line) and $work/batch.json (WarmBatch input).

@@ -114,6 +114,20 @@ absl::Status KnownRegions::Anchor(const std::string& region, int partitions) {
   }
   if (starts->cnt == 0) return absl::OkStatus();
   const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(kAttemptTimeout));
+  // The log ends first: a task written while the offsets by time are looked up is after
+  // them, so it is never skipped.
+  std::map<int32_t, std::pair<int64_t, int64_t>> marks;  // partition -> low, high
+  for (int i = 0; i < starts->cnt; ++i) {
+    const int32_t p = starts->elems[i].partition;
+    int64_t low = 0, high = 0;
+    if (rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, options_.topic.c_str(), p,
+                                                                 &low, &high, timeout_ms);
+        e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(
+          absl::StrCat("partition ", p, " watermarks: ", rd_kafka_err2str(e)));
+    }
+    marks[p] = {low, high};
+  }
   if (!options_.earliest) {
     // The first offset at or after the time; -1 (the log end) where nothing is that new.
     if (rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, starts.get(), timeout_ms);
@@ -123,15 +137,12 @@ absl::Status KnownRegions::Anchor(const std::string& region, int partitions) {
   }
   for (int i = 0; i < starts->cnt; ++i) {
     rd_kafka_topic_partition_t& tp = starts->elems[i];
-    int64_t low = 0, high = 0;
-    if (rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-            rk, options_.topic.c_str(), tp.partition, &low, &high, timeout_ms);
-        e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return absl::UnavailableError(
-          absl::StrCat("partition ", tp.partition, " watermarks: ", rd_kafka_err2str(e)));
+          absl::StrCat("partition ", tp.partition, " offset by time: ", rd_kafka_err2str(tp.err)));
     }
+    const auto [low, high] = marks[tp.partition];
     tp.offset = options_.earliest ? low : tp.offset >= 0 ? tp.offset : high;
-    tp.err = RD_KAFKA_RESP_ERR_NO_ERROR;
   }
   // Committed from outside the group: refused while the group has members (they anchor
   // what they are assigned themselves).
@@ -183,6 +194,10 @@ void KnownRegions::Run(int partitions) {
     lock.unlock();
     std::map<std::string, std::vector<cdnwarm::v1::PartitionInfo>> fresh;
     for (const std::string& region : options_.regions) {
+      {
+        std::lock_guard<std::mutex> stopping(mu_);
+        if (stop_) return;  // a slow cluster does not hold a shutdown up for every region
+      }
       absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> read = Read(region, partitions);
       if (read.ok()) {
         fresh[region] = *std::move(read);

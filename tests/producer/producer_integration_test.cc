@@ -1,8 +1,11 @@
 // The producer in-process against the real broker (the `kafka` fixture) and real nginx:
 // every reply is checked against what Kafka actually holds.
 
+#include <functional>
 #include <map>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -533,6 +536,98 @@ TEST_F(ProducerIntegrationTest, UnknownJobsAreNotFound) {
   cdnwarm::v1::Job update;
   EXPECT_FALSE(reader->Read(&update));
   EXPECT_EQ(reader->Finish().error_code(), grpc::NOT_FOUND);
+}
+
+// Per-URL results, read back from the results topic: only the job's, filtered by region
+// and outcome, page after page with a token, every one exactly once.
+TEST_F(ProducerIntegrationTest, ListResultsPagesThroughOneJobsResults) {
+  cdnwarm::v1::WarmBatchReply batch;
+  {
+    auto ctx = Ctx();
+    auto writer = stub_->WarmBatch(ctx.get(), &batch);
+    for (int i = 0; i < 5; ++i) {
+      cdnwarm::v1::WarmRequest req;
+      req.set_url(absl::StrCat("https://example.com/listed/", i));
+      ASSERT_TRUE(writer->Write(req));
+    }
+    writer->WritesDone();
+    ASSERT_TRUE(writer->Finish().ok());
+  }
+  const std::string job = batch.job_id();
+  // Results as the bridges write them (keyed by job), with another job's in between.
+  std::vector<std::pair<std::string, std::string>> records;
+  auto result = [&](const std::string& job_id, int index, const std::string& region,
+                    cdnwarm::v1::Outcome outcome) {
+    cdnwarm::v1::WarmResult r;
+    r.set_task_id(absl::StrCat(job_id, "/", index));
+    r.set_job_id(job_id);
+    r.set_url(absl::StrCat("https://example.com/listed/", index));
+    r.set_region(region);
+    r.set_outcome(outcome);
+    r.set_http_status(outcome == cdnwarm::v1::OUTCOME_FAILED ? 404 : 200);
+    records.emplace_back(job_id, r.SerializeAsString());
+  };
+  for (int i = 0; i < 5; ++i) {
+    result(job, i, "eu", i == 3 ? cdnwarm::v1::OUTCOME_FAILED : cdnwarm::v1::OUTCOME_WARMED);
+    result("j-another-job", i, "eu", cdnwarm::v1::OUTCOME_FAILED);
+    result(job, i, "us", i == 1 ? cdnwarm::v1::OUTCOME_UNVERIFIED : cdnwarm::v1::OUTCOME_WARMED);
+  }
+  ASSERT_TRUE(testing::ProduceRecords(config_->common.results_topic, records).ok());
+
+  auto list = [&](cdnwarm::v1::ListResultsRequest req) {
+    std::vector<cdnwarm::v1::WarmResult> all;
+    int pages = 0;
+    do {
+      cdnwarm::v1::ListResultsReply reply;
+      grpc::Status s = stub_->ListResults(Ctx().get(), req, &reply);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (!s.ok()) break;
+      ++pages;
+      all.insert(all.end(), reply.results().begin(), reply.results().end());
+      req.set_page_token(reply.next_page_token());
+    } while (!req.page_token().empty() && pages < 100);
+    return std::make_pair(all, pages);
+  };
+  cdnwarm::v1::ListResultsRequest req;
+  req.set_job_id(job);
+  req.set_page_size(3);
+  auto [all, pages] = list(req);
+  EXPECT_EQ(all.size(), 10u);
+  EXPECT_GE(pages, 4) << "ten results, three a page";
+  std::set<std::string> seen;
+  for (const auto& r : all) {
+    EXPECT_EQ(r.job_id(), job);
+    EXPECT_TRUE(seen.insert(r.region() + " " + r.task_id()).second) << "listed once";
+  }
+  req.set_page_size(0);
+  req.set_region("us");
+  req.add_outcomes(cdnwarm::v1::OUTCOME_FAILED);
+  req.add_outcomes(cdnwarm::v1::OUTCOME_UNVERIFIED);
+  auto [unproven, unused] = list(req);
+  ASSERT_EQ(unproven.size(), 1u);
+  EXPECT_EQ(unproven[0].task_id(), absl::StrCat(job, "/1"));
+  EXPECT_EQ(unproven[0].outcome(), cdnwarm::v1::OUTCOME_UNVERIFIED);
+
+  // Bad input names the field; an unknown job is NOT_FOUND.
+  for (const auto& [mutate, field] :
+       std::vector<std::pair<std::function<void(cdnwarm::v1::ListResultsRequest*)>, std::string>>{
+           {[](auto* r) { r->set_page_size(1001); }, "page_size"},
+           {[](auto* r) { r->set_page_token("x"); }, "page_token"},
+           {[](auto* r) { r->set_region("EU!"); }, "region"},
+           {[](auto* r) { r->add_outcomes(cdnwarm::v1::OUTCOME_UNSPECIFIED); }, "outcomes[0]"},
+       }) {
+    cdnwarm::v1::ListResultsRequest bad;
+    bad.set_job_id(job);
+    mutate(&bad);
+    cdnwarm::v1::ListResultsReply reply;
+    grpc::Status s = stub_->ListResults(Ctx().get(), bad, &reply);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << field;
+    EXPECT_THAT(s.error_message(), HasSubstr(field));
+  }
+  cdnwarm::v1::ListResultsRequest unknown;
+  unknown.set_job_id("j-never-made");
+  cdnwarm::v1::ListResultsReply reply;
+  EXPECT_EQ(stub_->ListResults(Ctx().get(), unknown, &reply).error_code(), grpc::NOT_FOUND);
 }
 
 TEST_F(ProducerIntegrationTest, JobStateIsRebuiltFromKafkaByANewReplica) {
