@@ -37,12 +37,12 @@ RDKAFKA_TSAN_STAMP=1  # bump when the configure line of the TSan librdkafka belo
 RUN_APT=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  librdkafka-dev libcurl4-openssl-dev libabsl-dev libre2-dev libssl-dev zlib1g-dev libexpat1-dev libidn2-dev
+  librdkafka-dev libcurl4-openssl-dev libabsl-dev libre2-dev libssl-dev zlib1g-dev libexpat1-dev
   nginx-light python3 python3-venv golang-go
 )
 BROKER_APT=(kcat default-jdk-headless maven)
 BENCH_APT=(libbenchmark-dev wrk nghttp2-client python3-matplotlib openssl)
-TEST_APT=(clang-format clang-tidy clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev)
+TEST_APT=(clang-format clang-tidy clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev varnish)
 TSAN_APT=(build-essential dpkg-dev pkg-config librdkafka-dev libssl-dev zlib1g-dev)
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
