@@ -1,6 +1,9 @@
 #include "common/naming.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace cdnwarm::common {
 namespace {
@@ -28,6 +31,16 @@ absl::Status ValidateInstance(absl::string_view instance) {
     if (!IsLower(c) && !IsDigit(c)) return bad("contains a character other than a-z, 0-9");
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckKnownRegion(absl::string_view region, const std::vector<std::string>& known,
+                              absl::string_view prefix) {
+  if (known.empty() || std::find(known.begin(), known.end(), region) != known.end()) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(prefix, "\"", region,
+                                                 "\" is not one of this deployment's regions (",
+                                                 absl::StrJoin(known, ", "), ")"));
 }
 
 absl::Status ValidateRegion(absl::string_view region) {

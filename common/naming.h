@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -25,6 +26,11 @@ absl::Status ValidateInstance(absl::string_view instance);
 
 // A region name matches ^[a-z][a-z0-9-]{0,31}$ and does not end with '-'.
 absl::Status ValidateRegion(absl::string_view region);
+
+// OK when `known` (a deployment's --regions) is empty or lists `region`; otherwise
+// INVALID_ARGUMENT: `<prefix>"<region>" is not one of this deployment's regions (a, b)`.
+absl::Status CheckKnownRegion(absl::string_view region, const std::vector<std::string>& known,
+                              absl::string_view prefix);
 
 // `base` with "-<instance>" appended when an instance is set. `instance` must be valid.
 std::string WithInstance(absl::string_view base, absl::string_view instance);

@@ -105,16 +105,30 @@ void JobTracker::Expire(absl::Time now) {
   for (auto& f : notify) f();
 }
 
+const JobTracker::Job* JobTracker::Known(const std::string& job_id) const {
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() || it->second.tasks.empty() ? nullptr : &it->second;
+}
+
+absl::Status JobTracker::NotKnown(const std::string& job_id) const {
+  return absl::NotFoundError(
+      absl::StrCat("job \"", job_id, "\" is not known here: never created, older than the ",
+                   absl::FormatDuration(options_.window), " window, or evicted (the newest ",
+                   options_.max_jobs, " jobs are kept)"));
+}
+
+absl::StatusOr<absl::Time> JobTracker::CreatedAt(const std::string& job_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Job* job = Known(job_id);
+  if (job == nullptr) return NotKnown(job_id);
+  return job->created_at;
+}
+
 absl::StatusOr<cdnwarm::v1::Job> JobTracker::Get(const std::string& job_id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end() || it->second.tasks.empty()) {
-    return absl::NotFoundError(
-        absl::StrCat("job \"", job_id, "\" is not known here: never created, older than the ",
-                     absl::FormatDuration(options_.window), " window, or evicted (the newest ",
-                     options_.max_jobs, " jobs are kept)"));
-  }
-  const Job& job = it->second;
+  const Job* found = Known(job_id);
+  if (found == nullptr) return NotKnown(job_id);
+  const Job& job = *found;
   cdnwarm::v1::Job out;
   out.set_job_id(job_id);
   out.set_total_tasks(job.tasks.size());

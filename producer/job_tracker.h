@@ -48,6 +48,8 @@ class JobTracker {
 
   // NOT_FOUND for a job never seen, evicted, or older than the window.
   absl::StatusOr<cdnwarm::v1::Job> Get(const std::string& job_id) const;
+  // When the job was created, without building its progress; NOT_FOUND as Get.
+  absl::StatusOr<absl::Time> CreatedAt(const std::string& job_id) const;
 
   // Calls `on_change` (from the thread feeding the tracker; keep it short, never call back
   // into the tracker) whenever the job's counts change. Returns a handle for Unwatch.
@@ -68,6 +70,9 @@ class JobTracker {
   };
 
   Job* FindOrCreate(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job if its tasks have been seen, else null.
+  const Job* Known(const std::string& job_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status NotKnown(const std::string& job_id) const;
   void EvictOverLimits() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Evict(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<std::function<void()>> WatchersOf(const std::string& job_id) const

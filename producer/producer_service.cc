@@ -405,10 +405,11 @@ grpc::ServerUnaryReactor* ProducerService::ListResults(
     bad = offset.status();
   }
   if (!bad.ok()) return FinishUnary(reactor, kRpc, bad);
-  absl::StatusOr<cdnwarm::v1::Job> job = tracker_.Get(request->job_id());
-  if (!job.ok()) return FinishUnary(reactor, kRpc, job.status());
+  // Its creation time only: building the job's progress would walk all its results.
+  absl::StatusOr<absl::Time> created = tracker_.CreatedAt(request->job_id());
+  if (!created.ok()) return FinishUnary(reactor, kRpc, created.status());
   query.job_id = request->job_id();
-  query.created_at = common::FromProtoTimestamp(job->created_at());
+  query.created_at = *created;
   query.region = request->region();
   query.page_size = request->page_size() == 0 ? 100 : request->page_size();
   query.deadline = RecordDeadline(*ctx);

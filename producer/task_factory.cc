@@ -1,12 +1,11 @@
 #include "producer/task_factory.h"
 
-#include <algorithm>
 #include <random>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
+#include "common/naming.h"
 #include "common/proto_time.h"
 #include "common/task_validation.h"
 
@@ -27,15 +26,12 @@ absl::StatusOr<TaskTemplate> ValidateOptions(const cdnwarm::v1::TaskOptions& opt
       !s.ok()) {
     return s;
   }
-  if (!known_regions.empty()) {
-    for (int i = 0; i < options.target_regions_size(); ++i) {
-      const std::string& r = options.target_regions(i);
-      if (std::find(known_regions.begin(), known_regions.end(), r) == known_regions.end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(field, ".target_regions[", i, "]: region \"", r,
-                         "\" is not one of this deployment's regions (",
-                         absl::StrJoin(known_regions, ", "), ")"));
-      }
+  for (int i = 0; i < options.target_regions_size(); ++i) {
+    if (absl::Status s =
+            common::CheckKnownRegion(options.target_regions(i), known_regions,
+                                     absl::StrCat(field, ".target_regions[", i, "]: region "));
+        !s.ok()) {
+      return s;
     }
   }
   if (absl::Status s =

@@ -3,10 +3,10 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/kafka_admin.h"
 #include "common/log.h"
+#include "common/naming.h"
 
 namespace cdnwarm::bridge {
 namespace {
@@ -68,13 +68,7 @@ KnownRegions::~KnownRegions() {
 }
 
 absl::Status KnownRegions::Check(const std::string& region) const {
-  const auto& known = options_.regions;
-  if (known.empty() || std::find(known.begin(), known.end(), region) != known.end()) {
-    return absl::OkStatus();
-  }
-  return absl::InvalidArgumentError(absl::StrCat("region: \"", region,
-                                                 "\" is not one of this deployment's regions (",
-                                                 absl::StrJoin(known, ", "), ")"));
+  return common::CheckKnownRegion(region, options_.regions, "region: ");
 }
 
 absl::StatusOr<std::map<int32_t, int64_t>> KnownRegions::Committed(rd_kafka_t* rk,
@@ -100,6 +94,19 @@ absl::StatusOr<std::map<int32_t, int64_t>> KnownRegions::Committed(rd_kafka_t* r
   return out;
 }
 
+absl::StatusOr<std::pair<int64_t, int64_t>> KnownRegions::Watermarks(rd_kafka_t* rk,
+                                                                     int32_t partition) const {
+  int64_t low = 0, high = 0;
+  if (rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+          rk, options_.topic.c_str(), partition, &low, &high,
+          static_cast<int>(absl::ToInt64Milliseconds(kAttemptTimeout)));
+      e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("partition ", partition, " watermarks: ", rd_kafka_err2str(e)));
+  }
+  return std::make_pair(low, high);
+}
+
 absl::Status KnownRegions::Anchor(const std::string& region, int partitions) {
   rd_kafka_t* rk = clients_.at(region).get();
   const std::string group = options_.group_of(region);
@@ -119,14 +126,9 @@ absl::Status KnownRegions::Anchor(const std::string& region, int partitions) {
   std::map<int32_t, std::pair<int64_t, int64_t>> marks;  // partition -> low, high
   for (int i = 0; i < starts->cnt; ++i) {
     const int32_t p = starts->elems[i].partition;
-    int64_t low = 0, high = 0;
-    if (rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, options_.topic.c_str(), p,
-                                                                 &low, &high, timeout_ms);
-        e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return absl::UnavailableError(
-          absl::StrCat("partition ", p, " watermarks: ", rd_kafka_err2str(e)));
-    }
-    marks[p] = {low, high};
+    absl::StatusOr<std::pair<int64_t, int64_t>> m = Watermarks(rk, p);
+    if (!m.ok()) return m.status();
+    marks[p] = *m;
   }
   if (!options_.earliest) {
     // The first offset at or after the time; -1 (the log end) where nothing is that new.
@@ -171,14 +173,9 @@ absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> KnownRegions::Read(
   if (!committed.ok()) return committed.status();
   std::vector<cdnwarm::v1::PartitionInfo> out;
   for (const auto& [p, offset] : *committed) {
-    int64_t low = 0, high = 0;
-    if (rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-            rk, options_.topic.c_str(), p, &low, &high,
-            static_cast<int>(absl::ToInt64Milliseconds(kAttemptTimeout)));
-        e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return absl::UnavailableError(
-          absl::StrCat("partition ", p, " watermarks: ", rd_kafka_err2str(e)));
-    }
+    absl::StatusOr<std::pair<int64_t, int64_t>> m = Watermarks(rk, p);
+    if (!m.ok()) return m.status();
+    const int64_t high = m->second;
     cdnwarm::v1::PartitionInfo& info = out.emplace_back();
     info.set_partition(p);
     info.set_committed_offset(offset);

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -62,6 +63,8 @@ class KnownRegions {
   // The group's committed offset of every partition, -1 where none; through `rk`, the
   // region's client.
   absl::StatusOr<std::map<int32_t, int64_t>> Committed(rd_kafka_t* rk, int partitions) const;
+  // The partition's first and next offsets, through `rk`.
+  absl::StatusOr<std::pair<int64_t, int64_t>> Watermarks(rd_kafka_t* rk, int32_t partition) const;
   absl::Status Anchor(const std::string& region, int partitions);
   absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> Read(const std::string& region,
                                                                int partitions);

@@ -32,6 +32,7 @@ constexpr const char* kOrigin = CDNWARM_TEST_ORIGIN;
 //   /nostore/  says MISS every time and keeps nothing (a cache that does not store);
 //   /bare/     is not a cache at all: no cache header in the answer;
 //   /split/    refuses Accept-Encoding: br (403) and caches the rest;
+//   /half-silent/  caches, but says so only to requests with an X-Show-Cache header;
 //   /rfc9211/  speaks RFC 9211 Cache-Status only (`edge; hit`, `edge; fwd=uri-miss; stored`);
 //   /rfc9211-nostore/  RFC 9211 for a cache that forwards and does not store.
 std::string EdgeConf(int origin_port, const std::string& name) {
@@ -67,6 +68,11 @@ std::string EdgeConf(int origin_port, const std::string& name) {
                       upstream, "/static/;", cache, R"(
       add_header X-Cache-Status $upstream_cache_status always;
     }
+    location /half-silent/ {
+      proxy_pass )",
+                      upstream, "/static/;", cache, R"(
+      add_header X-Cache-Status $status_if_asked always;
+    }
     location /rfc9211/ {
       proxy_pass )",
                       upstream, "/static/;", cache, R"(
@@ -81,6 +87,10 @@ std::string EdgeConf(int origin_port, const std::string& name) {
 }
 
 constexpr const char* kEdgeHttpConf = R"(
+  map $http_x_show_cache $status_if_asked {
+    "" "";
+    default $upstream_cache_status;
+  }
   map $upstream_cache_status $rfc9211_status {
     HIT "edge; hit";
     MISS "edge; fwd=uri-miss; stored";
@@ -312,20 +322,33 @@ TEST_F(WarmerIntegrationTest, TheWorstVariantIsTheTasksOutcome) {
   ASSERT_EQ(out.result.variants_size(), 2);
   EXPECT_EQ(out.result.variants(0).cache_after(), cdnwarm::v1::CACHE_STATUS_HIT);
 
-  // One variant proven, one with no cache information: UNVERIFIED, not WARMED.
-  edge.reset();
-  auto edge2 = StartEdge("127.0.0.1", "edge-b");
-  ASSERT_NE(edge2, nullptr);
-  cdnwarm::v1::WarmTask mixed = Task(edge2->url("/static/two.js"));
-  AddVariant(&mixed, "gzip", "gzip");
-  WarmOutcome proven = WarmSync(warmer, mixed);
+  // Variants that are each proven, or each without cache information.
+  cdnwarm::v1::WarmTask proven_task = Task(edge->url("/static/two.js"));
+  AddVariant(&proven_task, "gzip", "gzip");
+  WarmOutcome proven = WarmSync(warmer, proven_task);
   EXPECT_EQ(proven.result.outcome(), cdnwarm::v1::OUTCOME_WARMED) << proven.result.error();
-  cdnwarm::v1::WarmTask bare = Task(edge2->url("/bare/two.js"));
+  cdnwarm::v1::WarmTask bare = Task(edge->url("/bare/two.js"));
   AddVariant(&bare, "gzip", "gzip");
   AddVariant(&bare, "identity", "");
   WarmOutcome unproven = WarmSync(warmer, bare);
   EXPECT_EQ(unproven.result.outcome(), cdnwarm::v1::OUTCOME_UNVERIFIED);
   EXPECT_THAT(unproven.result.error(), HasSubstr("gzip: no cache information"));
+
+  // One task, one variant proven and one with no cache information: UNVERIFIED, not
+  // WARMED, and the headline is the unproven variant's.
+  cdnwarm::v1::WarmTask mixed = Task(edge->url("/half-silent/three.js"));
+  cdnwarm::v1::RequestVariant* told = mixed.add_variants();
+  told->set_name("told");
+  told->add_headers()->set_name("X-Show-Cache");
+  told->mutable_headers(0)->set_value("1");
+  mixed.add_variants()->set_name("silent");
+  WarmOutcome half = WarmSync(warmer, mixed);
+  EXPECT_EQ(half.result.outcome(), cdnwarm::v1::OUTCOME_UNVERIFIED) << half.result.error();
+  ASSERT_EQ(half.result.variants_size(), 2);
+  EXPECT_EQ(half.result.variants(0).cache_after(), cdnwarm::v1::CACHE_STATUS_HIT) << "told";
+  EXPECT_EQ(half.result.cache_before(), cdnwarm::v1::CACHE_STATUS_UNKNOWN) << "silent's";
+  EXPECT_THAT(half.result.error(), HasSubstr("silent: no cache information"));
+  EXPECT_THAT(half.result.error(), ::testing::Not(HasSubstr("told:")));
 }
 
 // RFC 9211 Cache-Status from a real nginx: `fwd=uri-miss; stored` then `hit` is a warm; a
