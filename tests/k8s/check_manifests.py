@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Renders every Kustomize target of k8s/ and holds the result to the project's bar:
 
-1. `kustomize build` renders the base, each region folder and each overlay.
+1. `kustomize build` renders the base, each region's warmer folder and each overlay.
 2. kubernetes-validate (strict: unknown fields fail) accepts every rendered object.
 3. Every long-running container (Deployment, StatefulSet) has startup, readiness and
    liveness probes (ours: native gRPC on the gRPC port, liveness on the "liveness" service);
@@ -15,11 +15,23 @@
 7. prod: every warmer Deployment has an HPA and a PodDisruptionBudget; a default-deny
    NetworkPolicy exists.
 8. checkov passes on the rendered manifests (skips only in k8s/.checkov.yaml, each justified).
+9. Regions are Kustomize Components (k8s/regions/<name>), listed under an overlay's
+   `components:`. In each overlay, REGIONS in cdnwarm-config (the producer's and the
+   streamer-bridge's --regions) names exactly the listed regions, in order, and each has its
+   warmers (ServiceAccount, Deployment, Service, ConfigMap with its REGION and EDGE_PINS; in
+   prod an HPA and a PodDisruptionBudget). Each region folder alone on the base brings all of
+   that, HPA and PodDisruptionBudget included.
+10. Adding a region is one line: in a copy of k8s/, a region folder copied with its name
+   replaced (the README's recipe) and one `components:` line added to dev and to prod render
+   exactly what they rendered before plus that region's objects, with the region appended to
+   REGIONS, and the new overlays pass every check above.
 
   check_manifests.py K8S_DIR KUSTOMIZE KUBERNETES_VALIDATE CHECKOV PRODUCER BRIDGE WARMER
 """
+import copy
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -168,7 +180,164 @@ def check_objects(target, objs, flags):
                                               "which no selected container exposes")
 
 
-def check_prod(objs):
+def overlay_regions(k8s, overlay):
+    """The regions an overlay lists under `components:` (folders of k8s/regions), in order."""
+    with open(os.path.join(k8s, overlay, "kustomization.yaml"), encoding="utf-8") as f:
+        kustomization = yaml.safe_load(f)
+    regions_dir = os.path.join(os.path.realpath(k8s), "regions")
+    regions = []
+    for key in ("resources", "components"):
+        for entry in kustomization.get(key) or []:
+            path = os.path.realpath(os.path.join(k8s, overlay, entry))
+            if os.path.dirname(path) != regions_dir:
+                continue
+            if key == "resources":
+                err(overlay, f"lists the region {entry} under resources; a region is a "
+                             "Component, listed under components")
+            else:
+                regions.append(os.path.basename(path))
+    return regions
+
+
+def config_value(objs, ref):
+    for o in objs:
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == ref["name"]:
+            return o.get("data", {}).get(ref["key"])
+    return None
+
+
+def env_value(objs, container, name):
+    for e in container.get("env", []):
+        if e["name"] == name:
+            if "value" in e:
+                return e["value"]
+            ref = e.get("valueFrom", {}).get("configMapKeyRef")
+            return config_value(objs, ref) if ref else None
+    return None
+
+
+def matches(selector, labels):
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def check_region(target, objs, region, autoscaled):
+    """The pieces a region component brings, as rendered in `target`."""
+    where = f"{target} region {region}"
+    name = f"warmer-{region}"
+    by_name = {name_of(o): o for o in objs}
+    d = by_name.get(f"Deployment/{name}")
+    if d is None:
+        err(where, f"no Deployment {name}")
+        return
+    pod_labels = d["spec"]["template"]["metadata"].get("labels", {})
+    if pod_labels.get("cdnwarm.dev/region") != region or \
+            pod_labels.get("app.kubernetes.io/name") != "warmer":
+        err(where, f"Deployment {name}'s pods are labelled {pod_labels}")
+    spec = d["spec"]["template"]["spec"]
+    c = next((c for c in spec["containers"] if c["name"] == "warmer"), None)
+    if c is None:
+        err(where, f"Deployment {name} has no warmer container")
+        return
+    for arg in ("--region=$(REGION)", "--edge_pins=$(EDGE_PINS)"):
+        if arg not in c.get("args", []):
+            err(where, f"Deployment {name} does not pass {arg}")
+    if env_value(objs, c, "REGION") != region:
+        err(where, f"Deployment {name} runs --region={env_value(objs, c, 'REGION')!r}")
+    if not env_value(objs, c, "EDGE_PINS"):
+        err(where, f"Deployment {name} has no EDGE_PINS")
+    if spec.get("serviceAccountName") != name or f"ServiceAccount/{name}" not in by_name:
+        err(where, f"Deployment {name} does not run as its own ServiceAccount {name}")
+    svc = by_name.get(f"Service/{name}")
+    if svc is None or not matches(svc["spec"].get("selector"), pod_labels) or \
+            svc["spec"]["selector"].get("cdnwarm.dev/region") != region:
+        err(where, f"no Service {name} selecting the region's warmers only")
+    if autoscaled:
+        if not any(o["kind"] == "HorizontalPodAutoscaler"
+                   and o["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1",
+                                                       "kind": "Deployment", "name": name}
+                   for o in objs):
+            err(where, f"no HorizontalPodAutoscaler for Deployment {name}")
+        if not any(o["kind"] == "PodDisruptionBudget"
+                   and matches(o["spec"]["selector"].get("matchLabels"), pod_labels)
+                   and o["spec"]["selector"]["matchLabels"].get("cdnwarm.dev/region") == region
+                   for o in objs):
+            err(where, f"no PodDisruptionBudget for the region's warmers")
+
+
+def check_region_list(target, objs, regions):
+    """REGIONS names exactly the regions listed, in order, and the warmers that run."""
+    value = config_value(objs, {"name": "cdnwarm-config", "key": "REGIONS"})
+    if value is None:
+        err(target, "cdnwarm-config has no REGIONS")
+        return
+    listed = value.split(",") if value else []
+    if listed != regions:
+        err(target, f"REGIONS is {value!r}, the region components listed are {regions}")
+    running = sorted(o["spec"]["template"]["metadata"].get("labels", {})
+                     .get("cdnwarm.dev/region", "?")
+                     for o in objs if o["kind"] == "Deployment"
+                     and o["metadata"]["name"].startswith("warmer-"))
+    if running != sorted(listed):
+        err(target, f"REGIONS is {value!r}, the warmer Deployments run regions {running}")
+
+
+def region_component(k8s, region):
+    with open(os.path.join(k8s, "regions", region, "kustomization.yaml"), encoding="utf-8") as f:
+        k = yaml.safe_load(f)
+    if k.get("kind") != "Component" or \
+            k.get("apiVersion") != "kustomize.config.k8s.io/v1alpha1":
+        err(f"regions/{region}", f"is a {k.get('kind')}, not a Kustomize Component")
+        return False
+    return True
+
+
+def add_component_line(k8s, overlay, line):
+    """The overlay's kustomization.yaml with `line` added at the end of its components: list,
+    and nothing else changed."""
+    path = os.path.join(k8s, overlay, "kustomization.yaml")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines(keepends=True)
+    if "components:\n" not in lines:
+        err(overlay, "has no components: list to add a region to")
+        return False
+    i = lines.index("components:\n") + 1
+    while i < len(lines) and lines[i].startswith("  "):
+        i += 1
+    lines.insert(i, line + "\n")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(lines))
+    return True
+
+
+def key_of(obj):
+    name = obj["metadata"]["name"]
+    if obj["kind"] == "ConfigMap":
+        name = re.sub(r"-[a-z0-9]{10}$", "", name)  # the generator's content hash
+    return f"{obj['kind']}/{name}"
+
+
+def check_added_region(target, before, after, region, regions, autoscaled):
+    """`after` is `before` plus the region's objects, REGIONS with the region appended."""
+    b = {key_of(o): o for o in before}
+    a = {key_of(o): o for o in after}
+    expected = {f"{k}/warmer-{region}" for k in ("ServiceAccount", "Deployment", "Service")}
+    expected.add(f"ConfigMap/warmer-region-{region}")
+    if autoscaled:
+        expected |= {f"{k}/warmer-{region}"
+                     for k in ("HorizontalPodAutoscaler", "PodDisruptionBudget")}
+    added = set(a) - set(b)
+    if added != expected or set(b) - set(a):
+        err(target, f"the one-line region {region} added {sorted(added)} and removed "
+                    f"{sorted(set(b) - set(a))}; expected to add {sorted(expected)}")
+    for k in set(a) & set(b):
+        want = copy.deepcopy(b[k])
+        if k == "ConfigMap/cdnwarm-config":
+            want["data"]["REGIONS"] = ",".join(regions + [region])
+        if a[k] != want:
+            err(target, f"the one-line region {region} changed {k}")
+
+
+def check_prod(target, objs):
     deployments = [o["metadata"]["name"] for o in objs if o["kind"] == "Deployment"]
     hpas = {o["spec"]["scaleTargetRef"]["name"] for o in objs
             if o["kind"] == "HorizontalPodAutoscaler"}
@@ -179,18 +348,18 @@ def check_prod(objs):
             continue
         labels = o["spec"]["template"]["metadata"]["labels"]
         if not any(all(labels.get(k) == v for k, v in s.items()) for s in pdb_selectors):
-            err(f"prod {name_of(o)}", "no PodDisruptionBudget selects its pods")
+            err(f"{target} {name_of(o)}", "no PodDisruptionBudget selects its pods")
         if o["metadata"]["name"].startswith("warmer-") and o["metadata"]["name"] not in hpas:
-            err(f"prod {name_of(o)}", "no HorizontalPodAutoscaler")
+            err(f"{target} {name_of(o)}", "no HorizontalPodAutoscaler")
         if "topologySpreadConstraints" not in o["spec"]["template"]["spec"]:
-            err(f"prod {name_of(o)}", "no topologySpreadConstraints")
+            err(f"{target} {name_of(o)}", "no topologySpreadConstraints")
     deny = [o for o in objs if o["kind"] == "NetworkPolicy" and o["spec"]["podSelector"] == {}
             and set(o["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
             and not o["spec"].get("ingress") and not o["spec"].get("egress")]
     if not deny:
-        err("prod", "no default-deny NetworkPolicy")
+        err(target, "no default-deny NetworkPolicy")
     if len(deployments) < 5:
-        err("prod", f"expected producer, streamer-bridge and three warmers, got {deployments}")
+        err(target, f"expected producer, streamer-bridge and three warmers, got {deployments}")
 
 
 def main(k8s, kustomize, validate, checkov, producer, bridge, warmer):
@@ -199,15 +368,50 @@ def main(k8s, kustomize, validate, checkov, producer, bridge, warmer):
     for service, f in flags.items():
         if "grpc_address" not in f:
             sys.exit(f"cannot read the flags of {service} from --helpfull")
-    targets = ["base", "overlays/dev", "overlays/prod"] + sorted(
-        f"regions/{r}" for r in os.listdir(os.path.join(k8s, "regions")))
+    regions = sorted(os.listdir(os.path.join(k8s, "regions")))
+    overlays = ("overlays/dev", "overlays/prod")
     rendered = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for t in targets:
-            text, objs = render(kustomize, os.path.join(k8s, t))
+        # A copy of k8s/ for the renders below that add folders: region folders alone on the
+        # base, and a region added with one line.
+        work = os.path.join(tmp, "k8s")
+        shutil.copytree(k8s, work)
+        targets = [(t, os.path.join(k8s, t)) for t in
+                   ["base", *overlays, *(f"regions/{r}/warmer" for r in regions
+                                         if os.path.isdir(os.path.join(k8s, "regions", r,
+                                                                       "warmer")))]]
+        for r in regions:  # each region component on the base alone
+            if region_component(k8s, r):
+                t = f"overlays/only-{r}"
+                os.makedirs(os.path.join(work, t))
+                with open(os.path.join(work, t, "kustomization.yaml"), "w",
+                          encoding="utf-8") as f:
+                    yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1",
+                                    "kind": "Kustomization", "namespace": "cdnwarm",
+                                    "resources": ["../../base"],
+                                    "components": [f"../../regions/{r}"]}, f)
+                targets.append((t, os.path.join(work, t)))
+        # The README's recipe: copy a region folder, replace its name, add one line per overlay.
+        added = "added-test"
+        if regions:
+            src = regions[0]
+            shutil.copytree(os.path.join(k8s, "regions", src),
+                            os.path.join(work, "regions", added))
+            for d, _, files in os.walk(os.path.join(work, "regions", added)):
+                for name in files:
+                    p = os.path.join(d, name)
+                    with open(p, encoding="utf-8") as f:
+                        text = f.read()
+                    with open(p, "w", encoding="utf-8") as f:
+                        f.write(text.replace(src, added))
+            for o in overlays:
+                if add_component_line(work, o, f"  - ../../regions/{added}"):
+                    targets.append((f"{o}+{added}", os.path.join(work, o)))
+        for t, src_dir in targets:
+            text, objs = render(kustomize, src_dir)
             if not objs:
                 continue
-            path = os.path.join(tmp, t.replace("/", "_") + ".yaml")
+            path = os.path.join(tmp, re.sub(r"[/+]", "_", t) + ".yaml")
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
             rendered[t] = (path, objs)
@@ -216,14 +420,30 @@ def main(k8s, kustomize, validate, checkov, producer, bridge, warmer):
             if v.returncode != 0:
                 err(t, f"kubernetes-validate --strict:\n{v.stdout}{v.stderr}")
             print(f"rendered and validated {t}: {len(objs)} objects")
-        for t in ("overlays/dev", "overlays/prod"):
+        for o in overlays:
+            listed = overlay_regions(k8s, o)
+            for t, names in ((o, listed), (f"{o}+{added}", listed + [added])):
+                if t not in rendered:
+                    continue
+                objs = rendered[t][1]
+                check_objects(t, objs, flags)
+                if o == "overlays/prod":
+                    check_prod(t, objs)
+                check_region_list(t, objs, names)
+                for r in names:
+                    check_region(t, objs, r, autoscaled=o == "overlays/prod")
+            if o in rendered and f"{o}+{added}" in rendered:
+                check_added_region(f"{o}+{added}", rendered[o][1], rendered[f"{o}+{added}"][1],
+                                   added, listed, autoscaled=o == "overlays/prod")
+        for r in regions:
+            t = f"overlays/only-{r}"
             if t in rendered:
                 check_objects(t, rendered[t][1], flags)
-        if "overlays/prod" in rendered:
-            check_prod(rendered["overlays/prod"][1])
+                check_region_list(t, rendered[t][1], [r])
+                check_region(t, rendered[t][1], r, autoscaled=True)
         scan = [checkov, "--config-file", os.path.join(k8s, ".checkov.yaml"), "--quiet",
                 "--compact"]
-        for t in ("overlays/dev", "overlays/prod"):
+        for t in overlays:
             if t in rendered:
                 scan += ["-f", rendered[t][0]]
         c = subprocess.run(scan, capture_output=True, text=True)
