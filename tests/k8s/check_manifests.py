@@ -351,8 +351,27 @@ def check_prod(target, objs):
             err(f"{target} {name_of(o)}", "no PodDisruptionBudget selects its pods")
         if o["metadata"]["name"].startswith("warmer-") and o["metadata"]["name"] not in hpas:
             err(f"{target} {name_of(o)}", "no HorizontalPodAutoscaler")
-        if "topologySpreadConstraints" not in o["spec"]["template"]["spec"]:
+        spread = o["spec"]["template"]["spec"].get("topologySpreadConstraints")
+        if not spread:
             err(f"{target} {name_of(o)}", "no topologySpreadConstraints")
+        for c in spread or []:
+            # A constraint whose selector misses the Deployment's own pods spreads nothing.
+            if not matches(c.get("labelSelector", {}).get("matchLabels", {}), labels):
+                err(f"{target} {name_of(o)}", f"topologySpreadConstraint on {c['topologyKey']} "
+                                              "does not select the Deployment's own pods")
+    templates = [o["spec"]["template"]["metadata"].get("labels", {}) for o in objs
+                 if pod_spec(o) is not None]
+    for o in objs:
+        if o["kind"] != "NetworkPolicy" or o["spec"]["podSelector"] == {}:
+            continue
+        selector = o["spec"]["podSelector"].get("matchLabels", {})
+        if not any(matches(selector, labels) for labels in templates):
+            err(f"{target} {name_of(o)}", f"NetworkPolicy selects no pods ({selector})")
+    for o in objs:
+        labels = o["spec"]["template"]["metadata"].get("labels", {}) if pod_spec(o) else None
+        if labels is not None and labels.get("app.kubernetes.io/part-of") != "cdnwarm":
+            err(f"{target} {name_of(o)}", "pods do not carry app.kubernetes.io/part-of: cdnwarm "
+                                          "(admin-scrape and the spread constraints select it)")
     deny = [o for o in objs if o["kind"] == "NetworkPolicy" and o["spec"]["podSelector"] == {}
             and set(o["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
             and not o["spec"].get("ingress") and not o["spec"].get("egress")]
