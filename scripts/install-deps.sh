@@ -42,7 +42,8 @@ RUN_APT=(
 )
 BROKER_APT=(kcat default-jdk-headless maven)
 BENCH_APT=(libbenchmark-dev wrk nghttp2-client python3-matplotlib openssl)
-TEST_APT=(clang-format clang-tidy clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev varnish)
+TEST_APT=(clang-format clang-tidy clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev varnish
+  shellcheck)
 TSAN_APT=(build-essential dpkg-dev pkg-config librdkafka-dev libssl-dev zlib1g-dev)
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
@@ -80,15 +81,16 @@ install_apt() {
   # A machine that already has Go (e.g. /usr/local/go) does not need Debian's.
   if command -v go >/dev/null 2>&1; then missing=$(grep -vx golang-go <<<"$missing" || true); fi
   [ -z "$missing" ] && { log "Debian packages: all present"; return; }
+  local pkgs
+  mapfile -t pkgs <<<"$missing"
   command -v apt-get >/dev/null 2>&1 ||
-    die "no apt-get: this script installs with Debian 12's apt; install by hand: $(echo $missing)"
+    die "no apt-get: this script installs with Debian 12's apt; install by hand: ${pkgs[*]}"
   local sudo
-  sudo=$(as_root "Debian packages are missing" "run apt-get install $(echo $missing)")
-  log "Debian packages to install: $(echo $missing)"
+  sudo=$(as_root "Debian packages are missing" "run apt-get install ${pkgs[*]}")
+  log "Debian packages to install: ${pkgs[*]}"
   $sudo apt-get update -qq || die "apt-get update failed (network, or the package sources in /etc/apt)"
-  # shellcheck disable=SC2086
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing ||
-    die "apt-get install failed for: $(echo $missing)"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" ||
+    die "apt-get install failed for: ${pkgs[*]}"
   # nginx is used as a test edge started by the tests themselves, never as a system service.
   if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 }

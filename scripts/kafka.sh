@@ -127,7 +127,7 @@ start() {
   # (up to a minute), as a test run that restarts the broker does.
   if command -v ss >/dev/null; then
     local tw_deadline=$((SECONDS + 90))
-    while [ -n "$(ss -Htan state time-wait "( sport = :$port or sport = :$(($port + 1)) )" 2>/dev/null)" ]; do
+    while [ -n "$(ss -Htan state time-wait "( sport = :$port or sport = :$((port + 1)) )" 2>/dev/null)" ]; do
       [ $SECONDS -lt $tw_deadline ] || break
       sleep 0.5
     done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the scripts and shell tests that start cdnwarm's binaries, test origins and
 # nginx edges. Source it; it sets a trap that stops everything it started.
 #
@@ -25,6 +26,7 @@ helper_pids=()  # other processes a test starts (origins, edges), killed at exit
 declare -A named_pid  # start_named NAME -> its pid
 service_log="$work/service.log"
 broker_dir=""  # set by start_broker; cleanup stops that broker
+# shellcheck disable=SC2015  # `A && B || true` on purpose: nothing may fail the exit trap
 cleanup() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
   for p in "${helper_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -79,6 +81,7 @@ launch() {
   line=$(grep '"msg":"serving"' "$log")
   grpc_port=$(sed -n 's/.*"grpc_port":\([0-9]*\).*/\1/p' <<<"$line")
   admin_port=$(sed -n 's/.*"admin_port":\([0-9]*\).*/\1/p' <<<"$line")
+  # shellcheck disable=SC2015  # fail when either port is missing, as intended
   [ -n "$grpc_port" ] && [ -n "$admin_port" ] || fail "no ports in: $line"
 }
 
@@ -141,6 +144,7 @@ $3
 CONF
   nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >/dev/null 2>&1 &
   helper_pids+=($!)
+  # shellcheck disable=SC2034  # read by the scripts that source this file
   named_pid[$(basename "$dir")]=$!
 }
 
@@ -209,7 +213,8 @@ mesh_warmer_flags=()  # extra warmer flags, e.g. (--verify=false)
 mesh_kafka_flags=()   # extra producer and bridge flags, e.g. (--create_topics=false)
 mesh_bridge_regions=us-east,eu-west,ap-south  # the bridge's --regions (known regions)
 start_mesh() {
-  local producer=$1 bridge=$2 warmer=$3 grpcurl=$4 python=$5 origin_py=$6 kafka=$7 instance=$8
+  # $4, GRPCURL, is not used here.
+  local producer=$1 bridge=$2 warmer=$3 python=$5 origin_py=$6 kafka=$7 instance=$8
   shift 8
   local r n w
   # A caller may have started an origin already (the benchmarks start start_static_origin).
@@ -224,12 +229,14 @@ start_mesh() {
   # The producer may also fetch sitemaps and playlists from the local origin.
   start_named producer "$producer" "${common[@]}" --regions=us-east,eu-west,ap-south \
     --allowed_hosts="$mesh_host,127.0.0.1" --allow_private_ranges=127.0.0.1/32
+  # shellcheck disable=SC2034  # read by the scripts that source this file
   producer_addr="127.0.0.1:$grpc_port"
   for w in us-east:1 us-east:2 eu-west:1 ap-south:1; do
     r=${w%%:*} n=${w##*:}
     start_named "warmer-$r-$n" "$warmer" --region="$r" --bridge_address="$bridge_addr" \
       --replica_id="warmer-$r-$n" --allowed_hosts="$mesh_host" --allow_private_ranges=127.0.0.0/8 \
       --edge_pins="$mesh_host:80:${edge_host[$r]}:${edge_ports[$r]}" "${mesh_warmer_flags[@]}"
+    # shellcheck disable=SC2034  # read by the scripts that source this file
     warmer_addr[$w]="127.0.0.1:$grpc_port"
   done
   # Every warmer subscribed and every region's start position committed (the bridge's

@@ -51,9 +51,9 @@ done
 # --idle_grace: long enough that ap-south keeps its group (and pauses) while its warmer is
 # away in step d, short enough that a replica whose last ap-south warmer left (step f)
 # hands its partitions to the other one within the ledger's wait.
-common=(--kafka_bootstrap="$kafka" --instance="$instance" --max_attempts=$max_attempts
-  --min_backoff=200ms --max_backoff=2s --buffer_limit=$buffer_limit --idle_grace=30s
-  --topic_partitions=$partitions --regions=us-east,eu-west,ap-south)
+common=(--kafka_bootstrap="$kafka" --instance="$instance" --max_attempts="$max_attempts"
+  --min_backoff=200ms --max_backoff=2s --buffer_limit="$buffer_limit" --idle_grace=30s
+  --topic_partitions="$partitions" --regions="us-east,eu-west,ap-south")
 declare -A bridge_admin
 bridge_port=([1]=$(free_port) [2]=$(free_port))
 start_bridge() {

@@ -5,6 +5,7 @@
 #   acked                                URLs the producer said OK to so far
 #   progress N [WHAT]                    waits until N more are acknowledged (the stream
 #                                        flows again), never for a time
+# shellcheck disable=SC2154  # $work is scripts/lib.sh's, sourced first
 start_load() {
   mkdir -p "$work/ledger"
   "$1" "$2" drive "$work/producer.addr" "$3" "$work/ledger" "$4" 2>"$work/driver.log" &

@@ -42,6 +42,7 @@ check_table() {
   rows=$(awk '/^region +warmed +failed/ { t = 1; next } t && NF == 4 { print }' "$log")
   [ "$(wc -l <<<"$rows")" -eq 3 ] || fail "$log: no table of three regions"
   while read -r region warmed failed hits; do
+    # shellcheck disable=SC2015  # fail when any of the three differs, as intended
     [ "$warmed" = "$urls" ] && [ "$failed" = 0 ] && [ "$hits" = "$urls/$urls" ] ||
       fail "$log: region $region: warmed $warmed, failed $failed, HIT $hits (want $urls, 0, $urls/$urls)"
     echo "  $region: $warmed warmed, $failed failed, HIT $hits"

@@ -23,7 +23,8 @@ kafka="${CDNWARM_KAFKA_BOOTSTRAP:?}"
 mesh_bridge_regions=us-east,eu-west,ap-south,sa-east
 start_mesh "$producer" "$bridge" "$warmer" "$grpcurl" "$python" "$origin_py" "$kafka" \
   "c$RANDOM$RANDOM"
-export PATH="$(dirname "$python"):$(dirname "$grpcurl"):$root/scripts:$PATH"
+PATH="$(dirname "$python"):$(dirname "$grpcurl"):$root/scripts:$PATH"
+export PATH
 export CDNWARM_PRODUCER=$producer_addr CDNWARM_BRIDGE=$bridge_addr
 
 echo "--- 1. a Python pipeline publishes $urls URLs"

@@ -13,7 +13,7 @@ server=$1 grpcurl=$2 python=$3 pydir=$4
 start_service smoke_server "$server"
 
 services=$("$grpcurl" -plaintext "127.0.0.1:$grpc_port" list)
-echo "grpcurl list: $(echo $services)"
+echo "grpcurl list: ${services//$'\n'/ }"
 grep -qx 'grpc.health.v1.Health' <<<"$services" || fail "health service not listed"
 grep -qx 'grpc.reflection.v1alpha.ServerReflection' <<<"$services" || fail "reflection not listed"
 

@@ -35,6 +35,7 @@ grep -q 'Unauthenticated' <<<"$out" || fail "expected Unauthenticated: $out"
 if out=$(call -d '{"url": "file:///etc/passwd"}' "$addr" cdnwarm.v1.Producer/Warm 2>&1); then
   fail "file:// accepted: $out"
 fi
+# shellcheck disable=SC2015  # fail when either grep finds nothing, as intended
 grep -q 'InvalidArgument' <<<"$out" && grep -q 'url: scheme' <<<"$out" || fail "bad url answer: $out"
 
 if out=$(call -d '{"url": "https://elsewhere.org/"}' "$addr" cdnwarm.v1.Producer/Warm 2>&1); then
