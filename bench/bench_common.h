@@ -17,7 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/producer.grpc.pb.h"
-#include "common/kafka_config.h"
+#include "common/kafka/kafka_config.h"
 #include "grpcpp/support/status.h"
 
 namespace cdnwarm::bench {

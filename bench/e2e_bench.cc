@@ -17,15 +17,15 @@
 #include "absl/strings/str_cat.h"
 #include "bench/scenarios.h"
 #include "cdnwarm/v1/producer.grpc.pb.h"
-#include "common/kafka_handles.h"
-#include "common/proto_time.h"
+#include "common/core/proto_time.h"
+#include "common/kafka/kafka_handles.h"
 #include "grpcpp/client_context.h"
 
 namespace cdnwarm::bench {
 namespace {
 
-using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t,
-                                    common::internal::Deleter<rd_kafka_metadata_destroy>>;
+using MetadataPtr =
+    std::unique_ptr<const rd_kafka_metadata_t, common::FreeWith<rd_kafka_metadata_destroy>>;
 
 // Reads the results topic from the end it had at Start(), on its own thread.
 class ResultsWatcher {

@@ -2,7 +2,7 @@
 // delivery, so an update must stay a few nanoseconds even under contention.
 
 #include "benchmark/benchmark.h"
-#include "common/metrics.h"
+#include "common/core/metrics.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/scenarios.h"
 #include "cdnwarm/v1/producer.grpc.pb.h"
-#include "common/kafka_handles.h"
+#include "common/kafka/kafka_handles.h"
 #include "grpcpp/client_context.h"
 #include "producer/task_factory.h"
 #include "producer/task_publisher.h"

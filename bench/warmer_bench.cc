@@ -13,8 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/scenarios.h"
-#include "common/metrics.h"
-#include "common/ssrf_guard.h"
+#include "common/core/metrics.h"
+#include "common/fetch/ssrf_guard.h"
 #include "warmer/http_engine.h"
 #include "warmer/task_warmer.h"
 

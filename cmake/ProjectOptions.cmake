@@ -6,7 +6,11 @@ target_compile_options(cdnwarm_warnings INTERFACE
   -Woverloaded-virtual -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
   -Wmisleading-indentation
   # GCC only; clang builds the fuzz targets.
-  $<$<CXX_COMPILER_ID:GNU>:-Wduplicated-cond -Wlogical-op -Wuseless-cast>)
+  $<$<CXX_COMPILER_ID:GNU>:-Wduplicated-cond -Wlogical-op -Wuseless-cast>
+  # clang only (the clang and fuzz presets): the thread model. Every absl::Mutex-guarded
+  # member carries ABSL_GUARDED_BY, every function that needs a lock held says so, and the
+  # analysis checks both at every use.
+  $<$<CXX_COMPILER_ID:Clang>:-Wthread-safety -Wthread-safety-beta>)
 if(CDNWARM_WERROR)
   target_compile_options(cdnwarm_warnings INTERFACE -Werror)
 endif()

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/core/sync.h"
 
 namespace cdnwarm::producer {
 namespace {
@@ -25,7 +26,7 @@ void BatchJob::RecordRejection(uint32_t index, absl::string_view url, absl::stri
 }
 
 void BatchJob::Reject(absl::string_view url, absl::string_view reason) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   RecordRejection(next_index_++, url, reason);
 }
 
@@ -33,7 +34,7 @@ void BatchJob::Add(absl::string_view raw_url, const TaskTemplate& options) {
   uint32_t index = 0;
   absl::StatusOr<common::CanonicalUrl> url = intake_.Validate(raw_url);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     index = next_index_++;
     if (!url.ok()) {
       RecordRejection(index, raw_url, url.status().message());
@@ -52,7 +53,7 @@ void BatchJob::Settled(uint32_t index, absl::string_view url, absl::Status statu
   std::function<void()> resume;
   std::function<void()> completion;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     --outstanding_;
     if (status.ok()) {
       reply_.set_accepted(reply_.accepted() + 1);
@@ -60,7 +61,7 @@ void BatchJob::Settled(uint32_t index, absl::string_view url, absl::Status statu
       if (first_kafka_error_.ok()) first_kafka_error_ = status;
       RecordRejection(index, url, absl::StrCat("kafka: ", status.message()));
     }
-    below_.notify_all();
+    below_.SignalAll();
     if (resume_ && outstanding_ < resume_limit_) resume.swap(resume_);
     completion = TakeCompletion();
   }
@@ -69,23 +70,23 @@ void BatchJob::Settled(uint32_t index, absl::string_view url, absl::Status statu
 }
 
 size_t BatchJob::outstanding() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   return outstanding_;
 }
 
 uint32_t BatchJob::entries() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   return next_index_;
 }
 
 void BatchJob::WaitBelow(size_t limit) {
-  std::unique_lock<std::mutex> lock(mu_);
-  below_.wait(lock, [&] { return outstanding_ < limit; });
+  common::MutexLock lock(&mu_);
+  while (outstanding_ >= limit) below_.Wait(&mu_);
 }
 
 void BatchJob::OnBelow(size_t limit, std::function<void()> resume) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     if (outstanding_ >= limit) {
       resume_limit_ = limit;
       resume_ = std::move(resume);
@@ -98,7 +99,7 @@ void BatchJob::OnBelow(size_t limit, std::function<void()> resume) {
 void BatchJob::Close(Done done) {
   std::function<void()> completion;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     closed_ = true;
     done_ = std::move(done);
     completion = TakeCompletion();

@@ -4,17 +4,16 @@
 // validated and published; bad ones are kept as rejections by index. The reply is ready
 // once every published record was acknowledged or failed.
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/producer.pb.h"
+#include "common/core/sync.h"
 #include "producer/intake.h"
 
 namespace cdnwarm::producer {
@@ -58,8 +57,8 @@ class BatchJob : public std::enable_shared_from_this<BatchJob> {
   const std::string job_id_;
   const absl::Time deadline_;
 
-  mutable std::mutex mu_;
-  std::condition_variable below_;
+  mutable common::Mutex mu_;
+  common::CondVar below_;
   uint32_t next_index_ ABSL_GUARDED_BY(mu_) = 0;
   size_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;
   cdnwarm::v1::WarmBatchReply reply_ ABSL_GUARDED_BY(mu_);

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "common/core/sync.h"
 
 namespace cdnwarm::producer {
 
@@ -57,7 +58,7 @@ void ClientRateLimiter::ForgetIdle(absl::Time now) {
 
 absl::Status ClientRateLimiter::TryTake(const std::string& client, double n, absl::Time now) {
   if (!enabled()) return absl::OkStatus();
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   Bucket& b = Refill(client, now);
   if (b.tokens >= n) {
     b.tokens -= n;
@@ -71,7 +72,7 @@ absl::Status ClientRateLimiter::TryTake(const std::string& client, double n, abs
 
 absl::Duration ClientRateLimiter::Take(const std::string& client, double n, absl::Time now) {
   if (!enabled()) return absl::ZeroDuration();
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   Bucket& b = Refill(client, now);
   b.tokens -= n;
   return b.tokens >= 0 ? absl::ZeroDuration() : absl::Seconds(-b.tokens / rate_);

@@ -4,7 +4,6 @@
 // `rate` URLs per second up to `burst`. A client is its TLS certificate's common name when
 // it presents one, else its IP address (one bucket per address behind a NAT or proxy).
 
-#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -12,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/core/sync.h"
 #include "grpcpp/server_context.h"
 
 namespace cdnwarm::producer {
@@ -50,7 +50,7 @@ class ClientRateLimiter {
   const double rate_;
   const double burst_;
   const size_t max_clients_;
-  std::mutex mu_;
+  common::Mutex mu_;
   absl::flat_hash_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -4,8 +4,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
-#include "common/fetch_config.h"
-#include "common/naming.h"
+#include "common/core/naming.h"
+#include "common/fetch/fetch_config.h"
 
 ABSL_FLAG(std::string, auth_token_file, "",
           "File holding the bearer token callers must send (authorization: Bearer <token>). "
@@ -34,6 +34,9 @@ absl::StatusOr<ProducerConfig> ProducerConfigFromFlags() {
   absl::StatusOr<common::CommonConfig> common = common::CommonConfigFromFlags(kServiceInfo);
   if (!common.ok()) return common.status();
   c.common = *std::move(common);
+  absl::StatusOr<common::KafkaConfig> kafka = common::KafkaConfigFromFlags(kServiceInfo, c.common);
+  if (!kafka.ok()) return kafka.status();
+  c.kafka = *std::move(kafka);
   absl::StatusOr<common::FetchGuard> guard = common::FetchGuardFromFlags();
   if (!guard.ok()) return guard.status();
   c.fetch_guard = *std::move(guard);

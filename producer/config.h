@@ -7,8 +7,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/config.h"
-#include "common/ssrf_guard.h"
+#include "common/core/config.h"
+#include "common/fetch/ssrf_guard.h"
+#include "common/kafka/kafka_flags.h"
 
 namespace cdnwarm::producer {
 
@@ -20,6 +21,7 @@ inline constexpr common::ServiceInfo kServiceInfo{
 
 struct ProducerConfig {
   common::CommonConfig common;
+  common::KafkaConfig kafka;
   common::FetchGuard fetch_guard;
   std::string auth_token_file;  // empty: no authentication (logged at start-up)
   absl::Duration job_window = absl::Hours(24);

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/url_canon.h"
+#include "common/fetch/url_canon.h"
 #include "producer/hls_playlist.h"
 #include "producer/sitemap_parser.h"
 

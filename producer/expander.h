@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "common/safe_fetch.h"
+#include "common/fetch/safe_fetch.h"
 
 namespace cdnwarm::producer {
 

@@ -4,7 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "common/proto_time.h"
+#include "common/core/proto_time.h"
 
 namespace cdnwarm::producer {
 

@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/log.h"
-#include "common/proto_time.h"
+#include "common/core/log.h"
+#include "common/core/proto_time.h"
 #include "producer/task_factory.h"
 
 namespace cdnwarm::producer {

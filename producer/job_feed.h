@@ -11,9 +11,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/kafka_config.h"
-#include "common/kafka_handles.h"
-#include "common/metrics.h"
+#include "common/core/metrics.h"
+#include "common/kafka/kafka_config.h"
+#include "common/kafka/kafka_handles.h"
 #include "producer/job_tracker.h"
 
 namespace cdnwarm::producer {

@@ -3,7 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "common/proto_time.h"
+#include "common/core/proto_time.h"
+#include "common/core/sync.h"
 #include "producer/task_factory.h"
 
 namespace cdnwarm::producer {
@@ -18,7 +19,7 @@ JobTracker::Job* JobTracker::FindOrCreate(const std::string& job_id) {
 void JobTracker::OnTask(const std::string& job_id, uint32_t index, absl::Time enqueued_at) {
   std::vector<std::function<void()>> notify;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     Job* job = FindOrCreate(job_id);
     job->created_at = std::min(job->created_at, enqueued_at);
     if (!job->tasks.insert(index).second) return;
@@ -34,7 +35,7 @@ void JobTracker::OnResult(const cdnwarm::v1::WarmResult& result) {
     if (!result.has_truncated()) return;
     std::vector<std::function<void()>> notify;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(&mu_);
       FindOrCreate(result.job_id())->truncated = result.truncated();
       EvictOverLimits();
       notify = WatchersOf(result.job_id());
@@ -47,7 +48,7 @@ void JobTracker::OnResult(const cdnwarm::v1::WarmResult& result) {
   if (!ParseTaskId(result.task_id(), &job_id, &index) || result.region().empty()) return;
   std::vector<std::function<void()>> notify;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     Job* job = FindOrCreate(job_id);
     if (!job->results[result.region()].try_emplace(index, result.outcome()).second) return;
     ++tasks_;
@@ -56,8 +57,8 @@ void JobTracker::OnResult(const cdnwarm::v1::WarmResult& result) {
       ++job->verified_hits[result.region()];
     }
     job->updated_at = std::max(
-        job->updated_at,
-        result.has_finished_at() ? common::FromProtoTimestamp(result.finished_at()) : absl::Now());
+        job->updated_at, result.has_finished_at() ? common::FromProtoTimestamp(result.finished_at())
+                                                  : options_.clock->Now());
     EvictOverLimits();
     notify = WatchersOf(job_id);
   }
@@ -87,7 +88,7 @@ void JobTracker::EvictOverLimits() {
 void JobTracker::Expire(absl::Time now) {
   std::vector<std::function<void()>> notify;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     const absl::Time cutoff = now - options_.window;
     while (!order_.empty()) {
       auto it = jobs_.find(order_.front());
@@ -118,14 +119,14 @@ absl::Status JobTracker::NotKnown(const std::string& job_id) const {
 }
 
 absl::StatusOr<absl::Time> JobTracker::CreatedAt(const std::string& job_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   const Job* job = Known(job_id);
   if (job == nullptr) return NotKnown(job_id);
   return job->created_at;
 }
 
 absl::StatusOr<cdnwarm::v1::Job> JobTracker::Get(const std::string& job_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   const Job* found = Known(job_id);
   if (found == nullptr) return NotKnown(job_id);
   const Job& job = *found;
@@ -183,14 +184,14 @@ absl::StatusOr<cdnwarm::v1::Job> JobTracker::Get(const std::string& job_id) cons
 }
 
 uint64_t JobTracker::Watch(const std::string& job_id, std::function<void()> on_change) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   const uint64_t handle = next_watch_++;
   watchers_.emplace(handle, std::make_pair(job_id, std::move(on_change)));
   return handle;
 }
 
 void JobTracker::Unwatch(uint64_t handle) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   watchers_.erase(handle);
 }
 
@@ -203,7 +204,7 @@ std::vector<std::function<void()>> JobTracker::WatchersOf(const std::string& job
 }
 
 size_t JobTracker::job_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   return jobs_.size();
 }
 

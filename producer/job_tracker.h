@@ -10,7 +10,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -23,6 +22,8 @@
 #include "absl/time/time.h"
 #include "cdnwarm/v1/common.pb.h"
 #include "cdnwarm/v1/producer.pb.h"
+#include "common/core/clock.h"
+#include "common/core/sync.h"
 
 namespace cdnwarm::producer {
 
@@ -32,6 +33,8 @@ struct JobTrackerOptions {
   absl::Duration window = absl::Hours(24);
   size_t max_jobs = 10000;
   size_t max_tasks = 5'000'000;  // summed over jobs
+  // Where "now" comes from (tests: FakeClock); waits stay on the real clock.
+  const common::Clock* clock = &common::Clock::Real();
 };
 
 class JobTracker {
@@ -80,7 +83,7 @@ class JobTracker {
   size_t JobSize(const Job& job) const;
 
   const JobTrackerOptions options_;
-  mutable std::mutex mu_;
+  mutable common::Mutex mu_;
   std::unordered_map<std::string, Job> jobs_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);  // creation order, for eviction
   size_t tasks_ ABSL_GUARDED_BY(mu_) = 0;

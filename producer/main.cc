@@ -1,8 +1,8 @@
 // cdnwarm producer: see producer/README.md.
 
-#include "common/log.h"
-#include "common/metrics.h"
-#include "common/server_runner.h"
+#include "common/core/log.h"
+#include "common/core/metrics.h"
+#include "common/core/server_runner.h"
 #include "producer/config.h"
 #include "producer/producer_app.h"
 
@@ -14,8 +14,8 @@ int main(int argc, char** argv) {
   if (!config.ok()) log::Fatal("bad configuration", {{"error", config.status().ToString()}});
   common::ApplyLogging(config->common);
   log::Info("starting", {{"version", common::VersionLine("producer")},
-                         {"kafka", config->common.kafka.Redacted()},
-                         {"requests_topic", config->common.requests_topic}});
+                         {"kafka", config->kafka.properties.Redacted()},
+                         {"requests_topic", config->kafka.requests_topic}});
 
   absl::StatusOr<std::unique_ptr<producer::ProducerApp>> app =
       producer::ProducerApp::Create(*std::move(config), metrics::DefaultRegistry());

@@ -1,8 +1,8 @@
 #include "producer/producer_app.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/kafka_admin.h"
-#include "common/log.h"
+#include "common/core/log.h"
+#include "common/kafka/kafka_admin.h"
 
 namespace cdnwarm::producer {
 
@@ -24,18 +24,18 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
     log::Warn("no --allowed_hosts: URLs of any public host are accepted");
   }
 
-  if (absl::Status s = common::EnsureServiceTopics(c.common); !s.ok()) return s;
+  if (absl::Status s = common::EnsureServiceTopics(c.kafka); !s.ok()) return s;
 
   app->runner_ = std::make_unique<common::ServerRunner>(c.common.server, registry);
   common::Readiness& readiness = app->runner_->readiness();
   readiness.Set("kafka", true);
 
   app->tracker_ = std::make_unique<JobTracker>(JobTrackerOptions{
-      .regions = c.common.regions, .window = c.job_window, .max_jobs = c.max_jobs});
+      .regions = c.kafka.regions, .window = c.job_window, .max_jobs = c.max_jobs});
   absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> publisher = KafkaTaskPublisher::Create(
-      {.kafka = c.common.kafka,
-       .topic = c.common.requests_topic,
-       .notes_topic = c.common.results_topic,
+      {.kafka = c.kafka.properties,
+       .topic = c.kafka.requests_topic,
+       .notes_topic = c.kafka.results_topic,
        .delivery_timeout = c.delivery_timeout,
        .max_queued_records = c.max_queued_records,
        .on_health = [&readiness](bool ok) { readiness.Set("kafka", ok); }},
@@ -44,9 +44,9 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
   app->publisher_ = *std::move(publisher);
 
   absl::StatusOr<std::unique_ptr<JobFeed>> feed =
-      JobFeed::Start({.kafka = c.common.kafka,
-                      .requests_topic = c.common.requests_topic,
-                      .results_topic = c.common.results_topic,
+      JobFeed::Start({.kafka = c.kafka.properties,
+                      .requests_topic = c.kafka.requests_topic,
+                      .results_topic = c.kafka.results_topic,
                       .window = c.job_window},
                      *app->tracker_, registry);
   if (!feed.ok()) return feed.status();
@@ -59,9 +59,9 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
   service_options.client_rate = c.client_rate;
   service_options.client_burst = c.client_burst;
   service_options.max_batch_urls = c.max_batch_urls;
-  service_options.regions = c.common.regions;
-  service_options.kafka = c.common.kafka;
-  service_options.results_topic = c.common.results_topic;
+  service_options.regions = c.kafka.regions;
+  service_options.kafka = c.kafka.properties;
+  service_options.results_topic = c.kafka.results_topic;
   if (c.client_rate == 0) log::Warn("no --client_rate: one client may enqueue URLs without limit");
   app->service_ = std::make_unique<ProducerService>(service_options, *app->intake_, *app->tracker_,
                                                     c.fetch_guard, app->auth_, registry);

@@ -6,9 +6,9 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "common/bearer_auth.h"
-#include "common/metrics.h"
-#include "common/server_runner.h"
+#include "common/core/bearer_auth.h"
+#include "common/core/metrics.h"
+#include "common/core/server_runner.h"
 #include "producer/config.h"
 #include "producer/intake.h"
 #include "producer/job_feed.h"

@@ -1,10 +1,17 @@
 #pragma once
 
-// cdnwarm.v1.Producer on gRPC's callback API.
+// cdnwarm.v1.Producer on gRPC's callback API: the unary calls (Warm, GetJob, ListResults)
+// here; WarmBatch's reactor in batch_reactor.h, WatchJob's in watch_reactor.h, the sitemap
+// and playlist jobs in expansions.h. They share the service's RpcContext (admission,
+// deadlines, counting), not the service.
+//
+// Threads: gRPC's callback threads; a ticker (watches and paused batch streams, every
+// 50 ms); the expansion and result-read workers (WorkerPool); the Kafka producer's poll
+// thread (delivery reports answer calls). Locks: each class's own, none held across a
+// call into another class but where its header says (see ../ARCHITECTURE.md).
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -13,14 +20,19 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/producer.grpc.pb.h"
-#include "common/bearer_auth.h"
-#include "common/metrics.h"
-#include "common/safe_fetch.h"
+#include "common/core/bearer_auth.h"
+#include "common/core/metrics.h"
+#include "common/core/sync.h"
+#include "common/fetch/safe_fetch.h"
+#include "producer/batch_reactor.h"
 #include "producer/client_limiter.h"
 #include "producer/expander.h"
+#include "producer/expansions.h"
 #include "producer/intake.h"
 #include "producer/job_tracker.h"
 #include "producer/result_reader.h"
+#include "producer/rpc_context.h"
+#include "producer/watch_reactor.h"
 #include "producer/worker_pool.h"
 
 namespace cdnwarm::producer {
@@ -83,45 +95,21 @@ class ProducerService final : public cdnwarm::v1::Producer::CallbackService {
                                         cdnwarm::v1::ListResultsReply* reply) override;
 
  private:
-  class BatchReactor;
-  class WatchReactor;
-  friend class BatchReactor;
-  friend class WatchReactor;
-
-  // Authentication and drain state, checked first by every RPC.
-  absl::Status Admit(const grpc::CallbackServerContext& ctx) const;
-  absl::Time RecordDeadline(const grpc::CallbackServerContext& ctx) const;
-  void Count(absl::string_view rpc, const grpc::Status& status);
-  // Finishes a unary call and counts it.
   grpc::ServerUnaryReactor* FinishUnary(grpc::ServerUnaryReactor* reactor, absl::string_view rpc,
                                         const absl::Status& status);
-  // Runs an expansion (sitemap, playlist) on the worker pool as one job.
-  using Expansion = std::function<absl::Status(UrlSink&, ExpansionSummary*)>;
-  grpc::ServerUnaryReactor* Expand(grpc::CallbackServerContext* ctx, absl::string_view rpc,
-                                   const cdnwarm::v1::TaskOptions& options,
-                                   cdnwarm::v1::WarmBatchReply* reply, Expansion expansion);
-  void TickWatches();
-  // Runs `resume` once `at` has passed (from the ticker), or at once while draining.
-  void ResumeAt(absl::Time at, std::function<void()> resume);
-  void TickPaused(absl::Time now);
 
   const ProducerServiceOptions options_;
   Intake& intake_;
   JobTracker& tracker_;
   const common::FetchGuard& guard_;
-  const common::BearerAuth& auth_;
-  metrics::Family<metrics::Counter>& rpcs_;
-  std::atomic<bool> draining_{false};
-  WorkerPool expansions_;
+  RpcContext rpc_;
   ClientRateLimiter limiter_;
+  ResumeQueue paused_;
+  Watches watches_;
+  Expansions expansions_;
   const ResultReader results_;
   WorkerPool result_reads_;
-
-  std::mutex paused_mu_;
-  std::vector<std::pair<absl::Time, std::function<void()>>> paused_ ABSL_GUARDED_BY(paused_mu_);
-
-  std::mutex watches_mu_;
-  std::set<std::shared_ptr<WatchReactor>> watches_ ABSL_GUARDED_BY(watches_mu_);
+  // Ticks the watches and the paused batch streams.
   std::atomic<bool> stop_ticker_{false};
   std::thread ticker_;
 };

@@ -5,8 +5,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/kafka_admin.h"
-#include "common/kafka_handles.h"
+#include "common/kafka/kafka_admin.h"
+#include "common/kafka/kafka_handles.h"
 
 namespace cdnwarm::producer {
 namespace {

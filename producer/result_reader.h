@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/producer.pb.h"
-#include "common/kafka_config.h"
+#include "common/kafka/kafka_config.h"
 
 namespace cdnwarm::producer {
 

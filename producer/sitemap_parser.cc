@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/core/c_handle.h"
 
 namespace cdnwarm::producer {
 namespace {
@@ -18,16 +19,12 @@ absl::string_view LocalName(const XML_Char* name) {
   return colon == absl::string_view::npos ? n : n.substr(colon + 1);
 }
 
-struct ParserDeleter {
-  void operator()(XML_Parser p) const { XML_ParserFree(p); }
-};
-
 }  // namespace
 
 struct SitemapParser::Impl {
   SitemapLimits limits;
   LocSink sink;
-  std::unique_ptr<XML_ParserStruct, ParserDeleter> xml;
+  common::CHandle<XML_ParserStruct, XML_ParserFree> xml;
   SitemapKind kind = SitemapKind::kUnknown;
   int depth = 0;
   bool in_loc = false;

@@ -5,9 +5,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/naming.h"
-#include "common/proto_time.h"
-#include "common/task_validation.h"
+#include "common/core/naming.h"
+#include "common/core/proto_time.h"
+#include "common/fetch/task_validation.h"
 
 namespace cdnwarm::producer {
 namespace {

@@ -4,7 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/log.h"
+#include "common/core/log.h"
+#include "common/core/sync.h"
 
 namespace cdnwarm::producer {
 
@@ -31,9 +32,7 @@ struct KafkaTaskPublisher::Metrics {
 
 common::KafkaProperties PublisherProperties(const KafkaPublisherOptions& options) {
   common::KafkaProperties props = options.kafka;
-  // The promise of an OK reply rests on these; a properties file cannot weaken them.
-  props.Set("enable.idempotence", "true");
-  props.Set("acks", "all");
+  // Idempotence and acks=all are imposed by common::KafkaProducer.
   props.Set("message.timeout.ms",
             absl::StrCat(absl::ToInt64Milliseconds(options.delivery_timeout)));
   props.Set("queue.buffering.max.messages", absl::StrCat(options.max_queued_records));
@@ -46,31 +45,30 @@ KafkaTaskPublisher::KafkaTaskPublisher(KafkaPublisherOptions options, metrics::R
 
 absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> KafkaTaskPublisher::Create(
     KafkaPublisherOptions options, metrics::Registry& registry) {
-  absl::StatusOr<common::KafkaConfPtr> conf = PublisherProperties(options).ToConf();
-  if (!conf.ok()) return conf.status();
-
+  const common::KafkaProperties props = PublisherProperties(options);
   std::unique_ptr<KafkaTaskPublisher> p(new KafkaTaskPublisher(std::move(options), registry));
-  rd_kafka_conf_set_dr_msg_cb(conf->get(), &KafkaTaskPublisher::OnDelivery);
-  rd_kafka_conf_set_error_cb(conf->get(), &KafkaTaskPublisher::OnError);
-  rd_kafka_conf_set_opaque(conf->get(), p.get());
-  char err[512] = {};
-  p->rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof(err)));
-  if (!p->rk_) return absl::InvalidArgumentError(absl::StrCat("Kafka producer: ", err));
-  conf->release();  // owned by the handle now
-  p->poller_ = std::thread([raw = p.get()] { raw->PollLoop(); });
+  KafkaTaskPublisher* raw = p.get();
+  absl::StatusOr<std::unique_ptr<common::KafkaProducer>> kafka = common::KafkaProducer::Create(
+      props, absl::Milliseconds(20),
+      {.delivered = [raw](const rd_kafka_message_t& m) { raw->Delivered(m); },
+       .error = [raw](rd_kafka_resp_err_t code,
+                      const std::string& reason) { raw->OnError(code, reason); },
+       .polled = [raw](common::KafkaProducer& k) { raw->Polled(k); }});
+  if (!kafka.ok()) return kafka.status();
+  p->kafka_ = *std::move(kafka);
   return p;
 }
 
 KafkaTaskPublisher::~KafkaTaskPublisher() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  if (poller_.joinable()) poller_.join();
+  kafka_->Stop();
   // Whatever is still unanswered fails now rather than never.
   std::map<uint64_t, Pending> left;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     left.swap(pending_);
     by_deadline_.clear();
   }
@@ -95,10 +93,10 @@ void KafkaTaskPublisher::PublishNote(const cdnwarm::v1::WarmResult& note, absl::
 void KafkaTaskPublisher::PublishRecord(const std::string& topic, const std::string& key,
                                        const std::string& value, absl::Time deadline,
                                        PublishCallback done) {
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   uint64_t id = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     if (stopping_) {
       done(absl::UnavailableError("producer is shutting down"));
       return;
@@ -107,8 +105,7 @@ void KafkaTaskPublisher::PublishRecord(const std::string& topic, const std::stri
     pending_.emplace(id, Pending{std::move(done), now, deadline});
     by_deadline_.emplace(deadline, id);
   }
-  common::KafkaErrorPtr error =
-      common::ProduceCopy(rk_.get(), topic, key, value, reinterpret_cast<void*>(id));
+  common::KafkaErrorPtr error = kafka_->Produce(topic, key, value, reinterpret_cast<void*>(id));
   if (!error) return;
 
   const rd_kafka_resp_err_t code = rd_kafka_error_code(error.get());
@@ -129,7 +126,7 @@ void KafkaTaskPublisher::PublishRecord(const std::string& topic, const std::stri
 }
 
 PublishCallback KafkaTaskPublisher::Take(uint64_t id, absl::Time* started) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   auto it = pending_.find(id);
   if (it == pending_.end()) return nullptr;
   PublishCallback cb = std::move(it->second.done);
@@ -139,11 +136,8 @@ PublishCallback KafkaTaskPublisher::Take(uint64_t id, absl::Time* started) {
   return cb;
 }
 
-void KafkaTaskPublisher::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-  static_cast<KafkaTaskPublisher*>(opaque)->Delivered(reinterpret_cast<uint64_t>(m->_private), *m);
-}
-
-void KafkaTaskPublisher::Delivered(uint64_t id, const rd_kafka_message_t& m) {
+void KafkaTaskPublisher::Delivered(const rd_kafka_message_t& m) {
+  const auto id = reinterpret_cast<uint64_t>(m._private);
   absl::Time started;
   PublishCallback cb = Take(id, &started);
   if (!cb) {
@@ -161,32 +155,26 @@ void KafkaTaskPublisher::Delivered(uint64_t id, const rd_kafka_message_t& m) {
     return;
   }
   metrics_->records.Labels({"acked"}).Increment();
-  metrics_->delivery_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - started));
+  metrics_->delivery_seconds.Observe(absl::ToDoubleSeconds(options_.clock->Now() - started));
   if (options_.on_health) options_.on_health(true);
   cb(Published{m.partition, m.offset});
 }
 
-void KafkaTaskPublisher::OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
-  auto* self = static_cast<KafkaTaskPublisher*>(opaque);
-  const auto code = static_cast<rd_kafka_resp_err_t>(err);
-  self->metrics_->kafka_errors.Labels({rd_kafka_err2name(code)}).Increment();
+void KafkaTaskPublisher::OnError(rd_kafka_resp_err_t code, const std::string& reason) {
+  metrics_->kafka_errors.Labels({rd_kafka_err2name(code)}).Increment();
   if (code == RD_KAFKA_RESP_ERR__FATAL) {
-    char fatal[512] = {};
-    rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-    log::Error("Kafka producer fatal error", {{"error", std::string(fatal)}});
+    log::Error("Kafka producer fatal error", {{"error", reason}});
   } else {
     log::Warn("Kafka producer error", {{"error", rd_kafka_err2name(code)}, {"reason", reason}});
   }
-  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && self->options_.on_health) {
-    self->options_.on_health(false);
-  }
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && options_.on_health) options_.on_health(false);
 }
 
 void KafkaTaskPublisher::ExpireOverdue() {
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   std::vector<PublishCallback> expired;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     while (!by_deadline_.empty() && by_deadline_.begin()->first <= now) {
       auto it = pending_.find(by_deadline_.begin()->second);
       by_deadline_.erase(by_deadline_.begin());
@@ -203,22 +191,15 @@ void KafkaTaskPublisher::ExpireOverdue() {
   }
 }
 
-void KafkaTaskPublisher::PollLoop() {
-  for (;;) {
-    rd_kafka_poll(rk_.get(), 20);
-    ExpireOverdue();
-    metrics_->queue_depth.Set(rd_kafka_outq_len(rk_.get()));
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return;
-  }
+void KafkaTaskPublisher::Polled(common::KafkaProducer& kafka) {
+  ExpireOverdue();
+  metrics_->queue_depth.Set(kafka.QueueLength());
 }
 
 absl::Status KafkaTaskPublisher::Flush(absl::Duration timeout) {
-  const rd_kafka_resp_err_t err =
-      rd_kafka_flush(rk_.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout)));
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+  if (kafka_->Flush(timeout)) return absl::OkStatus();
   return absl::DeadlineExceededError(
-      absl::StrCat(rd_kafka_outq_len(rk_.get()), " records still unacknowledged after flush"));
+      absl::StrCat(kafka_->QueueLength(), " records still unacknowledged after flush"));
 }
 
 }  // namespace cdnwarm::producer

@@ -7,18 +7,19 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/common.pb.h"
-#include "common/kafka_config.h"
-#include "common/kafka_handles.h"
-#include "common/metrics.h"
+#include "common/core/clock.h"
+#include "common/core/metrics.h"
+#include "common/core/sync.h"
+#include "common/kafka/kafka_config.h"
+#include "common/kafka/kafka_handles.h"
+#include "common/kafka/kafka_producer.h"
 
 namespace cdnwarm::producer {
 
@@ -56,6 +57,8 @@ struct KafkaPublisherOptions {
   int max_queued_records = 100000;
   // Reports broker reachability (true after a delivery, false when all brokers are down).
   std::function<void(bool)> on_health = nullptr;
+  // Where "now" comes from (tests: FakeClock); waits stay on the real clock.
+  const common::Clock* clock = &common::Clock::Real();
 };
 
 // The producer settings every task record is written with: `options.kafka` with acks=all,
@@ -87,26 +90,25 @@ class KafkaTaskPublisher final : public TaskPublisher {
   KafkaTaskPublisher(KafkaPublisherOptions options, metrics::Registry& registry);
   void PublishRecord(const std::string& topic, const std::string& key, const std::string& value,
                      absl::Time deadline, PublishCallback done);
-  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
-  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
-  void Delivered(uint64_t id, const rd_kafka_message_t& m);
-  void PollLoop();
+  void Delivered(const rd_kafka_message_t& m);
+  void OnError(rd_kafka_resp_err_t code, const std::string& reason);
+  // The poll thread's, after each poll: fails what passed its deadline.
+  void Polled(common::KafkaProducer& kafka);
   void ExpireOverdue();
   // Removes and returns a pending record's callback, or an empty one if already finished.
   PublishCallback Take(uint64_t id, absl::Time* started);
 
   const KafkaPublisherOptions options_;
   std::unique_ptr<Metrics> metrics_;
-  common::KafkaPtr rk_;
-
-  std::mutex mu_;
+  common::Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
   // (deadline, id): unique keys, so finishing one record is one lookup even when a whole
   // batch shares a deadline.
   std::set<std::pair<absl::Time, uint64_t>> by_deadline_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread poller_;
+  // Last: its poll thread calls back into the members above, so it goes first.
+  std::unique_ptr<common::KafkaProducer> kafka_;
 };
 
 }  // namespace cdnwarm::producer

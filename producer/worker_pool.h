@@ -3,14 +3,13 @@
 // A fixed set of threads for blocking work (fetching and expanding documents), with a
 // bounded queue so overload is refused, not buffered without limit.
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "common/core/sync.h"
 
 namespace cdnwarm::producer {
 
@@ -27,8 +26,8 @@ class WorkerPool {
   void Run();
 
   const size_t max_queued_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+  common::Mutex mu_;
+  common::CondVar cv_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;

@@ -1,15 +1,15 @@
 #include "streamer-bridge/bridge_app.h"
 
-#include "common/kafka_admin.h"
-#include "common/log.h"
-#include "common/naming.h"
+#include "common/core/log.h"
+#include "common/core/naming.h"
+#include "common/kafka/kafka_admin.h"
 
 namespace cdnwarm::bridge {
 
 absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config,
                                                              metrics::Registry& registry) {
   // The seek settings follow the rest of the configuration (tests set only those).
-  config.seek.requests_topic = config.common.requests_topic;
+  config.seek.requests_topic = config.kafka.requests_topic;
   config.seek.replica = config.bridge.replica;
   if (config.seek.control_topic.empty()) {
     config.seek.control_topic =
@@ -17,11 +17,11 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
   }
   std::unique_ptr<BridgeApp> app(new BridgeApp(std::move(config)));
   const BridgeConfig& c = app->config_;
-  if (absl::Status s = common::EnsureServiceTopics(c.common); !s.ok()) return s;
-  if (c.common.create_topics) {
+  if (absl::Status s = common::EnsureServiceTopics(c.kafka); !s.ok()) return s;
+  if (c.kafka.create_topics) {
     // One partition: every replica reads every command, in order. Commands live for the
     // length of a seek; an hour of them is plenty.
-    if (absl::Status s = common::EnsureTopics(c.common.kafka,
+    if (absl::Status s = common::EnsureTopics(c.kafka.properties,
                                               {{.name = c.seek.control_topic,
                                                 .partitions = 1,
                                                 .config = {{"retention.ms", "3600000"}}}},
@@ -37,18 +37,18 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
   common::Readiness& readiness = app->runner_->readiness();
   readiness.Set("kafka", true);  // the topics were just reached
   absl::StatusOr<std::unique_ptr<ResultPublisher>> results = ResultPublisher::Create(
-      c.common.kafka, c.common.results_topic, c.common.dead_letter_topic, registry,
+      c.kafka.properties, c.kafka.results_topic, c.kafka.dead_letter_topic, registry,
       [&readiness](bool ok) { readiness.Set("kafka", ok); },
       [runner = app->runner_.get()](const std::string&) {
         runner->Shutdown();  // drain, exit; a new process redelivers
       },
-      c.common.requests_topic);
+      c.kafka.requests_topic);
   if (!results.ok()) return results.status();
   app->results_ = *std::move(results);
   absl::StatusOr<std::unique_ptr<KnownRegions>> known = KnownRegions::Start(
-      {.kafka = c.common.kafka,
-       .topic = c.common.requests_topic,
-       .regions = c.common.regions,
+      {.kafka = c.kafka.properties,
+       .topic = c.kafka.requests_topic,
+       .regions = c.kafka.regions,
        .group_of =
            [prefix = c.bridge.group_prefix, instance = c.common.instance](const std::string& r) {
              absl::StatusOr<std::string> g = common::RegionGroup(prefix, r, instance);
@@ -58,7 +58,7 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
   if (!known.ok()) return known.status();
   app->known_ = *std::move(known);
   absl::StatusOr<std::unique_ptr<SeekCoordinator>> seek =
-      SeekCoordinator::Create(c.common.kafka, c.seek);
+      SeekCoordinator::Create(c.kafka.properties, c.seek);
   if (!seek.ok()) return seek.status();
   app->seek_ = *std::move(seek);
   app->service_ = std::make_unique<BridgeService>(c.bridge, *app->results_, registry,

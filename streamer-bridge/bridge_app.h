@@ -6,8 +6,8 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "common/metrics.h"
-#include "common/server_runner.h"
+#include "common/core/metrics.h"
+#include "common/core/server_runner.h"
 #include "streamer-bridge/bridge_service.h"
 #include "streamer-bridge/config.h"
 #include "streamer-bridge/known_regions.h"

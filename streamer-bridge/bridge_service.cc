@@ -2,11 +2,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/bearer_auth.h"
-#include "common/grpc_status.h"
-#include "common/log.h"
-#include "common/naming.h"
-#include "common/proto_time.h"
+#include "common/core/bearer_auth.h"
+#include "common/core/contract.h"
+#include "common/core/grpc_status.h"
+#include "common/core/log.h"
+#include "common/core/naming.h"
+#include "common/core/proto_time.h"
 #include "streamer-bridge/subscribe_stream.h"
 
 namespace cdnwarm::bridge {
@@ -15,8 +16,6 @@ namespace {
 constexpr size_t kMaxSubscriberIdBytes = 128;
 constexpr int kMaxAckEntries = 1000;
 constexpr absl::Duration kDefaultAckDeadline = absl::Seconds(60);
-constexpr absl::Duration kMaxAckDeadline = absl::Minutes(10);
-constexpr char kSubscriptionMetadata[] = "cdnwarm-subscription";
 
 absl::Status CheckSubscriberId(const std::string& id) {
   if (id.empty() || id.size() > kMaxSubscriberIdBytes) {
@@ -128,7 +127,7 @@ grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
   }
   absl::Duration deadline = common::FromProtoDuration(request->ack_deadline());
   if (deadline == absl::ZeroDuration()) deadline = kDefaultAckDeadline;
-  if (bad.ok() && (deadline < absl::Seconds(1) || deadline > kMaxAckDeadline)) {
+  if (bad.ok() && (deadline < absl::Seconds(1) || deadline > common::kMaxAckDeadline)) {
     bad = absl::InvalidArgumentError("ack_deadline: must be between 1s and 10m");
   }
   if (bad.ok()) bad = Authorize(*ctx, request->region());
@@ -158,7 +157,7 @@ grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
     return new Refusal(bad);
   }
 
-  ctx->AddInitialMetadata(kSubscriptionMetadata,
+  ctx->AddInitialMetadata(common::kSubscriptionMetadata,
                           absl::StrCat(options_.replica, "/", request->subscriber_id()));
   stream->Start();
   rpcs_.Labels({"Subscribe", "OK"}).Increment();

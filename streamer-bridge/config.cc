@@ -6,8 +6,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/bearer_auth.h"
-#include "common/naming.h"
+#include "common/core/bearer_auth.h"
+#include "common/core/naming.h"
 
 ABSL_FLAG(std::string, group_prefix, std::string(cdnwarm::common::kRegionGroupPrefix),
           "Prefix of the per-region consumer groups: <prefix>.<region>[-instance]");
@@ -66,6 +66,9 @@ absl::StatusOr<BridgeConfig> BridgeConfigFromFlags() {
   absl::StatusOr<common::CommonConfig> common = common::CommonConfigFromFlags(kServiceInfo);
   if (!common.ok()) return common.status();
   c.common = *std::move(common);
+  absl::StatusOr<common::KafkaConfig> kafka = common::KafkaConfigFromFlags(kServiceInfo, c.common);
+  if (!kafka.ok()) return kafka.status();
+  c.kafka = *std::move(kafka);
   BridgeOptions& b = c.bridge;
   b.replica = c.common.replica_id;
   for (char& ch : b.replica) {
@@ -73,8 +76,8 @@ absl::StatusOr<BridgeConfig> BridgeConfigFromFlags() {
   }
   b.group_prefix = absl::GetFlag(FLAGS_group_prefix);
   b.instance = c.common.instance;
-  b.consumer.kafka = c.common.kafka;
-  b.consumer.topic = c.common.requests_topic;
+  b.consumer.kafka = c.kafka.properties;
+  b.consumer.topic = c.kafka.requests_topic;
   b.consumer.auto_offset_reset = absl::GetFlag(FLAGS_auto_offset_reset);
   if (b.consumer.auto_offset_reset != "latest" && b.consumer.auto_offset_reset != "earliest") {
     return absl::InvalidArgumentError("--auto_offset_reset must be latest or earliest");
@@ -119,7 +122,7 @@ absl::StatusOr<BridgeConfig> BridgeConfigFromFlags() {
   if (absl::Status s = common::CheckTopic("control_topic", c.seek.control_topic); !s.ok()) {
     return s;
   }
-  c.seek.requests_topic = c.common.requests_topic;
+  c.seek.requests_topic = c.kafka.requests_topic;
   c.seek.replica = b.replica;
   c.seek.timeout = absl::GetFlag(FLAGS_seek_timeout);
   if (c.seek.timeout < absl::Seconds(1) || c.seek.timeout > absl::Minutes(10)) {

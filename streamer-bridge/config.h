@@ -3,7 +3,8 @@
 // The streamer-bridge's settings, from flags (shared ones in common/config.h).
 
 #include "absl/status/statusor.h"
-#include "common/config.h"
+#include "common/core/config.h"
+#include "common/kafka/kafka_flags.h"
 #include "streamer-bridge/bridge_service.h"
 
 namespace cdnwarm::bridge {
@@ -16,6 +17,7 @@ inline constexpr common::ServiceInfo kServiceInfo{
 
 struct BridgeConfig {
   common::CommonConfig common;
+  common::KafkaConfig kafka;
   BridgeOptions bridge;
   // Seek across replicas: the control topic, the timeout; replica and requests topic
   // filled from `common`.

@@ -4,9 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/kafka_admin.h"
-#include "common/log.h"
-#include "common/naming.h"
+#include "common/core/log.h"
+#include "common/core/naming.h"
+#include "common/core/sync.h"
+#include "common/kafka/kafka_admin.h"
 
 namespace cdnwarm::bridge {
 namespace {
@@ -60,10 +61,10 @@ absl::StatusOr<std::unique_ptr<KnownRegions>> KnownRegions::Start(KnownRegionsOp
 
 KnownRegions::~KnownRegions() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     stop_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -186,13 +187,15 @@ absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> KnownRegions::Read(
 }
 
 void KnownRegions::Run(int partitions) {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    lock.unlock();
+  for (;;) {
+    {
+      common::MutexLock lock(&mu_);
+      if (stop_) return;
+    }
     std::map<std::string, std::vector<cdnwarm::v1::PartitionInfo>> fresh;
     for (const std::string& region : options_.regions) {
       {
-        std::lock_guard<std::mutex> stopping(mu_);
+        common::MutexLock stopping(&mu_);
         if (stop_) return;  // a slow cluster does not hold a shutdown up for every region
       }
       absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> read = Read(region, partitions);
@@ -203,14 +206,17 @@ void KnownRegions::Run(int partitions) {
                   {{"region", region}, {"error", std::string(read.status().message())}});
       }
     }
-    lock.lock();
+    common::MutexLock lock(&mu_);
     for (auto& [region, parts] : fresh) positions_[region] = std::move(parts);
-    wake_.wait_for(lock, absl::ToChronoNanoseconds(options_.refresh), [this] { return stop_; });
+    const absl::Time next = absl::Now() + options_.refresh;
+    while (!stop_) {
+      if (wake_.WaitWithDeadline(&mu_, next)) break;  // time for the next refresh
+    }
   }
 }
 
 std::vector<cdnwarm::v1::PartitionInfo> KnownRegions::Positions(const std::string& region) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   auto it = positions_.find(region);
   return it == positions_.end() ? std::vector<cdnwarm::v1::PartitionInfo>() : it->second;
 }

@@ -13,11 +13,9 @@
 // shows a region with no subscriber here without calling Kafka on the gRPC thread.
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -27,8 +25,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/bridge.pb.h"
-#include "common/kafka_config.h"
-#include "common/kafka_handles.h"
+#include "common/core/sync.h"
+#include "common/kafka/kafka_config.h"
+#include "common/kafka/kafka_handles.h"
 
 namespace cdnwarm::bridge {
 
@@ -72,8 +71,8 @@ class KnownRegions {
 
   const KnownRegionsOptions options_;
   std::map<std::string, common::KafkaPtr> clients_;  // region -> a client in its group
-  mutable std::mutex mu_;
-  std::condition_variable wake_;
+  mutable common::Mutex mu_;
+  common::CondVar wake_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::vector<cdnwarm::v1::PartitionInfo>> positions_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;

@@ -1,8 +1,8 @@
 // cdnwarm streamer-bridge: see streamer-bridge/README.md.
 
-#include "common/log.h"
-#include "common/metrics.h"
-#include "common/server_runner.h"
+#include "common/core/log.h"
+#include "common/core/metrics.h"
+#include "common/core/server_runner.h"
 #include "streamer-bridge/bridge_app.h"
 #include "streamer-bridge/config.h"
 
@@ -14,8 +14,8 @@ int main(int argc, char** argv) {
   if (!config.ok()) log::Fatal("bad configuration", {{"error", config.status().ToString()}});
   common::ApplyLogging(config->common);
   log::Info("starting", {{"version", common::VersionLine("streamer-bridge")},
-                         {"kafka", config->common.kafka.Redacted()},
-                         {"requests_topic", config->common.requests_topic},
+                         {"kafka", config->kafka.properties.Redacted()},
+                         {"requests_topic", config->kafka.requests_topic},
                          {"replica", config->bridge.replica}});
   absl::StatusOr<std::unique_ptr<bridge::BridgeApp>> app =
       bridge::BridgeApp::Create(*std::move(config), metrics::DefaultRegistry());

@@ -9,13 +9,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "common/proto_time.h"
+#include "common/core/contract.h"
+#include "common/core/proto_time.h"
+#include "common/core/sync.h"
 
 namespace cdnwarm::bridge {
 namespace {
 
 constexpr absl::Duration kMaxRetryDelay = absl::Hours(1);
-constexpr absl::Duration kMaxAckDeadline = absl::Minutes(10);
 
 // The URL and every variant with its headers, names and values: a warm with
 // "accept-encoding: gzip" says nothing about the object cached for "br".
@@ -74,14 +75,14 @@ Region::Region(RegionOptions options, ResultSink& results)
 }
 
 Region::~Region() {
-  std::lock_guard<std::mutex> lock(link_->mu);
+  common::MutexLock lock(&link_->mu);
   link_->self = nullptr;
 }
 
 absl::Status Region::AddSubscriber(const std::string& id, uint32_t max_outstanding,
                                    absl::Duration ack_deadline, std::string peer,
                                    DeliverySink* sink) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   if (subscribers_.count(id) > 0) {
     return absl::AlreadyExistsError(absl::StrCat("subscriber_id \"", id,
                                                  "\" already has a stream for region ",
@@ -92,14 +93,14 @@ absl::Status Region::AddSubscriber(const std::string& id, uint32_t max_outstandi
   s.ack_deadline = ack_deadline;
   s.peer = std::move(peer);
   s.sink = sink;
-  s.connected_at = absl::Now();
+  s.connected_at = options_.clock->Now();
   DispatchLocked();
   return absl::OkStatus();
 }
 
 void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink,
                               const std::vector<std::string>& never_sent) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   auto it = subscribers_.find(id);
   if (it == subscribers_.end() || it->second.sink != sink) return;
   subscribers_.erase(it);
@@ -136,12 +137,12 @@ void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink,
 }
 
 void Region::DetachSubscribers() {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   subscribers_.clear();
 }
 
 absl::Status Region::StopDelivering(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   auto it = subscribers_.find(id);
   if (it == subscribers_.end()) {
     return absl::NotFoundError(absl::StrCat("subscriber_id \"", id, "\" has no stream for region ",
@@ -153,19 +154,19 @@ absl::Status Region::StopDelivering(const std::string& id) {
 }
 
 size_t Region::subscriber_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   return subscribers_.size();
 }
 
 void Region::Assigned(int32_t partition) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   PartitionState& p = partitions_[partition];
   p = PartitionState{};
   p.generation = next_generation_++;
 }
 
 void Region::Enqueue(int32_t partition, int64_t offset, cdnwarm::v1::WarmTask task) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   auto p = partitions_.find(partition);
   if (p == partitions_.end()) return;  // revoked meanwhile
   p->second.tracker.Started(offset);
@@ -188,10 +189,10 @@ void Region::Enqueue(int32_t partition, int64_t offset, cdnwarm::v1::WarmTask ta
     PruneCoalescingLocked();
     auto w = warmed_at_.find(CoalesceKey(t.task));
     if (w != warmed_at_.end() && w->second >= common::FromProtoTimestamp(t.task.enqueued_at()) &&
-        absl::Now() - w->second < options_.coalesce_window) {
+        options_.clock->Now() - w->second < options_.coalesce_window) {
       cdnwarm::v1::WarmResult r;
       r.set_error(absl::StrCat("warmed in this region ",
-                               absl::FormatDuration(absl::Now() - w->second), " ago"));
+                               absl::FormatDuration(options_.clock->Now() - w->second), " ago"));
       FinishLocked(t, cdnwarm::v1::OUTCOME_COALESCED, std::move(r), false);
       return;
     }
@@ -201,7 +202,7 @@ void Region::Enqueue(int32_t partition, int64_t offset, cdnwarm::v1::WarmTask ta
 }
 
 void Region::Revoked(const std::vector<int32_t>& partitions) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   auto gone = [&](int32_t p) {
     return std::find(partitions.begin(), partitions.end(), p) != partitions.end();
   };
@@ -223,7 +224,7 @@ void Region::Revoked(const std::vector<int32_t>& partitions) {
 }
 
 void Region::Repositioned(const std::vector<int32_t>& partitions) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   auto moved = [&](int32_t p) {
     return std::find(partitions.begin(), partitions.end(), p) != partitions.end();
   };
@@ -242,7 +243,7 @@ void Region::Repositioned(const std::vector<int32_t>& partitions) {
 }
 
 std::map<int32_t, int64_t> Region::CommitPoints() {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   ApplyStoredLocked();
   std::map<int32_t, int64_t> out;
   for (const auto& [p, state] : partitions_) {
@@ -253,7 +254,7 @@ std::map<int32_t, int64_t> Region::CommitPoints() {
 }
 
 size_t Region::buffered() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   return ready_.size() + delayed_.size();
 }
 
@@ -288,7 +289,7 @@ bool ParseAckId(absl::string_view ack_id, absl::string_view replica, AckIdParts*
 
 void Region::Reject(int32_t partition, int64_t offset, absl::string_view reason,
                     std::string raw_key, std::string raw_value) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   auto p = partitions_.find(partition);
   if (p == partitions_.end()) return;
   p->second.tracker.Started(offset);
@@ -311,7 +312,7 @@ absl::Duration Region::Backoff(uint32_t attempts) {
 }
 
 void Region::DispatchLocked() {
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   while (!ready_.empty()) {
     // The subscriber with the most free credit.
     Subscriber* best = nullptr;
@@ -368,9 +369,10 @@ void Region::FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1:
   r.set_region(options_.region);
   r.set_outcome(outcome);
   r.set_attempts(task.attempts);
-  if (!r.has_finished_at()) *r.mutable_finished_at() = common::ToProtoTimestamp(absl::Now());
+  if (!r.has_finished_at())
+    *r.mutable_finished_at() = common::ToProtoTimestamp(options_.clock->Now());
   if (outcome == cdnwarm::v1::OUTCOME_WARMED && options_.coalesce_window > absl::ZeroDuration()) {
-    const absl::Time now = absl::Now();
+    const absl::Time now = options_.clock->Now();
     std::string key = CoalesceKey(task.task);
     warmed_at_[key] = now;
     warmed_order_.emplace_back(now, std::move(key));
@@ -380,7 +382,7 @@ void Region::FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1:
   auto stored = [link = link_, remaining, partition = task.partition, generation = task.generation,
                  offset = task.offset] {
     if (remaining->fetch_sub(1) != 1) return;
-    std::lock_guard<std::mutex> lock(link->mu);
+    common::MutexLock lock(&link->mu);
     if (link->self != nullptr) link->self->OffsetStored(partition, generation, offset);
   };
   if (dead_letter) {
@@ -396,7 +398,7 @@ void Region::FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1:
 }
 
 void Region::PruneCoalescingLocked() {
-  const absl::Time horizon = absl::Now() - options_.coalesce_window;
+  const absl::Time horizon = options_.clock->Now() - options_.coalesce_window;
   while (!warmed_order_.empty() && warmed_order_.front().first < horizon) {
     auto w = warmed_at_.find(warmed_order_.front().second);
     // A later warm of the same key has its own, later entry.
@@ -406,19 +408,19 @@ void Region::PruneCoalescingLocked() {
 }
 
 size_t Region::coalescing_size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   return warmed_at_.size();
 }
 
 void Region::OffsetStored(int32_t partition, uint64_t generation, int64_t offset) {
-  std::lock_guard<std::mutex> lock(stored_mu_);
+  common::MutexLock lock(&stored_mu_);
   stored_.push_back({partition, generation, offset});
 }
 
 void Region::ApplyStoredLocked() {
   std::vector<StoredOffset> stored;
   {
-    std::lock_guard<std::mutex> lock(stored_mu_);
+    common::MutexLock lock(&stored_mu_);
     stored.swap(stored_);
   }
   for (const StoredOffset& s : stored) {
@@ -434,7 +436,7 @@ void Region::RetryLocked(Task task, absl::Duration delay, bool count_redelivery)
     ready_.push_front(std::move(task));
     return;
   }
-  task.not_before = absl::Now() + delay;
+  task.not_before = options_.clock->Now() + delay;
   const absl::Time at = task.not_before;
   delayed_.emplace(at, std::move(task));
 }
@@ -477,7 +479,7 @@ void Region::RetryOrDeadLetterLocked(Task task, absl::Duration min_delay) {
 
 std::vector<cdnwarm::v1::AckStatus> Region::Ack(const cdnwarm::v1::AckRequest& request) {
   std::vector<cdnwarm::v1::AckStatus> out;
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   for (const cdnwarm::v1::AckEntry& e : request.entries()) {
     auto it = outstanding_.end();
     const cdnwarm::v1::AckStatus status =
@@ -528,16 +530,16 @@ std::vector<cdnwarm::v1::AckStatus> Region::Extend(
     const cdnwarm::v1::ModifyAckDeadlineRequest& request) {
   std::vector<cdnwarm::v1::AckStatus> out;
   const absl::Duration d = common::FromProtoDuration(request.ack_deadline());
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   for (const std::string& id : request.ack_ids()) {
     auto it = outstanding_.end();
-    const cdnwarm::v1::AckStatus status = d < absl::ZeroDuration() || d > kMaxAckDeadline
+    const cdnwarm::v1::AckStatus status = d < absl::ZeroDuration() || d > common::kMaxAckDeadline
                                               ? cdnwarm::v1::ACK_STATUS_INVALID
                                               : FindOwnedLocked(id, request.subscriber_id(), &it);
     out.push_back(status);
     if (status != cdnwarm::v1::ACK_STATUS_OK) continue;
     if (d > absl::ZeroDuration()) {
-      it->second.deadline = absl::Now() + d;
+      it->second.deadline = options_.clock->Now() + d;
       earliest_deadline_ = std::min(earliest_deadline_, it->second.deadline);
       continue;
     }
@@ -549,10 +551,10 @@ std::vector<cdnwarm::v1::AckStatus> Region::Extend(
 }
 
 void Region::Tick() {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   ApplyStoredLocked();
   PruneCoalescingLocked();
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   if (earliest_deadline_ <= now) {
     earliest_deadline_ = absl::InfiniteFuture();
     for (auto it = outstanding_.begin(); it != outstanding_.end();) {
@@ -574,10 +576,10 @@ void Region::Tick() {
 }
 
 cdnwarm::v1::RegionInfo Region::Info() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   cdnwarm::v1::RegionInfo info;
   info.set_region(options_.region);
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   for (const auto& [id, s] : subscribers_) {
     cdnwarm::v1::SubscriberInfo* si = info.add_subscribers();
     si->set_subscriber_id(id);

@@ -10,7 +10,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,6 +19,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/bridge.pb.h"
+#include "common/core/clock.h"
+#include "common/core/sync.h"
 #include "streamer-bridge/partition_tracker.h"
 
 namespace cdnwarm::bridge {
@@ -66,6 +67,8 @@ struct RegionOptions {
   absl::Duration max_backoff = absl::Minutes(5);
   absl::Duration coalesce_window;  // zero: off
   size_t buffer_limit = 10000;     // tasks held beyond which the consumer pauses
+  // Deadlines, backoffs, the coalescing window and ages are read from it (tests: FakeClock).
+  const common::Clock* clock = &common::Clock::Real();
 };
 
 // Ack ids are "<replica>.<region>.<incarnation>.<sequence>": opaque to subscribers, but
@@ -199,7 +202,7 @@ class Region {
   const std::string incarnation_;  // random per Region object: see AckIdParts
   ResultSink& results_;
 
-  mutable std::mutex mu_;
+  mutable common::Mutex mu_;
   std::map<std::string, Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
   std::deque<Task> ready_ ABSL_GUARDED_BY(mu_);
   std::multimap<absl::Time, Task> delayed_ ABSL_GUARDED_BY(mu_);
@@ -220,7 +223,7 @@ class Region {
 
   // Lets "stored" callbacks that arrive after the region is gone find it gone.
   struct Link {
-    std::mutex mu;
+    common::Mutex mu;
     Region* self = nullptr;
   };
   std::shared_ptr<Link> link_ = std::make_shared<Link>();
@@ -230,7 +233,7 @@ class Region {
     uint64_t generation;
     int64_t offset;
   };
-  std::mutex stored_mu_;
+  common::Mutex stored_mu_;
   std::vector<StoredOffset> stored_ ABSL_GUARDED_BY(stored_mu_);
 };
 

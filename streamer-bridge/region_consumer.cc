@@ -6,8 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "common/log.h"
-#include "common/proto_time.h"
+#include "common/core/log.h"
+#include "common/core/proto_time.h"
+#include "common/core/sync.h"
 
 namespace cdnwarm::bridge {
 namespace {
@@ -104,7 +105,7 @@ void RegionConsumer::Rebalance(rd_kafka_resp_err_t err,
     metrics_->rebalances.Labels({region_.name(), "assigned"}).Increment(parts.size());
     for (int32_t p : parts) region_.Assigned(p);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(&mu_);
       for (int32_t p : parts) {
         if (std::find(assigned_.begin(), assigned_.end(), p) == assigned_.end()) {
           assigned_.push_back(p);
@@ -127,7 +128,7 @@ void RegionConsumer::Rebalance(rd_kafka_resp_err_t err,
     // read again.
     bool paused = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(&mu_);
       paused = paused_;
     }
     if (paused) {
@@ -146,7 +147,7 @@ void RegionConsumer::Rebalance(rd_kafka_resp_err_t err,
   }
   region_.Revoked(parts);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     assigned_.erase(std::remove_if(assigned_.begin(), assigned_.end(),
                                    [&](int32_t p) {
                                      return std::find(parts.begin(), parts.end(), p) != parts.end();
@@ -198,7 +199,7 @@ void RegionConsumer::AnchorStartOffsets(rd_kafka_topic_partition_list_t* partiti
     rd_kafka_topic_partition_list_add(anchors.get(), tp.topic, tp.partition)->offset = tp.offset;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     for (const auto& [p, offset] : known) committed_[p] = offset;
   }
   if (CommitOffsets(anchors.get())) {
@@ -217,7 +218,7 @@ bool RegionConsumer::CommitOffsets(const rd_kafka_topic_partition_list_t* list) 
     log::Warn("commit failed", {{"region", region_.name()}, {"error", rd_kafka_err2str(err)}});
     return false;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   for (int i = 0; i < list->cnt; ++i) committed_[list->elems[i].partition] = list->elems[i].offset;
   return true;
 }
@@ -226,7 +227,7 @@ void RegionConsumer::Commit(const std::vector<int32_t>* only) {
   const std::map<int32_t, int64_t> points = region_.CommitPoints();
   common::KafkaTopicPartitionListPtr list(rd_kafka_topic_partition_list_new(8));
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     for (const auto& [p, offset] : points) {
       if (only != nullptr && std::find(only->begin(), only->end(), p) == only->end()) continue;
       auto c = committed_.find(p);
@@ -246,7 +247,7 @@ void RegionConsumer::SetPaused(bool paused) {
   } else {
     rd_kafka_resume_partitions(rk_.get(), assignment);
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   paused_ = paused;
   metrics_->paused.Set(paused ? 1 : 0);
 }
@@ -275,7 +276,7 @@ void RegionConsumer::Run() {
     // Flow control: stop reading while the buffer is full, resume at half.
     bool paused = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(&mu_);
       paused = paused_;
     }
     const size_t buffered = region_.buffered();
@@ -291,7 +292,7 @@ void RegionConsumer::Run() {
 
 std::vector<cdnwarm::v1::PartitionInfo> RegionConsumer::Partitions() const {
   std::vector<cdnwarm::v1::PartitionInfo> out;
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   for (int32_t p : assigned_) {
     cdnwarm::v1::PartitionInfo info;
     info.set_partition(p);
@@ -312,18 +313,21 @@ std::vector<cdnwarm::v1::PartitionInfo> RegionConsumer::Partitions() const {
 }
 
 bool RegionConsumer::assigned_any() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   return !assigned_.empty();
 }
 
 cdnwarm::v1::SeekReport RegionConsumer::Seek(const cdnwarm::v1::SeekRequest& r,
                                              absl::Time deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   const uint64_t number = ++seek_number_;
   seek_.emplace(number, r);
-  const bool answered = seek_cv_.wait_until(lock, absl::ToChronoTime(deadline), [&] {
-    return seek_result_.has_value() && seek_result_->first == number;
-  });
+  bool answered = false;
+  for (;;) {
+    answered = seek_result_.has_value() && seek_result_->first == number;
+    if (answered || seek_cv_.WaitWithDeadline(&mu_, deadline)) break;
+  }
+  if (!answered) answered = seek_result_.has_value() && seek_result_->first == number;
   cdnwarm::v1::SeekReport report;
   if (answered) {
     report = std::move(seek_result_->second);
@@ -342,7 +346,7 @@ void RegionConsumer::DoSeek() {
   std::optional<std::pair<uint64_t, cdnwarm::v1::SeekRequest>> taken;
   std::vector<int32_t> parts;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     taken.swap(seek_);
     parts = assigned_;
   }
@@ -350,9 +354,9 @@ void RegionConsumer::DoSeek() {
   const cdnwarm::v1::SeekRequest& request = taken->second;
   cdnwarm::v1::SeekReport report;
   auto answer = [&] {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     seek_result_.emplace(taken->first, std::move(report));
-    seek_cv_.notify_all();
+    seek_cv_.SignalAll();
   };
   // A failure before anything moved: every partition held here stays where it was.
   auto refuse = [&](const std::string& why) {

@@ -5,10 +5,8 @@
 // second, on revoke, on close), pause/resume by buffer size, and seeks.
 
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -19,9 +17,10 @@
 #include "absl/time/time.h"
 #include "cdnwarm/v1/bridge.pb.h"
 #include "cdnwarm/v1/bridge_control.pb.h"
-#include "common/kafka_config.h"
-#include "common/kafka_handles.h"
-#include "common/metrics.h"
+#include "common/core/metrics.h"
+#include "common/core/sync.h"
+#include "common/kafka/kafka_config.h"
+#include "common/kafka/kafka_handles.h"
 #include "streamer-bridge/region.h"
 
 namespace cdnwarm::bridge {
@@ -81,7 +80,7 @@ class RegionConsumer {
   std::atomic<bool> stop_{false};
   std::thread thread_;
 
-  mutable std::mutex mu_;
+  mutable common::Mutex mu_;
   std::map<int32_t, int64_t> committed_ ABSL_GUARDED_BY(mu_);
   std::vector<int32_t> assigned_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
@@ -90,7 +89,7 @@ class RegionConsumer {
   uint64_t seek_number_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<std::pair<uint64_t, cdnwarm::v1::SeekRequest>> seek_ ABSL_GUARDED_BY(mu_);
   std::optional<std::pair<uint64_t, cdnwarm::v1::SeekReport>> seek_result_ ABSL_GUARDED_BY(mu_);
-  std::condition_variable seek_cv_;
+  common::CondVar seek_cv_;
 };
 
 }  // namespace cdnwarm::bridge

@@ -1,8 +1,9 @@
 #include "streamer-bridge/region_registry.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/log.h"
-#include "common/naming.h"
+#include "common/core/log.h"
+#include "common/core/naming.h"
+#include "common/core/sync.h"
 #include "streamer-bridge/subscribe_stream.h"
 
 namespace cdnwarm::bridge {
@@ -41,7 +42,7 @@ absl::StatusOr<RegionRegistry::Runtime*> RegionRegistry::FindOrJoinLocked(
 absl::Status RegionRegistry::Subscribe(const std::string& region, const std::string& subscriber_id,
                                        uint32_t max_outstanding, absl::Duration ack_deadline,
                                        const std::string& peer, SubscribeStream* stream) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   if (draining_) return absl::UnavailableError("bridge is draining; subscribe to another replica");
   absl::StatusOr<Runtime*> rt = FindOrJoinLocked(region);
   if (!rt.ok()) return rt.status();
@@ -54,7 +55,7 @@ absl::Status RegionRegistry::Subscribe(const std::string& region, const std::str
 }
 
 void RegionRegistry::StreamDone(SubscribeStream* stream) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   auto it = regions_.find(stream->region());
   if (it != regions_.end()) {
     it->second.region->RemoveSubscriber(stream->subscriber_id(), stream, stream->TakeNeverSent());
@@ -63,7 +64,7 @@ void RegionRegistry::StreamDone(SubscribeStream* stream) {
 }
 
 bool RegionRegistry::WithRegion(const std::string& region, const std::function<void(Region&)>& f) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   auto it = regions_.find(region);
   if (it == regions_.end()) return false;
   f(*it->second.region);
@@ -71,7 +72,7 @@ bool RegionRegistry::WithRegion(const std::string& region, const std::function<v
 }
 
 std::optional<RegionRegistry::Held> RegionRegistry::Hold(const std::string& region) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   auto it = regions_.find(region);
   if (it == regions_.end()) return std::nullopt;
   return Held{it->second.region, it->second.consumer};
@@ -79,7 +80,7 @@ std::optional<RegionRegistry::Held> RegionRegistry::Hold(const std::string& regi
 
 void RegionRegistry::ForEach(
     const std::function<void(const std::string&, Region&, RegionConsumer&)>& f) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   for (auto& [name, rt] : regions_) f(name, *rt.region, *rt.consumer);
 }
 
@@ -87,7 +88,7 @@ std::vector<std::string> RegionRegistry::DropIdle(absl::Time now) {
   std::vector<std::string> names;
   std::vector<Runtime> gone;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     if (draining_) return names;  // LeaveAll owns the regions' end
     for (auto it = regions_.begin(); it != regions_.end();) {
       Runtime& rt = it->second;
@@ -111,7 +112,7 @@ std::vector<std::string> RegionRegistry::DropIdle(absl::Time now) {
 
 std::vector<std::shared_ptr<Region>> RegionRegistry::StopAll(const grpc::Status& end) {
   std::vector<std::shared_ptr<Region>> held;
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   draining_ = true;
   // Regions forget every stream first, so none Sends to a stream after its OnDone; then
   // the streams end.
@@ -126,7 +127,7 @@ std::vector<std::shared_ptr<Region>> RegionRegistry::StopAll(const grpc::Status&
 void RegionRegistry::LeaveAll() {
   std::map<std::string, Runtime> regions;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     draining_ = true;
     regions.swap(regions_);
   }

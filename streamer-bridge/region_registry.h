@@ -23,7 +23,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,7 +30,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "common/metrics.h"
+#include "common/core/metrics.h"
+#include "common/core/sync.h"
 #include "grpcpp/support/status.h"
 #include "streamer-bridge/region.h"
 #include "streamer-bridge/region_consumer.h"
@@ -106,7 +106,7 @@ class RegionRegistry {
   ResultSink& results_;
   metrics::Registry& metrics_;
 
-  std::mutex mu_;
+  common::Mutex mu_;
   std::map<std::string, Runtime> regions_ ABSL_GUARDED_BY(mu_);
   std::map<SubscribeStream*, std::string> streams_ ABSL_GUARDED_BY(mu_);  // stream -> region
   bool draining_ ABSL_GUARDED_BY(mu_) = false;

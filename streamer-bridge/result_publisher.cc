@@ -2,7 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/log.h"
+#include "common/core/log.h"
+#include "common/core/sync.h"
 
 namespace cdnwarm::bridge {
 
@@ -18,46 +19,36 @@ absl::StatusOr<std::unique_ptr<ResultPublisher>> ResultPublisher::Create(
     const common::KafkaProperties& kafka, std::string results_topic, std::string dead_letter_topic,
     metrics::Registry& registry, std::function<void(bool)> on_health,
     std::function<void(const std::string&)> on_lost, std::string requests_topic) {
-  common::KafkaProperties props = kafka;
-  props.Set("enable.idempotence", "true");
-  props.Set("acks", "all");
-  props.Set("message.timeout.ms", "0");  // keep trying: the commit waits for these records
+  common::KafkaProperties props = kafka;  // idempotent, acks=all: common::KafkaProducer
+  props.Set("message.timeout.ms", "0");   // keep trying: the commit waits for these records
   if (props.Find("queue.buffering.max.messages") == nullptr) {
     props.Set("queue.buffering.max.messages", "1000000");
   }
   if (props.Find("linger.ms") == nullptr) props.Set("linger.ms", "5");
-  absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
-  if (!conf.ok()) return conf.status();
   std::unique_ptr<ResultPublisher> p(
       new ResultPublisher(std::move(results_topic), std::move(dead_letter_topic), registry));
   p->on_health_ = std::move(on_health);
   p->on_lost_ = std::move(on_lost);
   p->requests_topic_ = std::move(requests_topic);
-  rd_kafka_conf_set_dr_msg_cb(conf->get(), &ResultPublisher::OnDelivery);
-  rd_kafka_conf_set_error_cb(conf->get(), &ResultPublisher::OnError);
-  rd_kafka_conf_set_opaque(conf->get(), p.get());
-  char err[512] = {};
-  p->rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof(err)));
-  if (!p->rk_) return absl::InvalidArgumentError(absl::StrCat("Kafka producer: ", err));
-  conf->release();
-  p->poller_ = std::thread([raw = p.get()] {
-    while (!raw->stop_) {
-      rd_kafka_poll(raw->rk_.get(), 50);
-      raw->DrainBacklog();
-    }
-  });
+  ResultPublisher* raw = p.get();
+  absl::StatusOr<std::unique_ptr<common::KafkaProducer>> producer = common::KafkaProducer::Create(
+      props, absl::Milliseconds(50),
+      {.delivered = [raw](const rd_kafka_message_t& m) { raw->Delivered(m); },
+       .error = [raw](rd_kafka_resp_err_t code,
+                      const std::string& reason) { raw->OnError(code, reason); },
+       .polled = [raw](common::KafkaProducer& k) { raw->DrainBacklog(k); }});
+  if (!producer.ok()) return producer.status();
+  p->kafka_ = *std::move(producer);
   return p;
 }
 
 ResultPublisher::~ResultPublisher() {
   Flush(absl::Seconds(10));
-  stop_ = true;
-  poller_.join();
+  kafka_->Stop();
   // What Kafka never acknowledged (brokers down at exit) is purged; its offsets stay
   // unfinished (uncommitted), so a new process delivers it again: nothing is lost.
-  rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  rd_kafka_poll(rk_.get(), 0);  // their delivery reports free what they carry
-  std::lock_guard<std::mutex> lock(backlog_mu_);
+  kafka_->Purge();
+  common::MutexLock lock(&backlog_mu_);
   for (Pending& p : backlog_) delete p.stored;
 }
 
@@ -65,47 +56,41 @@ void ResultPublisher::Flush(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   for (;;) {
     {
-      std::lock_guard<std::mutex> lock(backlog_mu_);
+      common::MutexLock lock(&backlog_mu_);
       if (backlog_.empty()) break;
     }
     if (absl::Now() >= deadline) break;
-    rd_kafka_flush(rk_.get(), 100);  // makes room for the backlog the poller hands over
+    kafka_->Flush(absl::Milliseconds(100));  // makes room for the backlog the poller hands over
   }
-  rd_kafka_flush(rk_.get(), static_cast<int>(std::max<int64_t>(
-                                0, absl::ToInt64Milliseconds(deadline - absl::Now()))));
+  kafka_->Flush(deadline - absl::Now());
 }
 
-void ResultPublisher::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-  auto* self = static_cast<ResultPublisher*>(opaque);
-  std::unique_ptr<std::function<void()>> stored(static_cast<std::function<void()>*>(m->_private));
-  const std::string topic = rd_kafka_topic_name(m->rkt);
-  const char* kind = topic == self->results_topic_ ? "result" : "dead_letter";
-  if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
-    self->records_.Labels({kind, "purged_at_exit"}).Increment();
+void ResultPublisher::Delivered(const rd_kafka_message_t& m) {
+  std::unique_ptr<std::function<void()>> stored(static_cast<std::function<void()>*>(m._private));
+  const std::string topic = rd_kafka_topic_name(m.rkt);
+  const char* kind = topic == results_topic_ ? "result" : "dead_letter";
+  if (m.err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m.err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+    records_.Labels({kind, "purged_at_exit"}).Increment();
     return;
   }
-  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (m.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     // Not finished: the partition's commit stays behind this offset, so it is redelivered
     // after a restart rather than lost.
-    self->records_.Labels({kind, "failed"}).Increment();
-    self->Lost(absl::StrCat("a ", kind, " record to ", topic,
-                            " was not stored: ", rd_kafka_err2str(m->err)));
+    records_.Labels({kind, "failed"}).Increment();
+    Lost(absl::StrCat("a ", kind, " record to ", topic,
+                      " was not stored: ", rd_kafka_err2str(m.err)));
     return;
   }
-  self->records_.Labels({kind, "stored"}).Increment();
-  if (self->on_health_ && !self->lost_) self->on_health_(true);
+  records_.Labels({kind, "stored"}).Increment();
+  if (on_health_ && !lost_) on_health_(true);
   if (stored && *stored) (*stored)();
 }
 
-void ResultPublisher::OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
-  auto* self = static_cast<ResultPublisher*>(opaque);
-  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+void ResultPublisher::OnError(rd_kafka_resp_err_t code, const std::string& reason) {
   log::Warn("Kafka client error", {{"error", rd_kafka_err2name(code)}, {"reason", reason}});
-  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && self->on_health_) self->on_health_(false);
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && on_health_) on_health_(false);
   if (code == RD_KAFKA_RESP_ERR__FATAL) {
-    char fatal[512] = {};
-    rd_kafka_fatal_error(self->rk_.get(), fatal, sizeof(fatal));
-    self->Lost(absl::StrCat("the result producer failed for good: ", fatal));
+    Lost(absl::StrCat("the result producer failed for good: ", reason));
   }
 }
 
@@ -123,15 +108,14 @@ void ResultPublisher::Produce(const std::string& topic, const std::string& key,
                               const std::vector<std::pair<std::string, std::string>>& headers,
                               std::function<void()> stored) {
   Pending p{topic, key, value, headers, new std::function<void()>(std::move(stored))};
-  std::lock_guard<std::mutex> lock(backlog_mu_);
+  common::MutexLock lock(&backlog_mu_);
   // Behind what already waits, so records go out in the order they came.
-  if (backlog_.empty() && TryProduce(p)) return;
+  if (backlog_.empty() && TryProduce(*kafka_, p)) return;
   backlog_.push_back(std::move(p));
 }
 
-bool ResultPublisher::TryProduce(Pending& p) {
-  common::KafkaErrorPtr error =
-      common::ProduceCopy(rk_.get(), p.topic, p.key, p.value, p.stored, p.headers);
+bool ResultPublisher::TryProduce(common::KafkaProducer& kafka, Pending& p) {
+  common::KafkaErrorPtr error = kafka.Produce(p.topic, p.key, p.value, p.stored, p.headers);
   if (!error) return true;
   if (rd_kafka_error_code(error.get()) == RD_KAFKA_RESP_ERR__QUEUE_FULL) return false;
   records_.Labels({p.topic == results_topic_ ? "result" : "dead_letter", "refused"}).Increment();
@@ -141,9 +125,9 @@ bool ResultPublisher::TryProduce(Pending& p) {
   return true;
 }
 
-void ResultPublisher::DrainBacklog() {
-  std::lock_guard<std::mutex> lock(backlog_mu_);
-  while (!backlog_.empty() && TryProduce(backlog_.front())) backlog_.pop_front();
+void ResultPublisher::DrainBacklog(common::KafkaProducer& kafka) {
+  common::MutexLock lock(&backlog_mu_);
+  while (!backlog_.empty() && TryProduce(kafka, backlog_.front())) backlog_.pop_front();
 }
 
 void ResultPublisher::Result(const cdnwarm::v1::WarmResult& result, std::function<void()> stored) {

@@ -6,12 +6,13 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
-#include "common/kafka_config.h"
-#include "common/kafka_handles.h"
-#include "common/metrics.h"
+#include "common/core/metrics.h"
+#include "common/core/sync.h"
+#include "common/kafka/kafka_config.h"
+#include "common/kafka/kafka_handles.h"
+#include "common/kafka/kafka_producer.h"
 #include "streamer-bridge/region.h"
 
 namespace cdnwarm::bridge {
@@ -58,11 +59,12 @@ class ResultPublisher final : public ResultSink {
                const std::vector<std::pair<std::string, std::string>>& headers,
                std::function<void()> stored);
   // Hands one record to the client: true when taken (or lost for good), false on QUEUE_FULL.
-  bool TryProduce(Pending& p);
+  bool TryProduce(common::KafkaProducer& kafka, Pending& p)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(backlog_mu_);
   // The poller's: what waits in the backlog, in order, while the client takes it.
-  void DrainBacklog();
-  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
-  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  void DrainBacklog(common::KafkaProducer& kafka);
+  void Delivered(const rd_kafka_message_t& m);
+  void OnError(rd_kafka_resp_err_t code, const std::string& reason);
   // A record will never be stored: health false for good, on_lost once.
   void Lost(const std::string& reason);
   std::function<void(bool)> on_health_;
@@ -73,11 +75,10 @@ class ResultPublisher final : public ResultSink {
   const std::string results_topic_;
   const std::string dead_letter_topic_;
   metrics::Family<metrics::Counter>& records_;
-  common::KafkaPtr rk_;
-  std::mutex backlog_mu_;
+  common::Mutex backlog_mu_;
   std::deque<Pending> backlog_ ABSL_GUARDED_BY(backlog_mu_);
-  std::atomic<bool> stop_{false};
-  std::thread poller_;
+  // Last: its poll thread calls back into the members above, so it goes first.
+  std::unique_ptr<common::KafkaProducer> kafka_;
 };
 
 }  // namespace cdnwarm::bridge

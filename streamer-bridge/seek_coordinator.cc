@@ -6,9 +6,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "common/kafka_admin.h"
-#include "common/log.h"
-#include "common/proto_time.h"
+#include "common/core/log.h"
+#include "common/core/proto_time.h"
+#include "common/core/sync.h"
+#include "common/kafka/kafka_admin.h"
 
 namespace cdnwarm::bridge {
 namespace {
@@ -107,14 +108,14 @@ void SeekCoordinator::Start(LocalSeek local) {
 }
 
 bool SeekCoordinator::stopped() {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   return stopped_;
 }
 
 void SeekCoordinator::Stop() {
   std::vector<std::pair<std::string, Pending>> unanswered;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     stopped_ = true;
     unanswered.swap(queued_);
     for (auto& [id, p] : pending_) unanswered.emplace_back(id, std::move(p));
@@ -136,7 +137,7 @@ void SeekCoordinator::Seek(const cdnwarm::v1::SeekRequest& request, std::string 
   p.deadline = std::min(deadline - kAnswerMargin, absl::Now() + options_.timeout);
   p.done = std::move(done);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     if (!stopped_) {
       queued_.emplace_back(NewSeekId(), std::move(p));
       return;
@@ -149,18 +150,19 @@ void SeekCoordinator::Run() {
   for (;;) {
     std::vector<std::pair<std::string, Pending>> queued;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(&mu_);
       if (stopped_) break;
       queued.swap(queued_);
     }
     for (auto& [id, p] : queued) {
       if (!Broadcast(id, p)) continue;  // answered
-      std::unique_lock<std::mutex> lock(mu_);
-      if (!stopped_) {
-        pending_.emplace(id, std::move(p));
-        continue;
+      {
+        common::MutexLock lock(&mu_);
+        if (!stopped_) {
+          pending_.emplace(id, std::move(p));
+          continue;
+        }
       }
-      lock.unlock();
       p.done(absl::UnavailableError(
           "the bridge is shutting down; partitions may have moved: list them and seek again"));
     }
@@ -174,7 +176,7 @@ void SeekCoordinator::Run() {
     const absl::Time now = absl::Now();
     std::vector<std::pair<Done, absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>>>> answers;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(&mu_);
       for (auto it = pending_.begin(); it != pending_.end();) {
         const bool due = now >= it->second.deadline + (m ? kReportGrace : absl::ZeroDuration());
         if (!due) {
@@ -259,7 +261,7 @@ void SeekCoordinator::Handle(const rd_kafka_message_t& m) {
   Done done;
   std::optional<absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>>> outcome;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     auto it = pending_.find(report.seek_id());
     if (it == pending_.end()) return;  // another replica's seek, or answered already
     Pending& p = it->second;

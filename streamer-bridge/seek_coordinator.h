@@ -14,7 +14,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -26,8 +25,9 @@
 #include "absl/time/time.h"
 #include "cdnwarm/v1/bridge.pb.h"
 #include "cdnwarm/v1/bridge_control.pb.h"
-#include "common/kafka_config.h"
-#include "common/kafka_handles.h"
+#include "common/core/sync.h"
+#include "common/kafka/kafka_config.h"
+#include "common/kafka/kafka_handles.h"
 
 namespace cdnwarm::bridge {
 
@@ -100,7 +100,7 @@ class SeekCoordinator {
   std::thread thread_;
 
   // Innermost: nothing is called out while it is held.
-  std::mutex mu_;
+  common::Mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::pair<std::string, Pending>> queued_ ABSL_GUARDED_BY(mu_);
   // Seeks broadcast from here, by id, waiting for reports.

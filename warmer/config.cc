@@ -7,8 +7,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "common/fetch_config.h"
-#include "common/naming.h"
+#include "common/core/naming.h"
+#include "common/fetch/fetch_config.h"
 
 ABSL_FLAG(std::string, region, "", "Region this warmer serves (required), e.g. eu-west");
 ABSL_FLAG(std::string, bridge_address, "",

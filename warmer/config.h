@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/config.h"
-#include "common/ssrf_guard.h"
+#include "common/core/config.h"
+#include "common/fetch/ssrf_guard.h"
 #include "warmer/http_engine.h"
 #include "warmer/subscriber.h"
 #include "warmer/task_warmer.h"

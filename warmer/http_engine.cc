@@ -8,8 +8,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/curl_handles.h"
-#include "common/url_canon.h"
+#include "common/core/sync.h"
+#include "common/fetch/curl_handles.h"
+#include "common/fetch/url_canon.h"
 
 namespace cdnwarm::warmer {
 
@@ -33,7 +34,10 @@ struct HttpEngine::Transfer {
       t->response.headers.clear();  // a new response (after 1xx or a redirect)
       const size_t sp = line.find(' ');
       t->hop_status = 0;
-      if (sp != absl::string_view::npos) absl::SimpleAtoi(line.substr(sp + 1, 3), &t->hop_status);
+      if (sp != absl::string_view::npos &&
+          !absl::SimpleAtoi(line.substr(sp + 1, 3), &t->hop_status)) {
+        t->hop_status = 0;
+      }
       return len;
     }
     const size_t colon = line.find(':');
@@ -152,14 +156,14 @@ absl::StatusOr<std::unique_ptr<HttpEngine>> HttpEngine::Create(EngineOptions opt
 
 HttpEngine::~HttpEngine() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     stopping_ = true;
   }
   curl_multi_wakeup(multi_.get());
   thread_.join();
   std::vector<std::pair<Callback, HttpResponse>> answers;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     HttpResponse stopped;
     stopped.curl_code = CURLE_ABORTED_BY_CALLBACK;
     stopped.error = "the warmer is shutting down";
@@ -178,12 +182,12 @@ HttpEngine::~HttpEngine() {
 
 void HttpEngine::Fetch(HttpRequest request, Callback done) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     Host& host = hosts_[request.host];
     if (host.refilled == absl::InfinitePast()) {
       host.limit = options_.max_per_host;
       host.tokens = options_.host_burst;
-      host.refilled = absl::Now();
+      host.refilled = options_.clock->Now();
     }
     host.queue.push_back(Pending{std::move(request), std::move(done)});
   }
@@ -191,12 +195,12 @@ void HttpEngine::Fetch(HttpRequest request, Callback done) {
 }
 
 int HttpEngine::in_flight() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   return in_flight_;
 }
 
 double HttpEngine::host_limit(const std::string& host) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   auto it = hosts_.find(host);
   return it == hosts_.end() ? options_.max_per_host : it->second.limit;
 }
@@ -329,7 +333,7 @@ void HttpEngine::Adapt(Host& host, const HttpResponse& r, absl::Time now) {
 void HttpEngine::Finished(CURL* easy, CURLcode code) {
   std::unique_ptr<Transfer> t;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     auto it = transfers_.find(easy);
     if (it == transfers_.end()) return;
     t = std::move(it->second);
@@ -356,7 +360,7 @@ void HttpEngine::Finished(CURL* easy, CURLcode code) {
     --host.in_flight;
     --in_flight_;
     metrics_->in_flight.Set(in_flight_);
-    Adapt(host, r, absl::Now());
+    Adapt(host, r, options_.clock->Now());
   }
   const HttpResponse& r = t->response;
   const char* cls = !r.refusal.empty() ? "refused"
@@ -380,9 +384,9 @@ void HttpEngine::Run() {
     std::vector<std::pair<Callback, HttpResponse>> answers;
     absl::Duration wait;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(&mu_);
       if (stopping_) return;
-      wait = Admit(absl::Now(), &answers);
+      wait = Admit(options_.clock->Now(), &answers);
     }
     for (auto& [done, r] : answers) done(std::move(r));
     int running = 0;

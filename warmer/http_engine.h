@@ -6,13 +6,11 @@
 // per window of successes), whole-host backoff after repeated failures, connection reuse
 // and HTTP/2 multiplexing, edge pins (CURLOPT_CONNECT_TO), and the shared SSRF guard.
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -21,9 +19,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/curl_handles.h"
-#include "common/metrics.h"
-#include "common/ssrf_guard.h"
+#include "common/core/clock.h"
+#include "common/core/metrics.h"
+#include "common/core/sync.h"
+#include "common/fetch/curl_handles.h"
+#include "common/fetch/ssrf_guard.h"
 #include "curl/curl.h"
 #include "warmer/cache_status.h"
 
@@ -69,6 +69,8 @@ struct EngineOptions {
   // Consecutive failures (transport errors, 5xx, 429) before the host is backed off.
   int failures_before_backoff = 5;
   absl::Duration max_host_backoff = absl::Seconds(60);
+  // Where "now" comes from (tests: FakeClock); waits stay on the real clock.
+  const common::Clock* clock = &common::Clock::Real();
 };
 
 class HttpEngine {
@@ -123,7 +125,7 @@ class HttpEngine {
   common::CurlMultiPtr multi_;
   common::CurlSlistPtr connect_to_;
 
-  mutable std::mutex mu_;
+  mutable common::Mutex mu_;
   std::map<std::string, Host> hosts_ ABSL_GUARDED_BY(mu_);
   std::map<CURL*, std::unique_ptr<Transfer>> transfers_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,8 +1,8 @@
 // cdnwarm warmer: see warmer/README.md.
 
-#include "common/log.h"
-#include "common/metrics.h"
-#include "common/server_runner.h"
+#include "common/core/log.h"
+#include "common/core/metrics.h"
+#include "common/core/server_runner.h"
 #include "warmer/config.h"
 #include "warmer/warmer_app.h"
 

@@ -6,35 +6,26 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/log.h"
-#include "common/proto_time.h"
+#include "common/core/contract.h"
+#include "common/core/log.h"
+#include "common/core/proto_time.h"
+#include "common/core/sync.h"
 
 namespace cdnwarm::warmer {
-namespace {
-constexpr char kSubscriptionMetadata[] = "cdnwarm-subscription";
-}  // namespace
+namespace {}  // namespace
 
 struct Subscriber::Metrics {
   explicit Metrics(metrics::Registry& r)
-      : deliveries(r.AddCounter("cdnwarm_warmer_deliveries_total", "Deliveries received").Get()),
-        acks(r.AddCounter("cdnwarm_warmer_acks_total", "Acks sent, by outcome", {"outcome"})),
+      : acks(r.AddCounter("cdnwarm_warmer_acks_total", "Acks sent, by outcome", {"outcome"})),
         ack_failures(r.AddCounter("cdnwarm_warmer_ack_rpc_failures_total",
                                   "Ack RPCs that failed (the bridge redelivers after the deadline)")
                          .Get()),
-        reconnects(r.AddCounter("cdnwarm_warmer_stream_reconnects_total",
-                                "Subscribe streams opened again after one ended")
-                       .Get()),
         extensions(r.AddCounter("cdnwarm_warmer_deadline_extensions_total",
                                 "Ack deadlines extended for long warms")
-                       .Get()),
-        in_flight(
-            r.AddGauge("cdnwarm_warmer_deliveries_in_flight", "Deliveries being warmed").Get()) {}
-  metrics::Counter& deliveries;
+                       .Get()) {}
   metrics::Family<metrics::Counter>& acks;
   metrics::Counter& ack_failures;
-  metrics::Counter& reconnects;
   metrics::Counter& extensions;
-  metrics::Gauge& in_flight;
 };
 
 Subscriber::Subscriber(SubscriberOptions options, std::shared_ptr<grpc::Channel> bridge,
@@ -52,7 +43,7 @@ Subscriber::Subscriber(SubscriberOptions options, std::shared_ptr<grpc::Channel>
 
 Subscriber::~Subscriber() {
   Drain(absl::ZeroDuration());
-  std::lock_guard<std::mutex> lock(link_->mu);
+  common::MutexLock lock(&link_->mu);
   link_->self = nullptr;
 }
 
@@ -70,9 +61,9 @@ void Subscriber::AddAuth(grpc::ClientContext& ctx) const {
 void Subscriber::StreamLoop() {
   // However the loop ends, a Drain waiting for the stream to be over hears it.
   absl::Cleanup ended = [this] {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     stream_ended_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
   };
   std::mt19937_64 rng(std::random_device{}());
   absl::Duration backoff = options_.min_backoff;
@@ -80,7 +71,7 @@ void Subscriber::StreamLoop() {
     grpc::ClientContext ctx;
     AddAuth(ctx);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(&mu_);
       // A draining subscriber never opens a stream again: a new one would be a fresh,
       // non-draining subscriber to the bridge.
       if (stopped_ || draining_) return;
@@ -91,11 +82,11 @@ void Subscriber::StreamLoop() {
     req.set_subscriber_id(options_.subscriber_id);
     req.set_max_outstanding(options_.max_outstanding);
     *req.mutable_ack_deadline() = common::ToProtoDuration(options_.ack_deadline);
-    const absl::Time opened = absl::Now();
+    const absl::Time opened = options_.clock->Now();
     std::unique_ptr<grpc::ClientReader<cdnwarm::v1::Delivery>> reader = stub_->Subscribe(&ctx, req);
     reader->WaitForInitialMetadata();
     // The bridge confirms an accepted subscription in its initial metadata (bridge.proto).
-    const bool accepted = ctx.GetServerInitialMetadata().count(kSubscriptionMetadata) > 0;
+    const bool accepted = ctx.GetServerInitialMetadata().count(common::kSubscriptionMetadata) > 0;
     if (accepted) {
       stats_.SetSubscribed(true);
       readiness_.Set("subscribed", true);
@@ -111,33 +102,35 @@ void Subscriber::StreamLoop() {
     stats_.SetSubscribed(false);
     readiness_.Set("subscribed", false);
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      common::MutexLock lock(&mu_);
       stream_ctx_ = nullptr;
       // Draining: the bridge ended the stream once we held nothing, so everything it sent
       // has been read (and released). No reconnect.
       if (stopped_ || draining_) return;
       // A stream that worked for a while starts the backoff over.
-      if (got_any || absl::Now() - opened > absl::Seconds(10)) backoff = options_.min_backoff;
+      if (got_any || options_.clock->Now() - opened > absl::Seconds(10))
+        backoff = options_.min_backoff;
       std::uniform_real_distribution<double> jitter(0.5, 1.5);
       const absl::Duration wait = backoff * jitter(rng);
       log::Warn("bridge stream ended; reconnecting",
                 {{"code", static_cast<int>(status.error_code())},
                  {"error", status.error_message()},
                  {"retry_in_ms", absl::ToInt64Milliseconds(wait)}});
-      cv_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] { return stopped_ || draining_; });
+      const absl::Time retry_at = absl::Now() + wait;
+      while (!stopped_ && !draining_) {
+        if (cv_.WaitWithDeadline(&mu_, retry_at)) break;
+      }
       if (stopped_ || draining_) return;
       backoff = std::min(options_.max_backoff, backoff * 2);
     }
     stats_.Reconnect();
-    metrics_->reconnects.Increment();
   }
 }
 
 void Subscriber::OnDelivery(const cdnwarm::v1::Delivery& d) {
   stats_.Delivery();
-  metrics_->deliveries.Increment();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     if (draining_) {
       // Sent before the bridge saw our Drain: released at once, so another subscriber
       // takes it without an attempt counted.
@@ -145,20 +138,19 @@ void Subscriber::OnDelivery(const cdnwarm::v1::Delivery& d) {
       back.set_ack_id(d.ack_id());
       back.set_outcome(cdnwarm::v1::ACK_OUTCOME_RELEASE);
       acks_.push_back(std::move(back));
-      if (first_ack_ == absl::InfiniteFuture()) first_ack_ = absl::Now();
-      cv_.notify_all();
+      if (first_ack_ == absl::InfiniteFuture()) first_ack_ = options_.clock->Now();
+      cv_.SignalAll();
       return;
     }
     const absl::Time deadline = d.has_deadline() ? common::FromProtoTimestamp(d.deadline())
-                                                 : absl::Now() + options_.ack_deadline;
-    in_flight_[d.ack_id()] = InFlight{deadline, absl::Now()};
-    metrics_->in_flight.Set(static_cast<double>(in_flight_.size()));
+                                                 : options_.clock->Now() + options_.ack_deadline;
+    in_flight_[d.ack_id()] = InFlight{deadline, options_.clock->Now()};
     stats_.SetInFlight(static_cast<uint32_t>(in_flight_.size()));
-    cv_.notify_all();  // the ack loop schedules this delivery's extension
+    cv_.SignalAll();  // the ack loop schedules this delivery's extension
   }
   warmer_.Warm(d.task(), d.delivery_attempt(),
                [link = link_, ack_id = d.ack_id()](WarmOutcome out) {
-                 std::lock_guard<std::mutex> lock(link->mu);
+                 common::MutexLock lock(&link->mu);
                  if (link->self != nullptr) link->self->Completed(ack_id, std::move(out));
                });
 }
@@ -172,14 +164,13 @@ void Subscriber::Completed(const std::string& ack_id, WarmOutcome out) {
   }
   stats_.Finished(out.result, cdnwarm::v1::AckOutcome_Name(out.ack).c_str());
   *entry.mutable_result() = std::move(out.result);
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(&mu_);
   // Gone when the drain already handed it back.
   if (in_flight_.erase(ack_id) == 0) return;
-  metrics_->in_flight.Set(static_cast<double>(in_flight_.size()));
   stats_.SetInFlight(static_cast<uint32_t>(in_flight_.size()));
   acks_.push_back(std::move(entry));
-  if (first_ack_ == absl::InfiniteFuture()) first_ack_ = absl::Now();
-  cv_.notify_all();
+  if (first_ack_ == absl::InfiniteFuture()) first_ack_ = options_.clock->Now();
+  cv_.SignalAll();
 }
 
 bool Subscriber::SendAcks(std::vector<cdnwarm::v1::AckEntry> entries) {
@@ -211,8 +202,8 @@ absl::Time Subscriber::NextExtensionLocked() const {
 void Subscriber::ExtendDeadlines() {
   cdnwarm::v1::ModifyAckDeadlineRequest req;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    const absl::Time now = absl::Now();
+    common::MutexLock lock(&mu_);
+    const absl::Time now = options_.clock->Now();
     for (auto& [ack_id, f] : in_flight_) {
       if (f.deadline - ExtensionMargin() <= now) {
         req.add_ack_ids(ack_id);
@@ -237,14 +228,14 @@ void Subscriber::AckLoop() {
     std::vector<cdnwarm::v1::AckEntry> batch;
     bool stop = false;
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      common::MutexLock lock(&mu_);
       // Wake when a batch is full, when the oldest ack has waited ack_delay, or when the
       // earliest in-flight deadline comes within ExtensionMargin (each wait ends at that
       // moment, not at the next notification). A fixed extension period would miss short
       // deadlines: with a 3 s deadline and a 1 s period, the one check inside the last
       // second could land after it.
       for (;;) {
-        const absl::Time now = absl::Now();
+        const absl::Time now = options_.clock->Now();
         if (stopped_ || acks_.size() >= options_.ack_batch ||
             (!acks_.empty() && now - first_ack_ >= options_.ack_delay)) {
           break;
@@ -253,11 +244,7 @@ void Subscriber::AckLoop() {
         if (extend_at <= now) break;
         const absl::Time until =
             acks_.empty() ? extend_at : std::min(extend_at, first_ack_ + options_.ack_delay);
-        if (until == absl::InfiniteFuture()) {
-          cv_.wait(lock);
-        } else {
-          cv_.wait_for(lock, absl::ToChronoNanoseconds(until - now));
-        }
+        cv_.WaitWithTimeout(&mu_, until - now);  // a real wait for a span of clock time
       }
       if (!acks_.empty()) {
         batch.swap(acks_);
@@ -273,7 +260,7 @@ void Subscriber::AckLoop() {
 
 void Subscriber::Drain(absl::Duration grace) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     if (stopped_) return;
     draining_ = true;
   }
@@ -294,10 +281,13 @@ void Subscriber::Drain(absl::Duration grace) {
     }
   }
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     if (stopped_) return;
     // Wait for the warms in flight (their acks are queued as they finish).
-    cv_.wait_for(lock, absl::ToChronoNanoseconds(grace), [this] { return in_flight_.empty(); });
+    const absl::Time grace_end = absl::Now() + grace;
+    while (!in_flight_.empty()) {
+      if (cv_.WaitWithDeadline(&mu_, grace_end)) break;
+    }
     for (const auto& [ack_id, f] : in_flight_) {
       cdnwarm::v1::AckEntry back;
       back.set_ack_id(ack_id);
@@ -305,17 +295,21 @@ void Subscriber::Drain(absl::Duration grace) {
       acks_.push_back(std::move(back));
     }
     in_flight_.clear();
-    if (!acks_.empty() && first_ack_ == absl::InfiniteFuture()) first_ack_ = absl::Now();
-    cv_.notify_all();
+    stats_.SetInFlight(0);
+    if (!acks_.empty() && first_ack_ == absl::InfiniteFuture()) first_ack_ = options_.clock->Now();
+    cv_.SignalAll();
     // A bridge that took the drain ends the stream once we hold nothing: until then
     // deliveries it sent before the drain may still arrive, and the ack loop, still
     // running, releases them too. That takes an ack round trip; the bound is for a bridge
     // that never ends it, and keeps SIGTERM within the grace period plus a few seconds.
     if (drain_taken) {
-      cv_.wait_for(lock, std::chrono::seconds(3), [this] { return stream_ended_; });
+      const absl::Time end_by = absl::Now() + absl::Seconds(3);
+      while (!stream_ended_) {
+        if (cv_.WaitWithDeadline(&mu_, end_by)) break;
+      }
     }
     stopped_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   // The ack thread flushes everything queued before it exits; only then does the stream
   // close (closing first would make the bridge redeliver what was just finished).
@@ -324,12 +318,12 @@ void Subscriber::Drain(absl::Duration grace) {
   // stream closes (the bridge would count what is still outstanding then as attempts).
   std::vector<cdnwarm::v1::AckEntry> late;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     late.swap(acks_);
   }
   if (!late.empty()) SendAcks(std::move(late));
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     if (stream_ctx_ != nullptr) stream_ctx_->TryCancel();
   }
   if (stream_thread_.joinable()) stream_thread_.join();

@@ -5,11 +5,9 @@
 // extended, reconnection with backoff and jitter when the stream ends, and a drain that
 // finishes or releases (ACK_OUTCOME_RELEASE) what is in flight.
 
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,8 +15,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/bridge.grpc.pb.h"
-#include "common/metrics.h"
-#include "common/readiness.h"
+#include "common/core/clock.h"
+#include "common/core/metrics.h"
+#include "common/core/readiness.h"
+#include "common/core/sync.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "warmer/task_warmer.h"
@@ -38,6 +38,8 @@ struct SubscriberOptions {
   absl::Duration ack_delay = absl::Milliseconds(10);
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(10);
+  // Where "now" comes from (tests: FakeClock); waits stay on the real clock.
+  const common::Clock* clock = &common::Clock::Real();
 };
 
 class Subscriber {
@@ -62,7 +64,7 @@ class Subscriber {
   struct Metrics;
   // Lets warm completions that arrive after the subscriber is gone find it gone.
   struct Link {
-    std::mutex mu;
+    common::Mutex mu;
     Subscriber* self = nullptr;
   };
 
@@ -86,8 +88,8 @@ class Subscriber {
   std::unique_ptr<Metrics> metrics_;
   std::shared_ptr<Link> link_ = std::make_shared<Link>();
 
-  std::mutex mu_;
-  std::condition_variable cv_;
+  common::Mutex mu_;
+  common::CondVar cv_;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   bool stream_ended_ ABSL_GUARDED_BY(mu_) = false;  // StreamLoop is over: no stream, none to come

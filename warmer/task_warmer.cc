@@ -2,14 +2,15 @@
 
 #include <algorithm>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "common/proto_time.h"
-#include "common/url_canon.h"
+#include "common/core/proto_time.h"
+#include "common/core/sync.h"
+#include "common/fetch/url_canon.h"
 #include "warmer/cache_status.h"
 #include "warmer/outcome_policy.h"
 
@@ -22,10 +23,10 @@ struct Run {
   uint32_t attempt = 0;
   std::string host;
   std::function<void(WarmOutcome)> done;
-  std::mutex mu;
-  std::vector<cdnwarm::v1::VariantResult> variants;
-  std::vector<Decision> decisions;
-  int pending = 0;
+  common::Mutex mu;  // the variants' fetches finish on the engine's thread
+  std::vector<cdnwarm::v1::VariantResult> variants ABSL_GUARDED_BY(mu);
+  std::vector<Decision> decisions ABSL_GUARDED_BY(mu);
+  int pending ABSL_GUARDED_BY(mu) = 0;
 };
 
 HttpRequest RequestFor(const Run& run, const cdnwarm::v1::RequestVariant& v) {
@@ -45,7 +46,8 @@ std::vector<std::string> VariedHeaderNames(const cdnwarm::v1::WarmTask& task) {
   return names;
 }
 
-WarmOutcome Combine(Run& run, const TaskWarmerOptions& options) {
+WarmOutcome Combine(Run& run, const TaskWarmerOptions& options)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(run.mu) {
   WarmOutcome out;
   cdnwarm::v1::WarmResult& r = out.result;
   r.set_task_id(run.task.task_id());
@@ -137,19 +139,26 @@ void TaskWarmer::Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
         "(--allow_unpinned_hosts allows it)"));
   }
   const int n = run->task.variants_size();
-  run->variants.resize(static_cast<size_t>(n));
-  run->decisions.resize(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) run->variants[i].set_variant(run->task.variants(i).name());
+  {
+    common::MutexLock lock(&run->mu);
+    run->variants.resize(static_cast<size_t>(n));
+    run->decisions.resize(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) run->variants[i].set_variant(run->task.variants(i).name());
+    run->pending = n;
+  }
   if (!refused.ok()) {
-    for (Decision& d : run->decisions) d.reason = std::string(refused.message());
-    for (auto& v : run->variants) v.set_error(std::string(refused.message()));
-    WarmOutcome out = Combine(*run, options_);
+    WarmOutcome out;
+    {
+      common::MutexLock lock(&run->mu);
+      for (Decision& d : run->decisions) d.reason = std::string(refused.message());
+      for (auto& v : run->variants) v.set_error(std::string(refused.message()));
+      out = Combine(*run, options_);
+    }
     run->done(std::move(out));
     return;
   }
   run->task.set_url(url->url);
   run->host = url->host;
-  run->pending = n;
 
   for (int i = 0; i < n; ++i) {
     engine_.Fetch(
@@ -158,18 +167,18 @@ void TaskWarmer::Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
           const CacheReport cache = ParseCacheStatus(resp.headers);
           const Decision d = Decide(resp, cache, absl::Now());
           {
-            std::lock_guard<std::mutex> lock(run->mu);
+            common::MutexLock lock(&run->mu);
             FillVariant(resp, cache, VariedHeaderNames(run->task), &run->variants[i]);
           }
           auto finish_one = [this, run, i](const Decision& decision) {
-            bool last = false;
+            std::optional<WarmOutcome> out;
             {
-              std::lock_guard<std::mutex> lock(run->mu);
+              common::MutexLock lock(&run->mu);
               run->decisions[i] = decision;
               if (decision.verdict != Verdict::kWarmed) run->variants[i].set_error(decision.reason);
-              last = --run->pending == 0;
+              if (--run->pending == 0) out = Combine(*run, options_);
             }
-            if (last) run->done(Combine(*run, options_));
+            if (out) run->done(*std::move(out));
           };
           if (d.verdict != Verdict::kWarmed) {
             finish_one(d);
@@ -182,7 +191,7 @@ void TaskWarmer::Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
           engine_.Fetch(RequestFor(*run, variant), [run, i, cache, finish_one](HttpResponse again) {
             const CacheReport after = ParseCacheStatus(again.headers);
             {
-              std::lock_guard<std::mutex> lock(run->mu);
+              common::MutexLock lock(&run->mu);
               run->variants[i].set_cache_after(after.edge);
             }
             finish_one(Prove(cache, &again, &after));

@@ -12,7 +12,7 @@
 #include "absl/time/time.h"
 #include "cdnwarm/v1/bridge.pb.h"
 #include "cdnwarm/v1/common.pb.h"
-#include "common/ssrf_guard.h"
+#include "common/fetch/ssrf_guard.h"
 #include "warmer/http_engine.h"
 
 namespace cdnwarm::warmer {

@@ -1,8 +1,8 @@
 #include "warmer/warmer_app.h"
 
-#include "common/keepalive.h"
-#include "common/log.h"
-#include "common/tls.h"
+#include "common/core/keepalive.h"
+#include "common/core/log.h"
+#include "common/core/tls.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 

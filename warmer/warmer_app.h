@@ -6,8 +6,8 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "common/metrics.h"
-#include "common/server_runner.h"
+#include "common/core/metrics.h"
+#include "common/core/server_runner.h"
 #include "warmer/config.h"
 #include "warmer/http_engine.h"
 #include "warmer/subscriber.h"

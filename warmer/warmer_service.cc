@@ -3,9 +3,9 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "common/grpc_status.h"
-#include "common/task_validation.h"
-#include "common/url_canon.h"
+#include "common/core/grpc_status.h"
+#include "common/fetch/task_validation.h"
+#include "common/fetch/url_canon.h"
 
 namespace cdnwarm::warmer {
 

@@ -3,7 +3,7 @@
 // cdnwarm.v1.Warmer on gRPC's callback API: WarmNow for operators, GetStats.
 
 #include "cdnwarm/v1/warmer.grpc.pb.h"
-#include "common/ssrf_guard.h"
+#include "common/fetch/ssrf_guard.h"
 #include "warmer/task_warmer.h"
 #include "warmer/warmer_stats.h"
 

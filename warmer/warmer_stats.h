@@ -1,16 +1,18 @@
 #pragma once
 
-// Counters behind Warmer.GetStats, shared by the subscription loop and WarmNow.
+// The warmer's one record of its subscription and its warms: the counters behind
+// Warmer.GetStats and the Prometheus metrics of the same events, updated together.
+// Shared by the subscription loop and WarmNow.
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/clock.h"
 #include "cdnwarm/v1/warmer.pb.h"
-#include "common/metrics.h"
+#include "common/core/metrics.h"
+#include "common/core/sync.h"
 
 namespace cdnwarm::warmer {
 
@@ -31,7 +33,10 @@ class WarmerStats {
   const std::string subscriber_id_;
   const absl::Time started_ = absl::Now();
   metrics::Family<metrics::Counter>& warms_;
-  mutable std::mutex mu_;
+  metrics::Counter& deliveries_;
+  metrics::Counter& reconnects_;
+  metrics::Gauge& in_flight_;
+  mutable common::Mutex mu_;
   cdnwarm::v1::WarmerStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

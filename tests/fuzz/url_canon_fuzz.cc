@@ -5,7 +5,7 @@
 #include <cstdlib>
 
 #include "absl/strings/match.h"
-#include "common/url_canon.h"
+#include "common/fetch/url_canon.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view raw(reinterpret_cast<const char*>(data), size);

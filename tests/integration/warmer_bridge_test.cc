@@ -31,15 +31,15 @@ class WarmerBridgeTest : public ::testing::Test {
     ASSERT_TRUE(edge.ok()) << edge.status();
     edge_ = *std::move(edge);
     const std::string suffix = absl::StrCat(absl::ToUnixMicros(absl::Now()));
-    bc_.common.kafka = testing::TestKafka();
-    bc_.common.requests_topic = absl::StrCat("it.wb.requests.", suffix);
-    bc_.common.results_topic = absl::StrCat("it.wb.results.", suffix);
-    bc_.common.dead_letter_topic = absl::StrCat("it.wb.dlq.", suffix);
-    bc_.common.topic_partitions = 3;
+    bc_.kafka.properties = testing::TestKafka();
+    bc_.kafka.requests_topic = absl::StrCat("it.wb.requests.", suffix);
+    bc_.kafka.results_topic = absl::StrCat("it.wb.results.", suffix);
+    bc_.kafka.dead_letter_topic = absl::StrCat("it.wb.dlq.", suffix);
+    bc_.kafka.topic_partitions = 3;
     bc_.bridge.replica = "b1";
     bc_.bridge.group_prefix = absl::StrCat("it.wb.", suffix);
-    bc_.bridge.consumer.kafka = bc_.common.kafka;
-    bc_.bridge.consumer.topic = bc_.common.requests_topic;
+    bc_.bridge.consumer.kafka = bc_.kafka.properties;
+    bc_.bridge.consumer.topic = bc_.kafka.requests_topic;
     bc_.bridge.consumer.auto_offset_reset = "earliest";
     guard_.addresses = *common::AddressPolicy::Create({"127.0.0.0/8"});
     auto engine = warmer::HttpEngine::Create({}, guard_, registry_);
@@ -92,7 +92,7 @@ class WarmerBridgeTest : public ::testing::Test {
       t.set_url(edge_->url(paths[i]));
       records.emplace_back(t.url(), t.SerializeAsString());
     }
-    ASSERT_TRUE(testing::ProduceRecords(bc_.common.requests_topic, records).ok());
+    ASSERT_TRUE(testing::ProduceRecords(bc_.kafka.requests_topic, records).ok());
   }
 
   // The results on the results topic by task id (the last one of each), once `want` tasks
@@ -102,7 +102,7 @@ class WarmerBridgeTest : public ::testing::Test {
     const absl::Time deadline = absl::Now() + absl::Seconds(90);
     while (out.size() < want && absl::Now() < deadline) {
       absl::StatusOr<std::vector<testing::Record>> results =
-          testing::ReadTopic(bc_.common.results_topic);
+          testing::ReadTopic(bc_.kafka.results_topic);
       if (results.ok()) {
         for (const auto& r : *results) {
           cdnwarm::v1::WarmResult res;
@@ -172,7 +172,7 @@ TEST_F(WarmerBridgeTest, ADrainingWarmerHandsItsWorkOnWithoutUsingAttempts) {
     EXPECT_EQ(r.attempts(), 1u) << id;
   }
   absl::StatusOr<std::vector<testing::Record>> dead =
-      testing::ReadTopic(bc_.common.dead_letter_topic);
+      testing::ReadTopic(bc_.kafka.dead_letter_topic);
   ASSERT_TRUE(dead.ok());
   EXPECT_TRUE(dead->empty()) << dead->size() << " dead-lettered without a fetch";
   EXPECT_GT(staying.stats->Snapshot().deliveries(), 0u);

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cdnwarm/v1/producer.grpc.pb.h"
-#include "common/kafka_admin.h"
+#include "common/kafka/kafka_admin.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
@@ -34,13 +34,13 @@ ProducerConfig TestConfig() {
   ProducerConfig c;
   c.common.service = "producer";
   c.common.replica_id = "test";
-  c.common.kafka = testing::TestKafka();
-  c.common.requests_topic = absl::StrCat("it.producer.requests.", suffix);
-  c.common.results_topic = absl::StrCat("it.producer.results.", suffix);
-  c.common.dead_letter_topic = absl::StrCat("it.producer.dlq.", suffix);
+  c.kafka.properties = testing::TestKafka();
+  c.kafka.requests_topic = absl::StrCat("it.producer.requests.", suffix);
+  c.kafka.results_topic = absl::StrCat("it.producer.results.", suffix);
+  c.kafka.dead_letter_topic = absl::StrCat("it.producer.dlq.", suffix);
   c.common.server.drain_timeout = absl::Seconds(2);
-  c.common.regions = {"eu", "us"};
-  c.common.topic_partitions = 3;
+  c.kafka.regions = {"eu", "us"};
+  c.kafka.topic_partitions = 3;
   c.fetch_guard.addresses = *common::AddressPolicy::Create({"127.0.0.0/8"});
   c.fetch_guard.hosts =
       *common::HostAllowList::Parse({"127.0.0.1", "*.example.com", "example.com"});
@@ -106,7 +106,7 @@ class ProducerIntegrationTest : public ::testing::Test {
 
   static std::vector<std::pair<testing::Record, cdnwarm::v1::WarmTask>> TasksOf(
       const std::string& job_id) {
-    return TasksOnTopic(config_->common.requests_topic, job_id);
+    return TasksOnTopic(config_->kafka.requests_topic, job_id);
   }
 
   static std::vector<std::string> UrlsOf(const std::string& job_id) {
@@ -503,7 +503,7 @@ TEST_F(ProducerIntegrationTest, GetJobAndWatchJobFollowResultsOnTheResultsTopic)
       results.emplace_back(r.task_id(), r.SerializeAsString());
     }
   }
-  ASSERT_TRUE(testing::ProduceRecords(config_->common.results_topic, results).ok());
+  ASSERT_TRUE(testing::ProduceRecords(config_->kafka.results_topic, results).ok());
 
   int updates = 1;
   while (reader->Read(&update)) ++updates;
@@ -572,7 +572,7 @@ TEST_F(ProducerIntegrationTest, ListResultsPagesThroughOneJobsResults) {
     result("j-another-job", i, "eu", cdnwarm::v1::OUTCOME_FAILED);
     result(job, i, "us", i == 1 ? cdnwarm::v1::OUTCOME_UNVERIFIED : cdnwarm::v1::OUTCOME_WARMED);
   }
-  ASSERT_TRUE(testing::ProduceRecords(config_->common.results_topic, records).ok());
+  ASSERT_TRUE(testing::ProduceRecords(config_->kafka.results_topic, records).ok());
 
   auto list = [&](cdnwarm::v1::ListResultsRequest req) {
     std::vector<cdnwarm::v1::WarmResult> all;
@@ -641,7 +641,7 @@ TEST_F(ProducerIntegrationTest, JobStateIsRebuiltFromKafkaByANewReplica) {
   r.set_region("eu");
   r.set_outcome(cdnwarm::v1::OUTCOME_WARMED);
   ASSERT_TRUE(
-      testing::ProduceRecords(config_->common.results_topic, {{r.task_id(), r.SerializeAsString()}})
+      testing::ProduceRecords(config_->kafka.results_topic, {{r.task_id(), r.SerializeAsString()}})
           .ok());
 
   // A second producer (a restart, or another replica) reads the same topics.
@@ -759,7 +759,7 @@ TEST(ProducerLimitsTest, EachClientHasItsOwnRateAndABatchOverItIsPacedNotRefused
   grpc::Status s = writer->Finish();
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(batch.accepted(), 3u);
-  EXPECT_EQ(TasksOnTopic(c.common.requests_topic, batch.job_id()).size(), 3u);
+  EXPECT_EQ(TasksOnTopic(c.kafka.requests_topic, batch.job_id()).size(), 3u);
   grpc::Status after = WarmOne(*b, "https://example.com/b/1");
   EXPECT_EQ(after.error_code(), grpc::RESOURCE_EXHAUSTED);
   EXPECT_THAT(after.error_message(), HasSubstr("client ip:[::1]"));

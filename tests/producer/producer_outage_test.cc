@@ -46,12 +46,12 @@ class ProducerOutageTest : public ::testing::Test {
 TEST_F(ProducerOutageTest, UnavailableWithinTheDeadlineThenRecoversWithoutRestart) {
   ProducerConfig c;
   c.common.service = "producer";
-  c.common.kafka.Set("bootstrap.servers", absl::StrCat("127.0.0.1:", kBrokerPort));
-  c.common.requests_topic = "outage.requests";
-  c.common.results_topic = "outage.results";
-  c.common.dead_letter_topic = "outage.dlq";
+  c.kafka.properties.Set("bootstrap.servers", absl::StrCat("127.0.0.1:", kBrokerPort));
+  c.kafka.requests_topic = "outage.requests";
+  c.kafka.results_topic = "outage.results";
+  c.kafka.dead_letter_topic = "outage.dlq";
   c.common.server.drain_timeout = absl::Seconds(1);
-  c.common.topic_partitions = 1;
+  c.kafka.topic_partitions = 1;
   c.delivery_timeout = absl::Seconds(60);
   metrics::Registry registry;
   absl::StatusOr<std::unique_ptr<ProducerApp>> app = ProducerApp::Create(c, registry);

@@ -48,7 +48,12 @@ for svc in producer streamer-bridge warmer; do
     grep -q -- "^ *$flag " <<<"$help" || fail "$svc --help lacks $flag"
   done
   grep -q -- 'default: 20s;' <<<"$help" || fail "$svc --help shows no defaults"
-  grep -q -- 'Flags from common/config.cc:' <<<"$help" || fail "$svc --help: shared flags not grouped"
+  grep -q -- 'Flags from common/core/config.cc:' <<<"$help" || fail "$svc --help: shared flags not grouped"
+  if [ "$svc" = warmer ]; then
+    ! grep -q -- '--kafka_' <<<"$help" || fail "warmer --help shows Kafka flags; it has no Kafka"
+  else
+    grep -q -- 'Flags from common/kafka/kafka_flags.cc:' <<<"$help" || fail "$svc --help: Kafka flags not grouped"
+  fi
   grep -q -- "Flags from $svc/config.cc:" <<<"$help" || fail "$svc --help: own flags not grouped"
   grep -Eq -- '--(flagfile|fromenv|tryfromenv|undefok|helpfull) \(' <<<"$help" &&
     fail "$svc --help lists Abseil's own flags"

@@ -2,10 +2,10 @@
 // admin port, health, reflection and SIGTERM drain as every cdnwarm service, with no
 // service of its own. The smoke test and the README's main command run it.
 
-#include "common/config.h"
-#include "common/log.h"
-#include "common/metrics.h"
-#include "common/server_runner.h"
+#include "common/core/config.h"
+#include "common/core/log.h"
+#include "common/core/metrics.h"
+#include "common/core/server_runner.h"
 
 int main(int argc, char** argv) {
   cdnwarm::common::BlockTerminationSignals();

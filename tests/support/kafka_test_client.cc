@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/kafka_handles.h"
+#include "common/kafka/kafka_handles.h"
 
 namespace cdnwarm::testing {
 namespace {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/kafka_config.h"
+#include "common/kafka/kafka_config.h"
 
 namespace cdnwarm::testing {
 

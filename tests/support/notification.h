@@ -1,38 +1,35 @@
 #pragma once
 
-// absl::Notification on std::mutex: Debian's Abseil is not built with TSan, so TSan cannot
+// absl::Notification on common::Mutex: Debian's Abseil is not built with TSan, so TSan cannot
 // see the ordering its Notification provides and reports false races in tests.
 
-#include <condition_variable>
-#include <mutex>
-
+#include "absl/base/thread_annotations.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/core/sync.h"
 
 namespace cdnwarm::testing {
 
 class Notification {
  public:
   void Notify() {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     done_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   bool WaitForNotificationWithTimeout(absl::Duration timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    const bool done =
-        cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [this] { return done_; });
-    // GCC 12's TSan does not intercept pthread_cond_clockwait, which wait_for uses, so it
-    // misses the mutex re-acquired on wake-up; taking it again visibly gives TSan the
-    // ordering with Notify.
-    lock.unlock();
-    lock.lock();
-    return done;
+    common::MutexLock lock(&mu_);
+    const absl::Time deadline = absl::Now() + timeout;
+    while (!done_) {
+      if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+    }
+    return done_;
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
+  common::Mutex mu_;
+  common::CondVar cv_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace cdnwarm::testing

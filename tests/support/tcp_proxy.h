@@ -12,9 +12,10 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "common/core/sync.h"
 
 namespace cdnwarm::testing {
 
@@ -35,7 +36,7 @@ class FreezableProxy {
   ~FreezableProxy() {
     stop_ = true;
     accept_thread_.join();
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     for (auto& t : pumps_) t.join();
     for (int fd : fds_) ::close(fd);
     ::close(listen_fd_);
@@ -46,11 +47,11 @@ class FreezableProxy {
   int port() const { return port_; }
   // Connections made so far carry nothing more, in either direction, and stay open.
   void FreezeExisting() {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     for (auto& f : frozen_) *f = true;
   }
   int connections() {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     return static_cast<int>(frozen_.size());
   }
 
@@ -75,7 +76,7 @@ class FreezableProxy {
         continue;
       }
       auto frozen = std::make_shared<std::atomic<bool>>(false);
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(&mu_);
       fds_.push_back(in);
       fds_.push_back(out);
       frozen_.push_back(frozen);
@@ -108,7 +109,7 @@ class FreezableProxy {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::thread accept_thread_;
-  std::mutex mu_;
+  common::Mutex mu_;
   std::vector<std::thread> pumps_;
   std::vector<int> fds_;
   std::vector<std::shared_ptr<std::atomic<bool>>> frozen_;

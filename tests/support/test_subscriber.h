@@ -3,16 +3,16 @@
 // A Bridge subscriber for tests, as a warmer would be: one stream on its own thread,
 // deliveries collected, acks on demand.
 
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "cdnwarm/v1/bridge.grpc.pb.h"
-#include "common/proto_time.h"
+#include "common/core/contract.h"
+#include "common/core/proto_time.h"
+#include "common/core/sync.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
 
@@ -35,20 +35,20 @@ class TestSubscriber {
       auto reader = stub_.Subscribe(&ctx_, req);
       reader->WaitForInitialMetadata();
       {
-        std::lock_guard<std::mutex> lock(mu_);
-        subscribed_ = ctx_.GetServerInitialMetadata().count("cdnwarm-subscription") > 0;
-        cv_.notify_all();
+        common::MutexLock lock(&mu_);
+        subscribed_ = ctx_.GetServerInitialMetadata().count(common::kSubscriptionMetadata) > 0;
+        cv_.SignalAll();
       }
       cdnwarm::v1::Delivery d;
       while (reader->Read(&d)) {
-        std::lock_guard<std::mutex> lock(mu_);
+        common::MutexLock lock(&mu_);
         received_.push_back(d);
-        cv_.notify_all();
+        cv_.SignalAll();
       }
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(&mu_);
       status_ = reader->Finish();
       ended_ = true;
-      cv_.notify_all();
+      cv_.SignalAll();
     });
   }
   ~TestSubscriber() {
@@ -59,29 +59,33 @@ class TestSubscriber {
 
   // Waits for the bridge to confirm the subscription (initial metadata).
   bool WaitSubscribed(absl::Duration timeout = absl::Seconds(30)) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
-      return subscribed_ || ended_;
-    }) && subscribed_;
+    common::MutexLock lock(&mu_);
+    const absl::Time deadline = absl::Now() + timeout;
+    while (!subscribed_ && !ended_) {
+      if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+    }
+    return subscribed_;
   }
 
   // Waits until `pred(received)` holds.
   bool WaitUntil(const std::function<bool(const std::vector<cdnwarm::v1::Delivery>&)>& pred,
                  absl::Duration timeout = absl::Seconds(60)) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
-      return pred(received_) || ended_;
-    }) && pred(received_);
+    common::MutexLock lock(&mu_);
+    const absl::Time deadline = absl::Now() + timeout;
+    while (!pred(received_) && !ended_) {
+      if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+    }
+    return pred(received_);
   }
   // Takes the deliveries not taken yet.
   std::vector<cdnwarm::v1::Delivery> Take() {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     std::vector<cdnwarm::v1::Delivery> out(received_.begin() + taken_, received_.end());
     taken_ = received_.size();
     return out;
   }
   size_t received() {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     return received_.size();
   }
   std::vector<cdnwarm::v1::AckStatus> Ack(const std::vector<cdnwarm::v1::Delivery>& ds,
@@ -105,7 +109,7 @@ class TestSubscriber {
     return out;
   }
   grpc::Status status() {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(&mu_);
     return status_;
   }
 
@@ -115,8 +119,8 @@ class TestSubscriber {
   const std::string id_;
   const std::string token_;
   grpc::ClientContext ctx_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+  common::Mutex mu_;
+  common::CondVar cv_;
   std::vector<cdnwarm::v1::Delivery> received_;
   size_t taken_ = 0;
   bool ended_ = false;

@@ -15,8 +15,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "cdnwarm/v1/bridge.grpc.pb.h"
-#include "common/keepalive.h"
-#include "common/proto_time.h"
+#include "common/core/contract.h"
+#include "common/core/keepalive.h"
+#include "common/core/proto_time.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -38,7 +39,7 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
   class Stream final : public grpc::ServerWriteReactor<cdnwarm::v1::Delivery> {
    public:
     Stream(FakeBridge& bridge, grpc::CallbackServerContext* ctx) : bridge_(bridge) {
-      ctx->AddInitialMetadata("cdnwarm-subscription", "fake-1");
+      ctx->AddInitialMetadata(common::kSubscriptionMetadata, "fake-1");
       StartSendInitialMetadata();
     }
     void Push(cdnwarm::v1::Delivery d) {

@@ -1,0 +1,41 @@
+#pragma once
+
+// Settings of the services on the Kafka side (producer, streamer-bridge), from their
+// command-line flags: the cluster (--kafka_*), the topics, and the deployment's regions.
+// Defined in the Kafka library, so a service that does not link it (the warmer) has none
+// of these flags.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/core/config.h"
+#include "common/kafka/kafka_config.h"
+
+namespace cdnwarm::common {
+
+struct KafkaConfig {
+  // librdkafka properties: --kafka_properties file, then --kafka_bootstrap, then each
+  // --kafka_property, later ones winning.
+  KafkaProperties properties;
+  // Topic names with the instance suffix applied.
+  std::string requests_topic;
+  std::string results_topic;
+  std::string dead_letter_topic;
+  // Whether a service creates missing topics at start-up, and with how many partitions.
+  bool create_topics = true;
+  int topic_partitions = 6;
+  // The deployment's regions (--regions); empty when not configured.
+  std::vector<std::string> regions;
+};
+
+// The Kafka side's settings from the parsed flags; `common` gives the instance suffix and
+// the replica (the default client.id). Errors name the flag and the problem.
+absl::StatusOr<KafkaConfig> KafkaConfigFromFlags(const ServiceInfo& info,
+                                                 const CommonConfig& common);
+
+// A Kafka topic name (1..249 of [a-zA-Z0-9._-]); the error names --`flag`.
+absl::Status CheckTopic(absl::string_view flag, absl::string_view topic);
+
+}  // namespace cdnwarm::common

@@ -1,0 +1,37 @@
+#pragma once
+
+// RAII owners for librdkafka C handles. Every handle the project creates lives in one.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/core/c_handle.h"
+#include "librdkafka/rdkafka.h"
+
+namespace cdnwarm::common {
+
+using KafkaPtr = CHandle<rd_kafka_t, rd_kafka_destroy>;
+using KafkaQueuePtr = CHandle<rd_kafka_queue_t, rd_kafka_queue_destroy>;
+using KafkaEventPtr = CHandle<rd_kafka_event_t, rd_kafka_event_destroy>;
+using KafkaNewTopicPtr = CHandle<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy>;
+using KafkaAdminOptionsPtr = CHandle<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>;
+using KafkaTopicPartitionListPtr =
+    CHandle<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy>;
+using KafkaMessagePtr = CHandle<rd_kafka_message_t, rd_kafka_message_destroy>;
+using KafkaTopicPtr = CHandle<rd_kafka_topic_t, rd_kafka_topic_destroy>;
+using KafkaMetadataPtr = CHandle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy>;
+using KafkaErrorPtr = CHandle<rd_kafka_error_t, rd_kafka_error_destroy>;
+
+// Queues one record (key and value copied) with the produceva API: librdkafka's producev
+// macros do not compile under -Wold-style-cast. `opaque` reaches the delivery report as
+// the message's _private; `partition` is the partitioner's choice unless given. Returns
+// librdkafka's refusal (e.g. __QUEUE_FULL), or null.
+KafkaErrorPtr ProduceCopy(rd_kafka_t* rk, const std::string& topic, std::string_view key,
+                          std::string_view value, void* opaque = nullptr,
+                          const std::vector<std::pair<std::string, std::string>>& headers = {},
+                          int32_t partition = RD_KAFKA_PARTITION_UA);
+
+}  // namespace cdnwarm::common
