@@ -6,9 +6,7 @@
 
 #include "warmer/subscriber.h"
 
-#include <deque>
 #include <memory>
-#include <mutex>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -18,6 +16,7 @@
 #include "common/core/contract.h"
 #include "common/core/keepalive.h"
 #include "common/core/proto_time.h"
+#include "common/core/queued_writer.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -36,55 +35,28 @@ constexpr const char* kOrigin = CDNWARM_TEST_ORIGIN;
 // A bridge double: scripted deliveries on one stream at a time, acks recorded.
 class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
  public:
-  class Stream final : public grpc::ServerWriteReactor<cdnwarm::v1::Delivery> {
+  // The same queued writer as the real bridge's stream (common/core/queued_writer.h).
+  class Stream final : public common::QueuedWriter<cdnwarm::v1::Delivery> {
    public:
-    Stream(FakeBridge& bridge, grpc::CallbackServerContext* ctx) : bridge_(bridge) {
+    Stream(FakeBridge& bridge, grpc::CallbackServerContext* ctx)
+        : QueuedWriter("subscriber went away"), bridge_(bridge) {
       ctx->AddInitialMetadata(common::kSubscriptionMetadata, "fake-1");
       StartSendInitialMetadata();
+      StartWriting();
     }
-    void Push(cdnwarm::v1::Delivery d) {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(std::move(d));
-      MaybeWrite();
-    }
+    void Push(cdnwarm::v1::Delivery d) { Enqueue(std::move(d)); }
+    // Like the bridge once the subscriber holds nothing: what is queued is written first.
     void End() {
-      std::lock_guard<std::mutex> lock(mu_);
-      ending_ = true;
-      MaybeWrite();
+      EndAfterQueue(grpc::Status(grpc::StatusCode::UNAVAILABLE, "bridge double ended the stream"));
     }
     void OnSendInitialMetadataDone(bool) override {}
-    void OnWriteDone(bool ok) override {
-      std::lock_guard<std::mutex> lock(mu_);
-      writing_ = false;
-      if (!ok) ending_ = true;
-      MaybeWrite();
-    }
-    void OnCancel() override { End(); }
     void OnDone() override {
       bridge_.StreamDone(this);
       delete this;
     }
 
    private:
-    void MaybeWrite() {
-      if (writing_ || finished_) return;
-      if (!queue_.empty()) {
-        current_ = std::move(queue_.front());
-        queue_.pop_front();
-        writing_ = true;
-        StartWrite(&current_);
-      } else if (ending_) {
-        finished_ = true;
-        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "bridge double ended the stream"));
-      }
-    }
     FakeBridge& bridge_;
-    std::mutex mu_;
-    std::deque<cdnwarm::v1::Delivery> queue_;
-    cdnwarm::v1::Delivery current_;
-    bool writing_ = false;
-    bool ending_ = false;
-    bool finished_ = false;
   };
 
   grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* Subscribe(
