@@ -224,7 +224,7 @@ class Region {
   // Lets "stored" callbacks that arrive after the region is gone find it gone.
   struct Link {
     common::Mutex mu;
-    Region* self = nullptr;
+    Region* self ABSL_GUARDED_BY(mu) = nullptr;
   };
   std::shared_ptr<Link> link_ = std::make_shared<Link>();
 

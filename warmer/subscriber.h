@@ -65,7 +65,7 @@ class Subscriber {
   // Lets warm completions that arrive after the subscriber is gone find it gone.
   struct Link {
     common::Mutex mu;
-    Subscriber* self = nullptr;
+    Subscriber* self ABSL_GUARDED_BY(mu) = nullptr;
   };
 
   void StreamLoop();
