@@ -31,12 +31,10 @@ namespace cdnwarm::producer {
 
 absl::StatusOr<ProducerConfig> ProducerConfigFromFlags() {
   ProducerConfig c;
-  absl::StatusOr<common::CommonConfig> common = common::CommonConfigFromFlags(kServiceInfo);
-  if (!common.ok()) return common.status();
-  c.common = *std::move(common);
-  absl::StatusOr<common::KafkaConfig> kafka = common::KafkaConfigFromFlags(kServiceInfo, c.common);
-  if (!kafka.ok()) return kafka.status();
-  c.kafka = *std::move(kafka);
+  if (absl::Status s = common::KafkaServiceConfigFromFlags(kServiceInfo, &c.common, &c.kafka);
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<common::FetchGuard> guard = common::FetchGuardFromFlags();
   if (!guard.ok()) return guard.status();
   c.fetch_guard = *std::move(guard);

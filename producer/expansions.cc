@@ -19,23 +19,25 @@ namespace {
 class JobSink final : public UrlSink {
  public:
   JobSink(BatchJob& job, const TaskTemplate& options, size_t max_in_flight,
-          grpc::CallbackServerContext& ctx, ClientRateLimiter& limiter, std::string client)
+          grpc::CallbackServerContext& ctx, ClientRateLimiter& limiter, std::string client,
+          const common::Clock& clock)
       : job_(job),
         options_(options),
         max_in_flight_(max_in_flight),
         ctx_(ctx),
         limiter_(limiter),
-        client_(std::move(client)) {}
+        client_(std::move(client)),
+        clock_(clock) {}
 
   absl::Status Add(absl::string_view url) override {
     if (ctx_.IsCancelled()) return absl::CancelledError("the call was cancelled");
     job_.WaitBelow(max_in_flight_);
     // Paces the expansion to the client's rate, in slices so a cancelled call stops it.
-    const absl::Time now = absl::Now();
+    const absl::Time now = clock_.Now();
     const absl::Time until = now + limiter_.Take(client_, 1, now);
-    while (absl::Now() < until) {
+    while (clock_.Now() < until) {
       if (ctx_.IsCancelled()) return absl::CancelledError("the call was cancelled");
-      absl::SleepFor(std::min(until - absl::Now(), absl::Milliseconds(100)));  // a real wait
+      absl::SleepFor(std::min(until - clock_.Now(), absl::Milliseconds(100)));  // a real wait
     }
     job_.Add(url, options_);
     return absl::OkStatus();
@@ -52,6 +54,7 @@ class JobSink final : public UrlSink {
   grpc::CallbackServerContext& ctx_;
   ClientRateLimiter& limiter_;
   const std::string client_;
+  const common::Clock& clock_;
 };
 
 }  // namespace
@@ -70,8 +73,8 @@ grpc::ServerUnaryReactor* Expansions::Run(grpc::CallbackServerContext* ctx, absl
   const bool queued = workers_.TrySubmit([this, ctx, reactor, reply, job, rpc = std::string(rpc),
                                           template_ = *std::move(validated),
                                           expansion = std::move(expansion)] {
-    JobSink sink(*job, template_, c_.max_batch_in_flight, *ctx, c_.limiter,
-                 c_.limiter.Client(*ctx));
+    JobSink sink(*job, template_, c_.max_batch_in_flight, *ctx, c_.limiter, c_.limiter.Client(*ctx),
+                 c_.rpc.clock());
     ExpansionSummary summary;
     absl::Status expanded = expansion(sink, &summary);
     const absl::Time deadline = c_.rpc.RecordDeadline(*ctx);

@@ -232,9 +232,10 @@ grpc::ServerWriteReactor<cdnwarm::v1::Job>* ProducerService::WatchJob(
 
   auto watch =
       std::make_shared<WatchReactor>(rpc_, tracker_, watches_, request->job_id(), interval);
+  // A refused watch ends before it is ticked: it writes nothing, not even the job's state.
+  if (!bad.ok()) watch->End(common::ToGrpcStatus(bad));
   watches_.Add(watch);
   watch->Start(watch);
-  if (!bad.ok()) watch->End(common::ToGrpcStatus(bad));
   return watch.get();
 }
 

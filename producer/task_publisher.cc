@@ -31,8 +31,7 @@ struct KafkaTaskPublisher::Metrics {
 };
 
 common::KafkaProperties PublisherProperties(const KafkaPublisherOptions& options) {
-  common::KafkaProperties props = options.kafka;
-  // Idempotence and acks=all are imposed by common::KafkaProducer.
+  common::KafkaProperties props = common::KafkaProducer::Durable(options.kafka);
   props.Set("message.timeout.ms",
             absl::StrCat(absl::ToInt64Milliseconds(options.delivery_timeout)));
   props.Set("queue.buffering.max.messages", absl::StrCat(options.max_queued_records));
@@ -64,7 +63,7 @@ KafkaTaskPublisher::~KafkaTaskPublisher() {
     common::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  kafka_->Stop();
+  if (kafka_) kafka_->Stop();  // null when Create failed
   // Whatever is still unanswered fails now rather than never.
   std::map<uint64_t, Pending> left;
   {

@@ -63,12 +63,10 @@ absl::StatusOr<std::map<std::string, std::string>> LoadRegionTokens(const std::s
 
 absl::StatusOr<BridgeConfig> BridgeConfigFromFlags() {
   BridgeConfig c;
-  absl::StatusOr<common::CommonConfig> common = common::CommonConfigFromFlags(kServiceInfo);
-  if (!common.ok()) return common.status();
-  c.common = *std::move(common);
-  absl::StatusOr<common::KafkaConfig> kafka = common::KafkaConfigFromFlags(kServiceInfo, c.common);
-  if (!kafka.ok()) return kafka.status();
-  c.kafka = *std::move(kafka);
+  if (absl::Status s = common::KafkaServiceConfigFromFlags(kServiceInfo, &c.common, &c.kafka);
+      !s.ok()) {
+    return s;
+  }
   BridgeOptions& b = c.bridge;
   b.replica = c.common.replica_id;
   for (char& ch : b.replica) {

@@ -43,11 +43,13 @@ absl::StatusOr<std::unique_ptr<ResultPublisher>> ResultPublisher::Create(
 }
 
 ResultPublisher::~ResultPublisher() {
-  Flush(absl::Seconds(10));
-  kafka_->Stop();
-  // What Kafka never acknowledged (brokers down at exit) is purged; its offsets stay
-  // unfinished (uncommitted), so a new process delivers it again: nothing is lost.
-  kafka_->Purge();
+  if (kafka_) {  // null when Create failed
+    Flush(absl::Seconds(10));
+    kafka_->Stop();
+    // What Kafka never acknowledged (brokers down at exit) is purged; its offsets stay
+    // unfinished (uncommitted), so a new process delivers it again: nothing is lost.
+    kafka_->Purge();
+  }
   common::MutexLock lock(&backlog_mu_);
   for (Pending& p : backlog_) delete p.stored;
 }

@@ -10,8 +10,10 @@
 //
 // The end comes one of four ways, in any order with one another: End (drop what is queued,
 // finish once the write in flight is done), EndAfterQueue (finish once everything queued
-// is written), the client cancelling (OnCancel), or a write failing. Whichever is first
-// decides the status; OnEnd hears it once.
+// is written), the client cancelling (OnCancel), or a write failing. An End, cancel or
+// failed write decides the status unless one came before it; EndAfterQueue's status holds
+// only if none of those comes before the queue is written. OnEnd hears the status Finish
+// is called with, once.
 //
 // Locking. `mu_` is innermost: Enqueue and End may be called under the owner's locks, and
 // nothing here calls out while holding it.
@@ -19,7 +21,6 @@
 // Lifetime is the subclass's: it overrides OnDone (gRPC's last call) and frees itself there.
 
 #include <deque>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,42 +40,51 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
   // Starts writing what was queued so far. Until then Enqueue only queues, so the stream
   // can be registered under its owner's lock first.
   void StartWriting() {
+    Step step;
     {
       MutexLock lock(&mu_);
       started_ = true;
+      step = NextLocked();
     }
-    Advance();
+    Take(step);
   }
 
   // Queues `message`; false once the stream is ending (the caller keeps it).
   bool Enqueue(Message message) {
+    Step step;
     {
       MutexLock lock(&mu_);
       if (ending_ || end_after_queue_) return false;
       queue_.push_back(std::move(message));
+      step = NextLocked();
     }
-    Advance();
+    Take(step);
     return true;
   }
 
   // Ends with `status` once the write in flight (if any) is done. What is still queued is
   // dropped (TakeDropped).
   void End(const grpc::Status& status) {
-    if (!Decide(status, /*drop=*/true)) return;
-    OnEnd(status);
-    Advance();
+    Step step;
+    {
+      MutexLock lock(&mu_);
+      DecideLocked(status);
+      step = NextLocked();
+    }
+    Take(step);
   }
 
   // Ends with `status` once everything queued is written.
   void EndAfterQueue(const grpc::Status& status) {
+    Step step;
     {
       MutexLock lock(&mu_);
       if (ending_ || end_after_queue_) return;
       end_after_queue_ = true;
       end_status_ = status;
+      step = NextLocked();
     }
-    OnEnd(status);
-    Advance();
+    Take(step);
   }
 
   // True when nothing is queued or being written, and no end is decided.
@@ -90,66 +100,67 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
   }
 
   void OnWriteDone(bool ok) override {
-    bool ended = false;
+    Step step;
     {
       MutexLock lock(&mu_);
       writing_ = false;
       // The client is gone. OnCancel may have come first or may follow; either way the
       // stream must still Finish, or OnDone never runs and server shutdown waits for ever.
-      if (!ok) ended = DecideLocked(Gone(), /*drop=*/true);
+      if (!ok) DecideLocked(Gone());
+      step = NextLocked();
     }
-    if (ended) OnEnd(Gone());
-    Advance();
+    Take(step);
   }
 
   void OnCancel() override { End(Gone()); }
 
  protected:
-  // The end's status, once, without the lock held, before Finish.
+  // The status the stream finishes with, once, just before Finish, without the lock.
   virtual void OnEnd(const grpc::Status& /*status*/) {}
 
  private:
+  // What to do once the lock is released. Only the step that writes or finishes touches
+  // the object after the lock: a finished stream may be deleted (OnDone) at any moment.
+  struct Step {
+    enum { kNothing, kWrite, kFinish } what = kNothing;
+    grpc::Status status;
+  };
+
   grpc::Status Gone() const { return grpc::Status(grpc::StatusCode::CANCELLED, gone_); }
 
-  bool Decide(const grpc::Status& status, bool drop) {
-    MutexLock lock(&mu_);
-    return DecideLocked(status, drop);
-  }
-
-  // Decides the end, once; false when it was already decided.
-  bool DecideLocked(const grpc::Status& status, bool drop) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (ending_) return false;
-    const bool first = !end_after_queue_;
+  // Decides the end now (dropping what is queued), unless it is decided already.
+  void DecideLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (ending_) return;
     ending_ = true;
     end_status_ = status;
-    if (drop) {
-      for (auto& m : queue_) dropped_.push_back(std::move(m));
-      queue_.clear();
-    }
-    return first;
+    for (auto& m : queue_) dropped_.push_back(std::move(m));
+    queue_.clear();
   }
 
-  // The next step: a write, Finish, or nothing. Decided under the lock, made after it.
-  void Advance() {
-    std::optional<grpc::Status> finish;
-    {
-      MutexLock lock(&mu_);
-      if (!started_ || writing_ || finished_) return;
-      if (queue_.empty() && end_after_queue_) ending_ = true;
-      if (ending_) {
-        finished_ = true;
-        finish = end_status_;
-      } else if (!queue_.empty()) {
-        current_ = std::move(queue_.front());
-        queue_.pop_front();
-        writing_ = true;
-      } else {
-        return;
-      }
+  // The next step: a write, Finish, or nothing. Finish is chosen once, by one thread, and
+  // never while a write is in flight; a write never while another is.
+  Step NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Step step;
+    if (!started_ || writing_ || finished_) return step;
+    if (queue_.empty() && end_after_queue_) ending_ = true;
+    if (ending_) {
+      finished_ = true;
+      step.what = Step::kFinish;
+      step.status = end_status_;
+    } else if (!queue_.empty()) {
+      current_ = std::move(queue_.front());
+      queue_.pop_front();
+      writing_ = true;
+      step.what = Step::kWrite;
     }
-    if (finish) {
-      this->Finish(*finish);
-    } else {
+    return step;
+  }
+
+  void Take(const Step& step) {
+    if (step.what == Step::kFinish) {
+      OnEnd(step.status);
+      this->Finish(step.status);
+    } else if (step.what == Step::kWrite) {
       this->StartWrite(&current_);
     }
   }

@@ -42,6 +42,17 @@ absl::Status CheckTopic(absl::string_view flag, absl::string_view topic) {
       "--", flag, "=\"", topic, "\" is not a valid Kafka topic name (1..249 of [a-zA-Z0-9._-])"));
 }
 
+absl::Status KafkaServiceConfigFromFlags(const ServiceInfo& info, CommonConfig* common,
+                                         KafkaConfig* kafka) {
+  absl::StatusOr<CommonConfig> c = CommonConfigFromFlags(info);
+  if (!c.ok()) return c.status();
+  absl::StatusOr<KafkaConfig> k = KafkaConfigFromFlags(info, *c);
+  if (!k.ok()) return k.status();
+  *common = *std::move(c);
+  *kafka = *std::move(k);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<KafkaConfig> KafkaConfigFromFlags(const ServiceInfo& info,
                                                  const CommonConfig& common) {
   KafkaConfig c;

@@ -35,6 +35,10 @@ struct KafkaConfig {
 absl::StatusOr<KafkaConfig> KafkaConfigFromFlags(const ServiceInfo& info,
                                                  const CommonConfig& common);
 
+// The shared settings and the Kafka side's, as the producer and the streamer-bridge take them.
+absl::Status KafkaServiceConfigFromFlags(const ServiceInfo& info, CommonConfig* common,
+                                         KafkaConfig* kafka);
+
 // A Kafka topic name (1..249 of [a-zA-Z0-9._-]); the error names --`flag`.
 absl::Status CheckTopic(absl::string_view flag, absl::string_view topic);
 

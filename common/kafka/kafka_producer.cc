@@ -4,13 +4,17 @@
 
 namespace cdnwarm::common {
 
-absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(KafkaProperties properties,
-                                                                     absl::Duration poll_interval,
-                                                                     Callbacks callbacks) {
+KafkaProperties KafkaProducer::Durable(KafkaProperties properties) {
   // The promise of an OK reply, and of a commit, rests on these.
   properties.Set("enable.idempotence", "true");
   properties.Set("acks", "all");
-  absl::StatusOr<KafkaConfPtr> conf = properties.ToConf();
+  return properties;
+}
+
+absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(KafkaProperties properties,
+                                                                     absl::Duration poll_interval,
+                                                                     Callbacks callbacks) {
+  absl::StatusOr<KafkaConfPtr> conf = Durable(std::move(properties)).ToConf();
   if (!conf.ok()) return conf.status();
   std::unique_ptr<KafkaProducer> p(new KafkaProducer(std::move(callbacks)));
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &KafkaProducer::OnDelivery);

@@ -39,8 +39,13 @@ class KafkaProducer {
     std::function<void(KafkaProducer&)> polled;
   };
 
-  // `properties` with enable.idempotence=true and acks=all imposed. `poll_interval` bounds
-  // how long a poll waits for events, and so how often `polled` runs.
+  // `properties` with the settings every cdnwarm producer must have: enable.idempotence=true
+  // and acks=all (a properties file cannot weaken them). Create applies them; a benchmark's
+  // bare producer uses them to run with the same settings.
+  static KafkaProperties Durable(KafkaProperties properties);
+
+  // `properties` with enable.idempotence=true and acks=all imposed (Durable). `poll_interval`
+  // bounds how long a poll waits for events, and so how often `polled` runs.
   static absl::StatusOr<std::unique_ptr<KafkaProducer>> Create(KafkaProperties properties,
                                                                absl::Duration poll_interval,
                                                                Callbacks callbacks);

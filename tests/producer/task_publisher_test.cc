@@ -28,6 +28,19 @@ cdnwarm::v1::WarmTask Task() {
   return t;
 }
 
+// A client librdkafka refuses to create (a setting that contradicts idempotence) is an
+// error naming it, not a crash while the half-built publisher is torn down.
+TEST(TaskPublisherTest, AClientKafkaRefusesIsAnErrorNotACrash) {
+  metrics::Registry registry;
+  KafkaPublisherOptions o;
+  o.kafka.Set("bootstrap.servers", "127.0.0.1:1");
+  o.kafka.Set("max.in.flight.requests.per.connection", "10");
+  o.topic = "nowhere";
+  absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> p = KafkaTaskPublisher::Create(o, registry);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("max.in.flight"), absl::string_view::npos) << p.status();
+}
+
 TEST(TaskPublisherTest, UnacknowledgedRecordIsUnavailableAtItsDeadline) {
   metrics::Registry registry;
   auto publisher = Unreachable(registry, 10);

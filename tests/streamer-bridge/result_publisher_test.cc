@@ -98,5 +98,18 @@ TEST(ResultPublisherTest, AFullClientQueueNeverBlocksTheCaller) {
   caller.join();
 }
 
+// A client librdkafka refuses to create is an error, not a crash in the teardown of the
+// half-built publisher.
+TEST(ResultPublisherTest, AClientKafkaRefusesIsAnErrorNotACrash) {
+  metrics::Registry registry;
+  common::KafkaProperties kafka = cdnwarm::testing::TestKafka();
+  kafka.Set("max.in.flight.requests.per.connection", "10");  // contradicts idempotence
+  absl::StatusOr<std::unique_ptr<ResultPublisher>> publisher =
+      ResultPublisher::Create(kafka, "results", "dlq", registry);
+  ASSERT_FALSE(publisher.ok());
+  EXPECT_NE(publisher.status().message().find("max.in.flight"), absl::string_view::npos)
+      << publisher.status();
+}
+
 }  // namespace
 }  // namespace cdnwarm::bridge
