@@ -86,7 +86,7 @@ case $kafka_mode in
     echo "Kafka: a real single-node broker (KRaft) started at $kafka"
     ;;
   mock)
-    start_kafka_mock "$build/common/cdnwarm-kafka-mock" "$instance"
+    start_kafka_mock "$build/common/kafka/cdnwarm-kafka-mock" "$instance"
     echo "Kafka: NO BROKER; using librdkafka's in-memory MOCK cluster at $kafka (not durable,"
     echo "       demo only). For a real broker: CDNWARM_KAFKA=broker, or CDNWARM_KAFKA_BOOTSTRAP."
     ;;

@@ -1,0 +1,50 @@
+// BearerAuth: tokens from text or a file (at least 16 bytes), and the constant-time compare.
+// The check of a call's metadata runs end to end in the producer and bridge tests.
+
+#include "common/core/bearer_auth.h"
+
+#include <fstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "grpcpp/server_context.h"
+#include "gtest/gtest.h"
+
+namespace cdnwarm::common {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(BearerAuthTest, ShortTokensAreRefusedAndFilesAreTrimmed) {
+  EXPECT_FALSE(BearerAuth::FromToken("short").ok());
+  EXPECT_TRUE(BearerAuth::FromToken("0123456789abcdef").ok());
+  const std::string path = ::testing::TempDir() + "/cdnwarm_token";
+  std::ofstream(path) << "  0123456789abcdef\n";
+  absl::StatusOr<BearerAuth> from_file = BearerAuth::FromFile(path);
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  EXPECT_TRUE(from_file->enabled());
+  std::ofstream(path) << "tiny\n";
+  EXPECT_THAT(BearerAuth::FromFile(path).status().message(), HasSubstr("fewer than 16 bytes"));
+  EXPECT_EQ(BearerAuth::FromFile("/nonexistent/token").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(BearerAuthTest, ACallWithoutTheHeaderIsUnauthenticatedUnlessAuthIsOff) {
+  grpc::ServerContext call;  // no client metadata
+  EXPECT_TRUE(BearerAuth().Check(call).ok()) << "disabled: every call passes";
+  const absl::Status s = BearerAuth::FromToken("0123456789abcdef")->Check(call);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(s.message(), HasSubstr("authorization: Bearer"));
+  EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("0123456789abcdef"))) << "never echoed";
+}
+
+TEST(BearerAuthTest, ConstantTimeEqualsComparesWholeStrings) {
+  EXPECT_TRUE(ConstantTimeEquals("secret-token", "secret-token"));
+  EXPECT_FALSE(ConstantTimeEquals("secret-token", "secret-tokeN"));
+  EXPECT_FALSE(ConstantTimeEquals("secret-token", "secret-token-longer"));
+  EXPECT_FALSE(ConstantTimeEquals("", "x"));
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+}
+
+}  // namespace
+}  // namespace cdnwarm::common
