@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/core/grpc_status.h"
-#include "common/core/naming.h"
 
 namespace cdnwarm::producer {
 namespace {

@@ -6,7 +6,6 @@
 
 #include "absl/time/clock.h"
 #include "common/core/log.h"
-#include "common/core/naming.h"
 #include "producer/batch_job.h"
 #include "producer/task_factory.h"
 

@@ -62,19 +62,20 @@ grpc::ServerUnaryReactor* ProducerService::Warm(grpc::CallbackServerContext* ctx
                                                 const cdnwarm::v1::WarmRequest* request,
                                                 cdnwarm::v1::WarmReply* reply) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (absl::Status s = rpc_.Admit(*ctx); !s.ok()) return FinishUnary(reactor, "Warm", s);
+  if (absl::Status s = rpc_.Admit(*ctx); !s.ok()) return rpc_.FinishUnary(reactor, "Warm", s);
   if (absl::Status s = limiter_.TryTake(limiter_.Client(*ctx), 1, rpc_.clock().Now()); !s.ok()) {
-    return FinishUnary(reactor, "Warm", s);
+    return rpc_.FinishUnary(reactor, "Warm", s);
   }
   if (request->urls_size() > 0) {
-    return FinishUnary(reactor, "Warm",
-                       absl::InvalidArgumentError(
-                           "urls: only WarmBatch takes a list of URLs; Warm takes one, in url"));
+    return rpc_.FinishUnary(
+        reactor, "Warm",
+        absl::InvalidArgumentError(
+            "urls: only WarmBatch takes a list of URLs; Warm takes one, in url"));
   }
   absl::StatusOr<TaskTemplate> options = ValidateOptions(request->options(), options_.regions);
-  if (!options.ok()) return FinishUnary(reactor, "Warm", options.status());
+  if (!options.ok()) return rpc_.FinishUnary(reactor, "Warm", options.status());
   absl::StatusOr<common::CanonicalUrl> url = intake_.Validate(request->url());
-  if (!url.ok()) return FinishUnary(reactor, "Warm", url.status());
+  if (!url.ok()) return rpc_.FinishUnary(reactor, "Warm", url.status());
 
   const std::string job_id = NewJobId();
   reply->set_job_id(job_id);
@@ -86,7 +87,7 @@ grpc::ServerUnaryReactor* ProducerService::Warm(grpc::CallbackServerContext* ctx
                       reply->set_partition(published->partition);
                       reply->set_offset(published->offset);
                     }
-                    FinishUnary(reactor, "Warm", published.status());
+                    rpc_.FinishUnary(reactor, "Warm", published.status());
                   });
   return reactor;
 }
@@ -121,7 +122,7 @@ grpc::ServerUnaryReactor* ProducerService::WarmSitemap(
       !u.ok()) {
     bad = u.status();
   }
-  if (!bad.ok()) return FinishUnary(ctx->DefaultReactor(), "WarmSitemap", bad);
+  if (!bad.ok()) return rpc_.FinishUnary(ctx->DefaultReactor(), "WarmSitemap", bad);
   return expansions_.Run(
       ctx, "WarmSitemap", request->options(), reply,
       [this, url = request->sitemap_url(), options](UrlSink& sink, ExpansionSummary* summary) {
@@ -144,7 +145,7 @@ grpc::ServerUnaryReactor* ProducerService::WarmPlaylist(
       !u.ok()) {
     bad = u.status();
   }
-  if (!bad.ok()) return FinishUnary(ctx->DefaultReactor(), "WarmPlaylist", bad);
+  if (!bad.ok()) return rpc_.FinishUnary(ctx->DefaultReactor(), "WarmPlaylist", bad);
   return expansions_.Run(
       ctx, "WarmPlaylist", request->options(), reply,
       [this, url = request->playlist_url(), options](UrlSink& sink, ExpansionSummary* summary) {
@@ -156,13 +157,13 @@ grpc::ServerUnaryReactor* ProducerService::GetJob(grpc::CallbackServerContext* c
                                                   const cdnwarm::v1::GetJobRequest* request,
                                                   cdnwarm::v1::Job* reply) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (absl::Status s = rpc_.Admit(*ctx); !s.ok()) return FinishUnary(reactor, "GetJob", s);
+  if (absl::Status s = rpc_.Admit(*ctx); !s.ok()) return rpc_.FinishUnary(reactor, "GetJob", s);
   if (absl::Status s = CheckJobId(request->job_id()); !s.ok()) {
-    return FinishUnary(reactor, "GetJob", s);
+    return rpc_.FinishUnary(reactor, "GetJob", s);
   }
   absl::StatusOr<cdnwarm::v1::Job> job = tracker_.Get(request->job_id());
   if (job.ok()) *reply = *std::move(job);
-  return FinishUnary(reactor, "GetJob", job.status());
+  return rpc_.FinishUnary(reactor, "GetJob", job.status());
 }
 
 grpc::ServerUnaryReactor* ProducerService::ListResults(
@@ -170,9 +171,9 @@ grpc::ServerUnaryReactor* ProducerService::ListResults(
     cdnwarm::v1::ListResultsReply* reply) {
   constexpr absl::string_view kRpc = "ListResults";
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (absl::Status s = rpc_.Admit(*ctx); !s.ok()) return FinishUnary(reactor, kRpc, s);
+  if (absl::Status s = rpc_.Admit(*ctx); !s.ok()) return rpc_.FinishUnary(reactor, kRpc, s);
   if (options_.results_topic.empty()) {
-    return FinishUnary(reactor, kRpc, absl::UnimplementedError("no results topic here"));
+    return rpc_.FinishUnary(reactor, kRpc, absl::UnimplementedError("no results topic here"));
   }
   absl::Status bad = CheckJobId(request->job_id());
   if (bad.ok() && !request->region().empty()) {
@@ -198,10 +199,10 @@ grpc::ServerUnaryReactor* ProducerService::ListResults(
     if (offset.ok()) query.from_offset = *offset;
     bad = offset.status();
   }
-  if (!bad.ok()) return FinishUnary(reactor, kRpc, bad);
+  if (!bad.ok()) return rpc_.FinishUnary(reactor, kRpc, bad);
   // Its creation time only: building the job's progress would walk all its results.
   absl::StatusOr<absl::Time> created = tracker_.CreatedAt(request->job_id());
-  if (!created.ok()) return FinishUnary(reactor, kRpc, created.status());
+  if (!created.ok()) return rpc_.FinishUnary(reactor, kRpc, created.status());
   query.job_id = request->job_id();
   query.created_at = *created;
   query.region = request->region();
@@ -210,11 +211,11 @@ grpc::ServerUnaryReactor* ProducerService::ListResults(
   const bool queued = result_reads_.TrySubmit([this, reactor, reply, query] {
     absl::StatusOr<cdnwarm::v1::ListResultsReply> page = results_.Read(query);
     if (page.ok()) *reply = *std::move(page);
-    FinishUnary(reactor, "ListResults", page.status());
+    rpc_.FinishUnary(reactor, "ListResults", page.status());
   });
   if (!queued) {
-    return FinishUnary(reactor, kRpc,
-                       absl::ResourceExhaustedError("too many result reads queued; retry later"));
+    return rpc_.FinishUnary(
+        reactor, kRpc, absl::ResourceExhaustedError("too many result reads queued; retry later"));
   }
   return reactor;
 }
@@ -237,12 +238,6 @@ grpc::ServerWriteReactor<cdnwarm::v1::Job>* ProducerService::WatchJob(
   watches_.Add(watch);
   watch->Start(watch);
   return watch.get();
-}
-
-grpc::ServerUnaryReactor* ProducerService::FinishUnary(grpc::ServerUnaryReactor* reactor,
-                                                       absl::string_view rpc,
-                                                       const absl::Status& status) {
-  return rpc_.FinishUnary(reactor, rpc, status);
 }
 
 }  // namespace cdnwarm::producer

@@ -12,17 +12,14 @@
 
 #include <atomic>
 #include <memory>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/producer.grpc.pb.h"
 #include "common/core/bearer_auth.h"
 #include "common/core/metrics.h"
-#include "common/core/sync.h"
 #include "common/fetch/safe_fetch.h"
 #include "producer/batch_reactor.h"
 #include "producer/client_limiter.h"
@@ -95,9 +92,6 @@ class ProducerService final : public cdnwarm::v1::Producer::CallbackService {
                                         cdnwarm::v1::ListResultsReply* reply) override;
 
  private:
-  grpc::ServerUnaryReactor* FinishUnary(grpc::ServerUnaryReactor* reactor, absl::string_view rpc,
-                                        const absl::Status& status);
-
   const ProducerServiceOptions options_;
   Intake& intake_;
   JobTracker& tracker_;

@@ -188,10 +188,6 @@ absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> KnownRegions::Read(
 
 void KnownRegions::Run(int partitions) {
   for (;;) {
-    {
-      common::MutexLock lock(&mu_);
-      if (stop_) return;
-    }
     std::map<std::string, std::vector<cdnwarm::v1::PartitionInfo>> fresh;
     for (const std::string& region : options_.regions) {
       {
@@ -212,6 +208,7 @@ void KnownRegions::Run(int partitions) {
     while (!stop_) {
       if (wake_.WaitWithDeadline(&mu_, next)) break;  // time for the next refresh
     }
+    if (stop_) return;
   }
 }
 

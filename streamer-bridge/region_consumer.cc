@@ -322,12 +322,10 @@ cdnwarm::v1::SeekReport RegionConsumer::Seek(const cdnwarm::v1::SeekRequest& r,
   common::MutexLock lock(&mu_);
   const uint64_t number = ++seek_number_;
   seek_.emplace(number, r);
-  bool answered = false;
-  for (;;) {
-    answered = seek_result_.has_value() && seek_result_->first == number;
-    if (answered || seek_cv_.WaitWithDeadline(&mu_, deadline)) break;
+  while (!(seek_result_.has_value() && seek_result_->first == number)) {
+    if (seek_cv_.WaitWithDeadline(&mu_, deadline)) break;
   }
-  if (!answered) answered = seek_result_.has_value() && seek_result_->first == number;
+  const bool answered = seek_result_.has_value() && seek_result_->first == number;
   cdnwarm::v1::SeekReport report;
   if (answered) {
     report = std::move(seek_result_->second);

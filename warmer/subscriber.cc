@@ -12,8 +12,6 @@
 #include "common/core/sync.h"
 
 namespace cdnwarm::warmer {
-namespace {}  // namespace
-
 struct Subscriber::Metrics {
   explicit Metrics(metrics::Registry& r)
       : acks(r.AddCounter("cdnwarm_warmer_acks_total", "Acks sent, by outcome", {"outcome"})),

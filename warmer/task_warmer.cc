@@ -139,22 +139,21 @@ void TaskWarmer::Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
         "(--allow_unpinned_hosts allows it)"));
   }
   const int n = run->task.variants_size();
+  std::optional<WarmOutcome> refused_outcome;
   {
     common::MutexLock lock(&run->mu);
     run->variants.resize(static_cast<size_t>(n));
     run->decisions.resize(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) run->variants[i].set_variant(run->task.variants(i).name());
     run->pending = n;
-  }
-  if (!refused.ok()) {
-    WarmOutcome out;
-    {
-      common::MutexLock lock(&run->mu);
+    if (!refused.ok()) {
       for (Decision& d : run->decisions) d.reason = std::string(refused.message());
       for (auto& v : run->variants) v.set_error(std::string(refused.message()));
-      out = Combine(*run, options_);
+      refused_outcome = Combine(*run, options_);
     }
-    run->done(std::move(out));
+  }
+  if (refused_outcome) {
+    run->done(*std::move(refused_outcome));
     return;
   }
   run->task.set_url(url->url);

@@ -3,7 +3,6 @@
 
 #include "common/kafka/kafka_producer.h"
 
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -13,17 +12,12 @@
 #include "common/kafka/kafka_admin.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/support/notification.h"
+#include "tests/support/kafka_test_client.h"
 
 namespace cdnwarm::common {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string Bootstrap() {
-  const char* b = std::getenv("CDNWARM_KAFKA_BOOTSTRAP");
-  return b != nullptr ? b : "127.0.0.1:39092";
-}
 
 // What the producer's callbacks heard, from its threads.
 struct Heard {
@@ -73,8 +67,7 @@ struct Heard {
 
 TEST(KafkaProducerTest, RecordsReachTheBrokerAndEachGetsItsReport) {
   const std::string topic = absl::StrCat("cdnwarm.it.producer.", absl::ToUnixMicros(absl::Now()));
-  KafkaProperties props;
-  props.Set("bootstrap.servers", Bootstrap());
+  KafkaProperties props = cdnwarm::testing::TestKafka();
   ASSERT_TRUE(EnsureTopics(props, {{.name = topic, .partitions = 1}}, absl::Seconds(30)).ok());
   // Weaker settings in the properties do not survive: the producer imposes its own.
   props.Set("acks", "1");
