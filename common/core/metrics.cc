@@ -1,70 +1,41 @@
 #include "common/core/metrics.h"
 
+#include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
+#include <sstream>
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "common/core/log.h"
-#include "common/core/sync.h"
+#include "prometheus/check_names.h"
+#include "prometheus/text_serializer.h"
 
 namespace cdnwarm::metrics {
 namespace {
 
-void AtomicAdd(std::atomic<double>& a, double by) {
-  double cur = a.load(std::memory_order_relaxed);
-  while (!a.compare_exchange_weak(cur, cur + by, std::memory_order_relaxed)) {
-  }
-}
-
-bool ValidName(absl::string_view name, bool allow_colon) {
-  if (name.empty()) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool alpha =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
-    if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
-  }
-  return true;
-}
-
-absl::string_view TypeName(Type t) {
-  switch (t) {
-    case Type::kCounter:
-      return "counter";
-    case Type::kGauge:
-      return "gauge";
-    case Type::kHistogram:
-      return "histogram";
-  }
-  return "untyped";
-}
-
 template <typename M>
-std::unique_ptr<M> MakeChild(const std::vector<double>& bounds) {
+std::unique_ptr<M> MakeChild(prometheus::Family<typename Native<M>::type>& native,
+                             const prometheus::Labels& labels, const std::vector<double>& bounds) {
   if constexpr (std::is_same_v<M, Histogram>) {
-    return std::make_unique<M>(bounds);
+    return std::make_unique<M>(native.Add(labels, bounds));
   } else {
     (void)bounds;
-    return std::make_unique<M>();
+    return std::make_unique<M>(native.Add(labels));
   }
 }
 
-// `{a="x",b="y"}` plus an optional extra label (for histogram `le`); empty when no labels.
-std::string LabelSet(const std::vector<std::string>& names, const std::vector<std::string>& values,
-                     absl::string_view extra_name = {}, absl::string_view extra_value = {}) {
-  std::vector<std::string> parts;
-  for (size_t i = 0; i < names.size(); ++i) {
-    parts.push_back(absl::StrCat(names[i], "=\"", EscapeLabelValue(values[i]), "\""));
+// The text format escapes '\\' and newlines in HELP; prometheus-cpp 1.0.1 writes help as it
+// is given (it escapes label values itself).
+std::string HelpText(absl::string_view help) {
+  std::string out;
+  for (char c : help) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
   }
-  if (!extra_name.empty()) {
-    parts.push_back(absl::StrCat(extra_name, "=\"", EscapeLabelValue(extra_value), "\""));
-  }
-  if (parts.empty()) return "";
-  return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
+  return out;
 }
 
 }  // namespace
@@ -74,32 +45,23 @@ void Counter::Increment(double by) {
     log::Error("metrics: counter increment must be non-negative; ignored", {{"by", by}});
     return;
   }
-  AtomicAdd(value_, by);
+  c_->Increment(by);
 }
 
-void Gauge::Add(double by) { AtomicAdd(value_, by); }
+double Counter::Value() const { return c_->Value(); }
 
-Histogram::Histogram(const std::vector<double>& bounds)
-    : bounds_(bounds), buckets_(new std::atomic<uint64_t>[bounds.size() + 1]) {
-  for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i].store(0);
-}
+void Gauge::Set(double v) { g_->Set(v); }
+void Gauge::Add(double by) { g_->Increment(by); }
+double Gauge::Value() const { return g_->Value(); }
 
-void Histogram::Observe(double v) {
-  size_t i = 0;
-  while (i < bounds_.size() && v > bounds_[i]) ++i;
-  buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  AtomicAdd(sum_, v);
-}
+void Histogram::Observe(double v) { h_->Observe(v); }
 
 Histogram::Snapshot Histogram::Take() const {
+  const prometheus::ClientMetric m = h_->Collect();
   Snapshot s;
-  uint64_t running = 0;
-  for (size_t i = 0; i <= bounds_.size(); ++i) {
-    running += buckets_[i].load(std::memory_order_relaxed);
-    s.cumulative.push_back(running);
-  }
-  s.count = running;
-  s.sum = sum_.load(std::memory_order_relaxed);
+  for (const auto& b : m.histogram.bucket) s.cumulative.push_back(b.cumulative_count);
+  s.count = m.histogram.sample_count;
+  s.sum = m.histogram.sample_sum;
   return s;
 }
 
@@ -120,7 +82,11 @@ M& Family<M>::Labels(const std::vector<std::string>& values) {
   }
   common::MutexLock lock(&mu_);
   auto& child = children_[values];
-  if (!child) child = MakeChild<M>(bounds_);
+  if (!child) {
+    prometheus::Labels labels;
+    for (size_t i = 0; i < values.size(); ++i) labels.emplace(label_names_[i], values[i]);
+    child = MakeChild<M>(native_, labels, bounds_);
+  }
   return *child;
 }
 
@@ -128,13 +94,15 @@ template class Family<Counter>;
 template class Family<Gauge>;
 template class Family<Histogram>;
 
+Registry::Registry() : native_(std::make_shared<prometheus::Registry>()) {}
+
 Registry::Entry& Registry::Register(absl::string_view name, Type type,
                                     const std::vector<std::string>& labels) {
-  if (!ValidName(name, /*allow_colon=*/true)) {
+  if (!prometheus::CheckMetricName(std::string(name))) {
     log::Fatal("metrics: invalid metric name", {{"metric", name}});
   }
   for (const std::string& l : labels) {
-    if (!ValidName(l, /*allow_colon=*/false) || absl::StartsWith(l, "__") || l == "le") {
+    if (!prometheus::CheckLabelName(l) || l == "le") {
       log::Fatal("metrics: invalid label name", {{"metric", name}, {"label", l}});
     }
   }
@@ -150,28 +118,28 @@ Registry::Entry& Registry::Register(absl::string_view name, Type type,
   return e;
 }
 
-template <typename M>
-Family<M>& Registry::Add(std::unique_ptr<Family<M>> Entry::*slot, Type type, absl::string_view name,
-                         absl::string_view help, std::vector<std::string> label_names,
-                         std::vector<double> bounds) {
-  common::MutexLock lock(&mu_);
-  Entry& e = Register(name, type, label_names);
-  std::unique_ptr<Family<M>>& family = e.*slot;
-  if (!family) {
-    family.reset(new Family<M>(std::string(name), std::string(help), std::move(label_names),
-                               std::move(bounds)));
-  }
-  return *family;
-}
-
 Family<Counter>& Registry::AddCounter(absl::string_view name, absl::string_view help,
                                       std::vector<std::string> label_names) {
-  return Add(&Entry::counter, Type::kCounter, name, help, std::move(label_names), {});
+  common::MutexLock lock(&mu_);
+  Entry& e = Register(name, Type::kCounter, label_names);
+  if (!e.counter) {
+    auto& native =
+        prometheus::BuildCounter().Name(std::string(name)).Help(HelpText(help)).Register(*native_);
+    e.counter.reset(new Family<Counter>(std::string(name), std::move(label_names), native, {}));
+  }
+  return *e.counter;
 }
 
 Family<Gauge>& Registry::AddGauge(absl::string_view name, absl::string_view help,
                                   std::vector<std::string> label_names) {
-  return Add(&Entry::gauge, Type::kGauge, name, help, std::move(label_names), {});
+  common::MutexLock lock(&mu_);
+  Entry& e = Register(name, Type::kGauge, label_names);
+  if (!e.gauge) {
+    auto& native =
+        prometheus::BuildGauge().Name(std::string(name)).Help(HelpText(help)).Register(*native_);
+    e.gauge.reset(new Family<Gauge>(std::string(name), std::move(label_names), native, {}));
+  }
+  return *e.gauge;
 }
 
 Family<Histogram>& Registry::AddHistogram(absl::string_view name, absl::string_view help,
@@ -183,99 +151,33 @@ Family<Histogram>& Registry::AddHistogram(absl::string_view name, absl::string_v
                  {{"metric", name}});
     }
   }
-  return Add(&Entry::histogram, Type::kHistogram, name, help, std::move(label_names),
-             std::move(bounds));
-}
-
-template <typename M>
-void Registry::AppendScalarSamples(const std::string& name, const Family<M>& family,
-                                   std::string& out) {
-  common::MutexLock family_lock(&family.mu_);
-  for (const auto& [values, metric] : family.children_) {
-    absl::StrAppend(&out, name, LabelSet(family.label_names_, values), " ",
-                    FormatValue(metric->Value()), "\n");
+  common::MutexLock lock(&mu_);
+  Entry& e = Register(name, Type::kHistogram, label_names);
+  if (!e.histogram) {
+    auto& native = prometheus::BuildHistogram()
+                       .Name(std::string(name))
+                       .Help(HelpText(help))
+                       .Register(*native_);
+    e.histogram.reset(new Family<Histogram>(std::string(name), std::move(label_names), native,
+                                            std::move(bounds)));
   }
+  return *e.histogram;
 }
 
 std::string Registry::Render() const {
-  std::string out;
-  common::MutexLock lock(&mu_);
-  for (const auto& entry : entries_) {
-    const std::string& name = entry.first;
-    const auto& e = entry.second;
-    const auto header = [&](const std::string& help) {
-      absl::StrAppend(&out, "# HELP ", name, " ", EscapeHelp(help), "\n");
-      absl::StrAppend(&out, "# TYPE ", name, " ", TypeName(e.type), "\n");
-    };
-    switch (e.type) {
-      case Type::kCounter:
-        header(e.counter->help_);
-        AppendScalarSamples(name, *e.counter, out);
-        break;
-      case Type::kGauge:
-        header(e.gauge->help_);
-        AppendScalarSamples(name, *e.gauge, out);
-        break;
-      case Type::kHistogram: {
-        const auto& family = *e.histogram;
-        header(family.help_);
-        common::MutexLock family_lock(&family.mu_);
-        for (const auto& [values, h] : family.children_) {
-          const metrics::Histogram::Snapshot s = h->Take();
-          for (size_t i = 0; i < s.cumulative.size(); ++i) {
-            const std::string le =
-                i < family.bounds_.size() ? FormatValue(family.bounds_[i]) : "+Inf";
-            absl::StrAppend(&out, name, "_bucket", LabelSet(e.label_names, values, "le", le), " ",
-                            s.cumulative[i], "\n");
-          }
-          absl::StrAppend(&out, name, "_sum", LabelSet(e.label_names, values), " ",
-                          FormatValue(s.sum), "\n");
-          absl::StrAppend(&out, name, "_count", LabelSet(e.label_names, values), " ", s.count,
-                          "\n");
-        }
-        break;
-      }
-    }
-  }
-  return out;
+  std::vector<prometheus::MetricFamily> families = native_->Collect();
+  std::sort(families.begin(), families.end(),
+            [](const prometheus::MetricFamily& a, const prometheus::MetricFamily& b) {
+              return a.name < b.name;
+            });
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
 }
 
 Registry& DefaultRegistry() {
   static auto* registry = new Registry();  // Never destroyed: metrics outlive main's objects.
   return *registry;
-}
-
-namespace {
-
-// The text format escapes backslash and newline everywhere, and '"' in label values.
-std::string Escape(absl::string_view v, bool quotes) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (quotes && c == '"') {
-      out += "\\\"";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-std::string EscapeLabelValue(absl::string_view v) { return Escape(v, /*quotes=*/true); }
-
-std::string EscapeHelp(absl::string_view v) { return Escape(v, /*quotes=*/false); }
-
-std::string FormatValue(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  // Integral values print without an exponent or fraction; others round-trip exactly.
-  if (v == std::floor(v) && std::fabs(v) < 1e15) return absl::StrFormat("%.0f", v);
-  return absl::StrFormat("%.17g", v);
 }
 
 }  // namespace cdnwarm::metrics

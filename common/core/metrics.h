@@ -1,15 +1,16 @@
 #pragma once
 
-// A small Prometheus metrics registry: counters, gauges and histograms, each a family
-// with optional labels, rendered in the text exposition format (version 0.0.4).
+// Prometheus metrics: counters, gauges and histograms, each a family with optional labels,
+// kept by prometheus-cpp (Debian's prometheus-cpp-dev) and rendered by its text serializer
+// (exposition format 0.0.4). This header is the small surface the services use:
 //
 //   auto& requests = registry.AddCounter("cdnwarm_requests_total", "RPCs served", {"rpc", "code"});
 //   requests.Labels({"Warm", "OK"}).Increment();
 //
 // Families and their children live as long as the registry; references stay valid.
-// Updating a metric is lock-free; creating a labelled child takes a lock once.
+// Updating a counter or gauge is lock-free; a histogram observation takes its own lock;
+// creating a labelled child takes the family's lock once.
 
-#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -19,32 +20,39 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
 #include "common/core/sync.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
 
 namespace cdnwarm::metrics {
 
 class Counter {
  public:
+  explicit Counter(prometheus::Counter& c) : c_(&c) {}
+  // A negative or NaN increment is ignored (and logged).
   void Increment(double by = 1.0);
-  double Value() const { return value_.load(std::memory_order_relaxed); }
+  double Value() const;
 
  private:
-  std::atomic<double> value_{0.0};
+  prometheus::Counter* c_;
 };
 
 class Gauge {
  public:
-  void Set(double v) { value_.store(v, std::memory_order_relaxed); }
+  explicit Gauge(prometheus::Gauge& g) : g_(&g) {}
+  void Set(double v);
   void Add(double by);
-  double Value() const { return value_.load(std::memory_order_relaxed); }
+  double Value() const;
 
  private:
-  std::atomic<double> value_{0.0};
+  prometheus::Gauge* g_;
 };
 
 class Histogram {
  public:
-  // `bounds` are the upper bounds of the buckets, strictly increasing; +Inf is implied.
-  explicit Histogram(const std::vector<double>& bounds);
+  explicit Histogram(prometheus::Histogram& h) : h_(&h) {}
   void Observe(double v);
 
   struct Snapshot {
@@ -55,9 +63,7 @@ class Histogram {
   Snapshot Take() const;
 
  private:
-  std::vector<double> bounds_;
-  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // bounds_.size() + 1 (+Inf)
-  std::atomic<double> sum_{0.0};
+  prometheus::Histogram* h_;
 };
 
 // Exponential bucket bounds: start, start*factor, ... (count bounds).
@@ -66,6 +72,21 @@ std::vector<double> ExponentialBuckets(double start, double factor, int count);
 std::vector<double> LatencyBuckets();
 
 enum class Type { kCounter, kGauge, kHistogram };
+
+template <typename M>
+struct Native;
+template <>
+struct Native<Counter> {
+  using type = prometheus::Counter;
+};
+template <>
+struct Native<Gauge> {
+  using type = prometheus::Gauge;
+};
+template <>
+struct Native<Histogram> {
+  using type = prometheus::Histogram;
+};
 
 // A metric name with its children, one per distinct label value tuple.
 template <typename M>
@@ -78,16 +99,17 @@ class Family {
 
  private:
   friend class Registry;
-  Family(std::string name, std::string help, std::vector<std::string> label_names,
+  using NativeFamily = prometheus::Family<typename Native<M>::type>;
+  Family(std::string name, std::vector<std::string> label_names, NativeFamily& native,
          std::vector<double> bounds)
       : name_(std::move(name)),
-        help_(std::move(help)),
         label_names_(std::move(label_names)),
+        native_(native),
         bounds_(std::move(bounds)) {}
 
   const std::string name_;
-  const std::string help_;
   const std::vector<std::string> label_names_;
+  NativeFamily& native_;
   const std::vector<double> bounds_;  // histograms only
   mutable common::Mutex mu_;
   std::map<std::vector<std::string>, std::unique_ptr<M>> children_ ABSL_GUARDED_BY(mu_);
@@ -95,6 +117,7 @@ class Family {
 
 class Registry {
  public:
+  Registry();
   // Registering a name twice with the same type and labels returns the same family;
   // an invalid name or a conflicting re-registration is a programming error and aborts.
   Family<Counter>& AddCounter(absl::string_view name, absl::string_view help,
@@ -118,26 +141,13 @@ class Registry {
   };
   Entry& Register(absl::string_view name, Type type, const std::vector<std::string>& labels)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Registers `name` and creates its family in `slot` of the entry on first registration.
-  template <typename M>
-  Family<M>& Add(std::unique_ptr<Family<M>> Entry::*slot, Type type, absl::string_view name,
-                 absl::string_view help, std::vector<std::string> label_names,
-                 std::vector<double> bounds);
-  // Appends one `name{labels} value` line per child of a counter or gauge family.
-  template <typename M>
-  static void AppendScalarSamples(const std::string& name, const Family<M>& family,
-                                  std::string& out);
 
   mutable common::Mutex mu_;
+  const std::shared_ptr<prometheus::Registry> native_;
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 
 // The process-wide registry the admin endpoint serves.
 Registry& DefaultRegistry();
-
-// Exposed for tests: escaping rules of the text format.
-std::string EscapeLabelValue(absl::string_view v);
-std::string EscapeHelp(absl::string_view v);
-std::string FormatValue(double v);
 
 }  // namespace cdnwarm::metrics

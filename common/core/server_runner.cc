@@ -49,8 +49,11 @@ absl::Status ServerRunner::Start() {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       ServerCredentials(options_.tls);
   if (!credentials.ok()) return credentials.status();
-  auto admin = AdminHttpServer::Start(options_.admin_address, AdminRoutes(registry_, readiness_));
-  if (!admin.ok()) return admin.status();
+  auto admin = HttpServer::Start(options_.admin_address, AdminRoutes(registry_, readiness_));
+  if (!admin.ok()) {
+    return absl::Status(admin.status().code(),
+                        absl::StrCat("admin ", admin.status().message(), " (--admin_address)"));
+  }
   admin_ = std::move(*admin);
 
   // gRPC's built-in health service has no protobuf descriptor; touching ours links it in,

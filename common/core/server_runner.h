@@ -85,7 +85,7 @@ class ServerRunner {
   std::vector<grpc::Service*> services_;
   std::vector<std::function<void()>> drain_hooks_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<AdminHttpServer> admin_;
+  std::unique_ptr<HttpServer> admin_;
   int grpc_port_ = 0;
 
   Mutex mu_;

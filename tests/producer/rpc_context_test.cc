@@ -48,8 +48,8 @@ TEST(RpcContextTest, CallsAreCountedByMethodAndCode) {
   rpc.Count("Warm", grpc::Status::OK);
   rpc.Count("GetJob", grpc::Status(grpc::StatusCode::NOT_FOUND, "no"));
   const std::string text = registry.Render();
-  EXPECT_THAT(text, HasSubstr("cdnwarm_producer_rpcs_total{rpc=\"Warm\",code=\"OK\"} 2"));
-  EXPECT_THAT(text, HasSubstr("cdnwarm_producer_rpcs_total{rpc=\"GetJob\",code=\"NOT_FOUND\"} 1"));
+  EXPECT_THAT(text, HasSubstr("cdnwarm_producer_rpcs_total{code=\"OK\",rpc=\"Warm\"} 2"));
+  EXPECT_THAT(text, HasSubstr("cdnwarm_producer_rpcs_total{code=\"NOT_FOUND\",rpc=\"GetJob\"} 1"));
 }
 
 TEST(RpcContextTest, JobIdsAreNonEmptyAndBounded) {

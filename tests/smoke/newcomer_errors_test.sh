@@ -74,7 +74,7 @@ for svc in producer streamer-bridge warmer; do
     "$bin" --grpc_address=127.0.0.1:"$held" --admin_address=127.0.0.1:0 \
     "${kafka_flags[@]}" "${req[@]}"
   expect_last "$svc: admin port in use" \
-    "admin address .*127.0.0.1:$held.*choose another --admin_address" \
+    "admin address .*127.0.0.1:$held.*choose another.*--admin_address" \
     "$bin" --grpc_address=127.0.0.1:0 --admin_address=127.0.0.1:"$held" \
     "${kafka_flags[@]}" "${req[@]}"
 done

@@ -49,7 +49,7 @@ grep -q '"region": "us"' <<<"$job" || fail "GetJob regions: $job"
 
 metrics=$(curl -fsS "http://127.0.0.1:$admin_port/metrics") || fail "GET /metrics"
 grep -q '^cdnwarm_producer_records_total{result="acked"} 1$' <<<"$metrics" || fail "records metric"
-grep -q '^cdnwarm_producer_rpcs_total{rpc="Warm",code="INVALID_ARGUMENT"} 1$' <<<"$metrics" \
+grep -q '^cdnwarm_producer_rpcs_total{code="INVALID_ARGUMENT",rpc="Warm"} 1$' <<<"$metrics" \
   || fail "rpc metric: $(grep rpcs_total <<<"$metrics")"
 grep -q "$token" "$service_log" && fail "the token appears in the log"
 

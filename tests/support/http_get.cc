@@ -18,10 +18,25 @@ size_t Append(char* data, size_t size, size_t n, void* out) {
 
 }  // namespace
 
-HttpResult HttpGet(const std::string& url) {
+HttpResult HttpGet(const std::string& url) { return HttpSend("GET", url, ""); }
+
+HttpResult HttpSend(const std::string& method, const std::string& url, const std::string& body,
+                    const std::vector<std::string>& headers) {
   HttpResult r;
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  if (method == "HEAD") {
+    curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
+  } else if (method != "GET") {
+    curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  curl_slist* list = nullptr;
+  for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> list_owner(list,
+                                                                         &curl_slist_free_all);
+  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, list);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &Append);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 5000L);

@@ -1,8 +1,9 @@
 #pragma once
 
-// A blocking libcurl GET for tests of the admin port.
+// Blocking libcurl requests for tests of the HTTP ports.
 
 #include <string>
+#include <vector>
 
 namespace cdnwarm::testing {
 
@@ -14,5 +15,8 @@ struct HttpResult {
 };
 
 HttpResult HttpGet(const std::string& url);
+// Any method, with a body and extra "Name: value" header lines.
+HttpResult HttpSend(const std::string& method, const std::string& url, const std::string& body,
+                    const std::vector<std::string>& headers = {});
 
 }  // namespace cdnwarm::testing

@@ -41,7 +41,10 @@ TEST(WarmerStatsTest, EachEventCountsOnceInTheSnapshotAndInTheMetrics) {
   EXPECT_THAT(text, HasSubstr("cdnwarm_warmer_deliveries_total 2"));
   EXPECT_THAT(text, HasSubstr("cdnwarm_warmer_stream_reconnects_total 1"));
   EXPECT_THAT(text, HasSubstr("cdnwarm_warmer_deliveries_in_flight 1"));
-  EXPECT_THAT(text, HasSubstr("cdnwarm_warmer_warms_total{outcome=\"ACK_OUTCOME_WARMED\""));
+  EXPECT_THAT(
+      text,
+      HasSubstr(
+          "cdnwarm_warmer_warms_total{cache_status=\"MISS\",outcome=\"ACK_OUTCOME_WARMED\"} 1"));
 }
 
 }  // namespace

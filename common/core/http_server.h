@@ -1,0 +1,79 @@
+#pragma once
+
+// An embedded HTTP/1.1 server on civetweb (Debian's libcivetweb-dev): a pool of worker
+// threads, each request handed to one handler function. The admin port (/metrics, /healthz,
+// /readyz) is served by it.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "civetweb.h"
+#include "common/core/c_handle.h"
+
+namespace cdnwarm::common {
+
+struct HttpRequest {
+  std::string method;  // "GET", "HEAD", ...
+  std::string path;    // decoded, without the query string
+  std::string query;   // after '?', raw; empty when none
+  // Header names as the client sent them; compare with Header(), which ignores case.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  // The first header of that name (case-insensitive), if any.
+  const std::string* Header(absl::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct HttpServerOptions {
+  int threads = 2;                  // concurrent requests
+  size_t max_body_bytes = 1 << 20;  // larger bodies are answered 413
+  absl::Duration io_timeout = absl::Seconds(10);
+};
+
+class HttpServer {
+ public:
+  // Binds `address` ("host:port", "[v6]:port" or ":port"; port 0 picks a free one) and
+  // starts serving. The handler runs on the server's threads, several at once.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(absl::string_view address,
+                                                           HttpHandler handler,
+                                                           HttpServerOptions options = {});
+  // Stops accepting, waits for the requests being served, and returns.
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  int port() const { return port_; }
+
+ private:
+  HttpServer(HttpHandler handler, HttpServerOptions options)
+      : handler_(std::move(handler)), options_(options) {}
+  static int Serve(mg_connection* conn, void* self);
+  // Connects to the listener once and closes: wakes civetweb's accept loop.
+  void Knock() const;
+
+  const HttpHandler handler_;
+  const HttpServerOptions options_;
+  int port_ = 0;
+  std::string knock_host_;                // a numeric address that reaches the listener
+  CHandle<mg_context, mg_stop> context_;  // last: stopped before the handler goes
+};
+
+// Splits "host:port", "[v6]:port" or ":port" (host empty = all interfaces).
+absl::Status SplitHostPort(absl::string_view address, std::string* host, int* port);
+
+}  // namespace cdnwarm::common
