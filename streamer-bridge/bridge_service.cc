@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/core/bearer_auth.h"
 #include "common/core/contract.h"
 #include "common/core/grpc_status.h"
 #include "common/core/log.h"
@@ -67,6 +66,7 @@ BridgeService::BridgeService(BridgeOptions options, ResultSink& results,
                                         "Tasks sent to the dead-letter topic", {"region"})),
       subscribers_(registry.AddGauge("cdnwarm_bridge_subscribers", "Live subscribers, by region",
                                      {"region"})),
+      auth_(options_.region_tokens, options_.operator_auth),
       regions_(RegistryOptions{.replica = options_.replica,
                                .group_prefix = options_.group_prefix,
                                .instance = options_.instance,
@@ -74,11 +74,6 @@ BridgeService::BridgeService(BridgeOptions options, ResultSink& results,
                                .region = options_.region,
                                .idle_grace = options_.idle_grace},
                results, registry) {
-  for (const auto& [region, token] : options_.region_tokens) {
-    // Tokens were checked when loaded (LoadRegionTokens); a short one admits no one.
-    absl::StatusOr<common::BearerAuth> auth = common::BearerAuth::FromToken(token);
-    if (auth.ok()) region_auth_.emplace(region, *std::move(auth));
-  }
   janitor_ = std::thread([this] { Janitor(); });
 }
 
@@ -86,34 +81,6 @@ BridgeService::~BridgeService() {
   stop_ = true;
   janitor_.join();
   DrainAll(absl::ZeroDuration());
-}
-
-absl::Status BridgeService::Authorize(const grpc::CallbackServerContext& ctx,
-                                      const std::string& region) const {
-  if (options_.region_tokens.empty()) return absl::OkStatus();
-  auto want = region_auth_.find(region);
-  if (want == region_auth_.end()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("region ", region, " has no token configured on this bridge"));
-  }
-  if (!want->second.Check(ctx).ok()) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("a valid bearer token for region ", region, " is required"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status BridgeService::AuthorizeOperator(const grpc::CallbackServerContext& ctx) const {
-  if (!options_.operator_auth.enabled()) {
-    if (options_.region_tokens.empty()) return absl::OkStatus();
-    return absl::PermissionDeniedError(
-        "subscribers need tokens on this bridge but no --operator_token_file is set, so "
-        "ListSubscriptions and Seek are refused");
-  }
-  if (absl::Status s = options_.operator_auth.Check(ctx); !s.ok()) {
-    return absl::UnauthenticatedError(absl::StrCat("operator token: ", s.message()));
-  }
-  return absl::OkStatus();
 }
 
 grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
@@ -130,7 +97,7 @@ grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
   if (bad.ok() && (deadline < absl::Seconds(1) || deadline > common::kMaxAckDeadline)) {
     bad = absl::InvalidArgumentError("ack_deadline: must be between 1s and 10m");
   }
-  if (bad.ok()) bad = Authorize(*ctx, request->region());
+  if (bad.ok()) bad = auth_.Subscriber(*ctx, request->region());
 
   // The registry looks the region up (or joins it) and registers the stream in one
   // critical section: the janitor cannot drop the region in between, and of two Subscribes
@@ -184,7 +151,7 @@ absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> BridgeService::Route(
     if (!region.empty()) by_region[region].push_back(static_cast<int>(i));
   }
   for (const auto& [region, indices] : by_region) {
-    if (absl::Status s = Authorize(ctx, region); !s.ok()) return s;
+    if (absl::Status s = auth_.Subscriber(ctx, region); !s.ok()) return s;
   }
   for (const auto& entry : by_region) {
     // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
@@ -248,7 +215,7 @@ grpc::ServerUnaryReactor* BridgeService::Drain(grpc::CallbackServerContext* ctx,
                                                const cdnwarm::v1::DrainRequest* request,
                                                cdnwarm::v1::DrainReply*) {
   absl::Status s = CheckSubscription(request->region(), request->subscriber_id());
-  if (s.ok()) s = Authorize(*ctx, request->region());
+  if (s.ok()) s = auth_.Subscriber(*ctx, request->region());
   if (s.ok() && !regions_.WithRegion(request->region(), [&](Region& region) {
         s = region.StopDelivering(request->subscriber_id());
       })) {
@@ -269,7 +236,7 @@ grpc::ServerUnaryReactor* BridgeService::ListSubscriptions(
     grpc::CallbackServerContext* ctx, const cdnwarm::v1::ListSubscriptionsRequest* request,
     cdnwarm::v1::ListSubscriptionsReply* reply) {
   auto* r = ctx->DefaultReactor();
-  if (absl::Status s = AuthorizeOperator(*ctx); !s.ok()) {
+  if (absl::Status s = auth_.Operator(*ctx); !s.ok()) {
     rpcs_.Labels({"ListSubscriptions", absl::StatusCodeToString(s.code())}).Increment();
     r->Finish(common::ToGrpcStatus(s));
     return r;
@@ -317,7 +284,7 @@ grpc::ServerUnaryReactor* BridgeService::Seek(grpc::CallbackServerContext* ctx,
   if (s.ok() && request->position_case() == cdnwarm::v1::SeekRequest::POSITION_NOT_SET) {
     s = absl::InvalidArgumentError("position: one of earliest, latest or timestamp is required");
   }
-  if (s.ok()) s = AuthorizeOperator(*ctx);
+  if (s.ok()) s = auth_.Operator(*ctx);
   absl::StatusOr<std::string> group =
       common::RegionGroup(options_.group_prefix, request->region(), options_.instance);
   if (s.ok()) s = group.status();

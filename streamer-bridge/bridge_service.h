@@ -22,6 +22,7 @@
 #include "cdnwarm/v1/bridge.grpc.pb.h"
 #include "common/core/bearer_auth.h"
 #include "common/core/metrics.h"
+#include "streamer-bridge/bridge_auth.h"
 #include "streamer-bridge/known_regions.h"
 #include "streamer-bridge/region.h"
 #include "streamer-bridge/region_consumer.h"
@@ -96,10 +97,6 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   std::string RegionOfAckId(const std::string& ack_id) const;
   // A stream's OnDone: its region forgets it (its deliveries go to the others).
   void StreamDone(SubscribeStream* stream);
-  // A subscriber of `region`: its region's token.
-  absl::Status Authorize(const grpc::CallbackServerContext& ctx, const std::string& region) const;
-  // An operator (ListSubscriptions, Seek): the operator token; a region's token is not one.
-  absl::Status AuthorizeOperator(const grpc::CallbackServerContext& ctx) const;
   void Janitor();
   // Splits ack ids by the region they name, applies each region's share (`apply` gets the
   // indices of its entries) and returns the statuses in request order.
@@ -125,7 +122,7 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   metrics::Family<metrics::Counter>& dead_letters_;
   metrics::Family<metrics::Gauge>& subscribers_;
 
-  std::map<std::string, common::BearerAuth> region_auth_;  // from options_.region_tokens
+  const BridgeAuth auth_;  // from options_.region_tokens and options_.operator_auth
   RegionRegistry regions_;
   // Counts already added to the counters, per region (janitor thread only).
   std::map<std::string, std::pair<uint64_t, uint64_t>> seen_;  // redeliveries, dead letters

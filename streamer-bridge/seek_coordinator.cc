@@ -76,7 +76,11 @@ absl::StatusOr<std::unique_ptr<SeekCoordinator>> SeekCoordinator::Create(
     const bool unknown = e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
                          e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                          e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-    if (!unknown || absl::Now() > give_up) {
+    // A partition just created, or whose leader moved, answers "not leader" for a moment.
+    const bool settling = e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                          e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                          e == RD_KAFKA_RESP_ERR__TRANSPORT;
+    if (!(unknown || settling) || absl::Now() > give_up) {
       return absl::UnavailableError(absl::StrCat("control topic ", c->options_.control_topic, ": ",
                                                  rd_kafka_err2str(e),
                                                  unknown ? " (create it with one partition)" : ""));

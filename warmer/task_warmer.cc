@@ -56,7 +56,7 @@ WarmOutcome Combine(Run& run, const TaskWarmerOptions& options)
   r.set_region(options.region);
   r.set_attempts(run.attempt);
   r.set_warmer_id(options.warmer_id);
-  *r.mutable_finished_at() = common::ToProtoTimestamp(absl::Now());
+  *r.mutable_finished_at() = common::ToProtoTimestamp(options.clock->Now());
   absl::Duration delay, latency;
   std::vector<std::string> errors;
   // The worst variant decides the task's outcome and gives its headline numbers: the
@@ -164,7 +164,7 @@ void TaskWarmer::Warm(const cdnwarm::v1::WarmTask& task, uint32_t attempt,
         RequestFor(*run, run->task.variants(i)), [this, run, i, verify_all](HttpResponse resp) {
           const cdnwarm::v1::RequestVariant& variant = run->task.variants(i);
           const CacheReport cache = ParseCacheStatus(resp.headers);
-          const Decision d = Decide(resp, cache, absl::Now());
+          const Decision d = Decide(resp, cache, options_.clock->Now());
           {
             common::MutexLock lock(&run->mu);
             FillVariant(resp, cache, VariedHeaderNames(run->task), &run->variants[i]);

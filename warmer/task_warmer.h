@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "cdnwarm/v1/bridge.pb.h"
 #include "cdnwarm/v1/common.pb.h"
+#include "common/core/clock.h"
 #include "common/fetch/ssrf_guard.h"
 #include "warmer/http_engine.h"
 
@@ -37,6 +38,8 @@ struct TaskWarmerOptions {
   // wherever DNS points (which may not be this region's edge), unless allow_unpinned.
   std::vector<EdgePin> edge_pins = {};
   bool allow_unpinned = false;
+  // Where "now" comes from: finished_at and Retry-After dates (tests: FakeClock).
+  const common::Clock* clock = &common::Clock::Real();
 };
 
 struct WarmOutcome {

@@ -38,19 +38,24 @@ absl::StatusOr<BearerAuth> BearerAuth::FromFile(const std::string& path) {
   return auth;
 }
 
-absl::Status BearerAuth::Check(const grpc::ServerContextBase& context) const {
-  if (!enabled()) return absl::OkStatus();
+std::optional<absl::string_view> BearerAuth::AuthorizationOf(
+    const grpc::ServerContextBase& context) {
   const auto& md = context.client_metadata();
   auto it = md.find("authorization");
-  if (it == md.end()) {
+  if (it == md.end()) return std::nullopt;
+  return absl::string_view(it->second.data(), it->second.size());
+}
+
+absl::Status BearerAuth::CheckHeader(std::optional<absl::string_view> authorization) const {
+  if (!enabled()) return absl::OkStatus();
+  if (!authorization.has_value()) {
     return absl::UnauthenticatedError("missing \"authorization: Bearer <token>\" metadata");
   }
-  const absl::string_view value(it->second.data(), it->second.size());
   constexpr absl::string_view kPrefix = "Bearer ";
-  if (!absl::StartsWithIgnoreCase(value, kPrefix)) {
+  if (!absl::StartsWithIgnoreCase(*authorization, kPrefix)) {
     return absl::UnauthenticatedError("authorization metadata is not a Bearer token");
   }
-  if (!ConstantTimeEquals(value.substr(kPrefix.size()), token_)) {
+  if (!ConstantTimeEquals(authorization->substr(kPrefix.size()), token_)) {
     return absl::UnauthenticatedError("bearer token is not valid");
   }
   return absl::OkStatus();

@@ -3,6 +3,7 @@
 // Optional bearer-token authentication of RPCs: "authorization: Bearer <token>" metadata
 // compared in constant time with a token read from a file (a Kubernetes Secret mount).
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -22,7 +23,15 @@ class BearerAuth {
 
   bool enabled() const { return !token_.empty(); }
   // OK, or UNAUTHENTICATED saying what was missing or wrong (never echoing tokens).
-  absl::Status Check(const grpc::ServerContextBase& context) const;
+  absl::Status Check(const grpc::ServerContextBase& context) const {
+    return CheckHeader(AuthorizationOf(context));
+  }
+  // The same for the value of an "authorization" header (absent: nullopt), from gRPC
+  // metadata or an HTTP request.
+  absl::Status CheckHeader(std::optional<absl::string_view> authorization) const;
+
+  // A call's "authorization" metadata, if it sent one.
+  static std::optional<absl::string_view> AuthorizationOf(const grpc::ServerContextBase& context);
 
  private:
   std::string token_;

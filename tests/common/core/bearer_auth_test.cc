@@ -1,5 +1,6 @@
 // BearerAuth: tokens from text or a file (at least 16 bytes), and the constant-time compare.
-// The check of a call's metadata runs end to end in the producer and bridge tests.
+// The header check here; the same check of a call's metadata runs end to end in the producer
+// and bridge tests.
 
 #include "common/core/bearer_auth.h"
 
@@ -36,6 +37,17 @@ TEST(BearerAuthTest, ACallWithoutTheHeaderIsUnauthenticatedUnlessAuthIsOff) {
   EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);
   EXPECT_THAT(s.message(), HasSubstr("authorization: Bearer"));
   EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("0123456789abcdef"))) << "never echoed";
+}
+
+TEST(BearerAuthTest, TheHeaderMustBeBearerAndTheToken) {
+  const BearerAuth auth = *BearerAuth::FromToken("0123456789abcdef");
+  EXPECT_TRUE(auth.CheckHeader("Bearer 0123456789abcdef").ok());
+  EXPECT_TRUE(auth.CheckHeader("BEARER 0123456789abcdef").ok()) << "the scheme ignores case";
+  EXPECT_THAT(auth.CheckHeader("Basic 0123456789abcdef").message(), HasSubstr("not a Bearer"));
+  EXPECT_THAT(auth.CheckHeader("Bearer 0123456789abcdeF").message(), HasSubstr("not valid"));
+  EXPECT_THAT(auth.CheckHeader("Bearer 0123456789abcdef0").message(), HasSubstr("not valid"));
+  EXPECT_THAT(auth.CheckHeader(std::nullopt).message(), HasSubstr("missing"));
+  EXPECT_TRUE(BearerAuth().CheckHeader(std::nullopt).ok());
 }
 
 TEST(BearerAuthTest, ConstantTimeEqualsComparesWholeStrings) {
