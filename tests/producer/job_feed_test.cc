@@ -230,10 +230,10 @@ TEST_F(JobFeedTest, UnparsableRecordsAreCountedAndSkipped) {
   EXPECT_TRUE(tracker_.Get("jobB")->done());
   EXPECT_EQ(tracker_.job_count(), 2u) << "the foreign task made no job";
   const std::string text = registry_.Render();
-  EXPECT_THAT(text, HasSubstr("cdnwarm_producer_job_feed_records_total{topic=\"requests\","
-                              "result=\"unparsable\"} 2"));
-  EXPECT_THAT(text, HasSubstr("cdnwarm_producer_job_feed_records_total{topic=\"results\","
-                              "result=\"unparsable\"} 1"));
+  EXPECT_THAT(text, HasSubstr("cdnwarm_producer_job_feed_records_total{result=\"unparsable\","
+                              "topic=\"requests\"} 2"));
+  EXPECT_THAT(text, HasSubstr("cdnwarm_producer_job_feed_records_total{result=\"unparsable\","
+                              "topic=\"results\"} 1"));
 }
 
 TEST_F(JobFeedTest, AMissingTopicIsNamed) {
