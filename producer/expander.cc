@@ -60,12 +60,14 @@ struct SitemapWalk {
         sink.Reject(child, canonical.status().message());
         continue;
       }
-      if (!visited.insert(canonical->url).second) {
-        sink.Reject(child, "sitemap already read (a loop in the sitemap index)");
-        continue;
-      }
+      // Depth first: a sitemap too deep by one path is not "read", so a shallower
+      // reference to it later still reads it.
       if (depth + 1 > options.max_depth) {
         sink.Reject(child, absl::StrCat("nested deeper than max_depth ", options.max_depth));
+        continue;
+      }
+      if (!visited.insert(canonical->url).second) {
+        sink.Reject(child, "sitemap already read (a loop in the sitemap index)");
         continue;
       }
       if (absl::Status s = Walk(canonical->url, depth + 1); !s.ok()) {

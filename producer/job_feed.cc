@@ -27,10 +27,9 @@ absl::StatusOr<std::unique_ptr<JobFeed>> JobFeed::Start(JobFeedOptions options, 
   absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
   if (!conf.ok()) return conf.status();
   std::unique_ptr<JobFeed> feed(new JobFeed(std::move(options), tracker, registry));
-  char err[512] = {};
-  feed->rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err)));
-  if (!feed->rk_) return absl::InvalidArgumentError(absl::StrCat("Kafka consumer: ", err));
-  conf->release();
+  absl::StatusOr<common::KafkaPtr> rk = common::NewKafkaClient(RD_KAFKA_CONSUMER, *std::move(conf));
+  if (!rk.ok()) return rk.status();
+  feed->rk_ = *std::move(rk);
   rd_kafka_poll_set_consumer(feed->rk_.get());
   if (absl::Status s = feed->AssignFromWindow(); !s.ok()) return s;
   feed->thread_ = std::thread([raw = feed.get()] { raw->Run(); });
@@ -90,8 +89,20 @@ absl::Status JobFeed::AssignFromWindow() {
     }
     absl::SleepFor(absl::Milliseconds(std::min(1000, 50 << std::min(attempt, 5))));  // backoff
   }
+  // A partition with nothing that new starts at its end as of now, measured here: the
+  // logical RD_KAFKA_OFFSET_END would be resolved only when fetching starts, and a record
+  // written in between would never be read.
   for (int i = 0; i < list->cnt; ++i) {
-    if (list->elems[i].offset < 0) list->elems[i].offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_topic_partition_t& tp = list->elems[i];
+    if (tp.offset >= 0) continue;
+    int64_t low = 0, high = 0;
+    if (rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(rk_.get(), tp.topic, tp.partition, &low, &high, 10000);
+        e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(
+          absl::StrCat("end of ", tp.topic, "[", tp.partition, "]: ", rd_kafka_err2str(e)));
+    }
+    tp.offset = high;
   }
   if (rd_kafka_resp_err_t e = rd_kafka_assign(rk_.get(), list.get());
       e != RD_KAFKA_RESP_ERR_NO_ERROR) {

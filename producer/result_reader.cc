@@ -69,10 +69,10 @@ absl::StatusOr<cdnwarm::v1::ListResultsReply> ResultReader::Read(const ResultQue
   if (props.Find("group.id") == nullptr) props.Set("group.id", "cdnwarm.producer.results");
   absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
   if (!conf.ok()) return conf.status();
-  char err[512] = {};
-  common::KafkaPtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err)));
-  if (!rk) return absl::InvalidArgumentError(absl::StrCat("Kafka consumer: ", err));
-  conf->release();
+  absl::StatusOr<common::KafkaPtr> client =
+      common::NewKafkaClient(RD_KAFKA_CONSUMER, *std::move(conf));
+  if (!client.ok()) return client.status();
+  const common::KafkaPtr rk = *std::move(client);
   rd_kafka_poll_set_consumer(rk.get());
 
   absl::StatusOr<int> partitions =

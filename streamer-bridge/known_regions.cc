@@ -32,11 +32,10 @@ absl::StatusOr<std::unique_ptr<KnownRegions>> KnownRegions::Start(KnownRegionsOp
     props.Set("enable.auto.commit", "false");
     absl::StatusOr<common::KafkaConfPtr> conf = props.ToConf();
     if (!conf.ok()) return conf.status();
-    char err[512] = {};
-    common::KafkaPtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err)));
-    if (!rk) return absl::InvalidArgumentError(absl::StrCat("Kafka client: ", err));
-    conf->release();
-    k->clients_[region] = std::move(rk);
+    absl::StatusOr<common::KafkaPtr> rk =
+        common::NewKafkaClient(RD_KAFKA_CONSUMER, *std::move(conf));
+    if (!rk.ok()) return rk.status();
+    k->clients_[region] = *std::move(rk);
   }
   rd_kafka_t* any = k->clients_.begin()->second.get();
   absl::StatusOr<int> partitions =

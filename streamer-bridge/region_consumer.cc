@@ -67,10 +67,9 @@ absl::StatusOr<std::unique_ptr<RegionConsumer>> RegionConsumer::Start(ConsumerOp
   std::unique_ptr<RegionConsumer> c(new RegionConsumer(std::move(options), region, registry));
   rd_kafka_conf_set_rebalance_cb(conf->get(), &RegionConsumer::OnRebalance);
   rd_kafka_conf_set_opaque(conf->get(), c.get());
-  char err[512] = {};
-  c->rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err)));
-  if (!c->rk_) return absl::InvalidArgumentError(absl::StrCat("Kafka consumer: ", err));
-  conf->release();
+  absl::StatusOr<common::KafkaPtr> rk = common::NewKafkaClient(RD_KAFKA_CONSUMER, *std::move(conf));
+  if (!rk.ok()) return rk.status();
+  c->rk_ = *std::move(rk);
   rd_kafka_poll_set_consumer(c->rk_.get());
   common::KafkaTopicPartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(topics.get(), c->options_.topic.c_str(), RD_KAFKA_PARTITION_UA);

@@ -37,7 +37,6 @@ SeekCoordinator::SeekCoordinator(SeekOptions options) : options_(std::move(optio
 absl::StatusOr<std::unique_ptr<SeekCoordinator>> SeekCoordinator::Create(
     const common::KafkaProperties& kafka, SeekOptions options) {
   std::unique_ptr<SeekCoordinator> c(new SeekCoordinator(std::move(options)));
-  char err[512] = {};
 
   absl::StatusOr<common::KafkaConfPtr> pconf = kafka.ToConf();
   if (!pconf.ok()) return pconf.status();
@@ -46,9 +45,10 @@ absl::StatusOr<std::unique_ptr<SeekCoordinator>> SeekCoordinator::Create(
                               [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
                                 static_cast<SeekCoordinator*>(opaque)->last_delivery_ = m->err;
                               });
-  c->producer_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, pconf->get(), err, sizeof(err)));
-  if (!c->producer_) return absl::InvalidArgumentError(absl::StrCat("Kafka producer: ", err));
-  pconf->release();
+  absl::StatusOr<common::KafkaPtr> producer =
+      common::NewKafkaClient(RD_KAFKA_PRODUCER, *std::move(pconf));
+  if (!producer.ok()) return producer.status();
+  c->producer_ = *std::move(producer);
 
   // A reader of the one control partition, without a group: every replica reads every
   // record.
@@ -60,9 +60,10 @@ absl::StatusOr<std::unique_ptr<SeekCoordinator>> SeekCoordinator::Create(
   rprops.Set("enable.partition.eof", "false");
   absl::StatusOr<common::KafkaConfPtr> rconf = rprops.ToConf();
   if (!rconf.ok()) return rconf.status();
-  c->reader_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, rconf->get(), err, sizeof(err)));
-  if (!c->reader_) return absl::InvalidArgumentError(absl::StrCat("Kafka consumer: ", err));
-  rconf->release();
+  absl::StatusOr<common::KafkaPtr> reader =
+      common::NewKafkaClient(RD_KAFKA_CONSUMER, *std::move(rconf));
+  if (!reader.ok()) return reader.status();
+  c->reader_ = *std::move(reader);
   rd_kafka_poll_set_consumer(c->reader_.get());
   // The topic's end as of now: a command sent after Create returns is read. A topic just
   // created takes a moment to show in the metadata.

@@ -14,12 +14,11 @@ absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicS
   absl::StatusOr<KafkaConfPtr> conf = props.ToConf();
   if (!conf.ok()) return conf.status();
 
-  char err[512];
-  // rd_kafka_new takes ownership of the conf only on success.
-  KafkaPtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof(err)));
-  if (!rk) return absl::InvalidArgumentError(absl::StrCat("kafka admin client: ", err));
-  conf->release();
+  absl::StatusOr<KafkaPtr> client = NewKafkaClient(RD_KAFKA_PRODUCER, *std::move(conf));
+  if (!client.ok()) return client.status();
+  const KafkaPtr rk = *std::move(client);
 
+  char err[512] = {};
   std::vector<KafkaNewTopicPtr> owned;
   std::vector<rd_kafka_NewTopic_t*> raw;
   for (const TopicSpec& t : topics) {

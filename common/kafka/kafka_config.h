@@ -13,12 +13,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/core/c_handle.h"
+#include "common/kafka/kafka_handles.h"
 #include "librdkafka/rdkafka.h"
 
 namespace cdnwarm::common {
 
 // Owns a rd_kafka_conf_t until it is handed to rd_kafka_new().
-using KafkaConfPtr = CHandle<rd_kafka_conf_t, rd_kafka_conf_destroy>;
 
 class KafkaProperties {
  public:

@@ -1,6 +1,19 @@
 #include "common/kafka/kafka_handles.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace cdnwarm::common {
+
+absl::StatusOr<KafkaPtr> NewKafkaClient(rd_kafka_type_t type, KafkaConfPtr conf) {
+  char err[512] = {};
+  KafkaPtr rk(rd_kafka_new(type, conf.get(), err, sizeof(err)));
+  if (!rk) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(type == RD_KAFKA_PRODUCER ? "Kafka producer: " : "Kafka consumer: ", err));
+  }
+  conf.release();  // owned by the client now
+  return rk;
+}
 
 KafkaErrorPtr ProduceCopy(rd_kafka_t* rk, const std::string& topic, std::string_view key,
                           std::string_view value, void* opaque,

@@ -8,12 +8,14 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "common/core/c_handle.h"
 #include "librdkafka/rdkafka.h"
 
 namespace cdnwarm::common {
 
 using KafkaPtr = CHandle<rd_kafka_t, rd_kafka_destroy>;
+using KafkaConfPtr = CHandle<rd_kafka_conf_t, rd_kafka_conf_destroy>;
 using KafkaQueuePtr = CHandle<rd_kafka_queue_t, rd_kafka_queue_destroy>;
 using KafkaEventPtr = CHandle<rd_kafka_event_t, rd_kafka_event_destroy>;
 using KafkaNewTopicPtr = CHandle<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy>;
@@ -24,6 +26,11 @@ using KafkaMessagePtr = CHandle<rd_kafka_message_t, rd_kafka_message_destroy>;
 using KafkaTopicPtr = CHandle<rd_kafka_topic_t, rd_kafka_topic_destroy>;
 using KafkaMetadataPtr = CHandle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy>;
 using KafkaErrorPtr = CHandle<rd_kafka_error_t, rd_kafka_error_destroy>;
+
+// A client of `type` (RD_KAFKA_PRODUCER or RD_KAFKA_CONSUMER) made from `conf`, which it
+// takes: librdkafka owns it once the client exists, and it is freed here otherwise.
+// INVALID_ARGUMENT with librdkafka's reason when the configuration is refused.
+absl::StatusOr<KafkaPtr> NewKafkaClient(rd_kafka_type_t type, KafkaConfPtr conf);
 
 // Queues one record (key and value copied) with the produceva API: librdkafka's producev
 // macros do not compile under -Wold-style-cast. `opaque` reaches the delivery report as

@@ -20,10 +20,9 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(KafkaProper
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &KafkaProducer::OnDelivery);
   rd_kafka_conf_set_error_cb(conf->get(), &KafkaProducer::OnError);
   rd_kafka_conf_set_opaque(conf->get(), p.get());
-  char err[512] = {};
-  p->rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof(err)));
-  if (!p->rk_) return absl::InvalidArgumentError(absl::StrCat("Kafka producer: ", err));
-  conf->release();  // owned by the handle now
+  absl::StatusOr<KafkaPtr> rk = NewKafkaClient(RD_KAFKA_PRODUCER, *std::move(conf));
+  if (!rk.ok()) return rk.status();
+  p->rk_ = *std::move(rk);
   const int poll_ms = static_cast<int>(absl::ToInt64Milliseconds(poll_interval));
   p->poller_ = std::thread([raw = p.get(), poll_ms] {
     while (!raw->stop_) {

@@ -153,8 +153,22 @@ TEST_F(ExpanderTest, LoopsAndSitemapsDeeperThanMaxDepthAreRejected) {
       sink_.rejected,
       ElementsAre(Pair(Url("/index.xml"), "sitemap already read (a loop in the sitemap index)"),
                   Pair(Url("/deeper.xml"), "nested deeper than max_depth 1"),
-                  Pair(Url("/leaf.xml"), "sitemap already read (a loop in the sitemap index)")));
+                  Pair(Url("/leaf.xml"), "nested deeper than max_depth 1")));
   EXPECT_THAT(Requests(), Not(HasSubstr("/deeper.xml")));
+}
+
+TEST_F(ExpanderTest, ASitemapTooDeepOnOnePathIsReadWhereItIsShallowEnough) {
+  // Depth first: nested.xml's reference to leaf.xml is too deep and comes first; the index's
+  // own reference to it is within max_depth and must still read it.
+  Serve("/index.xml", Index({Url("/nested.xml"), Url("/leaf.xml")}));
+  Serve("/nested.xml", Index({Url("/leaf.xml")}));
+  Serve("/leaf.xml", Urlset({"https://example.com/leaf"}));
+  options_.max_depth = 1;
+  const absl::Status s = ExpandSitemap(guard_, Url("/index.xml"), options_, sink_, &summary_);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_THAT(sink_.added, ElementsAre("https://example.com/leaf"));
+  EXPECT_THAT(sink_.rejected,
+              ElementsAre(Pair(Url("/leaf.xml"), "nested deeper than max_depth 1")));
 }
 
 TEST_F(ExpanderTest, NestedFailuresAreRejectionsAndTheRestIsRead) {
