@@ -67,9 +67,12 @@ launch() {
   local log=$1 name=$2; shift 2
   # Port 0: the service picks free ports and logs them; nothing here can collide.
   # $launch_grpc_address: a fixed address for a service that must come back on its port.
+  # The log is emptied here, not by the child's redirection: that runs after the fork, and
+  # a grep below could read the last run's "serving" line from a log of the same name.
+  : >"$log"
   "$@" --grpc_address="${launch_grpc_address:-127.0.0.1:0}" --admin_address=127.0.0.1:0 \
     --drain_timeout=5s \
-    >"$log" 2>&1 &
+    >>"$log" 2>&1 &
   pid=$!
   local deadline=$((SECONDS + 60))
   until grep -qs '"msg":"serving"' "$log"; do
