@@ -29,8 +29,12 @@ broker_dir=""  # set by start_broker; cleanup stops that broker
 # shellcheck disable=SC2015  # `A && B || true` on purpose: nothing may fail the exit trap
 cleanup() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
-  for p in "${helper_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${helper_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # Last started, first stopped: the warmers before the bridge, every service before the
+  # mock cluster it talks to (a service whose Kafka is gone waits for it at exit).
+  local i
+  for ((i = ${#helper_pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${helper_pids[i]}" 2>/dev/null && wait "${helper_pids[i]}" 2>/dev/null || true
+  done
   [ -n "$broker_dir" ] && "$lib_dir/kafka.sh" stop "$broker_dir" >/dev/null 2>&1 || true
   [ "${keep_work:-0}" = 1 ] || rm -rf "$work"
 }

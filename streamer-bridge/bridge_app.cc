@@ -71,8 +71,10 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
   // Three quarters of the drain for acks of what the warmers hold; the rest for the
   // results, the commits and the server's own shutdown.
   const absl::Duration ack_budget = c.common.server.drain_timeout * 3 / 4;
-  app->runner_->OnDrain([seek = app->seek_.get(), service = app->service_.get(), ack_budget] {
-    seek->Stop();  // seeks waiting are answered now; no new share of a seek starts
+  app->runner_->OnDrain([seek = app->seek_.get(), service = app->service_.get(),
+                         known = app->known_.get(), ack_budget] {
+    seek->Stop();   // seeks waiting are answered now; no new share of a seek starts
+    known->Stop();  // its thread ends during the drain
     service->DrainAll(ack_budget);
   });
   return app;
@@ -84,7 +86,9 @@ BridgeApp::~BridgeApp() {
   runner_->Wait();
   seek_.reset();     // joins its thread: before the service its local shares call
   service_.reset();  // streams ended, finished work committed, groups left
-  results_.reset();  // flushes results; its health callback still finds the runner
+  // What the drain could not flush (Kafka down): the close budget more, then purged.
+  if (results_) results_->Close(config_.bridge.consumer.close_timeout);
+  results_.reset();  // its health callback still finds the runner
   known_.reset();
   runner_.reset();
 }

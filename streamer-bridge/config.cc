@@ -1,5 +1,6 @@
 #include "streamer-bridge/config.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/flags/flag.h"
@@ -85,6 +86,9 @@ absl::StatusOr<BridgeConfig> BridgeConfigFromFlags() {
     return absl::InvalidArgumentError("--buffer_limit must be between 1 and 10000000");
   }
   b.consumer.buffer_limit = static_cast<size_t>(buffer);
+  // After the drain, leaving the groups and the last flush of results each wait for Kafka
+  // up to this; it fits, with the drain, the pod's terminationGracePeriodSeconds.
+  b.consumer.close_timeout = std::max(absl::Seconds(2), c.common.server.drain_timeout / 4);
   b.region.buffer_limit = static_cast<size_t>(buffer);
   b.region.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   if (b.region.max_attempts < 1 || b.region.max_attempts > 100) {

@@ -59,12 +59,16 @@ absl::StatusOr<std::unique_ptr<KnownRegions>> KnownRegions::Start(KnownRegionsOp
 }
 
 KnownRegions::~KnownRegions() {
+  Stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void KnownRegions::Stop() {
   {
     common::MutexLock lock(&mu_);
     stop_ = true;
   }
   wake_.SignalAll();
-  if (thread_.joinable()) thread_.join();
 }
 
 absl::Status KnownRegions::Check(const std::string& region) const {

@@ -56,6 +56,10 @@ common::KafkaProperties ConsumerProperties(const ConsumerOptions& options) {
   // end (which would skip the retained backlog).
   props.Set("auto.offset.reset", "earliest");
   props.Set("partition.assignment.strategy", "cooperative-sticky");
+  // A member that vanished (SIGKILL, a lost node) holds its partitions until its session
+  // times out, and a member that cannot reach Kafka at SIGTERM cannot finish leaving before
+  // then either: 10 s, not librdkafka's 45 s. Its -X session.timeout.ms wins.
+  if (props.Find("session.timeout.ms") == nullptr) props.Set("session.timeout.ms", "10000");
   return props;
 }
 
@@ -85,9 +89,16 @@ absl::StatusOr<std::unique_ptr<RegionConsumer>> RegionConsumer::Start(ConsumerOp
 RegionConsumer::~RegionConsumer() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
+  if (!rk_) return;  // Start failed before the client existed
+  close_deadline_ = absl::Now() + options_.close_timeout;
   Commit(nullptr);
   // Leaves the group; the revoke callback commits once more.
-  rd_kafka_consumer_close(rk_.get());
+  if (!common::CloseConsumer(rk_, *close_deadline_ - absl::Now())) {
+    log::Warn(
+        "left the region's group without a clean close: Kafka did not answer in time; "
+        "the group reassigns its partitions after its session timeout",
+        {{"region", region_.name()}, {"close_timeout", options_.close_timeout}});
+  }
 }
 
 void RegionConsumer::OnRebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
@@ -210,7 +221,10 @@ void RegionConsumer::AnchorStartOffsets(rd_kafka_topic_partition_list_t* partiti
 
 bool RegionConsumer::CommitOffsets(const rd_kafka_topic_partition_list_t* list) {
   if (list->cnt == 0) return false;
-  const rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list, 0);
+  const absl::Duration timeout =
+      close_deadline_ ? std::max(absl::ZeroDuration(), *close_deadline_ - absl::Now())
+                      : options_.commit_timeout;
+  const rd_kafka_resp_err_t err = common::CommitWithin(rk_.get(), list, timeout);
   metrics_->commits.Labels({region_.name(), err == RD_KAFKA_RESP_ERR_NO_ERROR ? "ok" : "error"})
       .Increment();
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -34,6 +34,11 @@ struct ConsumerOptions {
   std::string auto_offset_reset = "latest";
   absl::Duration commit_interval = absl::Seconds(1);
   size_t buffer_limit = 10000;
+  // How long one commit may wait for Kafka, and the close (final commits, leaving the
+  // group) in all. Past them the commit is given up: that work stays uncommitted and is
+  // delivered again by the group's next member (at-least-once).
+  absl::Duration commit_timeout = absl::Seconds(5);
+  absl::Duration close_timeout = absl::Seconds(5);
 };
 
 // The consumer settings of a region's group: `options.kafka` with the group, manual commits
@@ -47,7 +52,7 @@ class RegionConsumer {
   static absl::StatusOr<std::unique_ptr<RegionConsumer>> Start(ConsumerOptions options,
                                                                Region& region,
                                                                metrics::Registry& registry);
-  // Commits what is finished and leaves the group.
+  // Commits what is finished and leaves the group, within `close_timeout`.
   ~RegionConsumer();
 
   // Partitions assigned here with committed and end offsets (cached watermarks).
@@ -64,7 +69,7 @@ class RegionConsumer {
   void Run();
   void Commit(const std::vector<int32_t>* only);
   // Commits `list`, counts it, and records the offsets as committed; false on failure
-  // (logged) or an empty list.
+  // (logged) or an empty list. Waits up to `commit_timeout`, or to the close's deadline.
   bool CommitOffsets(const rd_kafka_topic_partition_list_t* list);
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
   void AnchorStartOffsets(rd_kafka_topic_partition_list_t* partitions);
@@ -79,6 +84,9 @@ class RegionConsumer {
   common::KafkaPtr rk_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  // Set by the destructor once the consumer thread is gone: the deadline of the close,
+  // whose commits (the revoke callback's too) run on the destructor's thread.
+  std::optional<absl::Time> close_deadline_;
 
   mutable common::Mutex mu_;
   std::map<int32_t, int64_t> committed_ ABSL_GUARDED_BY(mu_);

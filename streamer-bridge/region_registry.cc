@@ -1,5 +1,7 @@
 #include "streamer-bridge/region_registry.h"
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "common/core/log.h"
 #include "common/core/naming.h"
@@ -131,7 +133,14 @@ void RegionRegistry::LeaveAll() {
     draining_ = true;
     regions.swap(regions_);
   }
-  for (auto& [name, rt] : regions) rt.consumer.reset();  // commit what is finished, leave
+  // Every region commits what is finished and leaves its group at once: each close waits
+  // for Kafka up to its close_timeout, and one slow region does not hold up the others.
+  std::vector<std::thread> leaving;
+  leaving.reserve(regions.size());
+  for (auto& [name, rt] : regions) {
+    leaving.emplace_back([consumer = std::move(rt.consumer)]() mutable { consumer.reset(); });
+  }
+  for (std::thread& t : leaving) t.join();
 }
 
 }  // namespace cdnwarm::bridge

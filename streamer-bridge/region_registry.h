@@ -87,7 +87,8 @@ class RegionRegistry {
   // deliveries stay outstanding, so acks still find them) and the streams end with `end`.
   // Returns the regions, for the caller to watch what is outstanding.
   std::vector<std::shared_ptr<Region>> StopAll(const grpc::Status& end);
-  // Step two: every region leaves its group (commits what is finished). Idempotent.
+  // Step two: every region leaves its group (commits what is finished), all at once, each
+  // within its consumer's close_timeout. Idempotent.
   void LeaveAll();
 
  private:

@@ -43,15 +43,17 @@ absl::StatusOr<std::unique_ptr<ResultPublisher>> ResultPublisher::Create(
 }
 
 ResultPublisher::~ResultPublisher() {
-  if (kafka_) {  // null when Create failed
-    Flush(absl::Seconds(10));
-    kafka_->Stop();
-    // What Kafka never acknowledged (brokers down at exit) is purged; its offsets stay
-    // unfinished (uncommitted), so a new process delivers it again: nothing is lost.
-    kafka_->Purge();
-  }
+  Close(absl::Seconds(10));
   common::MutexLock lock(&backlog_mu_);
   for (Pending& p : backlog_) delete p.stored;
+}
+
+void ResultPublisher::Close(absl::Duration timeout) {
+  if (closed_ || !kafka_) return;  // kafka_ is null when Create failed
+  closed_ = true;
+  Flush(timeout);
+  kafka_->Stop();
+  kafka_->Purge();
 }
 
 void ResultPublisher::Flush(absl::Duration timeout) {

@@ -30,6 +30,7 @@ class ResultPublisher final : public ResultSink {
       std::string dead_letter_topic, metrics::Registry& registry,
       std::function<void(bool)> on_health = nullptr,
       std::function<void(const std::string&)> on_lost = nullptr, std::string requests_topic = "");
+  // Close(10 s), unless closed already.
   ~ResultPublisher() override;
 
   // Record key: task id. Value: the WarmResult.
@@ -43,6 +44,10 @@ class ResultPublisher final : public ResultSink {
 
   // Waits for what is queued, up to `timeout`.
   void Flush(absl::Duration timeout) override;
+  // Flushes up to `timeout`, then purges what Kafka never acknowledged (brokers down at
+  // exit): those offsets stay unfinished, uncommitted, and a new process delivers them
+  // again. Nothing may be sent after. Idempotent.
+  void Close(absl::Duration timeout);
 
  private:
   ResultPublisher(std::string results_topic, std::string dead_letter_topic,
@@ -70,6 +75,7 @@ class ResultPublisher final : public ResultSink {
   std::function<void(bool)> on_health_;
   std::function<void(const std::string&)> on_lost_;
   std::atomic<bool> lost_{false};
+  bool closed_ = false;  // the owner's thread only
 
   std::string requests_topic_;  // the dead letters' source topic
   const std::string results_topic_;

@@ -1,8 +1,39 @@
 #include "common/kafka/kafka_handles.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace cdnwarm::common {
+namespace {
+
+// Serves `queue`'s callbacks until `done` or `deadline`, a tenth of a second at a time.
+template <typename Done>
+bool ServeUntil(rd_kafka_queue_t* queue, absl::Time deadline, Done done) {
+  while (!done()) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    const int64_t ms = std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 1, 100);
+    rd_kafka_queue_poll_callback(queue, static_cast<int>(ms));
+  }
+  return true;
+}
+
+struct CommitAnswer {
+  bool done = false;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
+
+// Runs only while CommitWithin serves its queue: a reply that comes after it gave up
+// reaches a destroyed queue and is dropped, never this callback.
+void OnCommitted(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
+                 void* opaque) {
+  CommitAnswer* answer = static_cast<CommitAnswer*>(opaque);
+  answer->done = true;
+  answer->err = err;
+}
+
+}  // namespace
 
 absl::StatusOr<KafkaPtr> NewKafkaClient(rd_kafka_type_t type, KafkaConfPtr conf) {
   char err[512] = {};
@@ -13,6 +44,38 @@ absl::StatusOr<KafkaPtr> NewKafkaClient(rd_kafka_type_t type, KafkaConfPtr conf)
   }
   conf.release();  // owned by the client now
   return rk;
+}
+
+rd_kafka_resp_err_t CommitWithin(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* offsets,
+                                 absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  KafkaQueuePtr queue(rd_kafka_queue_new(rk));
+  CommitAnswer answer;
+  if (rd_kafka_resp_err_t e =
+          rd_kafka_commit_queue(rk, offsets, queue.get(), &OnCommitted, &answer);
+      e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return e;
+  }
+  if (!ServeUntil(queue.get(), deadline, [&] { return answer.done; })) {
+    return RD_KAFKA_RESP_ERR__TIMED_OUT;
+  }
+  return answer.err;
+}
+
+bool CloseConsumer(KafkaPtr& rk, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  KafkaQueuePtr queue(rd_kafka_queue_new(rk.get()));
+  KafkaErrorPtr refused(rd_kafka_consumer_close_queue(rk.get(), queue.get()));
+  const bool closed = !refused && ServeUntil(queue.get(), deadline, [&] {
+    return rd_kafka_consumer_closed(rk.get()) != 0;
+  });
+  queue.reset();  // before the handle, which it refers to
+  if (closed) {
+    rk.reset();
+  } else {
+    rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  }
+  return closed;
 }
 
 KafkaErrorPtr ProduceCopy(rd_kafka_t* rk, const std::string& topic, std::string_view key,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/core/c_handle.h"
 #include "librdkafka/rdkafka.h"
 
@@ -31,6 +32,21 @@ using KafkaErrorPtr = CHandle<rd_kafka_error_t, rd_kafka_error_destroy>;
 // takes: librdkafka owns it once the client exists, and it is freed here otherwise.
 // INVALID_ARGUMENT with librdkafka's reason when the configuration is refused.
 absl::StatusOr<KafkaPtr> NewKafkaClient(rd_kafka_type_t type, KafkaConfPtr conf);
+
+// Commits `offsets` for the consumer `rk` and waits up to `timeout` for the group
+// coordinator's answer. librdkafka's own synchronous commit waits as long as no
+// coordinator is known: a whole session timeout (45 s by default) when Kafka is down.
+// Returns the commit's error, or __TIMED_OUT when no answer came in time (the commit may
+// still land later).
+rd_kafka_resp_err_t CommitWithin(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* offsets,
+                                 absl::Duration timeout);
+
+// Closes the consumer `rk`, then destroys it (`rk` is null after): its assignment is
+// revoked (its rebalance callback runs on this thread, and may still use `rk`), the final
+// commits are made and the group is left. Gives up at `timeout`, when Kafka cannot be
+// reached, and destroys the handle without the close; returns false then, and the group
+// notices the member gone after its session timeout.
+bool CloseConsumer(KafkaPtr& rk, absl::Duration timeout);
 
 // Queues one record (key and value copied) with the produceva API: librdkafka's producev
 // macros do not compile under -Wold-style-cast. `opaque` reaches the delivery report as

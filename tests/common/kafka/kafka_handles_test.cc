@@ -1,5 +1,6 @@
 // NewKafkaClient: a client from a configuration, or librdkafka's refusal named by client
-// kind (the configuration is freed either way; ASan checks it).
+// kind (the configuration is freed either way; ASan checks it). CommitWithin and
+// CloseConsumer give up when Kafka cannot be reached (a port nothing listens on).
 
 #include "common/kafka/kafka_handles.h"
 
@@ -49,6 +50,37 @@ TEST(NewKafkaClientTest, ARefusedConfigurationIsAnErrorNamingTheClientAndTheReas
   EXPECT_THAT(p.status().message(), HasSubstr("ssl.ca.location"));
   absl::StatusOr<KafkaPtr> c = NewKafkaClient(RD_KAFKA_CONSUMER, bad_ca());
   EXPECT_THAT(c.status().message(), HasSubstr("Kafka consumer: "));
+}
+
+KafkaPtr UnreachableConsumer() {
+  absl::StatusOr<KafkaPtr> c =
+      NewKafkaClient(RD_KAFKA_CONSUMER, Conf({{"bootstrap.servers", "127.0.0.1:1"},
+                                              {"group.id", "g"},
+                                              {"session.timeout.ms", "1000"},
+                                              {"log_level", "0"}}));
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? *std::move(c) : nullptr;
+}
+
+// librdkafka's own synchronous commit waits for a coordinator for a whole session timeout.
+TEST(CommitWithinTest, GivesUpWhenNoCoordinatorAnswers) {
+  KafkaPtr rk = UnreachableConsumer();
+  ASSERT_NE(rk, nullptr);
+  KafkaTopicPartitionListPtr offsets(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(offsets.get(), "t", 0)->offset = 5;
+  EXPECT_EQ(CommitWithin(rk.get(), offsets.get(), absl::Milliseconds(300)),
+            RD_KAFKA_RESP_ERR__TIMED_OUT);
+  // The answer that comes later (none here) reaches no callback: destroying is safe.
+}
+
+TEST(CloseConsumerTest, DestroysTheHandleEitherWay) {
+  KafkaPtr rk = UnreachableConsumer();
+  ASSERT_NE(rk, nullptr);
+  KafkaTopicPartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(topics.get(), "t", RD_KAFKA_PARTITION_UA);
+  ASSERT_EQ(rd_kafka_subscribe(rk.get(), topics.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
+  CloseConsumer(rk, absl::Milliseconds(300));
+  EXPECT_EQ(rk, nullptr);
 }
 
 }  // namespace
