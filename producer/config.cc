@@ -26,6 +26,16 @@ ABSL_FLAG(double, client_rate, 0,
 ABSL_FLAG(double, client_burst, 0,
           "A client's burst above --client_rate, URLs (default: 10 s' worth)");
 ABSL_FLAG(int, max_batch_urls, 1'000'000, "URLs one WarmBatch stream may carry");
+ABSL_FLAG(std::string, console_address, "",
+          "Web console's listen address, e.g. 0.0.0.0:8080 (the page and its /v1/ JSON API); "
+          "empty: no console");
+ABSL_FLAG(std::string, console_dir, "/usr/share/cdnwarm/console",
+          "The console's built front end (index.html and assets/)");
+ABSL_FLAG(std::string, console_bridge_address, "",
+          "streamer-bridge gRPC address the console's Regions view calls (ListSubscriptions, "
+          "Seek); empty: no Regions view");
+ABSL_FLAG(std::string, console_bridge_ca_file, "",
+          "PEM roots for TLS to --console_bridge_address (set: TLS; empty: plaintext)");
 
 namespace cdnwarm::producer {
 
@@ -72,6 +82,17 @@ absl::StatusOr<ProducerConfig> ProducerConfigFromFlags() {
     return absl::InvalidArgumentError("--max_batch_urls must be between 1 and 100000000");
   }
   c.max_batch_urls = static_cast<size_t>(max_batch_urls);
+  c.console_address = absl::GetFlag(FLAGS_console_address);
+  c.console_dir = absl::GetFlag(FLAGS_console_dir);
+  c.console_bridge_address = absl::GetFlag(FLAGS_console_bridge_address);
+  c.console_bridge_tls = common::TlsFiles{.ca_file = absl::GetFlag(FLAGS_console_bridge_ca_file),
+                                          .ca_flag = "console_bridge_ca_file"};
+  c.use_console_bridge_tls = !c.console_bridge_tls.ca_file.empty();
+  if (absl::Status s = common::CheckTlsFiles(c.console_bridge_tls); !s.ok()) return s;
+  if (!c.console_bridge_address.empty() && c.console_address.empty()) {
+    return absl::InvalidArgumentError(
+        "--console_bridge_address needs --console_address (the console that calls it)");
+  }
   return c;
 }
 

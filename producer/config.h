@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/core/config.h"
+#include "common/core/tls.h"
 #include "common/fetch/ssrf_guard.h"
 #include "common/kafka/kafka_flags.h"
 
@@ -32,6 +33,12 @@ struct ProducerConfig {
   double client_rate = 0;  // URLs/s per client; 0 unlimited
   double client_burst = 1;
   size_t max_batch_urls = 1'000'000;
+  // The web console (common/web/console_server.h); off when the address is empty.
+  std::string console_address;
+  std::string console_dir;
+  std::string console_bridge_address;   // the Regions view's bridge; empty: no Regions view
+  common::TlsFiles console_bridge_tls;  // TLS to it when use_console_bridge_tls
+  bool use_console_bridge_tls = false;
 };
 
 absl::StatusOr<ProducerConfig> ProducerConfigFromFlags();

@@ -1,8 +1,11 @@
 #include "producer/producer_app.h"
 
 #include "absl/strings/str_cat.h"
+#include "cdnwarm/v1/bridge.grpc.pb.h"
+#include "cdnwarm/v1/producer.grpc.pb.h"
 #include "common/core/log.h"
 #include "common/kafka/kafka_admin.h"
+#include "grpcpp/create_channel.h"
 
 namespace cdnwarm::producer {
 
@@ -66,8 +69,40 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
   app->service_ = std::make_unique<ProducerService>(service_options, *app->intake_, *app->tracker_,
                                                     c.fetch_guard, app->auth_, registry);
   app->runner_->AddService(app->service_.get());
-  app->runner_->OnDrain([service = app->service_.get()] { service->StartDrain(); });
+  if (!c.console_address.empty()) {
+    app->runner_->OnStarted([app = app.get()] { return app->StartConsole(); });
+  }
+  app->runner_->OnDrain([app = app.get(), service = app->service_.get()] {
+    if (app->console_) app->console_->Shutdown();  // the console's streams end with the drain
+    service->StartDrain();
+  });
   return app;
+}
+
+absl::Status ProducerApp::StartConsole() {
+  std::vector<web::GatewayRoute> routes;
+  routes.push_back({.service = std::string(cdnwarm::v1::Producer::service_full_name()),
+                    .channel = runner_->InProcessChannel()});
+  if (!config_.console_bridge_address.empty()) {
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (config_.use_console_bridge_tls) {
+      absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> tls =
+          common::ChannelCredentials(config_.console_bridge_tls);
+      if (!tls.ok()) return tls.status();
+      credentials = *std::move(tls);
+    }
+    // What an operator needs of the bridge; a warmer's calls are not the console's.
+    routes.push_back({.service = std::string(cdnwarm::v1::Bridge::service_full_name()),
+                      .channel = grpc::CreateChannel(config_.console_bridge_address, credentials),
+                      .methods = {"ListSubscriptions", "Seek"}});
+  }
+  absl::StatusOr<std::unique_ptr<web::ConsoleServer>> console = web::ConsoleServer::Start(
+      {.address = config_.console_address, .files_dir = config_.console_dir, .routes = routes});
+  if (!console.ok()) return console.status();
+  console_ = *std::move(console);
+  log::Info("console serving",
+            {{"console_port", console_->port()}, {"bridge", config_.console_bridge_address}});
+  return absl::OkStatus();
 }
 
 ProducerApp::~ProducerApp() {
@@ -75,6 +110,7 @@ ProducerApp::~ProducerApp() {
   // the intake), then the publisher: its poll thread and its shutdown answer pending
   // publishes through callbacks into the service, which must still be there. Only then
   // the service and the rest.
+  console_.reset();  // its calls end before the server they call goes
   runner_.reset();
   if (service_) service_->StopTicker();
   publisher_.reset();

@@ -9,6 +9,7 @@
 #include "common/core/bearer_auth.h"
 #include "common/core/metrics.h"
 #include "common/core/server_runner.h"
+#include "common/web/console_server.h"
 #include "producer/config.h"
 #include "producer/intake.h"
 #include "producer/job_feed.h"
@@ -27,11 +28,15 @@ class ProducerApp {
   ~ProducerApp();
 
   common::ServerRunner& runner() { return *runner_; }
+  // The console's port once the runner started; 0 when there is no console.
+  int console_port() const { return console_ ? console_->port() : 0; }
   // Flushes what the broker has not acknowledged yet; after the runner drained.
   absl::Status FlushKafka();
 
  private:
   explicit ProducerApp(ProducerConfig config) : config_(std::move(config)) {}
+  // Serves the console, calling this process's server in-process (and the bridge).
+  absl::Status StartConsole();
 
   const ProducerConfig config_;
   common::BearerAuth auth_;
@@ -41,6 +46,7 @@ class ProducerApp {
   std::unique_ptr<JobFeed> feed_;
   std::unique_ptr<Intake> intake_;
   std::unique_ptr<ProducerService> service_;
+  std::unique_ptr<web::ConsoleServer> console_;
 };
 
 }  // namespace cdnwarm::producer

@@ -57,6 +57,24 @@ absl::StatusOr<Listener> ResolveListener(absl::string_view address) {
   return Listener{text, port};
 }
 
+class ChunkWriter final : public HttpBodyWriter {
+ public:
+  explicit ChunkWriter(mg_connection* conn) : conn_(conn) {}
+  bool Write(absl::string_view chunk) override {
+    if (gone_) return false;
+    if (chunk.empty()) return true;  // an empty chunk would end the body
+    gone_ = mg_send_chunk(conn_, chunk.data(), static_cast<unsigned>(chunk.size())) <= 0;
+    return !gone_;
+  }
+  void End() {
+    if (!gone_) mg_send_chunk(conn_, "", 0);
+  }
+
+ private:
+  mg_connection* const conn_;
+  bool gone_ = false;
+};
+
 int LogMessage(const mg_connection* /*conn*/, const char* message) {
   log::Warn("http server", {{"message", message}});
   return 1;  // handled: civetweb writes nothing itself
@@ -212,13 +230,22 @@ int HttpServer::Serve(mg_connection* conn, void* self_ptr) {
 
   mg_response_header_start(conn, response.status);
   mg_response_header_add(conn, "Content-Type", response.content_type.c_str(), -1);
-  const std::string length = std::to_string(response.body.size());
-  mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
+  const bool streamed = response.stream != nullptr && request.method != "HEAD";
+  if (streamed) {
+    mg_response_header_add(conn, "Transfer-Encoding", "chunked", -1);
+  } else {
+    const std::string length = std::to_string(response.body.size());
+    mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
+  }
   for (const auto& [name, value] : response.headers) {
     mg_response_header_add(conn, name.c_str(), value.c_str(), -1);
   }
   mg_response_header_send(conn);
-  if (request.method != "HEAD" && !response.body.empty()) {
+  if (streamed) {
+    ChunkWriter writer(conn);
+    response.stream(writer);
+    writer.End();
+  } else if (request.method != "HEAD" && !response.body.empty()) {
     mg_write(conn, response.body.data(), response.body.size());
   }
   return response.status;  // > 0: handled

@@ -30,11 +30,22 @@ struct HttpRequest {
   const std::string* Header(absl::string_view name) const;
 };
 
+// Writes a streamed response body, one chunk at a time, straight to the client.
+class HttpBodyWriter {
+ public:
+  virtual ~HttpBodyWriter() = default;
+  // False once the client has gone (write after that: no-op, false again).
+  virtual bool Write(absl::string_view chunk) = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // When set, the body is streamed (chunked transfer encoding) and `body` is ignored: the
+  // headers go first, then `stream` writes until it returns, on the request's thread.
+  std::function<void(HttpBodyWriter&)> stream;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;

@@ -90,10 +90,29 @@ absl::Status ServerRunner::Start() {
   publish(readiness_.Ready());
   readiness_.OnChange(publish);
 
+  for (const auto& hook : started_hooks_) {
+    if (absl::Status s = hook(); !s.ok()) {
+      server_->Shutdown(std::chrono::system_clock::now());
+      server_.reset();
+      admin_.reset();
+      return s;
+    }
+  }
+
   log::Info(
       "serving",
       {{"grpc_port", grpc_port_}, {"admin_port", admin_->port()}, {"ready", readiness_.Ready()}});
   return absl::OkStatus();
+}
+
+void ServerRunner::OnStarted(std::function<absl::Status()> hook) {
+  started_hooks_.push_back(std::move(hook));
+}
+
+std::shared_ptr<grpc::Channel> ServerRunner::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);  // the server's own limit applies to what it is sent
+  return server_->InProcessChannel(args);
 }
 
 void ServerRunner::Shutdown() {

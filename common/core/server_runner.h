@@ -62,11 +62,16 @@ class ServerRunner {
   void AddService(grpc::Service* service);
   // Runs when a drain begins, before the gRPC server stops taking calls. Before Start only.
   void OnDrain(std::function<void()> hook);
+  // Runs at the end of Start, once both ports serve (e.g. a server that calls this one
+  // through InProcessChannel). An error stops the servers and is Start's. Before Start only.
+  void OnStarted(std::function<absl::Status()> hook);
   Readiness& readiness() { return readiness_; }
 
   // Binds both ports and starts serving. Errors name the address that failed.
   absl::Status Start();
   int grpc_port() const { return grpc_port_; }
+  // A channel to this process's gRPC server, in-process: no network, no TLS. After Start.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
   int admin_port() const { return admin_->port(); }
 
   // Begins the drain and returns at once; safe from any thread, more than once.
@@ -84,6 +89,7 @@ class ServerRunner {
   Readiness readiness_;
   std::vector<grpc::Service*> services_;
   std::vector<std::function<void()>> drain_hooks_;
+  std::vector<std::function<absl::Status()>> started_hooks_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpServer> admin_;
   int grpc_port_ = 0;

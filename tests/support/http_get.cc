@@ -1,8 +1,13 @@
 #include "tests/support/http_get.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <memory>
+
+#include "common/core/unique_fd.h"
 
 namespace cdnwarm::testing {
 namespace {
@@ -51,6 +56,24 @@ HttpResult HttpSend(const std::string& method, const std::string& url, const std
   curl_easy_getinfo(curl.get(), CURLINFO_CONTENT_TYPE, &ct);
   if (ct != nullptr) r.content_type = ct;
   return r;
+}
+
+std::string RawHttpUntil(int port, const std::string& request, std::string_view until) {
+  const common::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return "";
+  if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0) return "";
+  std::string got;
+  char buf[4096];
+  while (got.find(until) == std::string::npos) {
+    const ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
 }
 
 }  // namespace cdnwarm::testing
