@@ -91,6 +91,9 @@ absl::Status ProducerApp::StartConsole() {
       if (!tls.ok()) return tls.status();
       credentials = *std::move(tls);
     }
+    // The gateway finds methods in the generated pool: touching a message of bridge.proto
+    // links its descriptors in (the producer calls nothing else of it).
+    (void)cdnwarm::v1::ListSubscriptionsRequest::descriptor();
     // What an operator needs of the bridge; a warmer's calls are not the console's.
     routes.push_back({.service = std::string(cdnwarm::v1::Bridge::service_full_name()),
                       .channel = grpc::CreateChannel(config_.console_bridge_address, credentials),

@@ -209,7 +209,8 @@ int HttpServer::Serve(mg_connection* conn, void* self_ptr) {
     response = {413,
                 "text/plain; charset=utf-8",
                 absl::StrCat("request body larger than ", self.options_.max_body_bytes, " bytes\n"),
-                {}};
+                {},
+                nullptr};
   } else {
     char buf[8192];
     int n = 0;
@@ -222,7 +223,8 @@ int HttpServer::Serve(mg_connection* conn, void* self_ptr) {
           413,
           "text/plain; charset=utf-8",
           absl::StrCat("request body larger than ", self.options_.max_body_bytes, " bytes\n"),
-          {}};
+          {},
+          nullptr};
     } else {
       response = self.handler_(request);
     }

@@ -17,10 +17,10 @@
 namespace cdnwarm::web {
 
 struct ConsoleOptions {
-  std::string address;    // "host:port"; port 0 picks a free one
-  std::string files_dir;  // the front end's build output (index.html and assets/)
-  std::vector<GatewayRoute> routes;
-  GatewayOptions gateway;
+  std::string address{};    // "host:port"; port 0 picks a free one
+  std::string files_dir{};  // the front end's build output (index.html and assets/)
+  std::vector<GatewayRoute> routes{};
+  GatewayOptions gateway{};
   int threads = 16;  // each open job view holds one while it streams
   size_t max_body_bytes = 16 << 20;
 };

@@ -143,15 +143,15 @@ const char* CodeName(int code) {
   return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
 }
 
-// {"code": 3, "status": "INVALID_ARGUMENT", "message": "..."}, printed by protobuf.
+// {"code":3,"status":"INVALID_ARGUMENT","message":"..."}, in that order; the message is a
+// JSON string as protobuf's printer writes it.
 std::string StatusJson(int code, absl::string_view message) {
-  pb::Struct body;
-  (*body.mutable_fields())["code"].set_number_value(code);
-  (*body.mutable_fields())["status"].set_string_value(CodeName(code));
-  (*body.mutable_fields())["message"].set_string_value(std::string(message));
-  std::string out;
-  (void)pb::util::MessageToJsonString(body, &out);
-  return out;
+  pb::Value text;
+  text.set_string_value(std::string(message));
+  std::string quoted;
+  (void)pb::util::MessageToJsonString(text, &quoted);
+  return absl::StrCat("{\"code\":", code, ",\"status\":\"", CodeName(code),
+                      "\",\"message\":", quoted, "}");
 }
 
 HttpResponse Error(int code, absl::string_view message) {
@@ -174,8 +174,8 @@ absl::StatusOr<grpc::ByteBuffer> ToWire(const pb::Descriptor* type, absl::string
       pb::MessageFactory::generated_factory()->GetPrototype(type)->New());
   pb::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
-  if (absl::Status s = pb::util::JsonStringToMessage(json, message.get(), options); !s.ok()) {
-    return absl::InvalidArgumentError(s.message());
+  if (auto s = pb::util::JsonStringToMessage(std::string(json), message.get(), options); !s.ok()) {
+    return absl::InvalidArgumentError(s.message().ToString());
   }
   const std::string bytes = message->SerializeAsString();
   grpc::Slice slice(bytes);
@@ -196,7 +196,9 @@ absl::StatusOr<std::string> ToJson(const pb::Descriptor* type, const grpc::ByteB
     return absl::InternalError(absl::StrCat("reply is not a ", type->full_name()));
   }
   std::string json;
-  if (absl::Status s = pb::util::MessageToJsonString(*message, &json); !s.ok()) return s;
+  if (auto s = pb::util::MessageToJsonString(*message, &json); !s.ok()) {
+    return absl::InternalError(s.message().ToString());
+  }
   return json;
 }
 
@@ -213,10 +215,10 @@ absl::StatusOr<std::vector<grpc::ByteBuffer>> Requests(const pb::MethodDescripto
     return out;
   }
   pb::ListValue list;
-  if (absl::Status s = pb::util::JsonStringToMessage(body, &list); !s.ok()) {
+  if (auto s = pb::util::JsonStringToMessage(body, &list); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(method.name(), " takes a JSON array of ",
                                                    method.input_type()->name(),
-                                                   " messages: ", s.message()));
+                                                   " messages: ", s.message().ToString()));
   }
   if (static_cast<size_t>(list.values_size()) > max_messages) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -249,7 +251,7 @@ int HttpStatusOf(int grpc_code) {
     case grpc::StatusCode::OK:
       return 200;
     case grpc::StatusCode::CANCELLED:
-      return 499;
+      return 503;  // the console's drain ended it (civetweb knows no 499)
     case grpc::StatusCode::INVALID_ARGUMENT:
       return 400;
     case grpc::StatusCode::DEADLINE_EXCEEDED:

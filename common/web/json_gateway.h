@@ -14,7 +14,8 @@
 //   once the call ends; a comment line (":") when it has been quiet for a while. A call that fails
 //   before its first message is answered as an error.
 // - An error is its HTTP equivalent (INVALID_ARGUMENT 400, UNAUTHENTICATED 401,
-//   PERMISSION_DENIED 403, NOT_FOUND 404, RESOURCE_EXHAUSTED 429, UNAVAILABLE 503, ...)
+//   PERMISSION_DENIED 403, NOT_FOUND 404, RESOURCE_EXHAUSTED 429, UNAVAILABLE and CANCELLED
+//   503, ...)
 //   with the body {"code": <gRPC code>, "status": "<NAME>", "message": "..."}.
 //
 // Every call goes through a gRPC channel to the service itself (in-process for the
@@ -37,9 +38,9 @@
 namespace cdnwarm::web {
 
 struct GatewayRoute {
-  std::string service;  // full name, e.g. "cdnwarm.v1.Producer"
-  std::shared_ptr<grpc::Channel> channel;
-  std::vector<std::string> methods;  // the methods offered; every one of the service's if empty
+  std::string service{};  // full name, e.g. "cdnwarm.v1.Producer"
+  std::shared_ptr<grpc::Channel> channel{};
+  std::vector<std::string> methods{};  // the methods offered; every one of the service's if empty
 };
 
 struct GatewayOptions {

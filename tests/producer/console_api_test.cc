@@ -55,7 +55,8 @@ class ConsoleApiTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<ProducerApp>> app = ProducerApp::Create(c, registry_);
     ASSERT_TRUE(app.ok()) << app.status();
     app_ = *std::move(app);
-    ASSERT_TRUE(app_->runner().Start().ok());
+    const absl::Status started = app_->runner().Start();
+    ASSERT_TRUE(started.ok()) << started;
     ASSERT_GT(app_->console_port(), 0);
   }
   void TearDown() override {

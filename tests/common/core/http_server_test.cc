@@ -131,5 +131,23 @@ TEST(SplitHostPortTest, Forms) {
   EXPECT_FALSE(SplitHostPort("h:abc", &host, &port).ok());
 }
 
+TEST(HttpServerTest, AStreamedBodyArrivesChunkByChunk) {
+  auto server = HttpServer::Start("127.0.0.1:0", [](const HttpRequest&) {
+    HttpResponse r;
+    r.content_type = "text/event-stream";
+    r.stream = [](HttpBodyWriter& out) {
+      for (int i = 0; i < 3; ++i) ASSERT_TRUE(out.Write(absl::StrCat("part", i, "\n")));
+      EXPECT_TRUE(out.Write("")) << "an empty write is no chunk, not the end";
+    };
+    return r;
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  const auto r = HttpGet(Url(**server, "/"));
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/event-stream");
+  EXPECT_EQ(r.body, "part0\npart1\npart2\n");
+}
+
 }  // namespace
 }  // namespace cdnwarm::common

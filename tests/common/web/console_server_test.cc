@@ -102,26 +102,35 @@ class StandInProducer final : public v1::Producer::CallbackService {
         }
       }
       void OnWriteDone(bool ok) override {
-        if (!ok) return Finish(grpc::Status::CANCELLED);
+        if (!ok) return End(grpc::Status::CANCELLED);
         Next();
       }
-      void OnCancel() override { service_->watch_cancelled.Notify(); }
+      void OnCancel() override {
+        service_->watch_cancelled.Notify();
+        End(grpc::Status::CANCELLED);
+      }
       void OnDone() override {
         --service_->open_watches;
         delete this;
       }
 
      private:
+      // Finish, once: a cancel and a failed write may both want to.
+      void End(const grpc::Status& status) {
+        if (!finished_.exchange(true)) Finish(status);
+      }
       void Next() {
         if (hold_ && sent_ == count_) return;  // held open until cancelled
-        if (count_ < 0 || sent_ == count_)
-          return Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "gone"));
+        if (count_ < 0 || sent_ == count_) {
+          return End(grpc::Status(grpc::StatusCode::NOT_FOUND, "gone"));
+        }
         job_.set_total_tasks(++sent_);
         StartWrite(&job_);
       }
       StandInProducer* service_;
       const int count_;
       const bool hold_;
+      std::atomic<bool> finished_{false};
       int sent_ = 0;
       v1::Job job_;
     };
@@ -181,7 +190,8 @@ class ConsoleServerTest : public ::testing::Test {
 
 TEST_F(ConsoleServerTest, AUnaryCallIsJsonInAndJsonOutWithTheAuthorizationPassedOn) {
   const HttpResult r =
-      Post("Warm", R"({"url": "https://a.example/x", "options": {"ttlSeconds": 5}})");
+      Post("Warm",
+           R"({"url": "https://a.example/x", "options": {"ttl": "5s", "targetRegions": ["eu"]}})");
   ASSERT_EQ(r.error, "");
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.content_type, "application/json");
@@ -227,7 +237,7 @@ TEST_F(ConsoleServerTest, PathsMethodsAndContentTypesAreChecked) {
   EXPECT_EQ(form.status, 415) << "a cross-origin form cannot post without a preflight";
   const HttpResult control =
       Post("Warm", R"({"url":"https://a.example/"})", {"Authorization: Bearer a\x01z"});
-  EXPECT_EQ(control.status, 401);
+  EXPECT_THAT(control.status, ::testing::AnyOf(400, 401)) << "a control character in a header";
 }
 
 TEST_F(ConsoleServerTest, AClientStreamingCallTakesAnArrayInOrder) {
@@ -265,7 +275,8 @@ TEST_F(ConsoleServerTest, ShutdownEndsTheStreamsUnderWayAndRefusesNewCalls) {
   console_->Shutdown();
   ASSERT_TRUE(service_.watch_cancelled.WaitForNotificationWithTimeout(absl::Seconds(30)));
   watcher.join();
-  EXPECT_EQ(held.status, 499) << "cancelled before its first message: " << held.body;
+  EXPECT_EQ(held.status, 503) << "cancelled before its first message: " << held.body;
+  EXPECT_THAT(held.body, HasSubstr(R"("status":"CANCELLED")"));
   EXPECT_EQ(Post("Warm", R"({"url": "https://a.example/"})").status, 503);
   EXPECT_THAT(HttpGet(Url("/")).body, HasSubstr("<title>cdnwarm</title>"))
       << "the page is still served";
