@@ -129,7 +129,36 @@ absl::StatusOr<cdnwarm::v1::Job> JobTracker::Get(const std::string& job_id) cons
   common::MutexLock lock(&mu_);
   const Job* found = Known(job_id);
   if (found == nullptr) return NotKnown(job_id);
-  const Job& job = *found;
+  return ToProto(job_id, *found);
+}
+
+absl::StatusOr<std::vector<cdnwarm::v1::Job>> JobTracker::List(const std::string& after,
+                                                               size_t limit, bool* more) const {
+  common::MutexLock lock(&mu_);
+  auto it = order_.rbegin();
+  if (!after.empty()) {
+    it = std::find(order_.rbegin(), order_.rend(), after);
+    if (it == order_.rend() || Known(after) == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "page_token: job \"", after, "\" is not known any more (evicted); list again"));
+    }
+    ++it;
+  }
+  std::vector<cdnwarm::v1::Job> out;
+  *more = false;
+  for (; it != order_.rend(); ++it) {
+    const Job* job = Known(*it);
+    if (job == nullptr) continue;  // results seen before its tasks
+    if (out.size() == limit) {
+      *more = true;
+      break;
+    }
+    out.push_back(ToProto(*it, *job));
+  }
+  return out;
+}
+
+cdnwarm::v1::Job JobTracker::ToProto(const std::string& job_id, const Job& job) const {
   cdnwarm::v1::Job out;
   out.set_job_id(job_id);
   out.set_total_tasks(job.tasks.size());

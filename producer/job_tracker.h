@@ -51,6 +51,11 @@ class JobTracker {
 
   // NOT_FOUND for a job never seen, evicted, or older than the window.
   absl::StatusOr<cdnwarm::v1::Job> Get(const std::string& job_id) const;
+  // Up to `limit` jobs, newest first, after the job `after` (empty: from the newest), and
+  // whether older ones follow. INVALID_ARGUMENT naming `page_token` when `after` is not
+  // known (any more).
+  absl::StatusOr<std::vector<cdnwarm::v1::Job>> List(const std::string& after, size_t limit,
+                                                     bool* more) const;
   // When the job was created, without building its progress; NOT_FOUND as Get.
   absl::StatusOr<absl::Time> CreatedAt(const std::string& job_id) const;
 
@@ -75,6 +80,8 @@ class JobTracker {
   Job* FindOrCreate(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job if its tasks have been seen, else null.
   const Job* Known(const std::string& job_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  cdnwarm::v1::Job ToProto(const std::string& job_id, const Job& job) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status NotKnown(const std::string& job_id) const;
   void EvictOverLimits() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Evict(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

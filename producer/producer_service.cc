@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/core/grpc_status.h"
 #include "common/core/log.h"
@@ -164,6 +165,36 @@ grpc::ServerUnaryReactor* ProducerService::GetJob(grpc::CallbackServerContext* c
   absl::StatusOr<cdnwarm::v1::Job> job = tracker_.Get(request->job_id());
   if (job.ok()) *reply = *std::move(job);
   return rpc_.FinishUnary(reactor, "GetJob", job.status());
+}
+
+grpc::ServerUnaryReactor* ProducerService::ListJobs(grpc::CallbackServerContext* ctx,
+                                                    const cdnwarm::v1::ListJobsRequest* request,
+                                                    cdnwarm::v1::ListJobsReply* reply) {
+  constexpr absl::string_view kRpc = "ListJobs";
+  constexpr uint32_t kMaxPage = 100;
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status s = rpc_.Admit(*ctx); !s.ok()) return rpc_.FinishUnary(reactor, kRpc, s);
+  if (request->page_size() > kMaxPage) {
+    return rpc_.FinishUnary(
+        reactor, kRpc,
+        absl::InvalidArgumentError(absl::StrCat("page_size: at most ", kMaxPage, " jobs a page")));
+  }
+  if (!request->page_token().empty()) {
+    if (absl::Status s = CheckJobId(request->page_token()); !s.ok()) {
+      return rpc_.FinishUnary(reactor, kRpc,
+                              absl::InvalidArgumentError(absl::StrCat(
+                                  "page_token: ", absl::StripPrefix(s.message(), "job_id: "))));
+    }
+  }
+  bool more = false;
+  absl::StatusOr<std::vector<cdnwarm::v1::Job>> jobs = tracker_.List(
+      request->page_token(), request->page_size() == 0 ? 20 : request->page_size(), &more);
+  if (jobs.ok()) {
+    for (cdnwarm::v1::Job& job : *jobs) *reply->add_jobs() = std::move(job);
+    if (more) reply->set_next_page_token(reply->jobs(reply->jobs_size() - 1).job_id());
+    reply->set_total_jobs(tracker_.job_count());
+  }
+  return rpc_.FinishUnary(reactor, kRpc, jobs.status());
 }
 
 grpc::ServerUnaryReactor* ProducerService::ListResults(

@@ -1,6 +1,6 @@
 #pragma once
 
-// cdnwarm.v1.Producer on gRPC's callback API: the unary calls (Warm, GetJob, ListResults)
+// cdnwarm.v1.Producer on gRPC's callback API: the unary calls (Warm, GetJob, ListJobs, ListResults)
 // here; WarmBatch's reactor in batch_reactor.h, WatchJob's in watch_reactor.h, the sitemap
 // and playlist jobs in expansions.h. They share the service's RpcContext (admission,
 // deadlines, counting), not the service.
@@ -87,6 +87,9 @@ class ProducerService final : public cdnwarm::v1::Producer::CallbackService {
                                    cdnwarm::v1::Job* reply) override;
   grpc::ServerWriteReactor<cdnwarm::v1::Job>* WatchJob(
       grpc::CallbackServerContext* ctx, const cdnwarm::v1::WatchJobRequest* request) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* ctx,
+                                     const cdnwarm::v1::ListJobsRequest* request,
+                                     cdnwarm::v1::ListJobsReply* reply) override;
   grpc::ServerUnaryReactor* ListResults(grpc::CallbackServerContext* ctx,
                                         const cdnwarm::v1::ListResultsRequest* request,
                                         cdnwarm::v1::ListResultsReply* reply) override;

@@ -128,6 +128,19 @@ TEST_F(ConsoleApiTest, ABatchGoesThroughTheProducersValidationAndLandsInKafka) {
       Post("/v1/cdnwarm.v1.Producer/GetJob", absl::StrCat(R"({"jobId":")", reply.job_id(), "\"}"));
   ASSERT_EQ(job.status, 200) << job.body;
   EXPECT_THAT(job.body, HasSubstr(R"("totalTasks":"2")"));
+
+  // The jobs list: this job, the only one of this producer's topics, newest first.
+  const HttpResult list = Post("/v1/cdnwarm.v1.Producer/ListJobs", "{}");
+  ASSERT_EQ(list.status, 200) << list.body;
+  cdnwarm::v1::ListJobsReply jobs;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(list.body, &jobs).ok()) << list.body;
+  ASSERT_EQ(jobs.jobs_size(), 1) << list.body;
+  EXPECT_EQ(jobs.jobs(0).job_id(), reply.job_id());
+  EXPECT_EQ(jobs.jobs(0).total_tasks(), 2u);
+  EXPECT_EQ(jobs.total_jobs(), 1u);
+  const HttpResult too_big = Post("/v1/cdnwarm.v1.Producer/ListJobs", R"({"pageSize": 101})");
+  EXPECT_EQ(too_big.status, 400);
+  EXPECT_THAT(too_big.body, HasSubstr("page_size: at most 100"));
 }
 
 TEST_F(ConsoleApiTest, WatchJobIsAnEventStreamOfTheJob) {

@@ -99,6 +99,39 @@ TEST(JobTrackerTest, EvictsOldestBeyondMaxJobsAndOutsideWindow) {
   EXPECT_TRUE(w.Get("fresh").ok());
 }
 
+// The jobs list: newest first, page after page, each job once; a token whose job was
+// evicted is refused naming page_token.
+TEST(JobTrackerTest, ListsJobsNewestFirstInPages) {
+  JobTracker t({.regions = {"eu"}, .max_jobs = 4});
+  const absl::Time now = absl::Now();
+  for (const char* id : {"j1", "j2", "j3", "j4"}) t.OnTask(id, 0, now);
+  t.OnTask("j2", 1, now);  // a later task does not move a job
+  auto ids = [](const std::vector<cdnwarm::v1::Job>& jobs) {
+    std::vector<std::string> out;
+    for (const auto& j : jobs) out.push_back(j.job_id());
+    return out;
+  };
+  bool more = false;
+  auto first = t.List("", 3, &more);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(ids(*first), (std::vector<std::string>{"j4", "j3", "j2"}));
+  EXPECT_TRUE(more);
+  EXPECT_EQ((*first)[2].total_tasks(), 2u) << "each job as GetJob shows it";
+  auto second = t.List("j2", 3, &more);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(ids(*second), (std::vector<std::string>{"j1"}));
+  EXPECT_FALSE(more);
+  auto exact = t.List("", 4, &more);
+  EXPECT_EQ(exact->size(), 4u);
+  EXPECT_FALSE(more) << "no empty page after the last";
+
+  t.OnTask("j5", 0, now);  // evicts j1
+  auto gone = t.List("j1", 3, &more);
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(gone.status().message()).find("page_token: job \"j1\""), std::string::npos);
+  EXPECT_EQ(ids(*t.List("", 10, &more)), (std::vector<std::string>{"j5", "j4", "j3", "j2"}));
+}
+
 TEST(JobTrackerTest, WatchersHearChangesOfTheirJobOnly) {
   JobTracker t({.regions = {"eu"}});
   int calls = 0;
