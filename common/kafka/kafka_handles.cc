@@ -8,6 +8,7 @@ namespace cdnwarm::common {
 namespace {
 
 // Serves `queue`'s callbacks until `done` or `deadline`, a tenth of a second at a time.
+// Only for a queue that gets callback ops, never records (librdkafka asserts on those).
 template <typename Done>
 bool ServeUntil(rd_kafka_queue_t* queue, absl::Time deadline, Done done) {
   while (!done()) {
@@ -65,10 +66,23 @@ rd_kafka_resp_err_t CommitWithin(rd_kafka_t* rk, const rd_kafka_topic_partition_
 bool CloseConsumer(KafkaPtr& rk, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   KafkaQueuePtr queue(rd_kafka_queue_new(rk.get()));
+  // The close forwards the consumer's queue here: records fetched meanwhile arrive with the
+  // rebalance. rd_kafka_consume_queue serves the rebalance callback and returns the records
+  // (and errors), which are dropped: uncommitted, they are read again by the group's next
+  // member. (rd_kafka_queue_poll_callback would abort on a record: librdkafka asserts.)
   KafkaErrorPtr refused(rd_kafka_consumer_close_queue(rk.get(), queue.get()));
-  const bool closed = !refused && ServeUntil(queue.get(), deadline, [&] {
-    return rd_kafka_consumer_closed(rk.get()) != 0;
-  });
+  bool closed = !refused;
+  while (closed && !rd_kafka_consumer_closed(rk.get())) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      closed = false;
+      break;
+    }
+    const int ms = static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 1, 100));
+    if (rd_kafka_message_t* m = rd_kafka_consume_queue(queue.get(), ms); m != nullptr) {
+      rd_kafka_message_destroy(m);
+    }
+  }
   queue.reset();  // before the handle, which it refers to
   if (closed) {
     rk.reset();
