@@ -113,6 +113,10 @@ ProducerApp::~ProducerApp() {
   // the intake), then the publisher: its poll thread and its shutdown answer pending
   // publishes through callbacks into the service, which must still be there. Only then
   // the service and the rest.
+  if (runner_) {  // the drain hook reads console_: it has finished before console_ goes
+    runner_->Shutdown();
+    runner_->Wait();
+  }
   console_.reset();  // its calls end before the server they call goes
   runner_.reset();
   if (service_) service_->StopTicker();

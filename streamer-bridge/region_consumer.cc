@@ -90,9 +90,12 @@ RegionConsumer::~RegionConsumer() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
   if (!rk_) return;  // Start failed before the client existed
-  close_deadline_ = absl::Now() + options_.close_timeout;
+  // The final commit gets half the close budget, leaving the group (whose revoke callback
+  // commits once more) the rest.
+  const absl::Time start = absl::Now();
+  close_deadline_ = start + options_.close_timeout / 2;
   Commit(nullptr);
-  // Leaves the group; the revoke callback commits once more.
+  close_deadline_ = start + options_.close_timeout;
   if (!common::CloseConsumer(rk_, *close_deadline_ - absl::Now())) {
     log::Warn(
         "left the region's group without a clean close: Kafka did not answer in time; "
@@ -122,7 +125,9 @@ void RegionConsumer::Rebalance(rd_kafka_resp_err_t err,
         }
       }
     }
-    AnchorStartOffsets(partitions);
+    // An assignment served by the close (one forwarded to it) is left as soon as it is
+    // taken: no start offsets to look up against the close's deadline.
+    if (!close_deadline_) AnchorStartOffsets(partitions);
     if (cooperative) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), partitions)) {
         log::Error("incremental assign failed", {{"error", rd_kafka_error_string(e)}});

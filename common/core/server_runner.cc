@@ -79,6 +79,17 @@ absl::Status ServerRunner::Start() {
                                                "(port 0 picks a free one)"));
   }
 
+  // Before health says anything: a hook that fails stops the servers before any probe or
+  // readiness listener saw them.
+  for (const auto& hook : started_hooks_) {
+    if (absl::Status s = hook(); !s.ok()) {
+      server_->Shutdown(std::chrono::system_clock::now());
+      server_.reset();
+      admin_.reset();
+      return s;
+    }
+  }
+
   // Readiness is the overall status (""); "liveness" stays SERVING while the process serves,
   // so a Kubernetes liveness probe does not restart a replica that only lost Kafka. Setting
   // the overall status sets every service's, hence liveness is set again after it.
@@ -89,15 +100,6 @@ absl::Status ServerRunner::Start() {
   };
   publish(readiness_.Ready());
   readiness_.OnChange(publish);
-
-  for (const auto& hook : started_hooks_) {
-    if (absl::Status s = hook(); !s.ok()) {
-      server_->Shutdown(std::chrono::system_clock::now());
-      server_.reset();
-      admin_.reset();
-      return s;
-    }
-  }
 
   log::Info(
       "serving",

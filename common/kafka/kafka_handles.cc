@@ -64,6 +64,10 @@ rd_kafka_resp_err_t CommitWithin(rd_kafka_t* rk, const rd_kafka_topic_partition_
 }
 
 bool CloseConsumer(KafkaPtr& rk, absl::Duration timeout) {
+  if (timeout <= absl::ZeroDuration()) {  // no time to start a close: leave without one
+    rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    return false;
+  }
   const absl::Time deadline = absl::Now() + timeout;
   KafkaQueuePtr queue(rd_kafka_queue_new(rk.get()));
   // The close forwards the consumer's queue here: records fetched meanwhile arrive with the
@@ -80,6 +84,13 @@ bool CloseConsumer(KafkaPtr& rk, absl::Duration timeout) {
     }
     const int ms = static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 1, 100));
     if (rd_kafka_message_t* m = rd_kafka_consume_queue(queue.get(), ms); m != nullptr) {
+      rd_kafka_message_destroy(m);
+    }
+  }
+  // What reached the queue meanwhile (a rebalance whose callback has not run) is served
+  // without waiting, so the group is not left waiting for it at destroy.
+  if (!closed && !refused) {
+    while (rd_kafka_message_t* m = rd_kafka_consume_queue(queue.get(), 0)) {
       rd_kafka_message_destroy(m);
     }
   }

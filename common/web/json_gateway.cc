@@ -1,5 +1,6 @@
 #include "common/web/json_gateway.h"
 
+#include <functional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -25,7 +26,10 @@ using common::HttpResponse;
 // fills memory) and ends with Finish().
 class GenericCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  explicit GenericCall(std::vector<grpc::ByteBuffer> requests) : requests_(std::move(requests)) {}
+  // `on_gone` runs when the object is destroyed (on whichever thread drops it last).
+  GenericCall(std::vector<grpc::ByteBuffer> requests, std::function<void()> on_gone)
+      : requests_(std::move(requests)), on_gone_(std::move(on_gone)) {}
+  ~GenericCall() override { on_gone_(); }
 
   grpc::ClientContext& context() { return context_; }
 
@@ -48,6 +52,7 @@ class GenericCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
   // The next reply; kEnd when there is none (then Finish() has the status); kTimeout when
   // none came by `deadline`.
   Got Next(grpc::ByteBuffer* reply, absl::Time deadline = absl::InfiniteFuture()) {
+    reply->Clear();
     {
       common::MutexLock lock(&mu_);
       while (!has_reply_ && !reads_ended_) {
@@ -109,6 +114,7 @@ class GenericCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
   grpc::ByteBuffer incoming_;  // the read under way; taken by Next() once it is done
   std::atomic<bool> released_{false};
   std::shared_ptr<GenericCall> self_;
+  const std::function<void()> on_gone_;
 
   common::Mutex mu_;
   common::CondVar changed_;
@@ -314,8 +320,10 @@ absl::StatusOr<std::unique_ptr<JsonGateway>> JsonGateway::Create(std::vector<Gat
 
 JsonGateway::~JsonGateway() {
   Shutdown();
+  // Every call object too, which the last gRPC callback may drop after the HTTP thread left:
+  // it holds the channel, whose server may go next.
   common::MutexLock lock(&mu_);
-  while (!calls_.empty()) calls_ended_.Wait(&mu_);
+  while (!calls_.empty() || live_calls_ > 0) calls_ended_.Wait(&mu_);
 }
 
 void JsonGateway::Shutdown() {
@@ -369,7 +377,15 @@ HttpResponse JsonGateway::Call(const Method& method, const HttpRequest& request)
       Requests(d, request.body, options_.max_batch_messages);
   if (!messages.ok()) return Error(3, messages.status().message());
 
-  auto call = std::make_shared<GenericCall>(*std::move(messages));
+  {
+    common::MutexLock lock(&mu_);
+    ++live_calls_;
+  }
+  auto call = std::make_shared<GenericCall>(*std::move(messages), [this] {
+    common::MutexLock lock(&mu_);
+    --live_calls_;
+    calls_ended_.SignalAll();
+  });
   if (const std::string* auth = request.Header("Authorization"); auth != nullptr) {
     if (!PrintableAscii(*auth)) return Error(16, "the Authorization header is not printable ASCII");
     call->context().AddMetadata("authorization", *auth);

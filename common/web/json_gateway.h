@@ -90,6 +90,7 @@ class JsonGateway {
   common::CondVar calls_ended_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_set<std::shared_ptr<GenericCall>> calls_ ABSL_GUARDED_BY(mu_);
+  int live_calls_ ABSL_GUARDED_BY(mu_) = 0;  // GenericCall objects not yet destroyed
 };
 
 // The HTTP status for a gRPC status code (as grpc-gateway maps them).

@@ -72,5 +72,20 @@ TEST(ServerRunnerTest, PortInUseIsAClearError) {
   EXPECT_THAT(s.message(), ::testing::HasSubstr(absl::StrCat(":", first.grpc_port())));
 }
 
+TEST(ServerRunnerTest, AStartedHookThatFailsIsStartsErrorAndStopsTheServers) {
+  metrics::Registry registry;
+  ServerRunner runner({.drain_timeout = absl::Seconds(5)}, registry);
+  bool channel_ok = false;
+  runner.OnStarted([&] {
+    channel_ok = runner.InProcessChannel() != nullptr;  // the server serves by then
+    return absl::InvalidArgumentError("--console_dir: no index.html");
+  });
+  const absl::Status s = runner.Start();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "--console_dir: no index.html");
+  EXPECT_TRUE(channel_ok);
+  runner.readiness().Set("kafka", false);  // no listener left on the freed health service
+}
+
 }  // namespace
 }  // namespace cdnwarm::common
