@@ -3,14 +3,28 @@
 import { fromJson, toJson, type DescMessage, type MessageShape, type JsonValue } from "@bufbuild/protobuf";
 
 const TOKEN_KEY = "cdnwarm.token";
+const OPERATOR_KEY = "cdnwarm.operator";
 
 // The bearer token lives in this tab's sessionStorage: never in a URL or a cookie.
 export function getToken(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 export function setToken(token: string | null): void {
-  if (token === null) sessionStorage.removeItem(TOKEN_KEY);
+  if (token === null) {
+    sessionStorage.removeItem(OPERATOR_KEY);
+    sessionStorage.removeItem(TOKEN_KEY);
+  }
   else sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+// The operators' token, when the bridge wants one to list regions (its --operator_token_file),
+// also kept for this tab only.
+export function getOperatorToken(): string | null {
+  return sessionStorage.getItem(OPERATOR_KEY);
+}
+export function setOperatorToken(token: string | null): void {
+  if (token === null) sessionStorage.removeItem(OPERATOR_KEY);
+  else sessionStorage.setItem(OPERATOR_KEY, token);
 }
 
 export class ApiError extends Error {
@@ -48,7 +62,6 @@ async function errorOf(res: Response, session: boolean): Promise<ApiError> {
     // not JSON: a proxy's page
   }
   const error = new ApiError(res.status, body.code ?? 2, body.status ?? "UNKNOWN", body.message ?? `HTTP ${res.status}`);
-  // Only the session's token signs the user out; a one-call token (Seek's) does not.
   if (error.unauthenticated && session) onUnauthenticated.forEach((l) => l());
   return error;
 }
@@ -61,7 +74,8 @@ async function post(method: string, body: JsonValue, token: string | null, signa
     if (signal?.aborted) throw e;
     throw new ApiError(0, 14, "UNAVAILABLE", "the console cannot reach the producer");
   }
-  if (!res.ok) throw await errorOf(res, token !== null && token === getToken());
+  // The producer refusing the session's token signs out; the bridge's refusals do not.
+  if (!res.ok) throw await errorOf(res, method.startsWith("cdnwarm.v1.Producer/") && token === getToken());
   return res;
 }
 

@@ -2,7 +2,7 @@
 // a confirmation and the operators' token.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { ApiError, unary } from "./api";
+import { ApiError, getOperatorToken, getToken, setOperatorToken, unary } from "./api";
 import { banner, h, replace } from "./dom";
 import {
   type RegionInfo,
@@ -107,9 +107,40 @@ export function regionsView(main: HTMLElement): Cleanup {
     dialog.showModal();
   };
 
+  // The bridge lists regions to its operators: when it refuses the session's token, the
+  // view asks for the operators' token.
+  function askOperatorToken(message: string): void {
+    const input = h("input", { id: "operator-token", type: "password", autocomplete: "off", required: true });
+    replace(
+      body,
+      banner("error", message),
+      h(
+        "form",
+        {
+          class: "card",
+          onsubmit: (e: Event) => {
+            e.preventDefault();
+            setOperatorToken(input.value.trim());
+            replace(body, banner("info", "Loading regions…"));
+            void load();
+          },
+        },
+        h("label", { for: "operator-token" }, "Operator token"),
+        input,
+        h("p", { class: "hint" }, "The streamer-bridge's --operator_token_file. It stays in this tab only."),
+        h("button", { type: "submit" }, "Show regions"),
+      ),
+    );
+  }
+
   async function load(): Promise<void> {
     try {
-      const reply = await unary("cdnwarm.v1.Bridge/ListSubscriptions", [ListSubscriptionsRequestSchema, create(ListSubscriptionsRequestSchema)], ListSubscriptionsReplySchema);
+      const reply = await unary(
+        "cdnwarm.v1.Bridge/ListSubscriptions",
+        [ListSubscriptionsRequestSchema, create(ListSubscriptionsRequestSchema)],
+        ListSubscriptionsReplySchema,
+        getOperatorToken() ?? getToken(),
+      );
       if (stopped) return;
       replace(
         body,
@@ -119,6 +150,11 @@ export function regionsView(main: HTMLElement): Cleanup {
     } catch (err) {
       const e = err as ApiError;
       if (stopped) return;
+      if (e.httpStatus === 401 || e.httpStatus === 403) {
+        const had = getOperatorToken() !== null;
+        setOperatorToken(null);
+        return askOperatorToken(had ? `The operator token was refused: ${e.message}` : `The bridge needs the operators' token: ${e.message}`);
+      }
       replace(body, banner("error", e.httpStatus === 404 ? "This console has no bridge to ask (--console_bridge_address)." : `Regions: ${e.message}`));
     }
     if (!stopped) timer = window.setTimeout(() => void load(), 5000);
