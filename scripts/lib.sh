@@ -118,10 +118,11 @@ wait_for_port() {
 }
 
 start_origin() {
+  : >"$work/origin.out"  # before the fork: the grep below must not find the file missing
   "$1" "$2" >"$work/origin.out" &
   helper_pids+=($!)
   local deadline=$((SECONDS + 20))
-  until grep -q '^PORT ' "$work/origin.out"; do
+  until grep -qs '^PORT ' "$work/origin.out"; do
     [ $SECONDS -lt $deadline ] || fail "origin did not start"
     sleep 0.1
   done

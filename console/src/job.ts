@@ -51,10 +51,9 @@ function regionBars(job: Job): HTMLElement {
         h(
           "dl",
           { class: "counts" },
-          [...SEGMENTS, { key: "verifiedHits" as keyof RegionProgress, label: "verified HIT" }].flatMap((s) => [
-            h("dt", {}, s.label),
-            h("dd", { "data-count": s.label }, String(n(r[s.key] as bigint))),
-          ]),
+          [...SEGMENTS, { key: "verifiedHits" as keyof RegionProgress, label: "verified HIT" }].map((s) =>
+            h("div", {}, h("dt", {}, s.label), h("dd", { "data-count": s.label }, String(n(r[s.key] as bigint)))),
+          ),
         ),
       ),
     ),
@@ -82,19 +81,15 @@ function summary(job: Job): HTMLElement {
   return h(
     "dl",
     { class: "summary" },
-    h("dt", {}, "URLs"),
-    h("dd", {}, String(n(job.totalTasks))),
-    h("dt", {}, "State"),
-    h("dd", {}, job.done ? "done" : "in progress"),
-    h("dt", {}, "Elapsed"),
-    h("dd", {}, created ? duration(seconds) : "—"),
-    h("dt", {}, "Rate"),
-    h("dd", {}, created ? `${(finished / seconds).toFixed(1)} results/s` : "—"),
+    h("div", {}, h("dt", {}, "URLs"), h("dd", {}, String(n(job.totalTasks)))),
+    h("div", {}, h("dt", {}, "State"), h("dd", {}, job.done ? "done" : "in progress")),
+    h("div", {}, h("dt", {}, "Elapsed"), h("dd", {}, created ? duration(seconds) : "—")),
+    h("div", {}, h("dt", {}, "Rate"), h("dd", {}, created ? `${(finished / seconds).toFixed(1)} results/s` : "—")),
   );
 }
 
 function cacheName(s: CacheStatus): string {
-  return CacheStatus[s] ?? "UNKNOWN";
+  return s === CacheStatus.UNSPECIFIED ? "—" : (CacheStatus[s] ?? "UNKNOWN");
 }
 
 function failuresTable(results: WarmResult[]): HTMLElement {

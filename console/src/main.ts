@@ -47,7 +47,7 @@ function shell(path: string): HTMLElement {
       {},
       h("a", { class: "brand", href: "/", onclick: (e: Event) => (e.preventDefault(), navigate("/")) }, "cdnwarm"),
       h("nav", { "aria-label": "Views" }, nav("/", "Warm", path), nav("/jobs", "Jobs", path), nav("/regions", "Regions", path)),
-      h("button", { type: "button", class: "link", onclick: () => (setToken(null), route()) }, "Sign out"),
+      getToken() ? h("button", { type: "button", class: "link", onclick: () => (setToken(null), route()) }, "Sign out") : null,
     ),
     main,
   );
@@ -94,10 +94,27 @@ function login(message?: string): void {
   input.focus();
 }
 
+// A producer without --auth_token_file takes calls without a token: no prompt then.
+async function needsToken(): Promise<boolean> {
+  try {
+    await unary("cdnwarm.v1.Producer/ListJobs", [ListJobsRequestSchema, create(ListJobsRequestSchema, { pageSize: 1 })], ListJobsReplySchema, "");
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 function route(): void {
   cleanup?.();
   cleanup = null;
-  if (getToken() === null) return login();
+  if (getToken() === null) {
+    void needsToken().then((needed) => {
+      if (needed) return login();
+      setToken(""); // authentication is off
+      route();
+    });
+    return;
+  }
   const path = location.pathname;
   const main = shell(path);
   const job = /^\/jobs\/([^/]+)$/.exec(path);
