@@ -8,6 +8,7 @@
 #                                    preset links (test includes it)
 #   scripts/install-deps.sh [test]   everything: build, test, lint, benchmark, manifests
 #
+# Every purpose but tsan also gets Node.js and npm, which build the web console.
 # Idempotent: a second run only checks and returns. Tools that do not come from
 # Debian (grpcurl, Python grpcio, kustomize, the broker's jars, the TSan librdkafka) go to
 # $CDNWARM_CACHE, outside the source tree.
@@ -44,7 +45,7 @@ RUN_APT=(
 BROKER_APT=(kcat default-jdk-headless maven)
 BENCH_APT=(libbenchmark-dev wrk nghttp2-client python3-matplotlib openssl)
 TEST_APT=(clang-format clang-tidy clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev varnish
-  shellcheck)
+  shellcheck chromium)
 TSAN_APT=(build-essential dpkg-dev pkg-config librdkafka-dev libssl-dev zlib1g-dev)
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
@@ -94,6 +95,21 @@ install_apt() {
     die "apt-get install failed for: ${pkgs[*]}"
   # nginx is used as a test edge started by the tests themselves, never as a system service.
   if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+}
+
+# Node.js and npm build the web console (console/). A machine may have its own Node.js
+# (e.g. NodeSource's, which includes npm): it is used when it is 18 or newer; else Debian's.
+install_node() {
+  local major=0
+  if command -v node >/dev/null 2>&1; then major=$(node -p 'process.versions.node.split(".")[0]'); fi
+  if [ "$major" -ge 18 ] && command -v npm >/dev/null 2>&1; then
+    log "Node.js $(node --version) and npm: present"; return
+  fi
+  local sudo
+  sudo=$(as_root "Node.js 18+ and npm are missing" "run apt-get install nodejs npm")
+  log "Node.js and npm: apt-get install nodejs npm"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm ||
+    die "apt-get install failed for: nodejs npm"
 }
 
 install_grpcurl() {
@@ -230,6 +246,7 @@ add_deb_src() {
 install_apt
 case $purpose in tsan | test) install_rdkafka_tsan ;; esac
 if [ "$purpose" = tsan ]; then log "done; librdkafka-tsan in $CDNWARM_CACHE"; exit 0; fi
+install_node
 install_grpcurl
 install_python
 [ "$purpose" != test ] || install_k8s_tools

@@ -118,10 +118,11 @@ wait_for_port() {
 }
 
 start_origin() {
+  : >"$work/origin.out"  # before the fork: the grep below must not find the file missing
   "$1" "$2" >"$work/origin.out" &
   helper_pids+=($!)
   local deadline=$((SECONDS + 20))
-  until grep -q '^PORT ' "$work/origin.out"; do
+  until grep -qs '^PORT ' "$work/origin.out"; do
     [ $SECONDS -lt $deadline ] || fail "origin did not start"
     sleep 0.1
   done
@@ -219,6 +220,9 @@ declare -A edge_ports warmer_addr
 mesh_warmer_flags=()  # extra warmer flags, e.g. (--verify=false)
 mesh_kafka_flags=()   # extra producer and bridge flags, e.g. (--create_topics=false)
 mesh_bridge_regions=us-east,eu-west,ap-south  # the bridge's --regions (known regions)
+mesh_producer_flags=()  # extra producer flags, e.g. (--auth_token_file=F)
+mesh_console_dir=""     # set: the producer serves this built console, calling the mesh's bridge
+mesh_cli_flags=()       # flags of the cdnwarm CLI that mesh_subs runs, e.g. (--token-file F)
 start_mesh() {
   # $4, GRPCURL, is not used here.
   local producer=$1 bridge=$2 warmer=$3 python=$5 origin_py=$6 kafka=$7 instance=$8
@@ -233,9 +237,16 @@ start_mesh() {
   local common=(--kafka_bootstrap="$kafka" --instance="$instance" "${mesh_kafka_flags[@]}")
   start_named streamer-bridge "$bridge" "${common[@]}" --regions="$mesh_bridge_regions" "$@"
   bridge_addr="127.0.0.1:$grpc_port"
+  local console=()
+  [ -z "$mesh_console_dir" ] || console=(--console_address=127.0.0.1:0
+    --console_dir="$mesh_console_dir" --console_bridge_address="$bridge_addr")
   # The producer may also fetch sitemaps and playlists from the local origin.
   start_named producer "$producer" "${common[@]}" --regions=us-east,eu-west,ap-south \
-    --allowed_hosts="$mesh_host,127.0.0.1" --allow_private_ranges=127.0.0.1/32
+    --allowed_hosts="$mesh_host,127.0.0.1" --allow_private_ranges=127.0.0.1/32 \
+    "${console[@]}" "${mesh_producer_flags[@]}"
+  # shellcheck disable=SC2034  # read by the scripts that source this file
+  console_port=$(sed -n 's/.*"msg":"console serving".*"console_port":\([0-9]*\).*/\1/p' \
+    "$work/producer.log")
   # shellcheck disable=SC2034  # read by the scripts that source this file
   producer_addr="127.0.0.1:$grpc_port"
   for w in us-east:1 us-east:2 eu-west:1 ap-south:1; do
@@ -301,7 +312,7 @@ start_kafka_mock() {
 
 # mesh_subs PYTHON: the streamer-bridge's subscriptions (cdnwarm subs).
 mesh_subs() {
-  "$1" "$lib_dir/cdnwarm" --bridge "$bridge_addr" subs
+  "$1" "$lib_dir/cdnwarm" --bridge "$bridge_addr" "${mesh_cli_flags[@]}" subs
 }
 
 # mesh_ready PYTHON SUBSCRIBERS: the number of regions consumed on the bridge whose partitions

@@ -92,6 +92,8 @@ case $kafka_mode in
     ;;
 esac
 
+# The web console, when it was built (Node.js and npm; scripts/install-deps.sh installs them).
+[ ! -f "$build/console/index.html" ] || mesh_console_dir="$root/$build/console"
 start_mesh "$build/producer/producer" "$build/streamer-bridge/streamer-bridge" \
   "$build/warmer/warmer" "$grpcurl" "$CDNWARM_CACHE/venv/bin/python3" tests/support/test_origin.py \
   "$kafka" "$instance"
@@ -117,6 +119,11 @@ for r in "${regions[@]}"; do
     "$(region_count "$state" "$r" failed)" "$(edge_hits "$r")/$urls"
 done
 echo
+if [ -n "${console_port:-}" ]; then
+  echo "web console: http://127.0.0.1:$console_port/jobs/$job  (the demo needs no token)"
+else
+  echo "web console: not built (needs Node.js and npm: scripts/install-deps.sh run, then run again)"
+fi
 echo "logs: $work (one file per process)"
 if [ "$stay" = 1 ]; then
   cat >"$work/env" <<ENV

@@ -40,7 +40,7 @@ import yaml
 
 KUBERNETES_VERSION = "1.30.0"
 PORTS = {  # the README's port table
-    "producer": {"grpc": 50051, "admin": 9101},
+    "producer": {"grpc": 50051, "admin": 9101, "console": 8080},
     "streamer-bridge": {"grpc": 50052, "admin": 9102},
     "warmer": {"grpc": 50053, "admin": 9103},
 }
