@@ -120,7 +120,9 @@ for r in "${regions[@]}"; do
 done
 echo
 if [ -n "${console_port:-}" ]; then
-  echo "web console: http://127.0.0.1:$console_port/jobs/$job  (the demo needs no token)"
+  keep=""
+  [ "$stay" = 1 ] || keep="; scripts/run.sh --stay keeps it running"
+  echo "web console: http://127.0.0.1:$console_port/jobs/$job  (the demo needs no token$keep)"
 else
   echo "web console: not built (needs Node.js and npm: scripts/install-deps.sh run, then run again)"
 fi
