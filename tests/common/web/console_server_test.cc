@@ -181,6 +181,17 @@ class ConsoleServerTest : public ::testing::Test {
     return HttpSend("POST", Url(absl::StrCat("/v1/cdnwarm.v1.Producer/", method)), body, headers);
   }
 
+  // WatchJob of `job_id` on a raw connection, read until `until`; then the connection closes.
+  std::string WatchUntil(absl::string_view job_id, absl::string_view until) const {
+    const std::string body = absl::StrCat(R"({"jobId": ")", job_id, "\"}");
+    return testing::RawHttpUntil(
+        console_->port(),
+        absl::StrCat("POST /v1/cdnwarm.v1.Producer/WatchJob HTTP/1.1\r\nHost: x\r\n"
+                     "Content-Type: application/json\r\nContent-Length: ",
+                     body.size(), "\r\n\r\n", body),
+        std::string_view(until.data(), until.size()));
+  }
+
   static inline int counter_ = 0;
   std::filesystem::path dir_;
   StandInProducer service_;
@@ -283,13 +294,7 @@ TEST_F(ConsoleServerTest, ShutdownEndsTheStreamsUnderWayAndRefusesNewCalls) {
 }
 
 TEST_F(ConsoleServerTest, AClientThatGoesAwayHasItsStreamCancelled) {
-  const std::string body = R"({"jobId": "1h"})";
-  const std::string got = testing::RawHttpUntil(
-      console_->port(),
-      absl::StrCat("POST /v1/cdnwarm.v1.Producer/WatchJob HTTP/1.1\r\nHost: x\r\n"
-                   "Content-Type: application/json\r\nContent-Length: ",
-                   body.size(), "\r\n\r\n", body),
-      "\"totalTasks\":\"1\"}");
+  const std::string got = WatchUntil("1h", "\"totalTasks\":\"1\"}");
   EXPECT_THAT(got, HasSubstr("data: {\"jobId\":\"1h\",\"totalTasks\":\"1\"}"));
   // The stream is quiet (the service holds it); the gateway's heartbeat finds the client
   // gone and cancels the call.
@@ -297,13 +302,7 @@ TEST_F(ConsoleServerTest, AClientThatGoesAwayHasItsStreamCancelled) {
 }
 
 TEST_F(ConsoleServerTest, AQuietStreamSendsHeartbeats) {
-  const std::string body = R"({"jobId": "1h"})";
-  const std::string got = testing::RawHttpUntil(
-      console_->port(),
-      absl::StrCat("POST /v1/cdnwarm.v1.Producer/WatchJob HTTP/1.1\r\nHost: x\r\n"
-                   "Content-Type: application/json\r\nContent-Length: ",
-                   body.size(), "\r\n\r\n", body),
-      ":\n\n");
+  const std::string got = WatchUntil("1h", ":\n\n");
   EXPECT_THAT(got, HasSubstr("}\n\n\r\n3\r\n:\n\n")) << "a comment chunk after the message";
 }
 
