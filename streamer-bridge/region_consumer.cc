@@ -56,10 +56,6 @@ common::KafkaProperties ConsumerProperties(const ConsumerOptions& options) {
   // end (which would skip the retained backlog).
   props.Set("auto.offset.reset", "earliest");
   props.Set("partition.assignment.strategy", "cooperative-sticky");
-  // A member that vanished (SIGKILL, a lost node) holds its partitions until its session
-  // times out, and a member that cannot reach Kafka at SIGTERM cannot finish leaving before
-  // then either: 10 s, not librdkafka's 45 s. Its -X session.timeout.ms wins.
-  if (props.Find("session.timeout.ms") == nullptr) props.Set("session.timeout.ms", "10000");
   return props;
 }
 
