@@ -87,7 +87,6 @@ absl::StatusOr<ProducerConfig> ProducerConfigFromFlags() {
   c.console_bridge_address = absl::GetFlag(FLAGS_console_bridge_address);
   c.console_bridge_tls = common::TlsFiles{.ca_file = absl::GetFlag(FLAGS_console_bridge_ca_file),
                                           .ca_flag = "console_bridge_ca_file"};
-  c.use_console_bridge_tls = !c.console_bridge_tls.ca_file.empty();
   if (absl::Status s = common::CheckTlsFiles(c.console_bridge_tls); !s.ok()) return s;
   if (!c.console_bridge_address.empty() && c.console_address.empty()) {
     return absl::InvalidArgumentError(

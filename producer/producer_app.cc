@@ -85,7 +85,7 @@ absl::Status ProducerApp::StartConsole() {
                     .channel = runner_->InProcessChannel()});
   if (!config_.console_bridge_address.empty()) {
     std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-    if (config_.use_console_bridge_tls) {
+    if (!config_.console_bridge_tls.ca_file.empty()) {
       absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> tls =
           common::ChannelCredentials(config_.console_bridge_tls);
       if (!tls.ok()) return tls.status();

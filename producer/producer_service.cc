@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/core/grpc_status.h"
 #include "common/core/log.h"
@@ -180,10 +179,8 @@ grpc::ServerUnaryReactor* ProducerService::ListJobs(grpc::CallbackServerContext*
         absl::InvalidArgumentError(absl::StrCat("page_size: at most ", kMaxPage, " jobs a page")));
   }
   if (!request->page_token().empty()) {
-    if (absl::Status s = CheckJobId(request->page_token()); !s.ok()) {
-      return rpc_.FinishUnary(reactor, kRpc,
-                              absl::InvalidArgumentError(absl::StrCat(
-                                  "page_token: ", absl::StripPrefix(s.message(), "job_id: "))));
+    if (absl::Status s = CheckJobId(request->page_token(), "page_token"); !s.ok()) {
+      return rpc_.FinishUnary(reactor, kRpc, s);
     }
   }
   bool more = false;

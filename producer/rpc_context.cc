@@ -48,11 +48,11 @@ grpc::ServerUnaryReactor* RpcContext::FinishUnary(grpc::ServerUnaryReactor* reac
   return reactor;
 }
 
-absl::Status CheckJobId(const std::string& job_id) {
-  if (job_id.empty()) return absl::InvalidArgumentError("job_id: is empty");
+absl::Status CheckJobId(const std::string& job_id, absl::string_view field) {
+  if (job_id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": is empty"));
   if (job_id.size() > kMaxJobIdBytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("job_id: is longer than ", kMaxJobIdBytes, " bytes"));
+        absl::StrCat(field, ": is longer than ", kMaxJobIdBytes, " bytes"));
   }
   return absl::OkStatus();
 }

@@ -45,7 +45,7 @@ class RpcContext {
   std::atomic<bool> draining_{false};
 };
 
-// "job_id: is empty" and the like, or OK.
-absl::Status CheckJobId(const std::string& job_id);
+// "job_id: is empty" and the like (naming `field`), or OK.
+absl::Status CheckJobId(const std::string& job_id, absl::string_view field = "job_id");
 
 }  // namespace cdnwarm::producer

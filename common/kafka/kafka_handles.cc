@@ -7,17 +7,12 @@
 namespace cdnwarm::common {
 namespace {
 
-// Serves `queue`'s callbacks until `done` or `deadline`, a tenth of a second at a time.
-// Only for a queue that gets callback ops, never records (librdkafka asserts on those).
-template <typename Done>
-bool ServeUntil(rd_kafka_queue_t* queue, absl::Time deadline, Done done) {
-  while (!done()) {
-    const absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return false;
-    const int64_t ms = std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 1, 100);
-    rd_kafka_queue_poll_callback(queue, static_cast<int>(ms));
-  }
-  return true;
+// The next wait of a loop serving a queue until `deadline`: a tenth of a second at most,
+// 1 ms at least; 0 once the deadline has passed.
+int SliceMs(absl::Time deadline) {
+  const absl::Duration left = deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) return 0;
+  return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 1, 100));
 }
 
 struct CommitAnswer {
@@ -57,8 +52,12 @@ rd_kafka_resp_err_t CommitWithin(rd_kafka_t* rk, const rd_kafka_topic_partition_
       e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return e;
   }
-  if (!ServeUntil(queue.get(), deadline, [&] { return answer.done; })) {
-    return RD_KAFKA_RESP_ERR__TIMED_OUT;
+  // Only the commit's answer reaches this queue, never a record (on which librdkafka's
+  // rd_kafka_queue_poll_callback would assert).
+  while (!answer.done) {
+    const int ms = SliceMs(deadline);
+    if (ms == 0) return RD_KAFKA_RESP_ERR__TIMED_OUT;
+    rd_kafka_queue_poll_callback(queue.get(), ms);
   }
   return answer.err;
 }
@@ -77,12 +76,11 @@ bool CloseConsumer(KafkaPtr& rk, absl::Duration timeout) {
   KafkaErrorPtr refused(rd_kafka_consumer_close_queue(rk.get(), queue.get()));
   bool closed = !refused;
   while (closed && !rd_kafka_consumer_closed(rk.get())) {
-    const absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) {
+    const int ms = SliceMs(deadline);
+    if (ms == 0) {
       closed = false;
       break;
     }
-    const int ms = static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 1, 100));
     if (rd_kafka_message_t* m = rd_kafka_consume_queue(queue.get(), ms); m != nullptr) {
       rd_kafka_message_destroy(m);
     }
