@@ -35,7 +35,12 @@ ABSL_FLAG(std::string, console_bridge_address, "",
           "streamer-bridge gRPC address the console's Regions view calls (ListSubscriptions, "
           "Seek); empty: no Regions view");
 ABSL_FLAG(std::string, console_bridge_ca_file, "",
-          "PEM roots for TLS to --console_bridge_address (set: TLS; empty: plaintext)");
+          "PEM roots for TLS to --console_bridge_address (set: TLS; empty: plaintext unless "
+          "--console_bridge_cert_file is set)");
+ABSL_FLAG(std::string, console_bridge_cert_file, "",
+          "PEM client certificate the console presents to a bridge that requires mutual TLS");
+ABSL_FLAG(std::string, console_bridge_key_file, "",
+          "PEM private key of --console_bridge_cert_file");
 
 namespace cdnwarm::producer {
 
@@ -85,8 +90,13 @@ absl::StatusOr<ProducerConfig> ProducerConfigFromFlags() {
   c.console_address = absl::GetFlag(FLAGS_console_address);
   c.console_dir = absl::GetFlag(FLAGS_console_dir);
   c.console_bridge_address = absl::GetFlag(FLAGS_console_bridge_address);
-  c.console_bridge_tls = common::TlsFiles{.ca_file = absl::GetFlag(FLAGS_console_bridge_ca_file),
-                                          .ca_flag = "console_bridge_ca_file"};
+  c.console_bridge_tls =
+      common::TlsFiles{.cert_file = absl::GetFlag(FLAGS_console_bridge_cert_file),
+                       .key_file = absl::GetFlag(FLAGS_console_bridge_key_file),
+                       .ca_file = absl::GetFlag(FLAGS_console_bridge_ca_file),
+                       .cert_flag = "console_bridge_cert_file",
+                       .key_flag = "console_bridge_key_file",
+                       .ca_flag = "console_bridge_ca_file"};
   if (absl::Status s = common::CheckTlsFiles(c.console_bridge_tls); !s.ok()) return s;
   if (!c.console_bridge_address.empty() && c.console_address.empty()) {
     return absl::InvalidArgumentError(

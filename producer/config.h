@@ -37,7 +37,7 @@ struct ProducerConfig {
   std::string console_address;
   std::string console_dir;
   std::string console_bridge_address;   // the Regions view's bridge; empty: no Regions view
-  common::TlsFiles console_bridge_tls;  // TLS to it when its ca_file is set
+  common::TlsFiles console_bridge_tls;  // TLS to it when its ca_file or cert_file is set
 };
 
 absl::StatusOr<ProducerConfig> ProducerConfigFromFlags();

@@ -85,11 +85,12 @@ absl::Status ProducerApp::StartConsole() {
                     .channel = runner_->InProcessChannel()});
   if (!config_.console_bridge_address.empty()) {
     std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-    if (!config_.console_bridge_tls.ca_file.empty()) {
-      absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> tls =
-          common::ChannelCredentials(config_.console_bridge_tls);
-      if (!tls.ok()) return tls.status();
-      credentials = *std::move(tls);
+    if (const common::TlsFiles& tls = config_.console_bridge_tls;
+        !tls.ca_file.empty() || !tls.cert_file.empty()) {
+      absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> secure =
+          common::ChannelCredentials(tls);
+      if (!secure.ok()) return secure.status();
+      credentials = *std::move(secure);
     }
     // The gateway finds methods in the generated pool: touching a message of bridge.proto
     // links its descriptors in (the producer calls nothing else of it).
@@ -99,12 +100,24 @@ absl::Status ProducerApp::StartConsole() {
                       .channel = grpc::CreateChannel(config_.console_bridge_address, credentials),
                       .methods = {"ListSubscriptions", "Seek"}});
   }
-  absl::StatusOr<std::unique_ptr<web::ConsoleServer>> console = web::ConsoleServer::Start(
-      {.address = config_.console_address, .files_dir = config_.console_dir, .routes = routes});
+  web::ConsoleOptions options{
+      .address = config_.console_address, .files_dir = config_.console_dir, .routes = routes};
+  // The console is served over TLS when the gRPC port is: the same certificate, re-read as
+  // it rotates. Client certificates are not asked for (browsers); the token is the check.
+  if (const common::TlsFiles& tls = config_.common.server.tls; !tls.cert_file.empty()) {
+    absl::StatusOr<std::shared_ptr<common::ServerCertificate>> certificate =
+        common::ServerCertificate::Load(tls);
+    if (!certificate.ok()) return certificate.status();
+    options.certificate = *std::move(certificate);
+  }
+  absl::StatusOr<std::unique_ptr<web::ConsoleServer>> console =
+      web::ConsoleServer::Start(std::move(options));
   if (!console.ok()) return console.status();
   console_ = *std::move(console);
   log::Info("console serving",
-            {{"console_port", console_->port()}, {"bridge", config_.console_bridge_address}});
+            {{"console_port", console_->port()},
+             {"https", config_.common.server.tls.cert_file.empty() ? "no" : "yes"},
+             {"bridge", config_.console_bridge_address}});
   return absl::OkStatus();
 }
 

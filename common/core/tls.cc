@@ -4,29 +4,27 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/core/c_handle.h"
+#include "common/core/log.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
 
 namespace cdnwarm::common {
 namespace {
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct KeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using KeyPtr = std::unique_ptr<EVP_PKEY, KeyFree>;
+void FreeChain(STACK_OF(X509) * chain) { sk_X509_pop_free(chain, X509_free); }
+
+using BioPtr = CHandle<BIO, BIO_free>;
+using X509Ptr = CHandle<X509, X509_free>;
+using KeyPtr = CHandle<EVP_PKEY, EVP_PKEY_free>;
+using ChainPtr = CHandle<STACK_OF(X509), FreeChain>;
 
 std::string Flag(absl::string_view flag, const std::string& value) {
   return absl::StrCat("--", flag, "=", value);
@@ -69,6 +67,16 @@ absl::StatusOr<KeyPtr> ReadKey(const TlsFiles& tls, const std::string& path) {
   return key;
 }
 
+absl::Status CheckKeyMatches(const TlsFiles& tls, X509* cert, EVP_PKEY* key) {
+  const bool match = X509_check_private_key(cert, key) == 1;
+  ERR_clear_error();
+  if (!match) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Flag(tls.key_flag, tls.key_file), ": does not match --", tls.cert_flag));
+  }
+  return absl::OkStatus();
+}
+
 unsigned int RefreshSeconds(const TlsFiles& tls) {
   return static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(tls.reload_interval)));
 }
@@ -85,12 +93,7 @@ absl::Status CheckTlsFiles(const TlsFiles& tls) {
     if (!cert.ok()) return cert.status();
     absl::StatusOr<KeyPtr> key = ReadKey(tls, tls.key_file);
     if (!key.ok()) return key.status();
-    const bool match = X509_check_private_key(cert->get(), key->get()) == 1;
-    ERR_clear_error();
-    if (!match) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Flag(tls.key_flag, tls.key_file), ": does not match --", tls.cert_flag));
-    }
+    if (absl::Status s = CheckKeyMatches(tls, cert->get(), key->get()); !s.ok()) return s;
   }
   if (!tls.ca_file.empty()) {
     absl::StatusOr<X509Ptr> ca = ReadCertificates(tls.ca_flag, tls.ca_file);
@@ -133,6 +136,100 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(con
     if (!tls.cert_file.empty()) options.watch_identity_key_cert_pairs();
   }
   return grpc::experimental::TlsCredentials(options);
+}
+
+struct ServerCertificate::Pair {
+  X509Ptr leaf;
+  ChainPtr chain;  // the certificates after the leaf in the file (intermediates)
+  KeyPtr key;
+};
+
+namespace {
+
+absl::StatusOr<std::shared_ptr<const ServerCertificate::Pair>> ReadPair(const TlsFiles& tls) {
+  if (tls.cert_file.empty() || tls.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", tls.cert_flag, " and --", tls.key_flag, " must be set together"));
+  }
+  auto pair = std::make_shared<ServerCertificate::Pair>();
+  {
+    absl::StatusOr<BioPtr> bio = Open(tls.cert_flag, tls.cert_file);
+    if (!bio.ok()) return bio.status();
+    pair->leaf.reset(PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr));
+    if (pair->leaf == nullptr) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(
+          absl::StrCat(Flag(tls.cert_flag, tls.cert_file), ": holds no PEM certificate"));
+    }
+    pair->chain.reset(sk_X509_new_null());
+    while (X509* next = PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr)) {
+      sk_X509_push(pair->chain.get(), next);
+    }
+    ERR_clear_error();  // the end of the file reads as an error
+  }
+  absl::StatusOr<KeyPtr> key = ReadKey(tls, tls.key_file);
+  if (!key.ok()) return key.status();
+  pair->key = *std::move(key);
+  if (absl::Status s = CheckKeyMatches(tls, pair->leaf.get(), pair->key.get()); !s.ok()) return s;
+  return pair;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<ServerCertificate>> ServerCertificate::Load(const TlsFiles& tls,
+                                                                           const Clock& clock) {
+  absl::StatusOr<std::shared_ptr<const Pair>> pair = ReadPair(tls);
+  if (!pair.ok()) return pair.status();
+  return std::shared_ptr<ServerCertificate>(new ServerCertificate(tls, clock, *std::move(pair)));
+}
+
+ServerCertificate::ServerCertificate(const TlsFiles& tls, const Clock& clock,
+                                     std::shared_ptr<const Pair> pair)
+    : tls_(tls),
+      clock_(clock),
+      pair_(std::move(pair)),
+      next_read_(clock.Now() + tls.reload_interval) {}
+
+ServerCertificate::~ServerCertificate() = default;
+
+absl::Status ServerCertificate::Install(void* ssl_ctx) {
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+    ERR_clear_error();
+    return absl::InternalError("TLS: cannot require TLS 1.2 or later");
+  }
+  SSL_CTX_set_cert_cb(
+      ctx, [](SSL* ssl, void* self) { return OnHandshake(ssl, self); }, this);
+  return absl::OkStatus();
+}
+
+int ServerCertificate::OnHandshake(void* ssl, void* self) {
+  const std::shared_ptr<const Pair> pair = static_cast<ServerCertificate*>(self)->Current();
+  // The SSL takes its own references: the pair may be replaced while the connection lives.
+  const int ok = SSL_use_cert_and_key(static_cast<SSL*>(ssl), pair->leaf.get(), pair->key.get(),
+                                      pair->chain.get(), /*override=*/1);
+  if (ok != 1) ERR_clear_error();
+  return ok == 1 ? 1 : 0;  // 0 fails the handshake
+}
+
+std::shared_ptr<const ServerCertificate::Pair> ServerCertificate::Current() {
+  {
+    MutexLock lock(&mu_);
+    const absl::Time now = clock_.Now();
+    if (now < next_read_) return pair_;
+    next_read_ = now + tls_.reload_interval;  // one handshake re-reads; the others go on
+  }
+  absl::StatusOr<std::shared_ptr<const Pair>> read = ReadPair(tls_);  // file I/O, unlocked
+  MutexLock lock(&mu_);
+  if (read.ok()) {
+    pair_ = *std::move(read);
+    failing_ = false;
+  } else if (!failing_) {
+    failing_ = true;
+    log::Warn("TLS files could not be re-read; serving the certificate already loaded",
+              {{"error", read.status().message()}});
+  }
+  return pair_;
 }
 
 }  // namespace cdnwarm::common

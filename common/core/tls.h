@@ -10,6 +10,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/core/clock.h"
+#include "common/core/sync.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 
@@ -43,5 +45,38 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(con
 absl::Status CheckTlsFiles(const TlsFiles& tls);
 // CheckTlsFiles, and that a client CA comes with a server certificate.
 absl::Status CheckServerTls(const TlsFiles& tls);
+
+// The certificate chain and key of an OpenSSL server that is not gRPC (the console's HTTPS),
+// read from `cert_file` and `key_file` and read again every `reload_interval`, so it
+// rotates without a restart as the gRPC servers' credentials do. A rotation caught half
+// written (unreadable, or a key of another certificate) keeps the pair already served and
+// is logged once. No client certificate is asked for: browsers are its clients, and the
+// bearer token is their check.
+class ServerCertificate {
+ public:
+  // Reads and checks the pair (errors as CheckTlsFiles's).
+  static absl::StatusOr<std::shared_ptr<ServerCertificate>> Load(
+      const TlsFiles& tls, const Clock& clock = Clock::Real());
+  ~ServerCertificate();
+
+  // Makes `ssl_ctx` (an OpenSSL SSL_CTX*) present the current pair at each handshake and
+  // speak TLS 1.2 or later. This object must outlive the context's connections.
+  absl::Status Install(void* ssl_ctx);
+
+  struct Pair;  // the loaded certificates and key (tls.cc)
+
+ private:
+  ServerCertificate(const TlsFiles& tls, const Clock& clock, std::shared_ptr<const Pair> pair);
+  static int OnHandshake(void* ssl, void* self);  // OpenSSL's certificate callback
+  // The pair to present now, re-read first when the interval has passed.
+  std::shared_ptr<const Pair> Current();
+
+  const TlsFiles tls_;
+  const Clock& clock_;
+  Mutex mu_;
+  std::shared_ptr<const Pair> pair_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_read_ ABSL_GUARDED_BY(mu_);
+  bool failing_ ABSL_GUARDED_BY(mu_) = false;  // the last re-read failed (logged)
+};
 
 }  // namespace cdnwarm::common

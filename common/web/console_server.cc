@@ -76,7 +76,9 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(ConsoleOptio
   absl::StatusOr<std::unique_ptr<common::HttpServer>> http = common::HttpServer::Start(
       options.address,
       [self = server.get()](const common::HttpRequest& r) { return self->Serve(r); },
-      {.threads = options.threads, .max_body_bytes = options.max_body_bytes});
+      {.threads = options.threads,
+       .max_body_bytes = options.max_body_bytes,
+       .certificate = options.certificate});
   if (!http.ok()) {
     return absl::Status(http.status().code(),
                         absl::StrCat("--console_address: ", http.status().message()));

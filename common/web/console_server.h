@@ -23,6 +23,8 @@ struct ConsoleOptions {
   GatewayOptions gateway{};
   int threads = 16;  // each open job view holds one while it streams
   size_t max_body_bytes = 16 << 20;
+  // When set, HTTPS only (the service's --tls_cert_file and --tls_key_file).
+  std::shared_ptr<common::ServerCertificate> certificate{};
 };
 
 // The security headers every answer carries.

@@ -242,7 +242,7 @@ int HttpStatusOf(int grpc_code) {
     case grpc::StatusCode::OK:
       return 200;
     case grpc::StatusCode::CANCELLED:
-      return 503;  // the console's drain ended it (civetweb knows no 499)
+      return 503;  // the console's drain ended it (HTTP has no status for it)
     case grpc::StatusCode::INVALID_ARGUMENT:
       return 400;
     case grpc::StatusCode::DEADLINE_EXCEEDED:

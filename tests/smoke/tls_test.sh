@@ -4,8 +4,10 @@
 # certificates), the producer and the warmer serve TLS. A URL goes in through grpcurl over
 # TLS and is warmed through the bridge by a warmer subscribed over mutual TLS; plaintext, an
 # unknown CA and a missing client certificate are refused; the Python client works over
-# TLS; replacing the producer's certificate files is picked up without a restart; a key
-# that does not match its certificate stops start-up with an error naming the flag.
+# TLS; the web console is served over HTTPS only, with the producer's certificate, and its
+# Regions view reaches the bridge over mutual TLS; replacing the producer's certificate
+# files is picked up without a restart, by gRPC and the console; a key that does not match
+# its certificate stops start-up with an error naming the flag.
 #
 # Usage: tls_test.sh PRODUCER BRIDGE WARMER GRPCURL PYTHON ORIGIN_PY
 set -euo pipefail
@@ -34,10 +36,19 @@ start_edge edge-eu-west 127.0.0.3 pop-eu-west
 start_named streamer-bridge "$bridge" --kafka_bootstrap="$kafka" --instance="$instance" \
   "${serve_tls[@]}" --tls_client_ca_file="$work/ca1.crt"
 bridge_addr="127.0.0.1:$grpc_port"
+# A stand-in page: this test is about the console's transport, not its front end.
+mkdir -p "$work/console"
+echo '<!doctype html><title>cdnwarm console</title>' >"$work/console/index.html"
 start_named producer "$producer" --kafka_bootstrap="$kafka" --instance="$instance" \
   --regions=eu-west --tls_cert_file="$work/producer.crt" --tls_key_file="$work/producer.key" \
-  --tls_reload_interval=1s
+  --tls_reload_interval=1s --console_address=127.0.0.1:0 --console_dir="$work/console" \
+  --console_bridge_address="$bridge_addr" --console_bridge_ca_file="$work/ca1.crt" \
+  --console_bridge_cert_file="$work/operator.crt" --console_bridge_key_file="$work/operator.key"
 producer_addr="127.0.0.1:$grpc_port"
+console_port=$(sed -n 's/.*"msg":"console serving".*"console_port":\([0-9]*\).*/\1/p' \
+  "$work/producer.log" | head -1)
+[ -n "$console_port" ] || fail "the producer logged no console port: $(cat "$work/producer.log")"
+console_url="https://localhost:$console_port"
 start_named warmer "$warmer" --region=eu-west --bridge_address="$bridge_addr" \
   --bridge_ca_file="$work/ca1.crt" --bridge_cert_file="$work/warmer-client.crt" \
   --bridge_key_file="$work/warmer-client.key" "${serve_tls[@]}" \
@@ -88,6 +99,21 @@ state=$("$grpcurl" -cacert "$work/ca1.crt" -d "{\"job_id\": \"$job\"}" "$produce
 [ "$(region_count "$state" eu-west warmed)" = 1 ] || fail "not WARMED in eu-west: $state"
 echo "a URL went in over TLS and was warmed by a warmer subscribed over mutual TLS"
 
+# The console: HTTPS with the producer's certificate, nothing over plain HTTP, and its API
+# reaches the bridge, which requires mutual TLS, with the console's client certificate.
+curl -sS --max-time 10 --cacert "$work/ca1.crt" "$console_url/" | grep -q '<title>cdnwarm console' \
+  || fail "the console's page is not served over HTTPS"
+if out=$(curl -sS --max-time 10 "http://127.0.0.1:$console_port/" 2>&1) && grep -q cdnwarm <<<"$out"; then
+  fail "the console served its page over plain HTTP: $out"
+fi
+if curl -sS --max-time 10 --cacert "$work/ca2.crt" "$console_url/" >/dev/null 2>&1; then
+  fail "the console's certificate was accepted by a client trusting another CA"
+fi
+subs=$(curl -sS --max-time 10 --cacert "$work/ca1.crt" -H 'Content-Type: application/json' \
+  -d '{}' "$console_url/v1/cdnwarm.v1.Bridge/ListSubscriptions") || fail "console API: $subs"
+grep -q '"region": *"eu-west"' <<<"$subs" || fail "ListSubscriptions through the console: $subs"
+echo "the console serves HTTPS only, and calls the bridge over mutual TLS"
+
 # Rotation: new certificate files (another CA) replace the producer's; no restart.
 cp "$work/server2.key" "$work/producer.key.new"
 cp "$work/server2.crt" "$work/producer.crt.new"
@@ -99,7 +125,12 @@ until "$grpcurl" -max-time 5 -cacert "$work/ca2.crt" "$producer_addr" list >/dev
   sleep 0.2
 done
 expect_refused "the producer's old CA after rotation" -cacert "$work/ca1.crt" "$producer_addr" list
-echo "the producer serves the rotated certificate without a restart"
+deadline=$((SECONDS + 30))
+until curl -sS --max-time 5 --cacert "$work/ca2.crt" "$console_url/" >/dev/null 2>&1; do
+  [ $SECONDS -lt $deadline ] || fail "the console still serves its old certificate after 30s"
+  sleep 0.2
+done
+echo "the producer and its console serve the rotated certificate without a restart"
 
 # Start-up checks name the flag.
 for bad in "--tls_key_file=$work/stranger.key:does not match --tls_cert_file" \
@@ -118,4 +149,4 @@ if out=$("$bridge" --kafka_bootstrap="$kafka" --tls_client_ca_file="$work/ca1.cr
 fi
 grep -qF -- "--tls_client_ca_file needs --tls_cert_file" <<<"$out" || fail "client CA alone: $out"
 echo "bad certificate flags stop start-up with an error naming the flag"
-echo "ok: TLS and mutual TLS on every link, refusals, rotation without restart"
+echo "ok: TLS and mutual TLS on every link, the console over HTTPS, refusals, rotation without restart"

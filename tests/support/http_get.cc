@@ -25,11 +25,19 @@ size_t Append(char* data, size_t size, size_t n, void* out) {
 
 HttpResult HttpGet(const std::string& url) { return HttpSend("GET", url, ""); }
 
+HttpResult HttpsGet(const std::string& url, const std::string& ca_file) {
+  return HttpSend("GET", url, "", {}, ca_file);
+}
+
 HttpResult HttpSend(const std::string& method, const std::string& url, const std::string& body,
-                    const std::vector<std::string>& headers) {
+                    const std::vector<std::string>& headers, const std::string& ca_file) {
   HttpResult r;
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  if (!ca_file.empty()) {
+    curl_easy_setopt(curl.get(), CURLOPT_CAINFO, ca_file.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_CAPATH, nullptr);
+  }
   if (method == "HEAD") {
     curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
   } else if (method != "GET") {

@@ -16,9 +16,11 @@ struct HttpResult {
 };
 
 HttpResult HttpGet(const std::string& url);
+// GET over HTTPS, trusting only the certificates in `ca_file` (PEM).
+HttpResult HttpsGet(const std::string& url, const std::string& ca_file);
 // Any method, with a body and extra "Name: value" header lines.
 HttpResult HttpSend(const std::string& method, const std::string& url, const std::string& body,
-                    const std::vector<std::string>& headers = {});
+                    const std::vector<std::string>& headers = {}, const std::string& ca_file = "");
 
 // Sends `request` (raw HTTP) to 127.0.0.1:`port` on a fresh connection and reads until
 // `until` has arrived (or the peer closed); then closes, as a browser tab does. Returns

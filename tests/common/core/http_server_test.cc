@@ -1,4 +1,4 @@
-// HttpServer (civetweb): requests reach the handler with method, path, query, headers and
+// HttpServer (cpp-httplib): requests reach the handler with method, path, query, headers and
 // body; responses carry status, type and extra headers; bodies are bounded; several
 // requests are served at once; addresses are checked and a taken port is named.
 

@@ -11,12 +11,15 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/core/http_server.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "tests/support/fake_clock.h"
+#include "tests/support/http_get.h"
 #include "tests/support/nginx_server.h"
 
 namespace cdnwarm::common {
@@ -290,6 +293,87 @@ TEST_F(TlsTest, ARotatedCertificateIsServedWithoutRestart) {
   install("server");
   s = Call(client, /*wait_for_ready=*/true, absl::Seconds(30));
   EXPECT_TRUE(s.ok()) << s.error_message();
+  std::filesystem::remove_all(live);
+}
+
+// The console's HTTPS: HttpServer with a ServerCertificate.
+class HttpsTest : public TlsTest {
+ protected:
+  void Serve(std::shared_ptr<ServerCertificate> certificate) {
+    absl::StatusOr<std::unique_ptr<HttpServer>> server =
+        HttpServer::Start("127.0.0.1:0",
+                          [](const HttpRequest& request) {
+                            return HttpResponse{.body = absl::StrCat("hello ", request.path)};
+                          },
+                          {.certificate = std::move(certificate)});
+    ASSERT_TRUE(server.ok()) << server.status();
+    http_ = *std::move(server);
+  }
+  std::string Url() const { return absl::StrCat("https://127.0.0.1:", http_->port(), "/x"); }
+
+  cdnwarm::testing::FakeClock clock_;
+  std::unique_ptr<HttpServer> http_;
+};
+
+TEST_F(HttpsTest, ServesHttpsWithTheCertificateAndNoPlainHttp) {
+  absl::StatusOr<std::shared_ptr<ServerCertificate>> certificate =
+      ServerCertificate::Load(Files("server.crt", "server.key", ""), clock_);
+  ASSERT_TRUE(certificate.ok()) << certificate.status();
+  ASSERT_NO_FATAL_FAILURE(Serve(*std::move(certificate)));  // the server keeps it alive
+
+  const cdnwarm::testing::HttpResult ok = cdnwarm::testing::HttpsGet(Url(), Path("ca.crt"));
+  EXPECT_EQ(ok.error, "");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "hello /x");
+  // A client that trusts another CA refuses the handshake.
+  EXPECT_NE(cdnwarm::testing::HttpsGet(Url(), Path("other-ca.crt")).error, "");
+  // Plain HTTP on the HTTPS port gets no page.
+  const cdnwarm::testing::HttpResult plain =
+      cdnwarm::testing::HttpGet(absl::StrCat("http://127.0.0.1:", http_->port(), "/x"));
+  EXPECT_NE(plain.status, 200);
+  EXPECT_THAT(plain.body, ::testing::Not(HasSubstr("hello")));
+}
+
+TEST_F(HttpsTest, LoadNamesTheFlagOfABadFile) {
+  absl::StatusOr<std::shared_ptr<ServerCertificate>> mismatched =
+      ServerCertificate::Load(Files("server.crt", "client.key", ""), clock_);
+  EXPECT_THAT(mismatched.status().message(), HasSubstr("does not match --tls_cert_file"));
+  absl::StatusOr<std::shared_ptr<ServerCertificate>> missing =
+      ServerCertificate::Load(Files("missing.crt", "server.key", ""), clock_);
+  EXPECT_THAT(missing.status().message(), HasSubstr("--tls_cert_file="));
+}
+
+TEST_F(HttpsTest, ARotatedCertificateIsServedAfterTheIntervalAndABrokenOneIsNot) {
+  const std::string live = cdnwarm::testing::MakeTempDir("https-live");
+  const auto install = [&](const std::string& cert, const std::string& key) {
+    std::filesystem::copy_file(Path(cert), live + "/tls.crt",
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(Path(key), live + "/tls.key",
+                               std::filesystem::copy_options::overwrite_existing);
+  };
+  install("stranger.crt", "stranger.key");
+  TlsFiles files;
+  files.cert_file = live + "/tls.crt";
+  files.key_file = live + "/tls.key";
+  files.reload_interval = absl::Seconds(60);
+  absl::StatusOr<std::shared_ptr<ServerCertificate>> certificate =
+      ServerCertificate::Load(files, clock_);
+  ASSERT_TRUE(certificate.ok()) << certificate.status();
+  ASSERT_NO_FATAL_FAILURE(Serve(*std::move(certificate)));
+  const std::string ca = Path("ca.crt");
+  EXPECT_NE(cdnwarm::testing::HttpsGet(Url(), ca).error, "");  // "other-ca" signed it
+
+  // Rotated, but the interval has not passed: the old certificate is still served.
+  install("server.crt", "server.key");
+  clock_.Advance(absl::Seconds(59));
+  EXPECT_NE(cdnwarm::testing::HttpsGet(Url(), ca).error, "");
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(cdnwarm::testing::HttpsGet(Url(), ca).status, 200);
+
+  // A rotation caught half done (the key of another certificate) keeps the good pair.
+  install("stranger.crt", "server.key");
+  clock_.Advance(absl::Seconds(60));
+  EXPECT_EQ(cdnwarm::testing::HttpsGet(Url(), ca).status, 200);
   std::filesystem::remove_all(live);
 }
 
