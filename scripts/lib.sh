@@ -8,6 +8,9 @@
 #   start_named NAME BINARY [FLAGS...]     like start_service for one of several services: log
 #                                          in $work/NAME.log, pid in helper_pids and
 #                                          named_pid[NAME]; sets grpc_port
+#   restart_named NAME [FLAGS...]          SIGTERM to a start_named service (it must drain and
+#                                          exit 0), then starts it again with its flags and
+#                                          FLAGS (later flags win); sets grpc_port
 #   start_origin PYTHON ORIGIN_PY          the scriptable test origin; sets origin_port
 #   start_static_origin                    an nginx origin for benchmarks; sets origin_port
 #   start_edge NAME HOST POP [CERT KEY]    an nginx edge cache (proxy_cache) on HOST in front of
@@ -24,6 +27,7 @@ work=$(mktemp -d)
 pid=""
 helper_pids=()  # other processes a test starts (origins, edges), killed at exit
 declare -A named_pid  # start_named NAME -> its pid
+declare -A named_cmd  # start_named NAME -> its command line, quoted for eval
 service_log="$work/service.log"
 broker_dir=""  # set by start_broker; cleanup stops that broker
 # shellcheck disable=SC2015  # `A && B || true` on purpose: nothing may fail the exit trap
@@ -64,7 +68,25 @@ start_named() {
   launch "$work/$name.log" "$name" "$@"
   helper_pids+=("$pid")
   named_pid[$name]=$pid
+  named_cmd[$name]=$(printf '%q ' "$@")
   pid=$saved_pid
+}
+
+restart_named() {
+  local name=$1; shift
+  local old=${named_pid[$name]} rc=0 deadline=$((SECONDS + 30))
+  kill -TERM "$old"
+  while kill -0 "$old" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "$name did not exit within 30s of SIGTERM"
+    sleep 0.1
+  done
+  wait "$old" || rc=$?
+  [ "$rc" -eq 0 ] || fail "$name exited $rc after SIGTERM: $(start_error "$work/$name.log")"
+  grep -q '"msg":"drain finished"' "$work/$name.log" || fail "$name did not drain"
+  mv "$work/$name.log" "$work/$name.before-restart.log"
+  local command
+  eval "command=(${named_cmd[$name]})"
+  start_named "$name" "${command[@]}" "$@"
 }
 
 launch() {

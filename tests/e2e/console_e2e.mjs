@@ -3,9 +3,11 @@
 // view is screenshotted into $OUT and audited with axe-core (no serious or critical
 // violation). Environment: CONSOLE_URL, PRODUCER_TOKEN, OPERATOR_TOKEN, URLS_FILE (the good
 // URLs, one per line), BAD_URL, NOT_FOUND_URL, REGIONS (comma-separated), OUT, CHROMIUM,
-// CONSOLE_SRC (console/, whose node_modules hold playwright-core and axe-core).
+// CONSOLE_SRC (console/, whose node_modules hold playwright-core and axe-core),
+// RESTART_FIFO (a line there asks the test to restart the producer) and RESTARTED_FILE
+// (written when it is back).
 import { createRequire } from "node:module";
-import { readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const env = (name) => {
@@ -24,6 +26,15 @@ const good = readFileSync(env("URLS_FILE"), "utf8").split("\n").filter(Boolean);
 const notFound = env("NOT_FOUND_URL");
 const bad = env("BAD_URL");
 let failures = 0;
+
+// Waits until the test has written `path` (the restart is done), up to `ms`.
+async function waitForFile(path, ms) {
+  const deadline = Date.now() + ms;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`${path} did not appear within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 function check(ok, what) {
   console.log(`${ok ? "ok" : "FAIL"}: ${what}`);
@@ -99,6 +110,26 @@ try {
   await page.reload();
   await page.waitForSelector(".region .bar");
   check(new URL(page.url()).pathname === jobPath, "after a reload the same job is shown");
+
+  // The producer restarts mid-job: the live view says it lost the stream, then carries on
+  // against the new process on the same address.
+  appendFileSync(env("RESTART_FIFO"), "restart-producer\n");
+  const said = await page.waitForSelector("text=reconnecting", { timeout: 30000 }).then(
+    () => true,
+    () => false,
+  );
+  check(said, "the job view says it is reconnecting while the producer restarts");
+  await waitForFile(env("RESTARTED_FILE"), 90000);
+  check(new URL(page.url()).pathname === jobPath, "after the restart the same job is shown");
+  // The banner goes when a Job arrives: the new producer's stream is live.
+  const resumed = await page
+    .waitForSelector("text=reconnecting", { state: "detached", timeout: 30000 })
+    .then(
+      () => true,
+      () => false,
+    );
+  check(resumed, "the live view resumed from the restarted producer");
+
   const warmedIn = async () =>
     page.$$eval(".region", (els) => els.map((e) => [e.dataset.region, e.querySelector('[data-count="warmed"]')?.textContent]));
   await page.waitForFunction(

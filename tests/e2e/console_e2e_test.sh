@@ -2,7 +2,9 @@
 # The web console end to end: the real mesh (producer with its console, bridge, warmers for
 # three regions on nginx edges) on the real test broker, with a producer token and an
 # operators' token on the bridge; console_e2e.mjs drives Debian's Chromium through it.
-# Afterwards the warmed URLs must be a HIT at every region's edge. Screenshots go to OUT.
+# When the page asks (a line on a FIFO), the producer is restarted on the same console port
+# mid-job: SIGTERM, a clean drain, a new process. Afterwards the warmed URLs must be a HIT
+# at every region's edge. Screenshots go to OUT.
 #
 # Usage: console_e2e_test.sh PRODUCER BRIDGE WARMER PYTHON ORIGIN_PY CONSOLE_DIR OUT
 set -euo pipefail
@@ -32,11 +34,29 @@ run=$RANDOM$RANDOM
 for i in $(seq 1 46); do echo "http://$mesh_host/static/console-$run-$i.html"; done >"$work/urls.txt"
 for i in 1 2 3; do echo "http://$mesh_host/slow?ms=6000&run=$run&i=$i"; done >>"$work/urls.txt"
 rm -rf "$out" && mkdir -p "$out"
+# The page's restart requests: held open read-write here, so its writes never block and
+# the loop below can wait for them and for the page's end at once.
+mkfifo "$work/restart.fifo"
+exec 3<>"$work/restart.fifo"
 CONSOLE_URL="http://127.0.0.1:$console_port" PRODUCER_TOKEN=$(cat "$work/producer.token") \
   OPERATOR_TOKEN=$(cat "$work/operator.token") URLS_FILE="$work/urls.txt" \
   BAD_URL="ftp://$mesh_host/not-http" NOT_FOUND_URL="http://$mesh_host/status/404?run=$run" \
   REGIONS=$(IFS=,; echo "${mesh_regions[*]}") OUT="$out" CHROMIUM="$chromium" \
-  CONSOLE_SRC="$here/../../console" node "$here/console_e2e.mjs" || fail "the console failed a check"
+  RESTART_FIFO="$work/restart.fifo" RESTARTED_FILE="$work/restarted" \
+  CONSOLE_SRC="$here/../../console" node "$here/console_e2e.mjs" &
+node_pid=$!
+helper_pids+=("$node_pid")
+restarts=0
+while kill -0 "$node_pid" 2>/dev/null; do
+  read -r -t 1 request <&3 || continue
+  [ "$request" = restart-producer ] || fail "unknown request from the page: $request"
+  restart_named producer --console_address="127.0.0.1:$console_port"
+  restarts=$((restarts + 1))
+  echo "the producer restarted on console port $console_port"
+  echo "$restarts" >"$work/restarted"
+done
+wait "$node_pid" || fail "the console failed a check"
+[ "$restarts" -eq 1 ] || fail "the page asked for $restarts producer restarts, not 1"
 
 want=$(wc -l <"$work/urls.txt")
 for r in "${mesh_regions[@]}"; do
