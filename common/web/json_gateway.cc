@@ -129,23 +129,24 @@ namespace {
 
 constexpr absl::string_view kJson = "application/json";
 
-std::string CodeName(int code) {
-  return code >= 0 && code <= 16 ? absl::StatusCodeToString(static_cast<absl::StatusCode>(code))
-                                 : "UNKNOWN";
+// gRPC's and absl's codes are the same numbers, and so the same names.
+std::string CodeName(grpc::StatusCode code) {
+  const int n = static_cast<int>(code);
+  return n >= 0 && n <= 16 ? absl::StatusCodeToString(static_cast<absl::StatusCode>(n)) : "UNKNOWN";
 }
 
 // {"code":3,"status":"INVALID_ARGUMENT","message":"..."}, in that order; the message is a
 // JSON string as protobuf's printer writes it.
-std::string StatusJson(int code, absl::string_view message) {
+std::string StatusJson(grpc::StatusCode code, absl::string_view message) {
   pb::Value text;
   text.set_string_value(std::string(message));
   std::string quoted;
   (void)pb::util::MessageToJsonString(text, &quoted);
-  return absl::StrCat("{\"code\":", code, ",\"status\":\"", CodeName(code),
+  return absl::StrCat("{\"code\":", static_cast<int>(code), ",\"status\":\"", CodeName(code),
                       "\",\"message\":", quoted, "}");
 }
 
-HttpResponse Error(int code, absl::string_view message) {
+HttpResponse Error(grpc::StatusCode code, absl::string_view message) {
   HttpResponse r;
   r.status = HttpStatusOf(code);
   r.content_type = std::string(kJson);
@@ -153,7 +154,7 @@ HttpResponse Error(int code, absl::string_view message) {
   return r;
 }
 
-HttpResponse HttpError(int http_status, int code, absl::string_view message) {
+HttpResponse HttpError(int http_status, grpc::StatusCode code, absl::string_view message) {
   HttpResponse r = Error(code, message);
   r.status = http_status;
   return r;
@@ -237,8 +238,8 @@ bool PrintableAscii(absl::string_view s) {
 
 }  // namespace
 
-int HttpStatusOf(int grpc_code) {
-  switch (static_cast<grpc::StatusCode>(grpc_code)) {
+int HttpStatusOf(grpc::StatusCode code) {
+  switch (code) {
     case grpc::StatusCode::OK:
       return 200;
     case grpc::StatusCode::CANCELLED:
@@ -339,11 +340,12 @@ HttpResponse JsonGateway::Handle(const HttpRequest& request) {
   const auto it = methods_.find(name);
   if (!absl::StartsWith(request.path, "/v1/") || it == methods_.end()) {
     return HttpError(
-        404, 5,
+        404, grpc::StatusCode::NOT_FOUND,
         absl::StrCat("no method at ", request.path, " (want /v1/<package.Service>/<Method>)"));
   }
   if (request.method != "POST") {
-    HttpResponse r = HttpError(405, 12, absl::StrCat(request.path, " takes POST"));
+    HttpResponse r =
+        HttpError(405, grpc::StatusCode::UNIMPLEMENTED, absl::StrCat(request.path, " takes POST"));
     r.headers.emplace_back("Allow", "POST");
     return r;
   }
@@ -351,7 +353,8 @@ HttpResponse JsonGateway::Handle(const HttpRequest& request) {
   // which nothing here answers.
   const std::string* type = request.Header("Content-Type");
   if (type == nullptr || !absl::StartsWithIgnoreCase(*type, kJson)) {
-    return HttpError(415, 3, "Content-Type must be application/json");
+    return HttpError(415, grpc::StatusCode::INVALID_ARGUMENT,
+                     "Content-Type must be application/json");
   }
   return Call(it->second, request);
 }
@@ -360,7 +363,7 @@ HttpResponse JsonGateway::Call(const Method& method, const HttpRequest& request)
   const pb::MethodDescriptor& d = *method.descriptor;
   absl::StatusOr<std::vector<grpc::ByteBuffer>> messages =
       Requests(d, request.body, options_.max_batch_messages);
-  if (!messages.ok()) return Error(3, messages.status().message());
+  if (!messages.ok()) return Error(grpc::StatusCode::INVALID_ARGUMENT, messages.status().message());
 
   {
     common::MutexLock lock(&mu_);
@@ -372,13 +375,15 @@ HttpResponse JsonGateway::Call(const Method& method, const HttpRequest& request)
     calls_ended_.SignalAll();
   });
   if (const std::string* auth = request.Header("Authorization"); auth != nullptr) {
-    if (!PrintableAscii(*auth)) return Error(16, "the Authorization header is not printable ASCII");
+    if (!PrintableAscii(*auth))
+      return Error(grpc::StatusCode::UNAUTHENTICATED,
+                   "the Authorization header is not printable ASCII");
     call->context().AddMetadata("authorization", *auth);
   }
   if (!d.server_streaming()) {
     call->context().set_deadline(absl::ToChronoTime(absl::Now() + options_.unary_deadline));
   }
-  if (!Register(call)) return Error(14, "the console is shutting down");
+  if (!Register(call)) return Error(grpc::StatusCode::UNAVAILABLE, "the console is shutting down");
   call->Start(call, *method.channel, method.path);
 
   grpc::ByteBuffer first;
@@ -387,9 +392,9 @@ HttpResponse JsonGateway::Call(const Method& method, const HttpRequest& request)
     const grpc::Status status = call->Finish();
     Unregister(call);
     if (!status.ok()) return Error(status.error_code(), status.error_message());
-    if (!has_first) return Error(13, "the call ended OK without a reply");
+    if (!has_first) return Error(grpc::StatusCode::INTERNAL, "the call ended OK without a reply");
     absl::StatusOr<std::string> json = ToJson(d.output_type(), first);
-    if (!json.ok()) return Error(13, json.status().message());
+    if (!json.ok()) return Error(grpc::StatusCode::INTERNAL, json.status().message());
     HttpResponse r;
     r.content_type = std::string(kJson);
     r.body = *std::move(json);

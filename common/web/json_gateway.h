@@ -94,6 +94,6 @@ class JsonGateway {
 };
 
 // The HTTP status for a gRPC status code (as grpc-gateway maps them).
-int HttpStatusOf(int grpc_code);
+int HttpStatusOf(grpc::StatusCode code);
 
 }  // namespace cdnwarm::web

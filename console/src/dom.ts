@@ -36,3 +36,22 @@ export function replace(parent: Element, ...children: (Child | Child[])[]): void
 export function banner(kind: "error" | "info" | "empty", ...text: Child[]): HTMLElement {
   return h("div", { class: `banner ${kind}`, role: kind === "error" ? "alert" : "status" }, ...text);
 }
+
+// A link inside the console: a real href (open in a new tab works), followed in place.
+export function appLink(
+  path: string,
+  navigate: (path: string) => void,
+  attrs: Attrs,
+  ...children: (Child | Child[])[]
+): HTMLAnchorElement {
+  const follow = (e: Event) => {
+    e.preventDefault();
+    navigate(path);
+  };
+  return h("a", { ...attrs, href: path, onclick: follow }, ...children);
+}
+
+// The console's path of a job's view.
+export function jobPath(jobId: string): string {
+  return `/jobs/${encodeURIComponent(jobId)}`;
+}

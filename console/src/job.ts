@@ -5,7 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { ApiError, stream, unary } from "./api";
-import { banner, h, replace } from "./dom";
+import { appLink, banner, h, replace } from "./dom";
 import { CacheStatus, Outcome, type WarmResult } from "./gen/cdnwarm/v1/common_pb";
 import {
   type Job,
@@ -138,7 +138,7 @@ export function jobView(main: HTMLElement, jobId: string, navigate: Navigate): C
       "div",
       { class: "title" },
       h("h1", {}, "Job ", h("code", {}, jobId)),
-      h("a", { href: "/jobs", onclick: (e: Event) => (e.preventDefault(), navigate("/jobs")) }, "All jobs"),
+      appLink("/jobs", navigate, {}, "All jobs"),
     ),
     status,
     live,

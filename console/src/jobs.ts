@@ -2,7 +2,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { unary } from "./api";
-import { banner, h, replace } from "./dom";
+import { appLink, banner, h, jobPath, replace } from "./dom";
 import { type Job, ListJobsReplySchema, ListJobsRequestSchema } from "./gen/cdnwarm/v1/producer_pb";
 import type { Cleanup, Navigate } from "./main";
 
@@ -23,7 +23,7 @@ export function jobsView(main: HTMLElement, navigate: Navigate): Cleanup {
       const reply = await unary("cdnwarm.v1.Producer/ListJobs", [ListJobsRequestSchema, create(ListJobsRequestSchema, { pageSize: 50 })], ListJobsReplySchema);
       if (stopped) return;
       if (reply.jobs.length === 0) {
-        replace(body, banner("empty", "No jobs yet. ", h("a", { href: "/", onclick: (e: Event) => (e.preventDefault(), navigate("/")) }, "Warm some URLs")));
+        replace(body, banner("empty", "No jobs yet. ", appLink("/", navigate, {}, "Warm some URLs")));
       } else {
         replace(
           body,
@@ -42,7 +42,7 @@ export function jobsView(main: HTMLElement, navigate: Navigate): Cleanup {
                   h(
                     "td",
                     {},
-                    h("a", { href: `/jobs/${encodeURIComponent(job.jobId)}`, onclick: (e: Event) => (e.preventDefault(), navigate(`/jobs/${encodeURIComponent(job.jobId)}`)) }, job.jobId),
+                    appLink(jobPath(job.jobId), navigate, {}, job.jobId),
                   ),
                   h("td", {}, job.createdAt ? timestampDate(job.createdAt).toLocaleString() : "—"),
                   h("td", {}, String(job.totalTasks)),

@@ -3,7 +3,7 @@
 import "./style.css";
 import { create } from "@bufbuild/protobuf";
 import { ApiError, getToken, setToken, unary, whenUnauthenticated } from "./api";
-import { banner, h, replace } from "./dom";
+import { appLink, banner, h, replace } from "./dom";
 import { ListJobsReplySchema, ListJobsRequestSchema } from "./gen/cdnwarm/v1/producer_pb";
 import { jobView } from "./job";
 import { jobsView } from "./jobs";
@@ -23,19 +23,7 @@ function navigate(path: string): void {
 
 function nav(path: string, label: string, current: string): HTMLElement {
   const active = path === "/" ? current === "/" : current.startsWith(path);
-  return h(
-    "a",
-    {
-      href: path,
-      class: active ? "active" : undefined,
-      "aria-current": active ? "page" : undefined,
-      onclick: (e: Event) => {
-        e.preventDefault();
-        navigate(path);
-      },
-    },
-    label,
-  );
+  return appLink(path, navigate, { class: active ? "active" : undefined, "aria-current": active ? "page" : undefined }, label);
 }
 
 function shell(path: string): HTMLElement {
@@ -45,7 +33,7 @@ function shell(path: string): HTMLElement {
     h(
       "header",
       {},
-      h("a", { class: "brand", href: "/", onclick: (e: Event) => (e.preventDefault(), navigate("/")) }, "cdnwarm"),
+      appLink("/", navigate, { class: "brand" }, "cdnwarm"),
       h("nav", { "aria-label": "Views" }, nav("/", "Warm", path), nav("/jobs", "Jobs", path), nav("/regions", "Regions", path)),
       getToken() ? h("button", { type: "button", class: "link", onclick: () => (setToken(null), route()) }, "Sign out") : null,
     ),
@@ -74,7 +62,7 @@ function login(message?: string): void {
         const token = input.value.trim();
         replace(status, banner("info", "Checking the token…"));
         try {
-          await unary("cdnwarm.v1.Producer/ListJobs", [ListJobsRequestSchema, create(ListJobsRequestSchema, { pageSize: 1 })], ListJobsReplySchema, token);
+          await probe(token);
           setToken(token);
           route();
         } catch (err) {
@@ -94,10 +82,15 @@ function login(message?: string): void {
   input.focus();
 }
 
+// The cheapest call that needs the token: one job of the list.
+async function probe(token: string): Promise<void> {
+  await unary("cdnwarm.v1.Producer/ListJobs", [ListJobsRequestSchema, create(ListJobsRequestSchema, { pageSize: 1 })], ListJobsReplySchema, token);
+}
+
 // A producer without --auth_token_file takes calls without a token: no prompt then.
 async function needsToken(): Promise<boolean> {
   try {
-    await unary("cdnwarm.v1.Producer/ListJobs", [ListJobsRequestSchema, create(ListJobsRequestSchema, { pageSize: 1 })], ListJobsReplySchema, "");
+    await probe("");
     return false;
   } catch {
     return true;
@@ -122,7 +115,7 @@ function route(): void {
   else if (path === "/jobs") cleanup = jobsView(main, navigate);
   else if (path === "/regions") cleanup = regionsView(main);
   else if (path === "/") cleanup = warmView(main, navigate);
-  else replace(main, banner("empty", "Nothing here. ", h("a", { href: "/" }, "Warm URLs")));
+  else replace(main, banner("empty", "Nothing here. ", appLink("/", navigate, {}, "Warm URLs")));
 }
 
 whenUnauthenticated(() => {

@@ -3,7 +3,7 @@
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { ApiError, batch, unary } from "./api";
-import { banner, h, replace } from "./dom";
+import { appLink, banner, h, jobPath, replace } from "./dom";
 import {
   type TaskOptions,
   type WarmBatchReply,
@@ -121,11 +121,7 @@ export function warmView(main: HTMLElement, navigate: Navigate): Cleanup {
 }
 
 function showReply(result: HTMLElement, reply: WarmBatchReply, lineOf: (i: number) => number, navigate: Navigate): void {
-  const link = h(
-    "a",
-    { href: `/jobs/${encodeURIComponent(reply.jobId)}`, class: "button", onclick: (e: Event) => (e.preventDefault(), navigate(`/jobs/${encodeURIComponent(reply.jobId)}`)) },
-    "Watch the job",
-  );
+  const link = appLink(jobPath(reply.jobId), navigate, { class: "button" }, "Watch the job");
   const rejected = reply.rejected.map((r) =>
     h("tr", {}, h("td", {}, String(lineOf(r.index))), h("td", { class: "url" }, r.url), h("td", {}, r.reason)),
   );
