@@ -5,13 +5,28 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "common/core/contract.h"
 #include "common/core/sync.h"
+#include "grpc/grpc_security_constants.h"
 
 namespace cdnwarm::producer {
 
 std::string ClientIdentity(const grpc::ServerContextBase& ctx) {
-  if (std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
-      auth != nullptr && auth->IsPeerAuthenticated()) {
+  // The console's calls come over the in-process channel and name the browser. Only an
+  // in-process caller may name a client (a remote one could pick any bucket): every network
+  // transport, plaintext included, gives its calls a transport security type; the
+  // in-process one gives none.
+  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+  const bool in_process =
+      auth == nullptr ||
+      auth->FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME).empty();
+  if (in_process) {
+    const auto& metadata = ctx.client_metadata();
+    if (auto it = metadata.find(common::kConsoleClientMetadata); it != metadata.end()) {
+      return absl::StrCat("console:", absl::string_view(it->second.data(), it->second.size()));
+    }
+  }
+  if (auth != nullptr && auth->IsPeerAuthenticated()) {
     for (const grpc::string_ref& cn : auth->FindPropertyValues("x509_common_name")) {
       return absl::StrCat("cn:", absl::string_view(cn.data(), cn.size()));
     }

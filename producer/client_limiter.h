@@ -2,7 +2,8 @@
 
 // How fast one client may hand the producer URLs: a token bucket per client, refilled at
 // `rate` URLs per second up to `burst`. A client is its TLS certificate's common name when
-// it presents one, else its IP address (one bucket per address behind a NAT or proxy).
+// it presents one, else its IP address (one bucket per address behind a NAT or proxy); a
+// console user is the browser's address, which the console names on its in-process calls.
 
 #include <string>
 
@@ -16,7 +17,8 @@
 
 namespace cdnwarm::producer {
 
-// The client a call counts against: "cn:<common name>" or "ip:<address>".
+// The client a call counts against: "cn:<common name>", "ip:<address>", or for the
+// console's in-process calls "console:<browser address>".
 std::string ClientIdentity(const grpc::ServerContextBase& ctx);
 
 class ClientRateLimiter {

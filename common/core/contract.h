@@ -1,8 +1,8 @@
 #pragma once
 
-// Constants of the contracts in proto/ that the code on both sides must agree on: the
-// bridge and its subscribers (the warmer, the tests' doubles). Each one is documented in
-// the .proto where the contract is.
+// Constants of the contracts that the code on both sides must agree on: the bridge and its
+// subscribers (the warmer, the tests' doubles), the console and the producer. Each one of
+// proto/ is documented in the .proto where the contract is.
 
 #include "absl/time/time.h"
 
@@ -15,5 +15,10 @@ inline constexpr char kSubscriptionMetadata[] = "cdnwarm-subscription";
 // bridge.proto, SubscribeRequest.ack_deadline and ModifyAckDeadline: the longest ack
 // deadline a subscriber may ask for.
 inline constexpr absl::Duration kMaxAckDeadline = absl::Minutes(10);
+
+// The console (common/web/json_gateway.h) calls the producer over its in-process channel,
+// so every browser would be the same peer; the gateway names the browser's address in this
+// metadata key. The producer believes it only on in-process calls.
+inline constexpr char kConsoleClientMetadata[] = "cdnwarm-console-client";
 
 }  // namespace cdnwarm::common

@@ -80,6 +80,7 @@ void Dispatch(const HttpHandler& handler, const httplib::Request& in, httplib::R
   }
   for (const auto& [name, value] : in.headers) request.headers.emplace_back(name, value);
   request.body = in.body;
+  request.remote_address = in.remote_addr;
 
   HttpResponse response = handler(request);
   out.status = response.status;

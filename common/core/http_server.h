@@ -35,6 +35,7 @@ struct HttpRequest {
   // Header names as the client sent them; compare with Header(), which ignores case.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  std::string remote_address;  // the client's IP address, as the connection shows it
 
   // The first header of that name (case-insensitive), if any.
   const std::string* Header(absl::string_view name) const;

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/core/contract.h"
 #include "common/core/log.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/struct.pb.h"
@@ -375,10 +376,16 @@ HttpResponse JsonGateway::Call(const Method& method, const HttpRequest& request)
     calls_ended_.SignalAll();
   });
   if (const std::string* auth = request.Header("Authorization"); auth != nullptr) {
-    if (!PrintableAscii(*auth))
+    if (!PrintableAscii(*auth)) {
       return Error(grpc::StatusCode::UNAUTHENTICATED,
                    "the Authorization header is not printable ASCII");
+    }
     call->context().AddMetadata("authorization", *auth);
+  }
+  // Every browser reaches the producer as the same in-process peer: say which one this is,
+  // so each has its own client-rate bucket.
+  if (!request.remote_address.empty()) {
+    call->context().AddMetadata(common::kConsoleClientMetadata, request.remote_address);
   }
   if (!d.server_streaming()) {
     call->context().set_deadline(absl::ToChronoTime(absl::Now() + options_.unary_deadline));

@@ -1,7 +1,8 @@
 // ConsoleServer and its JsonGateway against a real gRPC server holding a stand-in Producer
 // service (the real one is driven in tests/producer/console_api_test.cc): JSON in and out by
 // protobuf's mapping, client and server streaming, errors as HTTP statuses with the gRPC
-// code and message, the Authorization header passed through, streams ended by Shutdown,
+// code and message, the Authorization header and the browser's address passed through,
+// streams ended by Shutdown,
 // and the page's files with their security headers.
 
 #include "common/web/console_server.h"
@@ -14,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cdnwarm/v1/producer.grpc.pb.h"
+#include "common/core/contract.h"
 #include "gmock/gmock.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
@@ -50,8 +52,12 @@ class StandInProducer final : public v1::Producer::CallbackService {
       reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "url: empty"));
       return reactor;
     }
-    reply->set_job_id(
-        absl::StrCat(req->url(), "|", std::string(auth->second.data(), auth->second.size())));
+    const auto browser = ctx->client_metadata().find(common::kConsoleClientMetadata);
+    const std::string client = browser == ctx->client_metadata().end()
+                                   ? "-"
+                                   : std::string(browser->second.data(), browser->second.size());
+    reply->set_job_id(absl::StrCat(
+        req->url(), "|", std::string(auth->second.data(), auth->second.size()), "|", client));
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -199,14 +205,14 @@ class ConsoleServerTest : public ::testing::Test {
   std::unique_ptr<ConsoleServer> console_;
 };
 
-TEST_F(ConsoleServerTest, AUnaryCallIsJsonInAndJsonOutWithTheAuthorizationPassedOn) {
+TEST_F(ConsoleServerTest, AUnaryCallIsJsonInAndJsonOutWithTheAuthorizationAndBrowserPassedOn) {
   const HttpResult r =
       Post("Warm",
            R"({"url": "https://a.example/x", "options": {"ttl": "5s", "targetRegions": ["eu"]}})");
   ASSERT_EQ(r.error, "");
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.content_type, "application/json");
-  EXPECT_EQ(r.body, R"({"jobId":"https://a.example/x|Bearer t0ken"})");
+  EXPECT_EQ(r.body, R"({"jobId":"https://a.example/x|Bearer t0ken|127.0.0.1"})");
 }
 
 TEST_F(ConsoleServerTest, GrpcErrorsAreHttpStatusesWithCodeAndMessage) {
