@@ -56,9 +56,9 @@ void WarmerApp::StartSubscribing() {
 
 WarmerApp::~WarmerApp() {
   subscriber_.reset();  // drains (acks flushed) while the engine still runs
-  runner_.reset();
+  runner_.reset();      // no RPC in flight after this
+  engine_.reset();      // joins the thread that ran WarmNow's callbacks into the service
   service_.reset();
-  engine_.reset();
 }
 
 }  // namespace cdnwarm::warmer

@@ -59,6 +59,9 @@ class WarmerServiceTest : public ::testing::Test {
   }
   void TearDown() override {
     if (server_ != nullptr) server_->Shutdown();
+    // The engine's thread ran the WarmNow callbacks: joined before the service and the
+    // stats they touched go (as WarmerApp does).
+    engine_.reset();
   }
 
   grpc::Status WarmNow(const cdnwarm::v1::WarmNowRequest& request, cdnwarm::v1::WarmResult* reply) {
