@@ -17,18 +17,14 @@ absl::StatusOr<std::unique_ptr<BridgeApp>> BridgeApp::Create(BridgeConfig config
   }
   std::unique_ptr<BridgeApp> app(new BridgeApp(std::move(config)));
   const BridgeConfig& c = app->config_;
-  if (absl::Status s = common::EnsureServiceTopics(c.kafka); !s.ok()) return s;
-  if (c.kafka.create_topics) {
-    // One partition: every replica reads every command, in order. Commands live for the
-    // length of a seek; an hour of them is plenty.
-    if (absl::Status s = common::EnsureTopics(c.kafka.properties,
-                                              {{.name = c.seek.control_topic,
-                                                .partitions = 1,
-                                                .config = {{"retention.ms", "3600000"}}}},
-                                              absl::Seconds(30));
-        !s.ok()) {
-      return s;
-    }
+  // The control topic has one partition: every replica reads every command, in order.
+  // Commands live for the length of a seek; an hour of them is plenty.
+  if (absl::Status s =
+          common::EnsureServiceTopics(c.kafka, {{.name = c.seek.control_topic,
+                                                 .partitions = 1,
+                                                 .config = {{"retention.ms", "3600000"}}}});
+      !s.ok()) {
+    return s;
   }
   if (c.bridge.region_tokens.empty()) {
     log::Warn("no --region_tokens_file: any caller may subscribe to any region");

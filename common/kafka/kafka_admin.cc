@@ -1,23 +1,23 @@
 #include "common/kafka/kafka_admin.h"
 
+#include <algorithm>
 #include <functional>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/core/log.h"
 #include "common/kafka/kafka_flags.h"
 #include "common/kafka/kafka_handles.h"
 
 namespace cdnwarm::common {
 
-absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicSpec>& topics,
-                          absl::Duration timeout) {
+namespace {
+
+// Creates the topics of `topics` that do not exist yet, through `rk`.
+absl::Status CreateTopicsOn(rd_kafka_t* rk, const std::vector<TopicSpec>& topics,
+                            absl::Duration timeout) {
   if (topics.empty()) return absl::OkStatus();
-  absl::StatusOr<KafkaConfPtr> conf = props.ToConf();
-  if (!conf.ok()) return conf.status();
-
-  absl::StatusOr<KafkaPtr> client = NewKafkaClient(RD_KAFKA_PRODUCER, *std::move(conf));
-  if (!client.ok()) return client.status();
-  const KafkaPtr rk = *std::move(client);
-
   char err[512] = {};
   std::vector<KafkaNewTopicPtr> owned;
   std::vector<rd_kafka_NewTopic_t*> raw;
@@ -37,13 +37,13 @@ absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicS
   }
 
   const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
-  KafkaAdminOptionsPtr options(rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
+  KafkaAdminOptionsPtr options(rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS));
   if (rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, err, sizeof(err)) !=
       RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::InvalidArgumentError(absl::StrCat("kafka admin timeout: ", err));
   }
-  KafkaQueuePtr queue(rd_kafka_queue_new(rk.get()));
-  rd_kafka_CreateTopics(rk.get(), raw.data(), raw.size(), options.get(), queue.get());
+  KafkaQueuePtr queue(rd_kafka_queue_new(rk));
+  rd_kafka_CreateTopics(rk, raw.data(), raw.size(), options.get(), queue.get());
 
   // The result event arrives after the request timeout at the latest; the extra second
   // covers the client's own bookkeeping.
@@ -63,11 +63,28 @@ absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicS
     const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) continue;
     const char* msg = rd_kafka_topic_result_error_string(results[i]);
-    return absl::UnavailableError(absl::StrCat("create topic \"",
-                                               rd_kafka_topic_result_name(results[i]),
-                                               "\": ", msg != nullptr ? msg : rd_kafka_err2str(e)));
+    // The cluster answered, and refused: asking again will not help.
+    return absl::FailedPreconditionError(
+        absl::StrCat("create topic \"", rd_kafka_topic_result_name(results[i]),
+                     "\": ", msg != nullptr ? msg : rd_kafka_err2str(e)));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<KafkaPtr> AdminClient(const KafkaProperties& props) {
+  absl::StatusOr<KafkaConfPtr> conf = props.ToConf();
+  if (!conf.ok()) return conf.status();
+  return NewKafkaClient(RD_KAFKA_PRODUCER, *std::move(conf));
+}
+
+}  // namespace
+
+absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicSpec>& topics,
+                          absl::Duration timeout) {
+  if (topics.empty()) return absl::OkStatus();
+  absl::StatusOr<KafkaPtr> rk = AdminClient(props);
+  if (!rk.ok()) return rk.status();
+  return CreateTopicsOn(rk->get(), topics, timeout);
 }
 
 namespace {
@@ -125,8 +142,12 @@ absl::StatusOr<size_t> GroupMemberCount(rd_kafka_t* rk, const std::string& group
   return rd_kafka_ConsumerGroupDescription_member_count(described[0]);
 }
 
-absl::StatusOr<int> TopicPartitionCount(rd_kafka_t* rk, const std::string& topic,
-                                        absl::Duration timeout) {
+namespace {
+
+// The metadata of `topic` (its one entry is topics[0]): UNAVAILABLE when the cluster does
+// not answer, NOT_FOUND for a topic it does not have.
+absl::StatusOr<KafkaMetadataPtr> TopicMetadata(rd_kafka_t* rk, const std::string& topic,
+                                               absl::Duration timeout) {
   KafkaTopicPtr handle(rd_kafka_topic_new(rk, topic.c_str(), nullptr));
   const rd_kafka_metadata_t* raw = nullptr;
   if (rd_kafka_resp_err_t e = rd_kafka_metadata(
@@ -141,26 +162,178 @@ absl::StatusOr<int> TopicPartitionCount(rd_kafka_t* rk, const std::string& topic
         "topic ", topic, ": ",
         metadata->topic_cnt == 1 ? rd_kafka_err2str(metadata->topics[0].err) : "not in metadata"));
   }
-  return metadata->topics[0].partition_cnt;
+  return metadata;
 }
 
-absl::Status EnsureServiceTopics(const KafkaConfig& config) {
-  if (!config.create_topics) return absl::OkStatus();
-  std::vector<TopicSpec> topics;
-  for (const std::string& name :
-       {config.requests_topic, config.results_topic, config.dead_letter_topic}) {
-    topics.push_back({.name = name, .partitions = config.topic_partitions});
+// Waits until `topic` has a leader for each partition in the metadata `rk` gets: a topic
+// just created is known to the controller first, and a consumer that looks it up on
+// another broker a moment later would hear "unknown partition".
+absl::Status AwaitLeaders(rd_kafka_t* rk, const std::string& topic, absl::Time deadline) {
+  while (true) {
+    absl::StatusOr<KafkaMetadataPtr> metadata = TopicMetadata(rk, topic, absl::Seconds(5));
+    absl::Status why = metadata.status();
+    if (metadata.ok()) {
+      const rd_kafka_metadata_topic_t& t = (*metadata)->topics[0];
+      bool led = t.partition_cnt > 0;
+      for (int i = 0; led && i < t.partition_cnt; ++i) led = t.partitions[i].leader >= 0;
+      if (led) return absl::OkStatus();
+      why = absl::UnavailableError("a partition has no leader");
+    }
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(
+          absl::StrCat("topic ", topic, " is not ready to use: ", why.message()));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
   }
-  absl::Status s = EnsureTopics(config.properties, topics, absl::Seconds(30));
-  if (absl::IsUnavailable(s)) {
-    // The usual first-run cause: nothing (or not Kafka) at the bootstrap address.
-    const std::string* bootstrap = config.properties.Find("bootstrap.servers");
+}
+
+}  // namespace
+
+absl::StatusOr<int> TopicPartitionCount(rd_kafka_t* rk, const std::string& topic,
+                                        absl::Duration timeout) {
+  absl::StatusOr<KafkaMetadataPtr> metadata = TopicMetadata(rk, topic, timeout);
+  if (!metadata.ok()) return metadata.status();
+  return (*metadata)->topics[0].partition_cnt;
+}
+
+absl::StatusOr<Durability> ResolveDurability(Durability configured, int brokers) {
+  Durability d = configured;
+  if (d.replication_factor == 0) d.replication_factor = std::clamp(brokers, 1, 3);
+  if (d.min_insync_replicas == 0) d.min_insync_replicas = std::min(2, d.replication_factor);
+  if (d.min_insync_replicas > d.replication_factor) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--topic_min_insync_replicas=", d.min_insync_replicas, " is more than the ",
+                     d.replication_factor,
+                     " copies topics get (--topic_replication_factor): no write "
+                     "could ever be acknowledged"));
+  }
+  return d;
+}
+
+absl::StatusOr<std::vector<std::string>> WeakerSettings(rd_kafka_t* rk, const std::string& topic,
+                                                        Durability want, absl::Duration timeout) {
+  std::vector<std::string> weaker;
+  {
+    absl::StatusOr<KafkaMetadataPtr> metadata = TopicMetadata(rk, topic, timeout);
+    if (!metadata.ok()) return metadata.status();
+    const rd_kafka_metadata_topic_t& t = (*metadata)->topics[0];
+    int copies = want.replication_factor;
+    for (int i = 0; i < t.partition_cnt; ++i) {
+      copies = std::min(copies, t.partitions[i].replica_cnt);
+    }
+    if (copies < want.replication_factor) {
+      weaker.push_back(absl::StrCat("replication.factor ", copies, " < ", want.replication_factor));
+    }
+  }
+  const std::string what = absl::StrCat("describe configs of topic ", topic);
+  absl::StatusOr<KafkaEventPtr> event =
+      RunAdmin(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout, what,
+               [&](const rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+                 KafkaConfigResourcePtr resource(
+                     rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
+                 rd_kafka_ConfigResource_t* resources[] = {resource.get()};
+                 rd_kafka_DescribeConfigs(rk, resources, 1, options, queue);
+               });
+  if (!event.ok()) return event.status();
+  size_t count = 0;
+  const rd_kafka_ConfigResource_t** resources = rd_kafka_DescribeConfigs_result_resources(
+      rd_kafka_event_DescribeConfigs_result(event->get()), &count);
+  if (count != 1 || rd_kafka_ConfigResource_error(resources[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat(
+        what, ": ", count == 1 ? rd_kafka_ConfigResource_error_string(resources[0]) : "no answer"));
+  }
+  size_t entries = 0;
+  const rd_kafka_ConfigEntry_t** configs = rd_kafka_ConfigResource_configs(resources[0], &entries);
+  for (size_t i = 0; i < entries; ++i) {
+    if (absl::string_view(rd_kafka_ConfigEntry_name(configs[i])) != "min.insync.replicas") continue;
+    int value = 0;
+    const char* text = rd_kafka_ConfigEntry_value(configs[i]);
+    if (text != nullptr && absl::SimpleAtoi(text, &value) && value < want.min_insync_replicas) {
+      weaker.push_back(
+          absl::StrCat("min.insync.replicas ", value, " < ", want.min_insync_replicas));
+    }
+  }
+  return weaker;
+}
+
+absl::Status EnsureServiceTopics(const KafkaConfig& config, std::vector<TopicSpec> extra) {
+  // What the flags check, again for callers that fill a KafkaConfig themselves: refused
+  // before the cluster is asked anything.
+  if (config.topic_partitions < 1 || config.topic_partitions > 10000) {
+    return absl::InvalidArgumentError("--topic_partitions must be between 1 and 10000");
+  }
+  const absl::Duration timeout = absl::Seconds(30);
+  const std::string* bootstrap = config.properties.Find("bootstrap.servers");
+  // The usual first-run cause of no answer: nothing (or not Kafka) at the bootstrap address.
+  const auto unreachable = [&](const absl::Status& s) {
     return absl::UnavailableError(
         absl::StrCat(s.message(), "; is a Kafka broker reachable at ",
                      bootstrap != nullptr ? *bootstrap : "(no bootstrap.servers set)",
                      "? Check --kafka_bootstrap, and --kafka_properties for TLS or SASL"));
+  };
+  absl::StatusOr<KafkaPtr> client = AdminClient(config.properties);
+  if (!client.ok()) return client.status();
+  rd_kafka_t* rk = client->get();
+
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (rd_kafka_resp_err_t e = rd_kafka_metadata(
+          rk, 0, nullptr, &raw, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+      e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return unreachable(
+        absl::UnavailableError(absl::StrCat("kafka metadata: ", rd_kafka_err2str(e))));
   }
-  return s;
+  const int brokers = KafkaMetadataPtr(raw)->broker_cnt;
+  absl::StatusOr<Durability> want =
+      ResolveDurability({.replication_factor = config.topic_replication_factor,
+                         .min_insync_replicas = config.topic_min_insync_replicas},
+                        brokers);
+  if (!want.ok()) return want.status();
+  if (config.topic_replication_factor == 0 && want->replication_factor < 3) {
+    log::Warn(
+        "topics get fewer than 3 copies: the cluster has fewer brokers (acks=all then "
+        "holds a write on min.insync.replicas copies; --topic_replication_factor sets it)",
+        {{"brokers", brokers},
+         {"replication_factor", want->replication_factor},
+         {"min_insync_replicas", want->min_insync_replicas}});
+  }
+
+  std::vector<TopicSpec> topics = std::move(extra);
+  for (const std::string& name :
+       {config.requests_topic, config.results_topic, config.dead_letter_topic}) {
+    topics.push_back({.name = name, .partitions = config.topic_partitions});
+  }
+  for (TopicSpec& t : topics) {
+    t.replication_factor = want->replication_factor;
+    t.config.emplace_back("min.insync.replicas", std::to_string(want->min_insync_replicas));
+  }
+  if (config.create_topics) {
+    absl::Status s = CreateTopicsOn(rk, topics, timeout);
+    if (!s.ok() && want->replication_factor > brokers) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(s.message(), "; the cluster lists ", brokers,
+                       " broker(s): --topic_replication_factor=", brokers, " fits it"));
+    }
+    if (absl::IsUnavailable(s)) return unreachable(s);
+    if (!s.ok()) return s;
+    const absl::Time deadline = absl::Now() + timeout;
+    for (const TopicSpec& t : topics) {
+      if (absl::Status led = AwaitLeaders(rk, t.name, deadline); !led.ok()) return led;
+    }
+  }
+  // Topics made by someone else (the topics Job, an operator) may keep fewer copies.
+  for (const TopicSpec& t : topics) {
+    absl::StatusOr<std::vector<std::string>> weaker = WeakerSettings(rk, t.name, *want, timeout);
+    if (!weaker.ok()) {
+      log::Warn("topic durability not checked",
+                {{"topic", t.name}, {"error", weaker.status().message()}});
+      continue;
+    }
+    for (const std::string& setting : *weaker) {
+      log::Warn("topic is less durable than configured: acks=all promises less",
+                {{"topic", t.name}, {"setting", setting}});
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace cdnwarm::common

@@ -25,8 +25,8 @@ struct TopicSpec {
 };
 
 // Creates every topic that does not exist yet; existing topics are left as they are.
-// Fails with the broker's reason (naming the topic) or UNAVAILABLE when the cluster
-// does not answer within `timeout`.
+// Fails with the broker's reason, naming the topic (FAILED_PRECONDITION), or UNAVAILABLE
+// when the cluster does not answer within `timeout`.
 absl::Status EnsureTopics(const KafkaProperties& props, const std::vector<TopicSpec>& topics,
                           absl::Duration timeout);
 
@@ -40,8 +40,27 @@ absl::StatusOr<size_t> GroupMemberCount(rd_kafka_t* rk, const std::string& group
 absl::StatusOr<int> TopicPartitionCount(rd_kafka_t* rk, const std::string& topic,
                                         absl::Duration timeout);
 
+// How many copies a topic keeps and how many must have a write before acks=all answers.
+struct Durability {
+  int replication_factor = 0;
+  int min_insync_replicas = 0;
+};
+
+// The durability to create topics with: what was configured, or where a setting is 0, the
+// production values (3 and 2) capped to what a cluster of `brokers` can hold. Errors name
+// the flag when min.insync.replicas is above the replication factor.
+absl::StatusOr<Durability> ResolveDurability(Durability configured, int brokers);
+
+// The settings of `topic` that are weaker than `want`, one line each, e.g.
+// "replication.factor 1 < 3"; empty when none. UNAVAILABLE when the cluster cannot be asked.
+absl::StatusOr<std::vector<std::string>> WeakerSettings(rd_kafka_t* rk, const std::string& topic,
+                                                        Durability want, absl::Duration timeout);
+
 struct KafkaConfig;
-// The requests, results and dead-letter topics of `config`, when it says to create them.
-absl::Status EnsureServiceTopics(const KafkaConfig& config);
+// The requests, results and dead-letter topics of `config` and `extra` (the bridge's
+// control topic): created when `config` says to create topics, with the durability it
+// asks for (ResolveDurability); then every one checked, and a warning naming the topic and
+// the setting for each that is weaker than that.
+absl::Status EnsureServiceTopics(const KafkaConfig& config, std::vector<TopicSpec> extra = {});
 
 }  // namespace cdnwarm::common

@@ -20,6 +20,13 @@ ABSL_FLAG(std::string, results_topic, std::string(cdnwarm::common::kResultsTopic
 ABSL_FLAG(bool, create_topics, true,
           "Create the three topics at start-up when they do not exist (producer, streamer-bridge)");
 ABSL_FLAG(int, topic_partitions, 6, "Partitions of topics created at start-up");
+ABSL_FLAG(int, topic_replication_factor, 0,
+          "Copies of each topic created at start-up (and the least an existing one should have: "
+          "fewer is a warning at start-up). 0: 3, or every broker of a smaller cluster");
+ABSL_FLAG(int, topic_min_insync_replicas, 0,
+          "min.insync.replicas of topics created at start-up: the copies that must hold a "
+          "write before acks=all answers OK (fewer on an existing topic is a warning). 0: 2, "
+          "or 1 with one copy");
 ABSL_FLAG(std::vector<std::string>, regions, {},
           "The deployment's regions (comma separated), the same list for producers and "
           "bridges. Producer: every job reports on each, a target region not among them is "
@@ -98,6 +105,22 @@ absl::StatusOr<KafkaConfig> KafkaConfigFromFlags(const ServiceInfo& info,
   c.topic_partitions = absl::GetFlag(FLAGS_topic_partitions);
   if (c.topic_partitions < 1 || c.topic_partitions > 10000) {
     return absl::InvalidArgumentError("--topic_partitions must be between 1 and 10000");
+  }
+  c.topic_replication_factor = absl::GetFlag(FLAGS_topic_replication_factor);
+  c.topic_min_insync_replicas = absl::GetFlag(FLAGS_topic_min_insync_replicas);
+  for (const auto& [flag, value] :
+       {std::pair{"topic_replication_factor", c.topic_replication_factor},
+        std::pair{"topic_min_insync_replicas", c.topic_min_insync_replicas}}) {
+    if (value < 0 || value > 100) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, " must be between 0 (the default) and 100"));
+    }
+  }
+  if (c.topic_replication_factor > 0 && c.topic_min_insync_replicas > c.topic_replication_factor) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--topic_min_insync_replicas=", c.topic_min_insync_replicas,
+                     " is more than --topic_replication_factor=", c.topic_replication_factor,
+                     ": no write could ever be acknowledged"));
   }
   return c;
 }

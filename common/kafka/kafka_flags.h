@@ -26,6 +26,10 @@ struct KafkaConfig {
   // Whether a service creates missing topics at start-up, and with how many partitions.
   bool create_topics = true;
   int topic_partitions = 6;
+  // Copies of each topic and its min.insync.replicas, for topics created at start-up and
+  // the check of existing ones; 0: 3 and 2, or fewer on a cluster of fewer brokers.
+  int topic_replication_factor = 0;
+  int topic_min_insync_replicas = 0;
   // The deployment's regions (--regions); empty when not configured.
   std::vector<std::string> regions;
 };

@@ -27,6 +27,7 @@ using KafkaMessagePtr = CHandle<rd_kafka_message_t, rd_kafka_message_destroy>;
 using KafkaTopicPtr = CHandle<rd_kafka_topic_t, rd_kafka_topic_destroy>;
 using KafkaMetadataPtr = CHandle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy>;
 using KafkaErrorPtr = CHandle<rd_kafka_error_t, rd_kafka_error_destroy>;
+using KafkaConfigResourcePtr = CHandle<rd_kafka_ConfigResource_t, rd_kafka_ConfigResource_destroy>;
 
 // A client of `type` (RD_KAFKA_PRODUCER or RD_KAFKA_CONSUMER) made from `conf`, which it
 // takes: librdkafka owns it once the client exists, and it is freed here otherwise.

@@ -22,8 +22,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-using KafkaConfigResourcePtr = CHandle<rd_kafka_ConfigResource_t, rd_kafka_ConfigResource_destroy>;
-
 std::string UniqueTopic(const std::string& what) {
   return absl::StrCat("cdnwarm.it.admin.", what, ".", absl::ToUnixMicros(absl::Now()));
 }
@@ -126,7 +124,7 @@ TEST(KafkaAdminTest, RefusalsNameTheTopic) {
   const std::string topic = UniqueTopic("badconfig");
   s = EnsureTopics(props, {{.name = topic, .partitions = 1, .config = {{"retention.ms", "soon"}}}},
                    absl::Seconds(30));
-  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), HasSubstr(absl::StrCat("create topic \"", topic, "\"")));
   KafkaPtr rk = NewClient(RD_KAFKA_PRODUCER, props);
   ASSERT_TRUE(rk);
@@ -263,6 +261,64 @@ TEST(KafkaAdminTest, EnsureServiceTopicsSaysWhichBootstrapDidNotAnswer) {
   bad.topic_partitions = -2;  // refused before any request
   const absl::Status refused = EnsureServiceTopics(bad);
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_THAT(std::string(refused.message()), Not(HasSubstr("reachable")));
+}
+
+TEST(KafkaAdminTest, DurabilityIsThreeCopiesAndTwoInSyncOrWhatASmallerClusterHolds) {
+  const auto resolved = [](int rf, int isr, int brokers) {
+    absl::StatusOr<Durability> d = ResolveDurability({rf, isr}, brokers);
+    return d.ok() ? absl::StrCat(d->replication_factor, "/", d->min_insync_replicas)
+                  : std::string(d.status().message());
+  };
+  EXPECT_EQ(resolved(0, 0, 1), "1/1");
+  EXPECT_EQ(resolved(0, 0, 2), "2/2");
+  EXPECT_EQ(resolved(0, 0, 3), "3/2");
+  EXPECT_EQ(resolved(0, 0, 7), "3/2");
+  EXPECT_EQ(resolved(0, 0, 0), "1/1") << "no broker listed: the creation says why";
+  // What was configured is kept, even beyond the cluster: creating then fails saying so.
+  EXPECT_EQ(resolved(3, 0, 1), "3/2");
+  EXPECT_EQ(resolved(5, 3, 7), "5/3");
+  EXPECT_EQ(resolved(0, 1, 3), "3/1");
+  EXPECT_THAT(resolved(0, 3, 2), HasSubstr("--topic_min_insync_replicas=3 is more than the 2"));
+}
+
+TEST(KafkaAdminTest, EnsureServiceTopicsGivesTheTopicsTheirDurabilityAndNamesWhatIsWeaker) {
+  const KafkaProperties props = cdnwarm::testing::TestKafka();
+  KafkaPtr rk = NewClient(RD_KAFKA_PRODUCER, props);
+  ASSERT_TRUE(rk);
+  const KafkaConfig c = ServiceTopics(props, UniqueTopic("durable"));
+  const absl::Status s = EnsureServiceTopics(c, {{.name = c.requests_topic + ".extra"}});
+  ASSERT_TRUE(s.ok()) << s;
+  // One broker here: one copy, and min.insync.replicas set on each topic, not left to the
+  // broker's default.
+  for (const std::string& topic :
+       {c.requests_topic, c.results_topic, c.dead_letter_topic, c.requests_topic + ".extra"}) {
+    ASSERT_NO_FATAL_FAILURE(AwaitTopic(topic));
+    const std::map<std::string, std::string> described = DescribeTopic(rk.get(), topic);
+    EXPECT_EQ(described.count("min.insync.replicas") ? described.at("min.insync.replicas") : "",
+              "1")
+        << topic;
+    absl::StatusOr<std::vector<std::string>> weaker =
+        WeakerSettings(rk.get(), topic, {1, 1}, absl::Seconds(10));
+    ASSERT_TRUE(weaker.ok()) << weaker.status();
+    EXPECT_THAT(*weaker, ::testing::IsEmpty()) << topic;
+  }
+  // Against production's 3 and 2, both settings are named.
+  absl::StatusOr<std::vector<std::string>> weaker =
+      WeakerSettings(rk.get(), c.requests_topic, {3, 2}, absl::Seconds(10));
+  ASSERT_TRUE(weaker.ok()) << weaker.status();
+  EXPECT_THAT(*weaker,
+              ::testing::ElementsAre("replication.factor 1 < 3", "min.insync.replicas 1 < 2"));
+  EXPECT_EQ(
+      WeakerSettings(rk.get(), UniqueTopic("absent"), {1, 1}, absl::Seconds(10)).status().code(),
+      absl::StatusCode::kNotFound);
+
+  // Three copies asked of a one-broker cluster: refused, saying what fits.
+  KafkaConfig three = ServiceTopics(props, UniqueTopic("three"));
+  three.topic_replication_factor = 3;
+  const absl::Status refused = EnsureServiceTopics(three);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("--topic_replication_factor=1 fits"));
   EXPECT_THAT(std::string(refused.message()), Not(HasSubstr("reachable")));
 }
 

@@ -20,6 +20,8 @@ ABSL_DECLARE_FLAG(std::string, results_topic);
 ABSL_DECLARE_FLAG(std::string, dead_letter_topic);
 ABSL_DECLARE_FLAG(bool, create_topics);
 ABSL_DECLARE_FLAG(int, topic_partitions);
+ABSL_DECLARE_FLAG(int, topic_replication_factor);
+ABSL_DECLARE_FLAG(int, topic_min_insync_replicas);
 ABSL_DECLARE_FLAG(std::vector<std::string>, regions);
 ABSL_DECLARE_FLAG(std::string, instance);
 ABSL_DECLARE_FLAG(std::string, replica_id);
@@ -157,6 +159,27 @@ TEST(KafkaFlagsTest, TopicPartitionsMustBeBetweenOneAndTenThousand) {
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(s.message(), "--topic_partitions must be between 1 and 10000") << bad;
   }
+}
+
+TEST(KafkaFlagsTest, DurabilityFlagsAreCheckedAndNamed) {
+  absl::FlagSaver saver;
+  absl::StatusOr<KafkaConfig> k = KafkaConfigFromFlags(kInfo, Common());
+  ASSERT_TRUE(k.ok()) << k.status();
+  EXPECT_EQ(k->topic_replication_factor, 0) << "0: decided against the cluster";
+  EXPECT_EQ(k->topic_min_insync_replicas, 0);
+  absl::SetFlag(&FLAGS_topic_replication_factor, 3);
+  absl::SetFlag(&FLAGS_topic_min_insync_replicas, 2);
+  k = KafkaConfigFromFlags(kInfo, Common());
+  ASSERT_TRUE(k.ok()) << k.status();
+  EXPECT_EQ(k->topic_replication_factor, 3);
+  EXPECT_EQ(k->topic_min_insync_replicas, 2);
+  absl::SetFlag(&FLAGS_topic_min_insync_replicas, 4);
+  EXPECT_EQ(KafkaConfigFromFlags(kInfo, Common()).status().message(),
+            "--topic_min_insync_replicas=4 is more than --topic_replication_factor=3: no write "
+            "could ever be acknowledged");
+  absl::SetFlag(&FLAGS_topic_replication_factor, -1);
+  EXPECT_EQ(KafkaConfigFromFlags(kInfo, Common()).status().message(),
+            "--topic_replication_factor must be between 0 (the default) and 100");
 }
 
 TEST(KafkaFlagsTest, CreateTopicsCanBeTurnedOff) {
