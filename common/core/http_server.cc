@@ -136,13 +136,14 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(absl::string_view 
   if (options.certificate != nullptr) {
     server->certificate_ = options.certificate;
     ServerCertificate* certificate = server->certificate_.get();
-    auto https = std::make_unique<httplib::SSLServer>([certificate](SSL_CTX& ctx) {
-      const absl::Status s = certificate->Install(&ctx);
-      if (!s.ok()) log::Error("https", {{"error", s.message()}});
-      return s.ok();
+    absl::Status installed;  // the callback runs in the constructor, here
+    auto https = std::make_unique<httplib::SSLServer>([certificate, &installed](SSL_CTX& ctx) {
+      installed = certificate->Install(&ctx);
+      return installed.ok();
     });
     if (!https->is_valid()) {
-      return absl::InternalError(absl::StrCat("address \"", address, "\": cannot set up TLS"));
+      return absl::InternalError(absl::StrCat("address \"", address, "\": cannot set up TLS",
+                                              installed.ok() ? "" : ": ", installed.message()));
     }
     server->server_ = std::move(https);
   } else {
