@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A real Apache Kafka broker (KRaft, combined broker+controller) on loopback, or a cluster
 # of them, for tests, benchmarks and the local mesh. Jars come from Maven Central at the
-# version pinned in scripts/kafka/pom.xml and are cached in $CDNWARM_CACHE, outside the
-# source tree.
+# version pinned in scripts/kafka/pom.xml, or $CDNWARM_KAFKA_VERSION when set (e.g. 4.4.0),
+# and are cached in $CDNWARM_CACHE, outside the source tree.
 #
 #   kafka.sh fetch                  resolve the jars (idempotent)
 #   kafka.sh installed              exit status 0 when the jars are there
@@ -36,7 +36,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 CDNWARM_CACHE="${CDNWARM_CACHE:-$HOME/.cache/cdnwarm}"
-KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml")"
+KAFKA_VERSION="${CDNWARM_KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml")}"
 LIBS="$CDNWARM_CACHE/kafka-$KAFKA_VERSION/libs"
 START_TIMEOUT_S="${KAFKA_START_TIMEOUT_S:-120}"
 STOP_TIMEOUT_S="${KAFKA_STOP_TIMEOUT_S:-60}"
@@ -44,9 +44,9 @@ STOP_TIMEOUT_S="${KAFKA_STOP_TIMEOUT_S:-60}"
 log() { printf '[kafka] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# The jars are complete for this pom when the stamp holds its hash (a pom that gains a
-# dependency resolves again).
-pom_hash() { sha256sum "$here/kafka/pom.xml" | cut -d' ' -f1; }
+# The jars are complete for this pom and version when the stamp holds their hash (a pom
+# that gains a dependency resolves again).
+pom_hash() { { cat "$here/kafka/pom.xml"; echo "$KAFKA_VERSION"; } | sha256sum | cut -d' ' -f1; }
 fetched() { [ "$(cat "$LIBS/.complete" 2>/dev/null)" = "$(pom_hash)" ]; }
 
 fetch() {
@@ -55,7 +55,7 @@ fetch() {
   log "resolving Apache Kafka $KAFKA_VERSION from Maven Central into $LIBS"
   mkdir -p "$LIBS"
   mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$LIBS"
+    -Dkafka.version="$KAFKA_VERSION" -DincludeScope=runtime -DoutputDirectory="$LIBS"
   ls "$LIBS"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null || die "kafka jar missing after resolve"
   pom_hash >"$LIBS/.complete"
 }
@@ -119,12 +119,27 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka=INFO
 log4j.logger.org.apache.kafka=INFO
 PROPS
+  # Kafka 4 logs through log4j2, Kafka 3 through reload4j (log4j 1): one file for each.
+  cat >"$dir/log4j2.properties" <<PROPS
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = $dir/broker.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+PROPS
 }
+
+# The JVM options that point both logging libraries at DIR's files.
+log_opts() { echo "-Dlog4j.configuration=file:$1/log4j.properties -Dlog4j2.configurationFile=file:$1/log4j2.properties"; }
 
 # format DIR: a fresh data directory for the server.properties there, in cluster ID $2.
 format() {
   rm -rf "$1/data"
-  java -cp "$LIBS/*" -Dlog4j.configuration="file:$1/log4j.properties" \
+  # shellcheck disable=SC2046  # log_opts is two words on purpose
+  java -cp "$LIBS/*" $(log_opts "$1") \
     kafka.tools.StorageTool format --cluster-id="$2" -c "$1/server.properties" \
     >"$1/format.log" 2>&1 || { cat "$1/format.log" >&2; die "storage format failed in $1"; }
 }
@@ -148,8 +163,9 @@ launch() {
     done
   fi
   # setsid: the broker outlives the calling shell (CTest fixture steps are separate processes).
+  # shellcheck disable=SC2046  # log_opts is two words on purpose
   setsid java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir" \
+    $(log_opts "$dir") -Dkafka.logs.dir="$dir" \
     -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
     >"$dir/stdout.log" 2>&1 </dev/null &
   echo $! >"$dir/broker.pid"
@@ -296,7 +312,8 @@ tool() {
   local dir=${1:?usage: kafka.sh tool DIR CLASS ARGS...} class=${2:?class}
   shift 2
   fetch
-  java -cp "$LIBS/*" -Dlog4j.configuration="file:$(ls -d "$dir"/node-1 2>/dev/null || echo "$dir")/log4j.properties" \
+  # shellcheck disable=SC2046  # log_opts is two words on purpose
+  java -cp "$LIBS/*" $(log_opts "$(ls -d "$dir"/node-1 2>/dev/null || echo "$dir")") \
     "$class" --bootstrap-server "$(cat "$dir/bootstrap")" "$@"
 }
 
@@ -319,7 +336,13 @@ stop() {
 
 configure() {
   local dir=${1:?usage: kafka.sh configure DIR TOPIC KEY=VALUE} topic=${2:?topic} kv=${3:?KEY=VALUE}
-  java -cp "$LIBS/*" -Dlog4j.configuration="file:$dir/log4j.properties" kafka.admin.ConfigCommand \
+  # Kafka 4 moved ConfigCommand from the broker's jar into kafka-tools.
+  local class=kafka.admin.ConfigCommand
+  # (A jar's file names are stored uncompressed: grep finds them.)
+  grep -qa 'org/apache/kafka/tools/ConfigCommand.class' "$LIBS/kafka-tools-$KAFKA_VERSION.jar" &&
+    class=org.apache.kafka.tools.ConfigCommand
+  # shellcheck disable=SC2046  # log_opts is two words on purpose
+  java -cp "$LIBS/*" $(log_opts "$dir") "$class" \
     --bootstrap-server "$(cat "$dir/bootstrap")" --alter --entity-type topics \
     --entity-name "$topic" --add-config "$kv" >"$dir/configure.log" 2>&1 ||
     { cat "$dir/configure.log" >&2; die "configure $topic $kv failed"; }

@@ -51,9 +51,15 @@ struct Durability {
 // the flag when min.insync.replicas is above the replication factor.
 absl::StatusOr<Durability> ResolveDurability(Durability configured, int brokers);
 
-// The settings of `topic` that are weaker than `want`, one line each, e.g.
-// "replication.factor 1 < 3"; empty when none. UNAVAILABLE when the cluster cannot be asked.
-absl::StatusOr<std::vector<std::string>> WeakerSettings(rd_kafka_t* rk, const std::string& topic,
+struct WeakSetting {
+  std::string topic;
+  std::string setting;  // e.g. "replication.factor 1 < 3"
+};
+// The settings of `topics` that are weaker than `want` (none: empty), asked in one
+// metadata lookup per topic and one DescribeConfigs. NOT_FOUND for a missing topic,
+// UNAVAILABLE when the cluster does not answer within `timeout`.
+absl::StatusOr<std::vector<WeakSetting>> WeakerSettings(rd_kafka_t* rk,
+                                                        const std::vector<std::string>& topics,
                                                         Durability want, absl::Duration timeout);
 
 struct KafkaConfig;
