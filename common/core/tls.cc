@@ -40,8 +40,10 @@ absl::StatusOr<BioPtr> Open(absl::string_view which, const std::string& path) {
   return bio;
 }
 
-// The first certificate of a PEM file, after checking the file holds at least one.
-absl::StatusOr<X509Ptr> ReadCertificates(absl::string_view which, const std::string& path) {
+// The first certificate of a PEM file, after checking the file holds at least one; the
+// ones after it go into `rest` when given (a chain's intermediates).
+absl::StatusOr<X509Ptr> ReadCertificates(absl::string_view which, const std::string& path,
+                                         ChainPtr* rest = nullptr) {
   absl::StatusOr<BioPtr> bio = Open(which, path);
   if (!bio.ok()) return bio.status();
   X509Ptr first(PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr));
@@ -49,6 +51,13 @@ absl::StatusOr<X509Ptr> ReadCertificates(absl::string_view which, const std::str
   if (first == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat(Flag(which, path), ": holds no PEM certificate"));
+  }
+  if (rest != nullptr) {
+    rest->reset(sk_X509_new_null());
+    while (X509* next = PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr)) {
+      sk_X509_push(rest->get(), next);
+    }
+    ERR_clear_error();  // the end of the file reads as an error
   }
   return first;
 }
@@ -152,21 +161,9 @@ absl::StatusOr<std::shared_ptr<const ServerCertificate::Pair>> ReadPair(const Tl
         absl::StrCat("--", tls.cert_flag, " and --", tls.key_flag, " must be set together"));
   }
   auto pair = std::make_shared<ServerCertificate::Pair>();
-  {
-    absl::StatusOr<BioPtr> bio = Open(tls.cert_flag, tls.cert_file);
-    if (!bio.ok()) return bio.status();
-    pair->leaf.reset(PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr));
-    if (pair->leaf == nullptr) {
-      ERR_clear_error();
-      return absl::InvalidArgumentError(
-          absl::StrCat(Flag(tls.cert_flag, tls.cert_file), ": holds no PEM certificate"));
-    }
-    pair->chain.reset(sk_X509_new_null());
-    while (X509* next = PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr)) {
-      sk_X509_push(pair->chain.get(), next);
-    }
-    ERR_clear_error();  // the end of the file reads as an error
-  }
+  absl::StatusOr<X509Ptr> leaf = ReadCertificates(tls.cert_flag, tls.cert_file, &pair->chain);
+  if (!leaf.ok()) return leaf.status();
+  pair->leaf = *std::move(leaf);
   absl::StatusOr<KeyPtr> key = ReadKey(tls, tls.key_file);
   if (!key.ok()) return key.status();
   pair->key = *std::move(key);
