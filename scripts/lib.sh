@@ -72,6 +72,11 @@ start_named() {
   pid=$saved_pid
 }
 
+# logged_console_port LOG: the console port a producer logged ("console serving"), or nothing.
+logged_console_port() {
+  sed -n 's/.*"msg":"console serving".*"console_port":\([0-9]*\).*/\1/p' "$1" | head -1
+}
+
 restart_named() {
   local name=$1; shift
   local old=${named_pid[$name]} rc=0 deadline=$((SECONDS + 30))
@@ -267,8 +272,7 @@ start_mesh() {
     --allowed_hosts="$mesh_host,127.0.0.1" --allow_private_ranges=127.0.0.1/32 \
     "${console[@]}" "${mesh_producer_flags[@]}"
   # shellcheck disable=SC2034  # read by the scripts that source this file
-  console_port=$(sed -n 's/.*"msg":"console serving".*"console_port":\([0-9]*\).*/\1/p' \
-    "$work/producer.log")
+  console_port=$(logged_console_port "$work/producer.log")
   # shellcheck disable=SC2034  # read by the scripts that source this file
   producer_addr="127.0.0.1:$grpc_port"
   for w in us-east:1 us-east:2 eu-west:1 ap-south:1; do

@@ -45,8 +45,7 @@ start_named producer "$producer" --kafka_bootstrap="$kafka" --instance="$instanc
   --console_bridge_address="$bridge_addr" --console_bridge_ca_file="$work/ca1.crt" \
   --console_bridge_cert_file="$work/operator.crt" --console_bridge_key_file="$work/operator.key"
 producer_addr="127.0.0.1:$grpc_port"
-console_port=$(sed -n 's/.*"msg":"console serving".*"console_port":\([0-9]*\).*/\1/p' \
-  "$work/producer.log" | head -1)
+console_port=$(logged_console_port "$work/producer.log")
 [ -n "$console_port" ] || fail "the producer logged no console port: $(cat "$work/producer.log")"
 console_url="https://localhost:$console_port"
 start_named warmer "$warmer" --region=eu-west --bridge_address="$bridge_addr" \
