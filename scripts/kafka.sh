@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real Apache Kafka broker (KRaft, combined broker+controller) on loopback, or a cluster
 # of them, for tests, benchmarks and the local mesh. Jars come from Maven Central at the
-# version pinned in scripts/kafka/pom.xml, or $CDNWARM_KAFKA_VERSION when set (e.g. 4.4.0),
+# version pinned in scripts/kafka/pom.xml, or $CDNWARM_KAFKA_VERSION when set (e.g. 3.9.1),
 # and are cached in $CDNWARM_CACHE, outside the source tree.
 #
 #   kafka.sh fetch                  resolve the jars (idempotent)
@@ -31,7 +31,9 @@
 #
 # With KAFKA_SSL_KEYSTORE (PKCS12) and KAFKA_SSL_PASSWORD set, `start` adds an SSL listener
 # on PORT+2; with KAFKA_SSL_CLIENT_CA (PEM) too, it requires clients there to present a
-# certificate signed by that CA.
+# certificate signed by that CA. With KAFKA_SASL_USERS ("NAME=PASSWORD ...") set, it adds a
+# SCRAM-SHA-512 listener on PORT+3 (SASL_SSL with the keystore, else SASL_PLAINTEXT; no
+# client certificate asked) and stores those users' credentials when it formats.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -76,6 +78,11 @@ write_config() {
     ssl_advertised=",SSL://127.0.0.1:$(($2 + 2))"
     ssl_map=",SSL:SSL"
   fi
+  if [ -n "${KAFKA_SASL_USERS:-}" ]; then
+    ssl_listener="$ssl_listener,SASL://127.0.0.1:$(($2 + 3))"
+    ssl_advertised="$ssl_advertised,SASL://127.0.0.1:$(($2 + 3))"
+    ssl_map="$ssl_map,SASL:SASL_$([ -n "${KAFKA_SSL_KEYSTORE:-}" ] && echo SSL || echo PLAINTEXT)"
+  fi
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=$node_id
@@ -110,6 +117,12 @@ ssl.truststore.location=$KAFKA_SSL_CLIENT_CA
 PROPS
     fi
   fi
+  if [ -n "${KAFKA_SASL_USERS:-}" ]; then
+    cat >>"$dir/server.properties" <<PROPS
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+PROPS
+  fi
   cat >"$dir/log4j.properties" <<PROPS
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.FileAppender
@@ -138,9 +151,13 @@ log_opts() { echo "-Dlog4j.configuration=file:$1/log4j.properties -Dlog4j2.confi
 # format DIR: a fresh data directory for the server.properties there, in cluster ID $2.
 format() {
   rm -rf "$1/data"
+  local scram=() user
+  for user in ${KAFKA_SASL_USERS:-}; do
+    scram+=(--add-scram "SCRAM-SHA-512=[name=${user%%=*},password=${user#*=}]")
+  done
   # shellcheck disable=SC2046  # log_opts is two words on purpose
   java -cp "$LIBS/*" $(log_opts "$1") \
-    kafka.tools.StorageTool format --cluster-id="$2" -c "$1/server.properties" \
+    kafka.tools.StorageTool format --cluster-id="$2" -c "$1/server.properties" "${scram[@]}" \
     >"$1/format.log" 2>&1 || { cat "$1/format.log" >&2; die "storage format failed in $1"; }
 }
 

@@ -6,7 +6,8 @@
       until SIGTERM, reading the producer's address from PRODUCER_FILE before every attempt
       (the suite restarts the producer on a new port). An error is retried, as a client
       would, until the producer answers OK. Appends "url job_id" to OUT_DIR/acked for every
-      OK and keeps OUT_DIR/counts ("sent acked") current.
+      OK, its time to OUT_DIR/ack-times, and keeps OUT_DIR/counts ("sent acked retried")
+      current.
   fault_client.py ledger PRODUCER_FILE OUT_DIR REGIONS EDGE_LOG... TIMEOUT
       Waits until every acknowledged job is done (GetJob), then prints the ledger: sent,
       acknowledged, warmed and failed per region, duplicates (2xx GETs of one URL at one
@@ -15,9 +16,20 @@
   fault_client.py warm PRODUCER_FILE OUT_FILE REGIONS URL...
       One Warm per URL, targeted at REGIONS (comma-separated, or "all"); appends
       "url job_id regions" to OUT_FILE for every OK.
-  fault_client.py seek BRIDGE_ADDRESS REGION SECONDS_AGO PARTITIONS
-      Seek(timestamp = now - SECONDS_AGO) of REGION; prints every partition moved and the
-      replica that moved it; fails unless all PARTITIONS moved.
+  fault_client.py seek BRIDGE_ADDRESS REGION SECONDS_AGO|earliest PARTITIONS [MIN_REPLICAS]
+      Seek(timestamp = now - SECONDS_AGO, or earliest) of REGION; prints every partition
+      moved and the replica that moved it; fails unless all PARTITIONS moved, by at least
+      MIN_REPLICAS (default 1) different replicas.
+  fault_client.py probe PRODUCER_FILE URL DEADLINE
+      One Warm of URL with a gRPC deadline of DEADLINE seconds while Kafka cannot take it;
+      prints the status and how long the answer took; fails unless the answer is
+      UNAVAILABLE, before the deadline.
+  fault_client.py windows OUT_DIR EDGE_LOG...
+      For each event of OUT_DIR/events ("label start end", Unix seconds), the longest
+      window with no progress within it, in seconds: between two acknowledged URLs
+      (OUT_DIR/ack-times) and between two 2xx GETs at each region's edge (EDGE_LOG, in a
+      directory named edge-REGION; whole seconds). Prints a table and writes
+      OUT_DIR/windows.json.
   fault_client.py edge-ledger PRODUCER_FILE OUT_DIR REGIONS DLQ_JSON EDGE_LOG... TIMEOUT
       The drills' ledger, checked where users see it: waits for every acknowledged job
       (OUT_DIR/acked*), then every acknowledged URL must have reached the edge access log
@@ -55,7 +67,8 @@ def drive(producer_file, host, out, rate):
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     acked_file = open(out / "acked", "a", buffering=1)
-    sent = acked = 0
+    times_file = open(out / "ack-times", "a", buffering=1)
+    sent = acked = retried = 0
     producer, address = None, None
     n = 0
     next_at = time.monotonic()
@@ -76,17 +89,20 @@ def drive(producer_file, host, out, rate):
                 if e.code() not in RETRYABLE:
                     print(f"drive: {url}: {e.code().name}: {e.details()}", file=sys.stderr)
                     break
+                retried += 1
                 stop.wait(backoff)  # a client's retry backoff, not synchronisation
                 backoff = min(backoff * 2, 2.0)
                 continue
             acked += 1
             acked_file.write(f"{url} {reply.job_id}\n")
+            times_file.write(f"{time.time():.3f}\n")
             break
-        (out / "counts.tmp").write_text(f"{sent} {acked}\n")
+        (out / "counts.tmp").write_text(f"{sent} {acked} {retried}\n")
         os.replace(out / "counts.tmp", out / "counts")
         next_at = max(next_at + 1.0 / rate, time.monotonic() - 1.0)
         stop.wait(max(0.0, next_at - time.monotonic()))  # pacing the load
     acked_file.close()
+    times_file.close()
 
 
 def edge_duplicates(log):
@@ -102,7 +118,7 @@ def edge_duplicates(log):
 def ledger(producer_file, out, regions, edge_logs, timeout):
     out = Path(out)
     regions = regions.split(",")
-    sent, acked_count = map(int, (out / "counts").read_text().split())
+    sent, acked_count = map(int, (out / "counts").read_text().split()[:2])
     acked = [line.split() for line in (out / "acked").read_text().splitlines() if line]
     producer = producer_at(producer_file)
     pending = {job: url for url, job in acked}
@@ -183,14 +199,17 @@ def warm(producer_file, out_file, regions, urls):
     return 0
 
 
-def seek(address, region, seconds_ago, partitions):
+def seek(address, region, seconds_ago, partitions, min_replicas=1):
     import datetime
     bridge = cw.Bridge(address, timeout=60.0)
-    at = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds_ago)
+    where = {"earliest": True}
+    if seconds_ago != "earliest":
+        where = {"timestamp": datetime.datetime.now(datetime.timezone.utc)
+                 - datetime.timedelta(seconds=float(seconds_ago))}
     deadline = time.monotonic() + 60
     while True:
         try:
-            reply = bridge.seek(region, timestamp=at)
+            reply = bridge.seek(region, **where)
             break
         except grpc.RpcError as e:
             # Right after a bridge restart the region's warmer may still be joining its
@@ -207,6 +226,69 @@ def seek(address, region, seconds_ago, partitions):
         print(f"seek {region}: moved {sorted(moved)}, expected 0..{partitions - 1}",
               file=sys.stderr)
         return 1
+    replicas = {p.replica for p in moved.values()}
+    if len(replicas) < min_replicas:
+        print(f"seek {region}: moved by {sorted(replicas)}, expected {min_replicas} replicas",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def probe(producer_file, url, deadline):
+    producer = cw.Producer(Path(producer_file).read_text().strip(), timeout=deadline)
+    start = time.monotonic()
+    try:
+        reply = producer.warm(url)
+    except grpc.RpcError as e:
+        took = time.monotonic() - start
+        print(f"probe: {e.code().name} after {took:.1f}s (deadline {deadline:.0f}s): {e.details()}")
+        return 0 if e.code() == grpc.StatusCode.UNAVAILABLE and took < deadline else 1
+    print(f"probe: OK (job {reply.job_id}) after {time.monotonic() - start:.1f}s: "
+          "Kafka took a record it should not have")
+    return 1
+
+
+EDGE_TIME = re.compile(r'\[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] "GET (\S+) '
+                       r'HTTP/[\d.]+" (\d{3}) ')
+
+
+def edge_times(log):
+    """Unix seconds of every 2xx GET of a load URL in an nginx access log (combined format)."""
+    import datetime
+    times = []
+    for line in Path(log).read_text(errors="replace").splitlines():
+        m = EDGE_TIME.search(line)
+        if m and m.group(3).startswith("2") and "/static/fault-" in m.group(2):
+            at = datetime.datetime.strptime(m.group(1), "%d/%b/%Y:%H:%M:%S %z")
+            times.append(at.timestamp())
+    return sorted(times)
+
+
+def longest_gap(times, start, end):
+    """The longest stretch of [start, end] with none of TIMES (sorted) in it."""
+    points = [start] + [t for t in times if start < t < end] + [end]
+    return max(b - a for a, b in zip(points, points[1:]))
+
+
+def windows(out, edge_logs):
+    out = Path(out)
+    events = []
+    for line in (out / "events").read_text().splitlines():
+        label, start, end = line.rsplit(" ", 2)
+        events.append((label, float(start), float(end)))
+    acks = sorted(float(t) for t in (out / "ack-times").read_text().split())
+    edges = {Path(log).parent.name.removeprefix("edge-"): edge_times(log) for log in edge_logs}
+    rows = []
+    print("longest window with no progress, per event (seconds):")
+    print(f"  {'event':<58} {'intake':>7} " + " ".join(f"{r:>9}" for r in edges))
+    for label, start, end in events:
+        row = {"event": label, "seconds": round(end - start, 1),
+               "intake": round(longest_gap(acks, start, end), 1),
+               "edges": {r: round(longest_gap(t, start, end), 1) for r, t in edges.items()}}
+        rows.append(row)
+        print(f"  {label[:58]:<58} {row['intake']:>7} "
+              + " ".join(f"{row['edges'][r]:>9}" for r in edges))
+    (out / "windows.json").write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 
 
@@ -295,8 +377,12 @@ def edge_ledger(producer_file, out, regions, dlq_json, edge_logs, timeout):
 def main(argv):
     if len(argv) >= 6 and argv[1] == "warm":
         return warm(argv[2], argv[3], argv[4], argv[5:])
-    if len(argv) == 6 and argv[1] == "seek":
-        return seek(argv[2], argv[3], float(argv[4]), int(argv[5]))
+    if len(argv) in (6, 7) and argv[1] == "seek":
+        return seek(argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]) if len(argv) > 6 else 1)
+    if len(argv) == 5 and argv[1] == "probe":
+        return probe(argv[2], argv[3], float(argv[4]))
+    if len(argv) >= 4 and argv[1] == "windows":
+        return windows(argv[2], argv[3:])
     if len(argv) >= 8 and argv[1] == "edge-ledger":
         return edge_ledger(argv[2], argv[3], argv[4], argv[5], argv[6:-1], float(argv[-1]))
     if len(argv) >= 5 and argv[1] == "drive":

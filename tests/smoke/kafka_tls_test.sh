@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Kafka over TLS through the passed-through librdkafka properties: a broker of its own with
-# an SSL listener that requires client certificates, with a CA made here. The producer and
-# the bridge reach it only through --kafka_properties (security.protocol=ssl, the CA, a
-# client certificate whose key is encrypted); a URL is warmed end to end across it. The key
-# password never appears in any log, and a client without a certificate is refused by the
-# broker (the producer does not become ready).
+# Kafka over TLS and SASL through the passed-through librdkafka properties: a broker of its
+# own with an SSL listener that requires client certificates, with a CA made here, and a
+# SASL_SSL listener that authenticates users with SCRAM-SHA-512.
+#   - The producer and the bridge reach it only through --kafka_properties
+#     (security.protocol=ssl, the CA, a client certificate whose key is encrypted); a URL is
+#     warmed end to end across it and reaches the edge.
+#   - Both restart on the SASL_SSL listener (sasl.mechanism=SCRAM-SHA-512, a user stored at
+#     format time); a second URL is warmed across it and reaches the edge.
+#   - Neither the key password nor the SCRAM password appears in any log.
+#   - A client without a certificate, and a client with a wrong SCRAM password, are refused by
+#     the broker: the producer does not start, and says why.
 #
 # Usage: kafka_tls_test.sh PRODUCER BRIDGE WARMER GRPCURL PYTHON ORIGIN_PY
 set -euo pipefail
@@ -14,6 +19,7 @@ producer=$1 bridge=$2 warmer=$3 grpcurl=$4 python=$5 origin_py=$6
 host=$mesh_host
 instance="ktls$RANDOM"
 password="kp-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+sasl_password="sp-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
 make_ca kafka-ca
 make_cert broker kafka-ca "IP:127.0.0.1"
@@ -24,8 +30,10 @@ openssl pkey -in "$work/client.key" -aes256 -passout "pass:$password" \
   -out "$work/client-encrypted.key" || fail "openssl pkey"
 
 KAFKA_SSL_KEYSTORE="$work/broker.p12" KAFKA_SSL_PASSWORD="$password" \
-  KAFKA_SSL_CLIENT_CA="$work/kafka-ca.crt" start_broker 39692
-ssl_port=$((${kafka##*:} + 2))  # kafka.sh puts the SSL listener there
+  KAFKA_SSL_CLIENT_CA="$work/kafka-ca.crt" KAFKA_SASL_USERS="cdnwarm=$sasl_password" \
+  start_broker 39692
+ssl_port=$((${kafka##*:} + 2))   # kafka.sh puts the SSL listener there
+sasl_port=$((${kafka##*:} + 3))  # and the SASL_SSL one there
 cat >"$work/kafka.properties" <<PROPS
 bootstrap.servers=127.0.0.1:$ssl_port
 security.protocol=ssl
@@ -52,22 +60,52 @@ until [ "$(mesh_ready "$python" 1)" = 1 ]; do
   sleep 0.2
 done
 
-reply=$("$grpcurl" -plaintext -d "{\"url\": \"http://$host/static/kafka-tls.html\"}" \
-  "$producer_addr" cdnwarm.v1.Producer/Warm) || fail "Warm: $reply"
-grep -q '"offset"\|"partition"' <<<"$reply" || grep -q '"jobId"\|"job_id"' <<<"$reply" \
-  || fail "Warm reply: $reply"
-job=$(sed -n 's/.*"job_id": "\([^"]*\)".*/\1/p' <<<"$reply")
-deadline=$((SECONDS + 60))
-until state=$("$grpcurl" -plaintext -d "{\"job_id\": \"$job\"}" "$producer_addr" \
-  cdnwarm.v1.Producer/GetJob) && grep -q '^  "done": true' <<<"$state"; do
-  [ $SECONDS -lt $deadline ] || fail "job not done across the TLS broker: $state"
-  sleep 0.3
-done
-[ "$(region_count "$state" eu-west warmed)" = 1 ] || fail "not WARMED: $state"
+# warm_one NAME: warms http://HOST/static/NAME.html, waits for the job, checks it is WARMED
+# and that the edge served it.
+warm_one() {
+  local reply job state deadline=$((SECONDS + 60))
+  reply=$("$grpcurl" -plaintext -d "{\"url\": \"http://$host/static/$1.html\"}" \
+    "$producer_addr" cdnwarm.v1.Producer/Warm) || fail "Warm: $reply"
+  job=$(sed -n 's/.*"job_id": "\([^"]*\)".*/\1/p' <<<"$reply")
+  [ -n "$job" ] || fail "Warm reply: $reply"
+  until state=$("$grpcurl" -plaintext -d "{\"job_id\": \"$job\"}" "$producer_addr" \
+    cdnwarm.v1.Producer/GetJob) && grep -q '^  "done": true' <<<"$state"; do
+    [ $SECONDS -lt $deadline ] || fail "job not done across the broker ($1): $state"
+    sleep 0.3
+  done
+  [ "$(region_count "$state" eu-west warmed)" = 1 ] || fail "not WARMED: $state"
+  grep -q "GET /static/$1.html " "$work/edge-eu-west/access.log" ||
+    fail "/static/$1.html is not in the edge's access log"
+}
+warm_one kafka-tls
 echo "a URL was written, fanned out and reported across Kafka over mutual TLS"
 
-grep -rlF -- "$password" "$work"/*.log && fail "the key password appears in a log"
-echo "the key password appears in no service log"
+cat >"$work/sasl.properties" <<PROPS
+bootstrap.servers=127.0.0.1:$sasl_port
+security.protocol=sasl_ssl
+ssl.ca.location=$work/kafka-ca.crt
+sasl.mechanism=SCRAM-SHA-512
+sasl.username=cdnwarm
+sasl.password=$sasl_password
+PROPS
+chmod 600 "$work/sasl.properties"
+# The bridge comes back on its address, where the warmer reconnects.
+launch_grpc_address=$bridge_addr restart_named streamer-bridge \
+  --kafka_properties="$work/sasl.properties"
+restart_named producer --kafka_properties="$work/sasl.properties"
+producer_addr="127.0.0.1:$grpc_port"
+deadline=$((SECONDS + 60))
+until [ "$(mesh_ready "$python" 1)" = 1 ]; do
+  [ $SECONDS -lt $deadline ] || fail "the warmer did not subscribe again: $(mesh_subs "$python")"
+  sleep 0.2
+done
+warm_one kafka-sasl
+echo "a URL was written, fanned out and reported across Kafka over SASL_SSL with SCRAM-SHA-512"
+
+for secret in "$password" "$sasl_password"; do
+  grep -rlF -- "$secret" "$work"/*.log && fail "a password appears in a log"
+done
+echo "neither the key password nor the SCRAM password appears in a service log"
 
 # Without a client certificate the broker refuses the TLS handshake: the producer cannot
 # reach Kafka, does not start, and says why.
@@ -80,4 +118,16 @@ fi
 echo "$out" | tail -3
 grep -qi 'ssl\|handshake\|certificate' <<<"$out" || fail "no TLS error reported: $out"
 echo "a client without a certificate is refused by the broker and the producer says so"
-echo "ok: Kafka over mutual TLS through --kafka_properties"
+
+sed "s/^sasl.password=.*/sasl.password=wrong-$sasl_password/" "$work/sasl.properties" \
+  >"$work/wrong.properties"
+if out=$(timeout 120 "$producer" --kafka_properties="$work/wrong.properties" \
+  --instance="$instance" --regions=eu-west --grpc_address=127.0.0.1:0 \
+  --admin_address=127.0.0.1:0 2>&1); then
+  fail "the producer started with a wrong SCRAM password: $out"
+fi
+echo "$out" | tail -3
+grep -qi 'authentication' <<<"$out" || fail "no authentication error reported: $out"
+grep -qF -- "$sasl_password" <<<"$out" && fail "the producer printed the password it was given"
+echo "a client with a wrong SCRAM password is refused by the broker and the producer says so"
+echo "ok: Kafka over mutual TLS and over SASL_SSL/SCRAM-SHA-512 through --kafka_properties"
