@@ -251,4 +251,6 @@ install_grpcurl
 install_python
 [ "$purpose" != test ] || install_k8s_tools
 [ "$purpose" = run ] || "$(dirname "$0")/kafka.sh" fetch
+# The compatibility run (CTest label compat) on the previous Kafka line.
+[ "$purpose" != test ] || CDNWARM_KAFKA_VERSION=3.9.1 "$(dirname "$0")/kafka.sh" fetch
 log "done; tools in $CDNWARM_CACHE/bin, python venv in $CDNWARM_CACHE/venv"

@@ -32,8 +32,9 @@
 # With KAFKA_SSL_KEYSTORE (PKCS12) and KAFKA_SSL_PASSWORD set, `start` adds an SSL listener
 # on PORT+2; with KAFKA_SSL_CLIENT_CA (PEM) too, it requires clients there to present a
 # certificate signed by that CA. With KAFKA_SASL_USERS ("NAME=PASSWORD ...") set, it adds a
-# SCRAM-SHA-512 listener on PORT+3 (SASL_SSL with the keystore, else SASL_PLAINTEXT; no
-# client certificate asked) and stores those users' credentials when it formats.
+# SASL listener on PORT+3 (SASL_SSL with the keystore, else SASL_PLAINTEXT; no client
+# certificate asked) where those users log in with SCRAM-SHA-512 (credentials stored when it
+# formats) or PLAIN.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -118,9 +119,12 @@ PROPS
     fi
   fi
   if [ -n "${KAFKA_SASL_USERS:-}" ]; then
+    local plain_users="" user
+    for user in $KAFKA_SASL_USERS; do plain_users="$plain_users user_${user%%=*}=\"${user#*=}\""; done
     cat >>"$dir/server.properties" <<PROPS
-sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
 listener.name.sasl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;
 PROPS
   fi
   cat >"$dir/log4j.properties" <<PROPS

@@ -281,7 +281,8 @@ absl::Status EnsureServiceTopics(const KafkaConfig& config, std::vector<TopicSpe
     return absl::UnavailableError(
         absl::StrCat(s.message(), "; is a Kafka broker reachable at ",
                      bootstrap != nullptr ? *bootstrap : "(no bootstrap.servers set)",
-                     "? Check --kafka_bootstrap, and --kafka_properties for TLS or SASL"));
+                     "? Check --kafka_bootstrap, and --kafka_properties for TLS or SASL",
+                     ScramCompatibilityNote(config.properties)));
   };
   absl::StatusOr<KafkaPtr> client = AdminClient(config.properties);
   if (!client.ok()) return client.status();

@@ -145,4 +145,20 @@ std::string KafkaProperties::Redacted() const {
   });
 }
 
+std::string ScramCompatibilityNote(const KafkaProperties& props, int librdkafka_version) {
+  constexpr int kFixedIn = 0x020601ff;  // 2.6.1, as rd_kafka_version() encodes it
+  const std::string* mechanism = props.Find("sasl.mechanism");
+  if (mechanism == nullptr || librdkafka_version >= kFixedIn ||
+      !absl::StartsWithIgnoreCase(*mechanism, "SCRAM-")) {
+    return "";
+  }
+  return absl::StrCat(
+      "; note: this librdkafka (", (librdkafka_version >> 24) & 0xff, ".",
+      (librdkafka_version >> 16) & 0xff, ".", (librdkafka_version >> 8) & 0xff,
+      ") cannot log in with ", *mechanism,
+      " to Kafka 4.0 or later, which refuses it as invalid credentials even when the password "
+      "is right (fixed in librdkafka 2.6.1): for such a cluster use SASL PLAIN or OAUTHBEARER "
+      "over TLS, or mutual TLS");
+}
+
 }  // namespace cdnwarm::common

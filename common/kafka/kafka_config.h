@@ -51,4 +51,13 @@ class KafkaProperties {
 // True for property names whose values must never be logged.
 bool IsSecretProperty(absl::string_view key);
 
+// librdkafka before 2.6.1 puts its own nonce into the SCRAM client-final message twice
+// (confluentinc/librdkafka#4895); Kafka 4.0 and later check that nonce strictly and refuse the
+// login as "invalid credentials", although the password is right. For properties that ask
+// for SCRAM on such a librdkafka (`librdkafka_version` as rd_kafka_version() gives it): a
+// note that says so and what to use instead, to add to a failure to reach the cluster;
+// otherwise "".
+std::string ScramCompatibilityNote(const KafkaProperties& props,
+                                   int librdkafka_version = rd_kafka_version());
+
 }  // namespace cdnwarm::common

@@ -100,6 +100,31 @@ TEST(KafkaPropertiesTest, RedactsSecrets) {
   }
 }
 
+// librdkafka#4895: before 2.6.1, SCRAM logins to Kafka 4 fail as "invalid credentials".
+TEST(KafkaPropertiesTest, ScramOnALibrdkafkaBefore261GetsANoteNamingTheFixAndTheWayAround) {
+  constexpr int k202 = 0x020002ff, k260 = 0x020600ff, k261 = 0x020601ff, k2120 = 0x020c00ff;
+  KafkaProperties scram;
+  scram.Set("security.protocol", "sasl_ssl");
+  scram.Set("sasl.mechanism", "SCRAM-SHA-512");
+  scram.Set("sasl.password", "hunter2");
+  const std::string note = ScramCompatibilityNote(scram, k202);
+  EXPECT_THAT(note, HasSubstr("librdkafka (2.0.2)"));
+  EXPECT_THAT(note, HasSubstr("SCRAM-SHA-512"));
+  EXPECT_THAT(note, HasSubstr("Kafka 4.0 or later"));
+  EXPECT_THAT(note, HasSubstr("2.6.1"));
+  EXPECT_THAT(note, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(ScramCompatibilityNote(scram, k260), HasSubstr("librdkafka (2.6.0)"));
+  EXPECT_EQ(ScramCompatibilityNote(scram, k261), "");
+  EXPECT_EQ(ScramCompatibilityNote(scram, k2120), "");
+
+  scram.Set("sasl.mechanism", "scram-sha-256");
+  EXPECT_THAT(ScramCompatibilityNote(scram, k202), HasSubstr("scram-sha-256"));
+  KafkaProperties plain;
+  plain.Set("sasl.mechanism", "PLAIN");
+  EXPECT_EQ(ScramCompatibilityNote(plain, k202), "");
+  EXPECT_EQ(ScramCompatibilityNote(KafkaProperties(), k202), "");
+}
+
 TEST(KafkaPropertiesTest, SetFromArgNeedsKeyAndEquals) {
   KafkaProperties p;
   EXPECT_TRUE(p.SetFromArg("acks=all").ok());
