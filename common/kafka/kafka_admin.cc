@@ -70,6 +70,19 @@ absl::Status CreateTopicsOn(rd_kafka_t* rk, const std::vector<TopicSpec>& topics
   return absl::OkStatus();
 }
 
+// What librdkafka reports about a client that no retry cures: the cluster refused its login,
+// or the TLS handshake failed. Written by OnClientError, which librdkafka runs only inside
+// rd_kafka_poll, on the thread that polls: no lock is needed.
+struct Refusal {
+  std::string reason;
+};
+
+void OnClientError(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+  if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR__SSL) return;
+  auto* refusal = static_cast<Refusal*>(opaque);
+  if (refusal->reason.empty() && reason != nullptr) refusal->reason = reason;
+}
+
 absl::StatusOr<KafkaPtr> AdminClient(const KafkaProperties& props) {
   absl::StatusOr<KafkaConfPtr> conf = props.ToConf();
   if (!conf.ok()) return conf.status();
@@ -284,14 +297,32 @@ absl::Status EnsureServiceTopics(const KafkaConfig& config, std::vector<TopicSpe
                      "? Check --kafka_bootstrap, and --kafka_properties for TLS or SASL",
                      ScramCompatibilityNote(config.properties)));
   };
-  absl::StatusOr<KafkaPtr> client = AdminClient(config.properties);
+  Refusal refusal;  // outlives the client, which points at it
+  absl::StatusOr<KafkaConfPtr> conf = config.properties.ToConf();
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_error_cb(conf->get(), &OnClientError);
+  rd_kafka_conf_set_opaque(conf->get(), &refusal);
+  absl::StatusOr<KafkaPtr> client = NewKafkaClient(RD_KAFKA_PRODUCER, *std::move(conf));
   if (!client.ok()) return client.status();
   rd_kafka_t* rk = client->get();
 
+  // Asked in one-second slices, so that a refused login or handshake ends the wait at once
+  // with what the cluster said, rather than as "not reachable" at the timeout.
   const rd_kafka_metadata_t* raw = nullptr;
-  if (rd_kafka_resp_err_t e = rd_kafka_metadata(
-          rk, 0, nullptr, &raw, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
-      e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+  for (int64_t slice = 0; slice < absl::ToInt64Seconds(timeout); ++slice) {
+    e = rd_kafka_metadata(rk, 0, nullptr, &raw, 1000);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    rd_kafka_poll(rk, 0);  // runs OnClientError
+    if (!refusal.reason.empty()) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "Kafka at ", bootstrap != nullptr ? *bootstrap : "(no bootstrap.servers set)",
+          " refused this client: ", refusal.reason,
+          "; check --kafka_properties (security.protocol, sasl.*, ssl.*)",
+          ScramCompatibilityNote(config.properties)));
+    }
+  }
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return unreachable(
         absl::UnavailableError(absl::StrCat("kafka metadata: ", rd_kafka_err2str(e))));
   }

@@ -181,6 +181,20 @@ start_bridge 3 b
 # us-east's partitions are split again between two replicas for step f.
 term "${current_warmer[us-east:2]}"
 start_warmer us-east:2 b 2
+# held B REGION: how many of REGION's partitions bridge replica B holds.
+held() {
+  bridge_addr="127.0.0.1:${bridge_port[$1]}" mesh_subs "$python" | awk -v r="$2" '
+    /^region / { on = ($2 == r) && !/no consumer on this replica/ }
+    on && /^  partition / { n++ }
+    END { print n + 0 }'
+}
+deadline=$((SECONDS + 90))
+until [ "$(held 1 us-east)" -gt 0 ] && [ "$(held 2 us-east)" -gt 0 ]; do
+  [ $SECONDS -lt $deadline ] ||
+    fail "us-east's partitions did not spread over replicas 1 and 2: $(held 1 us-east) and $(held 2 us-east)"
+  sleep 0.2
+done
+say "   us-east: $(held 1 us-east) partitions on replica 1, $(held 2 us-east) on replica 2"
 progress 80 "with three bridge replicas again"
 done_event
 

@@ -99,7 +99,8 @@ start_producer_once() {
 grep -v '^ssl.certificate.location\|^ssl.key' "$work/kafka.properties" >"$work/no-cert.properties"
 out=$(start_producer_once "$work/no-cert.properties")
 echo "$out" | tail -3
-grep -qi 'ssl\|handshake\|certificate' <<<"$out" || fail "no TLS error reported: $out"
+grep -q 'refused this client: .*\(SSL\|handshake\|certificate\)' <<<"$out" ||
+  fail "no TLS refusal reported: $out"
 echo "a client without a certificate is refused by the broker and the producer says so"
 
 # SASL_SSL: the same services restart on the SASL listener, logging in as cdnwarm.
@@ -146,7 +147,8 @@ PROPS
   sed "s/^sasl.password=.*/sasl.password=wrong-$sasl_password/" "$props" >"$work/wrong.properties"
   out=$(start_producer_once "$work/wrong.properties")
   echo "$out" | tail -2
-  grep -qi 'authentication' <<<"$out" || fail "no authentication error reported: $out"
+  grep -qi 'refused this client: .*authentication' <<<"$out" ||
+    fail "no authentication refusal reported: $out"
   grep -qF -- "$sasl_password" <<<"$out" && fail "the producer printed the password it was given"
   echo "a wrong $mechanism password is refused by the broker, and the producer says so"
 done
