@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/core/log.h"
@@ -71,16 +72,21 @@ absl::Status CreateTopicsOn(rd_kafka_t* rk, const std::vector<TopicSpec>& topics
 }
 
 // What librdkafka reports about a client that no retry cures: the cluster refused its login,
-// or the TLS handshake failed. Written by OnClientError, which librdkafka runs only inside
-// rd_kafka_poll, on the thread that polls: no lock is needed.
+// the TLS handshake failed here, or the broker ended it with a TLS alert (a certificate it
+// does not accept, or none: librdkafka sees that as a failed receive). Written by
+// OnClientError, which librdkafka runs only inside rd_kafka_poll, on the thread that polls:
+// no lock is needed.
 struct Refusal {
   std::string reason;
 };
 
 void OnClientError(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
-  if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR__SSL) return;
+  if (reason == nullptr) return;
+  const bool refused =
+      err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL ||
+      (err == RD_KAFKA_RESP_ERR__TRANSPORT && absl::StrContains(reason, " alert "));
   auto* refusal = static_cast<Refusal*>(opaque);
-  if (refusal->reason.empty() && reason != nullptr) refusal->reason = reason;
+  if (refused && refusal->reason.empty()) refusal->reason = reason;
 }
 
 absl::StatusOr<KafkaPtr> AdminClient(const KafkaProperties& props) {
