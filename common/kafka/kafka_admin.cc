@@ -294,14 +294,15 @@ absl::Status EnsureServiceTopics(const KafkaConfig& config, std::vector<TopicSpe
     return absl::InvalidArgumentError("--topic_partitions must be between 1 and 10000");
   }
   const absl::Duration timeout = absl::Seconds(30);
-  const std::string* bootstrap = config.properties.Find("bootstrap.servers");
+  const std::string* bootstrap_property = config.properties.Find("bootstrap.servers");
+  const std::string bootstrap =
+      bootstrap_property != nullptr ? *bootstrap_property : "(no bootstrap.servers set)";
   // The usual first-run cause of no answer: nothing (or not Kafka) at the bootstrap address.
   const auto unreachable = [&](const absl::Status& s) {
-    return absl::UnavailableError(
-        absl::StrCat(s.message(), "; is a Kafka broker reachable at ",
-                     bootstrap != nullptr ? *bootstrap : "(no bootstrap.servers set)",
-                     "? Check --kafka_bootstrap, and --kafka_properties for TLS or SASL",
-                     ScramCompatibilityNote(config.properties)));
+    return absl::UnavailableError(absl::StrCat(
+        s.message(), "; is a Kafka broker reachable at ", bootstrap,
+        "? Check --kafka_bootstrap, and --kafka_properties for TLS or SASL",
+        ScramCompatibilityNote(config.properties)));
   };
   Refusal refusal;  // outlives the client, which points at it
   absl::StatusOr<KafkaConfPtr> conf = config.properties.ToConf();
@@ -322,8 +323,7 @@ absl::Status EnsureServiceTopics(const KafkaConfig& config, std::vector<TopicSpe
     rd_kafka_poll(rk, 0);  // runs OnClientError
     if (!refusal.reason.empty()) {
       return absl::UnauthenticatedError(absl::StrCat(
-          "Kafka at ", bootstrap != nullptr ? *bootstrap : "(no bootstrap.servers set)",
-          " refused this client: ", refusal.reason,
+          "Kafka at ", bootstrap, " refused this client: ", refusal.reason,
           "; check --kafka_properties (security.protocol, sasl.*, ssl.*)",
           ScramCompatibilityNote(config.properties)));
     }
