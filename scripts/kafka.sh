@@ -71,28 +71,28 @@ answers() { kcat -L -b "$1" -m 3 2>/dev/null | grep -q "^ ${2:-1} brokers:"; }
 # write_config DIR PORT [NODE_ID VOTERS NODES]: a node's server.properties; by default the
 # single node 1, its own only voter.
 write_config() {
-  local dir=$1 port=$2 cport=$(($2 + 1)) ssl_listener="" ssl_advertised="" ssl_map=""
+  local dir=$1 port=$2 cport=$(($2 + 1)) extra_listeners="" extra_advertised="" extra_map=""
   local node_id=${3:-1} voters=${4:-1@127.0.0.1:$(($2 + 1))} nodes=${5:-1}
   local rf=$((nodes < 3 ? nodes : 3)) isr=$((nodes < 2 ? nodes : 2))
   if [ -n "${KAFKA_SSL_KEYSTORE:-}" ]; then
-    ssl_listener=",SSL://127.0.0.1:$(($2 + 2))"
-    ssl_advertised=",SSL://127.0.0.1:$(($2 + 2))"
-    ssl_map=",SSL:SSL"
+    extra_listeners=",SSL://127.0.0.1:$(($2 + 2))"
+    extra_advertised=",SSL://127.0.0.1:$(($2 + 2))"
+    extra_map=",SSL:SSL"
   fi
   if [ -n "${KAFKA_SASL_USERS:-}" ]; then
-    ssl_listener="$ssl_listener,SASL://127.0.0.1:$(($2 + 3))"
-    ssl_advertised="$ssl_advertised,SASL://127.0.0.1:$(($2 + 3))"
-    ssl_map="$ssl_map,SASL:SASL_$([ -n "${KAFKA_SSL_KEYSTORE:-}" ] && echo SSL || echo PLAINTEXT)"
+    extra_listeners="$extra_listeners,SASL://127.0.0.1:$(($2 + 3))"
+    extra_advertised="$extra_advertised,SASL://127.0.0.1:$(($2 + 3))"
+    extra_map="$extra_map,SASL:SASL_$([ -n "${KAFKA_SSL_KEYSTORE:-}" ] && echo SSL || echo PLAINTEXT)"
   fi
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=$node_id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport$ssl_listener
-advertised.listeners=PLAINTEXT://127.0.0.1:$port$ssl_advertised
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport$extra_listeners
+advertised.listeners=PLAINTEXT://127.0.0.1:$port$extra_advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT$ssl_map
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT$extra_map
 log.dirs=$dir/data
 num.partitions=6
 auto.create.topics.enable=false

@@ -237,13 +237,7 @@ until [ "$(grep -c 'GET /poison' "$work/edge-ap-south/access.log")" -ge $max_att
 done
 say "stream stopped; the ledger, at the edges"
 for b in 1 2; do peak_rss "${current_bridge[$b]}"; done
-kcat -C -b "$kafka" -t "warm.dlq-$instance" -e -q -J >"$work/dlq.json" 2>"$work/kcat.err" ||
-  fail "could not read the dead-letter topic: $(cat "$work/kcat.err")"
-logs=()
-for r in "${mesh_regions[@]}"; do logs+=("$work/edge-$r/access.log"); done
-"$python" "$client" edge-ledger "$work/producer.addr" "$work/ledger" us-east,eu-west,ap-south \
-  "$work/dlq.json" "${logs[@]}" 300 ||
-  fail "the ledger does not balance: $(cat "$work/ledger/edge-ledger.json")"
+edge_ledger "$python" "$client"
 grep -qF "$poison" "$work/dlq.json" || fail "the poison URL is not on the dead-letter topic"
 [ "$(origin_count /poison)" -eq $max_attempts ] ||
   fail "the poison URL was fetched $(origin_count /poison) times, not --max_attempts=$max_attempts"

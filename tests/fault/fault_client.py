@@ -24,6 +24,12 @@
       One Warm of URL with a gRPC deadline of DEADLINE seconds while Kafka cannot take it;
       prints the status and how long the answer took; fails unless the answer is
       UNAVAILABLE, before the deadline.
+  fault_client.py duplicates EDGE_LOG...
+      Prints the 2xx GETs of one load URL beyond the first, summed over the logs.
+  fault_client.py replayed BEFORE_LOG AFTER_LOG TIMEOUT
+      Waits up to TIMEOUT seconds until every load URL served in BEFORE_LOG (an access log
+      copied at a seek) is served once more in AFTER_LOG (the same log, growing); fails if
+      one is not, or if BEFORE_LOG has none.
   fault_client.py windows OUT_DIR EDGE_LOG...
       For each event of OUT_DIR/events ("label start end", Unix seconds), the longest
       window with no progress within it, in seconds: between two acknowledged URLs
@@ -105,14 +111,35 @@ def drive(producer_file, host, out, rate):
     times_file.close()
 
 
-def edge_duplicates(log):
-    """2xx GETs of one path beyond the first, from an nginx access log (combined format)."""
+def load_gets(log):
+    """2xx GETs of each load URL (/static/fault-N) in an nginx access log (combined format)."""
     gets = collections.Counter()
     for line in Path(log).read_text(errors="replace").splitlines():
         m = re.search(r'"GET (\S+) HTTP/[\d.]+" (\d{3}) ', line)
         if m and m.group(2).startswith("2") and "/static/fault-" in m.group(1):
             gets[m.group(1)] += 1
-    return sum(c - 1 for c in gets.values())
+    return gets
+
+
+def edge_duplicates(log):
+    """2xx GETs of one load URL beyond the first, from an nginx access log."""
+    return sum(c - 1 for c in load_gets(log).values())
+
+
+def replayed(before_log, after_log, timeout):
+    """Waits until every load URL of BEFORE_LOG (a copy of the log taken at a seek) was
+    served once more in AFTER_LOG, the same log now."""
+    before = load_gets(before_log)
+    deadline = time.monotonic() + timeout
+    while True:
+        after = load_gets(after_log)
+        missing = [p for p, n in before.items() if after[p] < n + 1]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # polling the access log, bounded by the deadline
+    print(f"replay: {len(before) - len(missing)} of {len(before)} URLs served before the seek "
+          f"were served again" + (f"; not: {missing[:5]}" if missing else ""))
+    return 1 if missing or not before else 0
 
 
 def ledger(producer_file, out, regions, edge_logs, timeout):
@@ -381,6 +408,11 @@ def main(argv):
         return seek(argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]) if len(argv) > 6 else 1)
     if len(argv) == 5 and argv[1] == "probe":
         return probe(argv[2], argv[3], float(argv[4]))
+    if len(argv) >= 3 and argv[1] == "duplicates":
+        print(sum(edge_duplicates(log) for log in argv[2:]))
+        return 0
+    if len(argv) == 5 and argv[1] == "replayed":
+        return replayed(argv[2], argv[3], float(argv[4]))
     if len(argv) >= 4 and argv[1] == "windows":
         return windows(argv[2], argv[3:])
     if len(argv) >= 8 and argv[1] == "edge-ledger":

@@ -5,6 +5,8 @@
 #   acked                                URLs the producer said OK to so far
 #   progress N [WHAT]                    waits until N more are acknowledged (the stream
 #                                        flows again), never for a time
+#   edge_ledger PYTHON CLIENT            the ledger at the edges (fault_client.py edge-ledger)
+#                                        of instance $instance on $kafka, or fail
 # shellcheck disable=SC2154  # $work is scripts/lib.sh's, sourced first
 start_load() {
   mkdir -p "$work/ledger"
@@ -20,4 +22,14 @@ progress() {
     [ $SECONDS -lt $deadline ] || fail "no progress for 180s ${2:-}: $(acked) acknowledged"
     sleep 0.2
   done
+}
+edge_ledger() {
+  # shellcheck disable=SC2154  # $kafka and $instance are the suite's
+  kcat -C -b "$kafka" -t "warm.dlq-$instance" -e -q -J >"$work/dlq.json" 2>"$work/kcat.err" ||
+    fail "could not read the dead-letter topic: $(cat "$work/kcat.err")"
+  local logs=() r
+  for r in "${mesh_regions[@]}"; do logs+=("$work/edge-$r/access.log"); done
+  "$1" "$2" edge-ledger "$work/producer.addr" "$work/ledger" us-east,eu-west,ap-south \
+    "$work/dlq.json" "${logs[@]}" 300 ||
+    fail "the ledger does not balance: $(cat "$work/ledger/edge-ledger.json")"
 }
