@@ -299,10 +299,10 @@ absl::Status EnsureServiceTopics(const KafkaConfig& config, std::vector<TopicSpe
       bootstrap_property != nullptr ? *bootstrap_property : "(no bootstrap.servers set)";
   // The usual first-run cause of no answer: nothing (or not Kafka) at the bootstrap address.
   const auto unreachable = [&](const absl::Status& s) {
-    return absl::UnavailableError(absl::StrCat(
-        s.message(), "; is a Kafka broker reachable at ", bootstrap,
-        "? Check --kafka_bootstrap, and --kafka_properties for TLS or SASL",
-        ScramCompatibilityNote(config.properties)));
+    return absl::UnavailableError(
+        absl::StrCat(s.message(), "; is a Kafka broker reachable at ", bootstrap,
+                     "? Check --kafka_bootstrap, and --kafka_properties for TLS or SASL",
+                     ScramCompatibilityNote(config.properties)));
   };
   Refusal refusal;  // outlives the client, which points at it
   absl::StatusOr<KafkaConfPtr> conf = config.properties.ToConf();
@@ -322,10 +322,10 @@ absl::Status EnsureServiceTopics(const KafkaConfig& config, std::vector<TopicSpe
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
     rd_kafka_poll(rk, 0);  // runs OnClientError
     if (!refusal.reason.empty()) {
-      return absl::UnauthenticatedError(absl::StrCat(
-          "Kafka at ", bootstrap, " refused this client: ", refusal.reason,
-          "; check --kafka_properties (security.protocol, sasl.*, ssl.*)",
-          ScramCompatibilityNote(config.properties)));
+      return absl::UnauthenticatedError(
+          absl::StrCat("Kafka at ", bootstrap, " refused this client: ", refusal.reason,
+                       "; check --kafka_properties (security.protocol, sasl.*, ssl.*)",
+                       ScramCompatibilityNote(config.properties)));
     }
   }
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -98,7 +98,6 @@ grep -q "ReplicationFactor: 3" <<<"$desc" || fail "the requests topic is not rep
 grep -q "min.insync.replicas=2" <<<"$desc" || fail "the requests topic's min.insync.replicas is not 2: $desc"
 
 start_load "$python" "$client" "$host" "$rate"
-kill_named() { kill -KILL "${named_pid[$1]}"; wait "${named_pid[$1]}" 2>/dev/null || true; }
 # busiest TOPIC: the partition with the most records.
 busiest() {
   "$kafka_sh" tool "$cluster" org.apache.kafka.tools.GetOffsetShell --topic "$1" 2>/dev/null |
