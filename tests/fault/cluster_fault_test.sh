@@ -109,17 +109,6 @@ event() {
   say "$1"
 }
 done_event() { echo "$event_label $event_start $(date +%s.%N)" >>"$work/ledger/events"; }
-# term NAME: SIGTERM; the process must drain and exit 0 within drain (5 s) + 5 s.
-term() {
-  local pid=${named_pid[$1]} rc=0 deadline=$((SECONDS + 10))
-  kill -TERM "$pid"
-  while kill -0 "$pid" 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || fail "$1 did not exit within 10s of SIGTERM"
-    sleep 0.05
-  done
-  wait "$pid" || rc=$?
-  [ "$rc" -eq 0 ] || fail "$1 exited $rc after SIGTERM: $(tail -5 "$work/$1.log")"
-}
 progress 200 "at start"
 say "stream flowing: $(acked) acknowledged"
 

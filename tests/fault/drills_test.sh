@@ -89,21 +89,6 @@ done
 
 load_start=$(date +%s)
 start_load "$python" "$client" "$host" "$rate"
-# term NAME: SIGTERM as Kubernetes sends it; the process must exit 0 within the drain
-# timeout + 5 s.
-term() {
-  local name=$1 pid=${named_pid[$1]} rc=0 start
-  start=$(date +%s%N)
-  kill -TERM "$pid"
-  while kill -0 "$pid" 2>/dev/null; do
-    [ $((($(date +%s%N) - start) / 1000000000)) -lt $term_budget ] ||
-      fail "$name did not exit within ${term_budget}s of SIGTERM: $(tail -3 "$work/$name.log")"
-    sleep 0.05
-  done
-  wait "$pid" || rc=$?
-  [ "$rc" -eq 0 ] || fail "$name exited $rc after SIGTERM: $(tail -5 "$work/$name.log")"
-  say "   $name exited 0, $((($(date +%s%N) - start) / 1000000))ms after SIGTERM"
-}
 # Peak RSS (VmHWM) of every bridge process, checked before it goes.
 peak_rss() {
   local name=$1 kb

@@ -5,6 +5,8 @@
 #   acked                                URLs the producer said OK to so far
 #   progress N [WHAT]                    waits until N more are acknowledged (the stream
 #                                        flows again), never for a time
+#   term NAME                            SIGTERM to a start_named service: it must exit 0
+#                                        within $term_budget s (lib.sh's 5 s drain + 5 s)
 #   edge_ledger PYTHON CLIENT            the ledger at the edges (fault_client.py edge-ledger)
 #                                        of instance $instance on $kafka, or fail
 # shellcheck disable=SC2154  # $work is scripts/lib.sh's, sourced first
@@ -32,4 +34,19 @@ edge_ledger() {
   "$1" "$2" edge-ledger "$work/producer.addr" "$work/ledger" us-east,eu-west,ap-south \
     "$work/dlq.json" "${logs[@]}" 300 ||
     fail "the ledger does not balance: $(cat "$work/ledger/edge-ledger.json")"
+}
+# SIGTERM as Kubernetes sends it; say is the suite's.
+term_budget=${term_budget:-10}
+term() {
+  local name=$1 pid=${named_pid[$1]} rc=0 start
+  start=$(date +%s%N)
+  kill -TERM "$pid"
+  while kill -0 "$pid" 2>/dev/null; do
+    [ $((($(date +%s%N) - start) / 1000000000)) -lt "$term_budget" ] ||
+      fail "$name did not exit within ${term_budget}s of SIGTERM: $(tail -3 "$work/$name.log")"
+    sleep 0.05
+  done
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ] || fail "$name exited $rc after SIGTERM: $(tail -5 "$work/$name.log")"
+  say "   $name exited 0, $((($(date +%s%N) - start) / 1000000))ms after SIGTERM"
 }
