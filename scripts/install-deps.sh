@@ -28,6 +28,7 @@ PY_TOOLS_STAMP=2  # bump when the pip list below changes
 KUSTOMIZE_VERSION="v5.4.3"
 KUBERNETES_VALIDATE_VERSION="1.37.0"
 CHECKOV_VERSION="3.3.30"
+KUBERNETES_VERSION="v1.32.0"  # kube-apiserver and kubectl for the k8s label's API server
 RDKAFKA_TSAN_STAMP=1  # bump when the configure line of the TSan librdkafka below changes
 
 # What each purpose needs from Debian. `run` is scripts/run.sh's demo on the mock cluster
@@ -45,7 +46,7 @@ RUN_APT=(
 BROKER_APT=(kcat default-jdk-headless maven)
 BENCH_APT=(libbenchmark-dev wrk nghttp2-client python3-matplotlib openssl)
 TEST_APT=(clang-format clang-tidy clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev varnish
-  shellcheck chromium)
+  shellcheck chromium podman runc debootstrap etcd-server)
 TSAN_APT=(build-essential dpkg-dev pkg-config librdkafka-dev libssl-dev zlib1g-dev)
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
@@ -161,6 +162,48 @@ install_k8s_tools() {
   touch "$stamp"
 }
 
+# kube-apiserver and kubectl, for the `k8s` label's tests against a real API server (on
+# Debian's etcd-server): built from the Go module proxy, since Debian has neither. A throwaway
+# module requires k8s.io/kubernetes and points each k8s.io staging module its go.mod replaces
+# with a local path at the published module of the same release (v0.N.P for v1.N.P).
+install_kube_tools() {
+  local stamp="$CDNWARM_CACHE/bin/.kube-${KUBERNETES_VERSION}"
+  if [ -x "$CDNWARM_CACHE/bin/kube-apiserver" ] && [ -x "$CDNWARM_CACHE/bin/kubectl" ] &&
+    [ -f "$stamp" ]; then
+    log "kube-apiserver and kubectl ${KUBERNETES_VERSION}: present"; return
+  fi
+  log "kube-apiserver and kubectl ${KUBERNETES_VERSION}: go build (once; 4 to 8 minutes)"
+  mkdir -p "$CDNWARM_CACHE/bin"
+  local work modfile minor=${KUBERNETES_VERSION#v1.}
+  work=$(mktemp -d "$CDNWARM_CACHE/kube-build.XXXXXX")
+  # shellcheck disable=SC2064
+  trap "rm -rf '$work'" EXIT
+  modfile=$(cd "$work" && go mod download -json "k8s.io/kubernetes@${KUBERNETES_VERSION}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["GoMod"])') ||
+    die "go mod download k8s.io/kubernetes@${KUBERNETES_VERSION} failed"
+  {
+    echo "module cdnwarm.local/kube-tools"
+    echo "go 1.23"
+    echo "require k8s.io/kubernetes ${KUBERNETES_VERSION}"
+    awk '/^replace \(/ { f = 1; next } f && /^\)/ { f = 0 }
+         f && $1 ~ /^k8s\.io\// && $3 ~ /^\.\/staging\// { print $1 }' "$modfile" |
+      while read -r m; do echo "replace $m => $m v0.${minor}"; done
+  } >"$work/go.mod"
+  printf '%s\n' '//go:build tools' '' 'package tools' '' 'import (' \
+    '	_ "k8s.io/kubernetes/cmd/kube-apiserver"' '	_ "k8s.io/kubernetes/cmd/kubectl"' ')' \
+    >"$work/tools.go"
+  local v=k8s.io/component-base/version
+  (
+    cd "$work" && GOFLAGS=-mod=mod go mod tidy &&
+      GOFLAGS=-mod=mod go build -o "$CDNWARM_CACHE/bin/" -ldflags "-X $v.gitVersion=${KUBERNETES_VERSION} \
+        -X $v.gitMajor=1 -X $v.gitMinor=${minor%%.*} -X $v.gitTreeState=clean" \
+        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+  ) >"$work/log" 2>&1 || { tail -30 "$work/log" >&2; die "building kube-apiserver ${KUBERNETES_VERSION} failed (see above)"; }
+  touch "$stamp"
+  rm -rf "$work"
+  trap - EXIT
+}
+
 # librdkafka built with -fsanitize=thread, for the tsan preset (CDNWARM_RDKAFKA_ROOT): Debian's
 # is not instrumented, so TSan cannot see its atomics and reports its threads' accesses as
 # races. Built from Debian's source package of the installed version (so the headers and the
@@ -249,7 +292,7 @@ if [ "$purpose" = tsan ]; then log "done; librdkafka-tsan in $CDNWARM_CACHE"; ex
 install_node
 install_grpcurl
 install_python
-[ "$purpose" != test ] || install_k8s_tools
+[ "$purpose" != test ] || { install_k8s_tools; install_kube_tools; }
 [ "$purpose" = run ] || "$(dirname "$0")/kafka.sh" fetch
 # The compatibility run (CTest label compat) on the previous Kafka line.
 [ "$purpose" != test ] || CDNWARM_KAFKA_VERSION=3.9.1 "$(dirname "$0")/kafka.sh" fetch

@@ -15,6 +15,8 @@
 #   start_static_origin                    an nginx origin for benchmarks; sets origin_port
 #   start_edge NAME HOST POP [CERT KEY]    an nginx edge cache (proxy_cache) on HOST in front of
 #                                          the origin, answering X-Served-By: POP; sets edge_port
+#   start_mesh_edges PYTHON ORIGIN_PY      the test origin and the mesh's three regions' edges;
+#                                          sets edge_ports
 #   start_broker PORT                      a real Kafka broker for this script; sets kafka
 #   make_ca NAME                           a test CA in $work: NAME.crt, NAME.key
 #   make_cert NAME CA SAN                  a certificate NAME.crt, NAME.key signed by CA, valid
@@ -250,17 +252,24 @@ mesh_bridge_regions=us-east,eu-west,ap-south  # the bridge's --regions (known re
 mesh_producer_flags=()  # extra producer flags, e.g. (--auth_token_file=F)
 mesh_console_dir=""     # set: the producer serves this built console, calling the mesh's bridge
 mesh_cli_flags=()       # flags of the cdnwarm CLI that mesh_subs runs, e.g. (--token-file F)
+# start_mesh_edges PYTHON ORIGIN_PY: the test origin (unless the caller started one: the
+# benchmarks start start_static_origin) and one nginx edge per region of mesh_regions, on its
+# edge_host, answering X-Served-By: pop-REGION; sets edge_ports.
+start_mesh_edges() {
+  local r
+  [ -n "${origin_port:-}" ] || start_origin "$1" "$2"
+  for r in "${mesh_regions[@]}"; do
+    start_edge "edge-$r" "${edge_host[$r]}" "pop-$r"
+    edge_ports[$r]=$edge_port
+  done
+}
+
 start_mesh() {
   # $4, GRPCURL, is not used here.
   local producer=$1 bridge=$2 warmer=$3 python=$5 origin_py=$6 kafka=$7 instance=$8
   shift 8
   local r n w
-  # A caller may have started an origin already (the benchmarks start start_static_origin).
-  [ -n "${origin_port:-}" ] || start_origin "$python" "$origin_py"
-  for r in "${mesh_regions[@]}"; do
-    start_edge "edge-$r" "${edge_host[$r]}" "pop-$r"
-    edge_ports[$r]=$edge_port
-  done
+  start_mesh_edges "$python" "$origin_py"
   local common=(--kafka_bootstrap="$kafka" --instance="$instance" "${mesh_kafka_flags[@]}")
   start_named streamer-bridge "$bridge" "${common[@]}" --regions="$mesh_bridge_regions" "$@"
   bridge_addr="127.0.0.1:$grpc_port"

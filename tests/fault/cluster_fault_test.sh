@@ -39,11 +39,7 @@ events=0  # disruptive events that can re-deliver what was in flight
 intake_deadline=10  # the client's gRPC deadline in step d
 
 say() { printf '[cluster-fault %s] %s\n' "$(date +%T)" "$*"; }
-start_origin "$python" "$origin_py"
-for r in "${mesh_regions[@]}"; do
-  start_edge "edge-$r" "${edge_host[$r]}" "pop-$r"
-  edge_ports[$r]=$edge_port
-done
+start_mesh_edges "$python" "$origin_py"
 
 # No --topic_replication_factor: on 3 brokers the default is 3 with min.insync.replicas 2.
 common=(--kafka_bootstrap="$kafka" --instance="$instance" --max_attempts=8

@@ -42,11 +42,7 @@ rss_bound_kb=${CDNWARM_DRILL_RSS_BOUND_KB:-600000}
 
 say() { printf '[drills %s] %s\n' "$(date +%T)" "$*"; }
 start_broker 39892
-start_origin "$python" "$origin_py"
-for r in "${mesh_regions[@]}"; do
-  start_edge "edge-$r" "${edge_host[$r]}" "pop-$r"
-  edge_ports[$r]=$edge_port
-done
+start_mesh_edges "$python" "$origin_py"
 
 # --idle_grace: long enough that ap-south keeps its group (and pauses) while its warmer is
 # away in step d, short enough that a replica whose last ap-south warmer left (step f)

@@ -31,11 +31,7 @@ events=0  # disruptive events that can re-deliver what was in flight
 
 say() { printf '[fault %s] %s\n' "$(date +%T)" "$*"; }
 start_broker 39792
-start_origin "$python" "$origin_py"
-for r in "${mesh_regions[@]}"; do
-  start_edge "edge-$r" "${edge_host[$r]}" "pop-$r"
-  edge_ports[$r]=$edge_port
-done
+start_mesh_edges "$python" "$origin_py"
 
 common=(--kafka_bootstrap="$kafka" --instance="$instance" --max_attempts=8
   --min_backoff=200ms --max_backoff=2s)

@@ -102,6 +102,13 @@ def check_container(where, kind, spec, c, flags):
         for r in ("cpu", "memory"):
             if r not in res.get(part, {}):
                 err(where, f"no {r} {part[:-1]}")
+    # The kubelet expands $(VAR) only from the container's env (and envFrom); an undefined one
+    # reaches the process as the literal text "$(VAR)".
+    defined = {e["name"] for e in c.get("env", [])}
+    for arg in c.get("command", []) + c.get("args", []):
+        for var in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", arg):
+            if var not in defined and not c.get("envFrom"):
+                err(where, f"{arg!r}: $({var}) is not in the container's env")
     if kind != "Job":
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             if probe not in c:
