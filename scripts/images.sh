@@ -87,12 +87,16 @@ build() {
   local ca_bundle=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
   base=$(base_image)
   log "building ${services[*]} $version ($commit) from $base"
+  # The Dockerfile sets the OCI labels from these build arguments too, but buildah (podman
+  # 4.3) reuses a cached LABEL layer whose argument changed: the labels are given here as well.
   local s start secs size
   for s in "${services[@]}"; do
     start=$(date +%s)
     podman build --network=host --layers -q -f Dockerfile --target "$s" \
       --build-arg BASE_IMAGE="$base" --build-arg CDNWARM_GIT_COMMIT="$commit" \
       --build-arg CDNWARM_VERSION="$version" --secret id=ca-bundle,src="$ca_bundle" \
+      --label org.opencontainers.image.revision="$commit" \
+      --label org.opencontainers.image.version="$version" \
       -t "$repo/$s:$version" -t "$repo/$s:$version-$commit" . >/dev/null ||
       die "podman build --target $s failed"
     secs=$(($(date +%s) - start))
