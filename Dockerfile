@@ -11,7 +11,10 @@
 # scripts/images.sh pin (skopeo, where a registry is reachable), then commit the change.
 ARG BASE_IMAGE=docker.io/library/debian:12-slim@sha256:d5d3f9c23164ea16f31852f95bd5959aad1c5e854332fe00f7b3a20fcc9f635c
 
-FROM ${BASE_IMAGE} AS build
+# The build tools and the console's npm packages: rebuilt only when the package lists change.
+FROM ${BASE_IMAGE} AS build-deps
+# scripts/images.sh prunes what it built before by this label.
+LABEL dev.cdnwarm.stage=build
 # The build tools and -dev packages scripts/install-deps.sh installs for `run`, plus ccache.
 RUN apt-get update && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config ca-certificates ccache \
@@ -20,7 +23,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
       libexpat1-dev libcpp-httplib-dev prometheus-cpp-dev nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# The console's npm packages first: this layer is rebuilt only when package-lock.json changes.
+# The console's npm packages: this layer is rebuilt only when package-lock.json changes.
 # Behind a TLS-inspecting proxy, pass its CA: --secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt
 # (scripts/images.sh passes the host's bundle).
 COPY console/package.json console/package-lock.json console/
@@ -28,6 +31,9 @@ RUN --mount=type=secret,id=ca-bundle \
     if [ -f /run/secrets/ca-bundle ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca-bundle; fi \
     && cd console && npm ci --no-audit --no-fund --loglevel=error \
     && cp package-lock.json node_modules/.cdnwarm-lock
+
+# The services and the console, compiled once for the three targets.
+FROM build-deps AS build
 COPY . .
 # .git is not in the context: the commit and version come as build arguments.
 ARG CDNWARM_GIT_COMMIT=unknown

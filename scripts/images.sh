@@ -87,6 +87,10 @@ build() {
   local ca_bundle=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
   base=$(base_image)
   log "building ${services[*]} $version ($commit) from $base"
+  # The build stage's tools, tagged so that the pruning below keeps them for the next build.
+  podman build --network=host --layers -q -f Dockerfile --target build-deps \
+    --build-arg BASE_IMAGE="$base" --secret id=ca-bundle,src="$ca_bundle" \
+    -t localhost/cdnwarm/build-deps >/dev/null || die "podman build --target build-deps failed"
   # The Dockerfile sets the OCI labels from these build arguments too, but buildah (podman
   # 4.3) reuses a cached LABEL layer whose argument changed: the labels are given here as well.
   local s start secs size
@@ -104,6 +108,20 @@ build() {
     printf '%-16s %s:%s  %5.1f MB  built in %s s\n' "$s" "$repo/$s" "$version-$commit" \
       "$(awk -v b="$size" 'BEGIN { print b / 1e6 }')" "$secs"
   done
+  prune
+}
+
+# Each commit's build stage is about 2 GB: drop the ones of earlier builds, and the images of
+# earlier commits, keeping the tagged build-deps, the base and the images just built.
+prune() {
+  local s tag
+  for s in "${services[@]}"; do
+    while read -r tag; do
+      [ "$tag" = "$version-$commit" ] || [ "$tag" = "$version" ] || podman untag "$repo/$s:$tag"
+    done < <(podman images --format '{{.Tag}}' --filter "reference=$repo/$s" | sort -u)
+  done
+  podman image prune -f --filter label=dev.cdnwarm.stage=build >/dev/null
+  podman image prune -f --filter label=org.opencontainers.image.vendor=cdnwarm >/dev/null
 }
 
 context() {

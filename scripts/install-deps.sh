@@ -46,7 +46,7 @@ RUN_APT=(
 BROKER_APT=(kcat default-jdk-headless maven)
 BENCH_APT=(libbenchmark-dev wrk nghttp2-client python3-matplotlib openssl)
 TEST_APT=(clang-format clang-tidy clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev varnish
-  shellcheck chromium podman runc debootstrap etcd-server)
+  shellcheck chromium podman runc debootstrap etcd-server ccache)
 TSAN_APT=(build-essential dpkg-dev pkg-config librdkafka-dev libssl-dev zlib1g-dev)
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
