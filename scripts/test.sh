@@ -54,7 +54,7 @@ for stage in $stages; do
       use_ccache
       cmake --preset fuzz
       cmake --build --preset fuzz
-      ctest --preset fuzz --timeout 600
+      ctest --preset fuzz --timeout 600 -j2  # each target runs for a fixed time on one core
       ;;
     *) echo "unknown stage $stage (first-run, ci, tsan, fuzz)" >&2; exit 2 ;;
   esac
