@@ -73,6 +73,15 @@ def build(rows, by):
         report["targets_met"] &= met
     for m in by.get("memory", []):
         report["memory"].append({"service": m["service"], "peak_rss_mib": m["peak_rss_mib"]})
+    ins = one(by, "instructions")
+    if ins:
+        deliveries = ins["urls"] * ins["regions"]
+        report["instructions"] = [
+            {"stage": "producer intake", "per": "URL", "instructions": ins["producer"] / ins["urls"]},
+            {"stage": "bridge delivery + ack + result", "per": "region delivery",
+             "instructions": ins["streamer_bridge"] / deliveries},
+            {"stage": "warmer GET + verify + ack", "per": "region warm",
+             "instructions": ins["warmer"] / deliveries}]
     backlog = one(by, "bridge-backlog")
     if backlog:
         met = backlog["peak_rss_mib"] <= BACKLOG_TARGET_MIB
@@ -116,6 +125,8 @@ def table(report):
         lines.append(f"{'bridge, backlog held':32} {b['peak_rss_mib']:>9.1f} MiB peak with "
                      f"{b['backlog_tasks']:,.0f} tasks waiting in 3 regions "
                      f"(target <= {BACKLOG_TARGET_MIB:.0f}: {mark(b['met'])})")
+    for i in report.get("instructions", []):
+        lines.append(f"{'instructions, ' + i['stage']:32} {i['instructions']:>12,.0f} per {i['per']}")
     s = report.get("settings") or {}
     lines.append(f"settings: acks={s.get('acks')}, idempotence, producer linger.ms="
                  f"{s.get('producer_linger_ms')}, results linger.ms={s.get('results_linger_ms')}, "
@@ -167,6 +178,7 @@ EXPECTED = {
     "warmer": ["warmer-get", "wrk-get", "warmer-get-h2", "h2load-get"],
     "e2e": ["e2e-saturate", "e2e-latency", "memory"],
     "backlog": ["bridge-backlog"],
+    "instructions": ["instructions"],
 }
 
 

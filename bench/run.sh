@@ -9,7 +9,8 @@
 #   bench/run.sh [--smoke] [--only PHASES] [--out DIR] [--build DIR]
 #
 #   --smoke      seconds-long runs of every scenario (what CI runs so nothing rots)
-#   --only P,..  some of the phases: producer, bridge, warmer, e2e, backlog (default all)
+#   --only P,..  some of the phases: producer, bridge, warmer, e2e, backlog, instructions
+#                (default all)
 #   --out DIR    where the report goes (default build/bench-report)
 #   --build DIR  binaries already built (skips install and build; CI passes its own)
 set -eEuo pipefail
@@ -18,7 +19,7 @@ trap 'echo "[bench] failed (status $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 CDNWARM_CACHE="${CDNWARM_CACHE:-$HOME/.cache/cdnwarm}"
-smoke=0 out="build/bench-report" build="" phases=producer,bridge,warmer,e2e,backlog
+smoke=0 out="build/bench-report" build="" phases=producer,bridge,warmer,e2e,backlog,instructions
 while [ $# -gt 0 ]; do
   case $1 in
     --smoke) smoke=1 ;;
@@ -45,9 +46,9 @@ results="$out/results.jsonl"
 # Sizes: the full run takes about 5 minutes here; --smoke about 1.
 regions=us-east,eu-west,ap-south
 if [ "$smoke" = 1 ]; then
-  produce=2000 fanout=1000 timed=2s saturate=300 latency_for=2s backlog=20000
+  produce=2000 fanout=1000 timed=2s saturate=300 latency_for=2s backlog=20000 counted=100
 else
-  produce=200000 fanout=100000 timed=10s saturate=20000 latency_for=15s backlog=1000000
+  produce=200000 fanout=100000 timed=10s saturate=20000 latency_for=15s backlog=1000000 counted=3000
 fi
 connections=32  # unary Warm calls, warmer exchanges and wrk/h2load connections in flight
 credit=256      # each bench subscriber's max_outstanding
@@ -189,6 +190,55 @@ if want backlog; then
     --count="$backlog" --run="$run" >/dev/null || fail "could not load the backlog"
   run_bench bridge-backlog --bridge="$backlog_addr" --pid="$backlog_pid" --count="$backlog" \
     --concurrency="$credit"
+fi
+
+# 6. Instructions per URL at each stage, which unlike seconds hold on a busy machine: the
+#    mesh of the e2e phase with every service under valgrind's callgrind. After a warm-up
+#    batch the counters are zeroed (callgrind_control -z), COUNTED URLs go through by
+#    WarmBatch and are warmed in 3 regions, and the counters are dumped (-d). Per URL for the
+#    producer; per region delivery (delivery, ack, result record) for the bridge; per region
+#    warm (the GET and its verify GET, the ack) for the warmers, all of them together.
+if want instructions; then
+  command -v callgrind_control >/dev/null 2>&1 ||
+    fail "valgrind is missing (scripts/install-deps.sh bench installs it)"
+  # The e2e phase's mesh and edges go first: this one starts its own.
+  for name in warmer-ap-south-1 warmer-eu-west-1 warmer-us-east-2 warmer-us-east-1 \
+    producer streamer-bridge edge-us-east edge-eu-west edge-ap-south; do
+    if [ -n "${named_pid[$name]:-}" ]; then stop_helper "${named_pid[$name]}"; unset "named_pid[$name]"; fi
+  done
+  rm -rf "$work"/edge-*
+  instance="bi$run"
+  [ -n "${origin_port:-}" ] || start_static_origin
+  for s in producer streamer-bridge warmer; do
+    printf '#!/bin/sh
+exec valgrind --tool=callgrind --callgrind-out-file=%s/callgrind.%s.%%p "%s" "$@"\n' \
+      "$work" "$s" "$build/$s/$s" >"$work/callgrind-$s"
+    chmod +x "$work/callgrind-$s"
+  done
+  say "instructions: the mesh under callgrind"
+  start_mesh "$work/callgrind-producer" "$work/callgrind-streamer-bridge" "$work/callgrind-warmer" \
+    "" "$python" "" "$kafka" "$instance"
+  topics=(--topic="warm.requests-$instance" --results_topic="warm.results-$instance")
+  "$bench" e2e-saturate --kafka_bootstrap="$kafka" --regions="$regions" --run="$run-warm-up" \
+    --producer="$producer_addr" "${topics[@]}" --count=50 >/dev/null || fail "the warm-up batch failed"
+  counted_pids=()
+  for name in producer streamer-bridge warmer-us-east-1 warmer-us-east-2 warmer-eu-west-1 \
+    warmer-ap-south-1; do
+    counted_pids+=("${named_pid[$name]}")
+    callgrind_control -z "${named_pid[$name]}" >/dev/null 2>&1 || fail "callgrind_control -z $name failed"
+  done
+  "$bench" e2e-saturate --kafka_bootstrap="$kafka" --regions="$regions" --run="$run-counted" \
+    --producer="$producer_addr" "${topics[@]}" --count="$counted" >/dev/null ||
+    fail "the counted batch failed"
+  for pid in "${counted_pids[@]}"; do
+    callgrind_control -d "$pid" >/dev/null 2>&1 || fail "callgrind_control -d $pid failed"
+  done
+  # ir SERVICE: instructions in the dumps (callgrind.SERVICE.PID.N) made after the zeroing.
+  ir() {
+    cat "$work"/callgrind."$1".*.[0-9]* | awk '/^summary:/ { n += $2 } END { print n + 0 }'
+  }
+  printf '{"scenario": "instructions", "urls": %s, "regions": 3, "producer": %s, "streamer_bridge": %s, "warmer": %s}\n' \
+    "$counted" "$(ir producer)" "$(ir streamer-bridge)" "$(ir warmer)" >>"$results"
 fi
 
 /usr/bin/python3 bench/report.py "$results" "$out" "$phases"

@@ -44,7 +44,7 @@ RUN_APT=(
   nginx-light python3 python3-venv golang-go
 )
 BROKER_APT=(kcat default-jdk-headless maven)
-BENCH_APT=(libbenchmark-dev wrk nghttp2-client python3-matplotlib openssl)
+BENCH_APT=(libbenchmark-dev wrk nghttp2-client python3-matplotlib openssl valgrind)
 TEST_APT=(clang-format clang-tidy clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev varnish
   shellcheck chromium podman runc debootstrap etcd-server ccache)
 TSAN_APT=(build-essential dpkg-dev pkg-config librdkafka-dev libssl-dev zlib1g-dev)
