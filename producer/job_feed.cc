@@ -50,7 +50,7 @@ absl::Status JobFeed::AssignFromWindow() {
     // yet: retry for a while before giving up.
     int partitions = 0;
     rd_kafka_resp_err_t topic_err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    const absl::Time give_up = absl::Now() + options_.start_timeout;
     for (int attempt = 0;; ++attempt) {
       rd_kafka_topic_t* t = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
       const rd_kafka_metadata_t* md = nullptr;
@@ -76,7 +76,7 @@ absl::Status JobFeed::AssignFromWindow() {
   }
   // Offsets for the window's start; partitions with nothing that new start at their end.
   // A topic created a moment ago may not have its leaders yet: retry for a while.
-  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  const absl::Time give_up = absl::Now() + options_.start_timeout;
   for (int attempt = 0;; ++attempt) {
     common::KafkaTopicPartitionListPtr query(rd_kafka_topic_partition_list_copy(list.get()));
     const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_.get(), query.get(), 10000);

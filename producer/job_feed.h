@@ -23,12 +23,16 @@ struct JobFeedOptions {
   std::string requests_topic;
   std::string results_topic;
   absl::Duration window = absl::Hours(24);
+  // How long Start waits for each topic to show in the metadata, and then for the offsets
+  // of its partitions: a topic created a moment ago takes a while to have leaders.
+  absl::Duration start_timeout = absl::Seconds(30);
 };
 
 class JobFeed {
  public:
   // Looks up both topics' partitions and their offsets at now - window, then starts
-  // reading. Errors name the topic.
+  // reading. Errors name the topic: FAILED_PRECONDITION for one that is not there after
+  // `start_timeout`.
   static absl::StatusOr<std::unique_ptr<JobFeed>> Start(JobFeedOptions options, JobTracker& tracker,
                                                         metrics::Registry& registry);
   ~JobFeed();

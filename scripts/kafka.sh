@@ -167,22 +167,24 @@ format() {
 
 new_cluster_id() { head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' | cut -c1-22; }
 
-# launch DIR [PORT...]: starts the node configured in DIR, once nothing is left in
-# TIME-WAIT on its PORTs (none given: at once).
+# launch DIR [PORT...]: starts the node configured in DIR once each PORT can be bound (none
+# given: at once).
 launch() {
   local dir=$1; shift
-  # A broker stopped a moment ago leaves its server-side connections in TIME-WAIT on these
-  # ports, and the JVM's bind then failed ("Address already in use") for the single broker:
-  # wait for them to expire (up to a minute), as a test run that restarts the broker does.
-  # A cluster's nodes restart at once (seen binding fine); their faults are the point.
-  if [ $# -gt 0 ] && command -v ss >/dev/null; then
-    local filter="" p tw_deadline=$((SECONDS + 90))
-    for p in "$@"; do filter="$filter${filter:+ or }sport = :$p"; done
-    while [ -n "$(ss -Htan state time-wait "( $filter )" 2>/dev/null)" ]; do
-      [ $SECONDS -lt $tw_deadline ] || break
-      sleep 0.5
+  # A broker stopped a moment ago may still hold its ports for an instant, and the JVM then
+  # fails to bind ("Address already in use"). Wait until a bind made as the JVM makes it
+  # (SO_REUSEADDR, which TIME-WAIT connections left behind do not block) succeeds. Waiting
+  # for those TIME-WAIT connections to expire instead cost up to a minute per restart.
+  local p deadline=$((SECONDS + 60))
+  for p in "$@"; do
+    until python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$p" 2>/dev/null; do
+      [ $SECONDS -lt $deadline ] || { log "port $p is still in use after 60s"; break; }
+      sleep 0.2
     done
-  fi
+  done
   # setsid: the broker outlives the calling shell (CTest fixture steps are separate processes).
   # shellcheck disable=SC2046  # log_opts is two words on purpose
   setsid java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \

@@ -16,7 +16,6 @@ namespace {
 
 constexpr absl::Duration kAdminTimeout = absl::Seconds(5);
 constexpr int kFlushTimeoutMs = 10000;
-constexpr absl::Duration kStartTimeout = absl::Seconds(15);
 // A seek answers this long before its caller's deadline, and tells the replicas to finish
 // their shares this long before the answer.
 constexpr absl::Duration kAnswerMargin = absl::Seconds(1);
@@ -68,7 +67,7 @@ absl::StatusOr<std::unique_ptr<SeekCoordinator>> SeekCoordinator::Create(
   // The topic's end as of now: a command sent after Create returns is read. A topic just
   // created takes a moment to show in the metadata.
   int64_t low = 0, high = 0;
-  const absl::Time give_up = absl::Now() + kStartTimeout;
+  const absl::Time give_up = absl::Now() + c->options_.start_timeout;
   for (;;) {
     const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
         c->reader_.get(), c->options_.control_topic.c_str(), 0, &low, &high,

@@ -38,6 +38,9 @@ struct SeekOptions {
   // How long a seek waits for the replicas' reports, at most (the call's deadline may be
   // shorter).
   absl::Duration timeout = absl::Seconds(30);
+  // How long Create waits for the control topic to show in the metadata with a leader (a
+  // topic created a moment ago takes a while).
+  absl::Duration start_timeout = absl::Seconds(15);
 };
 
 class SeekCoordinator {
@@ -49,7 +52,7 @@ class SeekCoordinator {
   using Done = std::function<void(absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>>)>;
 
   // The control topic's producer and reader, positioned at the topic's end. Nothing is
-  // read before Start.
+  // read before Start. UNAVAILABLE when the topic is not there after `start_timeout`.
   static absl::StatusOr<std::unique_ptr<SeekCoordinator>> Create(
       const common::KafkaProperties& kafka, SeekOptions options);
 

@@ -293,7 +293,7 @@ absl::Status EnsureServiceTopics(const KafkaConfig& config, std::vector<TopicSpe
   if (config.topic_partitions < 1 || config.topic_partitions > 10000) {
     return absl::InvalidArgumentError("--topic_partitions must be between 1 and 10000");
   }
-  const absl::Duration timeout = absl::Seconds(30);
+  const absl::Duration timeout = config.admin_timeout;
   const std::string* bootstrap_property = config.properties.Find("bootstrap.servers");
   const std::string bootstrap =
       bootstrap_property != nullptr ? *bootstrap_property : "(no bootstrap.servers set)";
@@ -313,12 +313,14 @@ absl::Status EnsureServiceTopics(const KafkaConfig& config, std::vector<TopicSpe
   if (!client.ok()) return client.status();
   rd_kafka_t* rk = client->get();
 
-  // Asked in one-second slices, so that a refused login or handshake ends the wait at once
-  // with what the cluster said, rather than as "not reachable" at the timeout.
+  // Asked in slices of a second at most, so that a refused login or handshake ends the wait
+  // at once with what the cluster said, rather than as "not reachable" at the timeout.
   const rd_kafka_metadata_t* raw = nullptr;
   rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
-  for (int64_t slice = 0; slice < absl::ToInt64Seconds(timeout); ++slice) {
-    e = rd_kafka_metadata(rk, 0, nullptr, &raw, 1000);
+  for (absl::Duration asked = absl::ZeroDuration(); asked < timeout;) {
+    const absl::Duration slice = std::min(absl::Seconds(1), timeout - asked);
+    asked += slice;
+    e = rd_kafka_metadata(rk, 0, nullptr, &raw, static_cast<int>(absl::ToInt64Milliseconds(slice)));
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
     rd_kafka_poll(rk, 0);  // runs OnClientError
     if (!refusal.reason.empty()) {

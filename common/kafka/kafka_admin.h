@@ -66,7 +66,8 @@ struct KafkaConfig;
 // The requests, results and dead-letter topics of `config` and `extra` (the bridge's
 // control topic): created when `config` says to create topics, with the durability it
 // asks for (ResolveDurability); then every one checked, and a warning naming the topic and
-// the setting for each that is weaker than that.
+// the setting for each that is weaker than that. UNAVAILABLE, naming the bootstrap, when the
+// cluster does not answer within `config.admin_timeout`.
 absl::Status EnsureServiceTopics(const KafkaConfig& config, std::vector<TopicSpec> extra = {});
 
 }  // namespace cdnwarm::common

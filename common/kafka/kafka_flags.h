@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/core/config.h"
 #include "common/kafka/kafka_config.h"
 
@@ -30,6 +31,9 @@ struct KafkaConfig {
   // the check of existing ones; 0: 3 and 2, or fewer on a cluster of fewer brokers.
   int topic_replication_factor = 0;
   int topic_min_insync_replicas = 0;
+  // How long EnsureServiceTopics waits for the cluster at start-up: its first answer, then
+  // the topics' creation and their leaders. No flag: tests shorten it.
+  absl::Duration admin_timeout = absl::Seconds(30);
   // The deployment's regions (--regions); empty when not configured.
   std::vector<std::string> regions;
 };

@@ -251,12 +251,18 @@ TEST_F(JobFeedTest, UnparsableRecordsAreCountedAndSkipped) {
 
 TEST_F(JobFeedTest, AMissingTopicIsNamed) {
   options_.results_topic += ".missing";
-  // Waits out the feed's 30 s of retries for a topic created a moment ago.
+  // Waits out the feed's retries for a topic created a moment ago: 2 s here, 30 s in the
+  // producer (JobFeedOptionsTest).
+  options_.start_timeout = absl::Seconds(2);
   absl::StatusOr<std::unique_ptr<JobFeed>> feed = JobFeed::Start(options_, tracker_, registry_);
   ASSERT_FALSE(feed.ok());
   EXPECT_EQ(feed.status().code(), absl::StatusCode::kFailedPrecondition) << feed.status();
   EXPECT_THAT(std::string(feed.status().message()),
               HasSubstr(absl::StrCat("topic ", options_.results_topic, " is not available")));
+}
+
+TEST(JobFeedOptionsTest, StartWaitsThirtySecondsForATopicByDefault) {
+  EXPECT_EQ(JobFeedOptions{}.start_timeout, absl::Seconds(30));
 }
 
 TEST_F(JobFeedTest, ABadKafkaPropertyIsRefusedAtStart) {

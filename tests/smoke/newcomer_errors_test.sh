@@ -12,13 +12,14 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$root/scripts/lib.sh"
 
 # expect_last NAME PATTERN COMMAND...: COMMAND fails, and the last line it prints (stdout
-# and stderr together) matches the extended regular expression PATTERN.
+# and stderr together) matches the extended regular expression PATTERN. Each call has its own
+# output file, so two can run side by side.
 expect_last() {
-  local name=$1 pattern=$2 rc=0 last
+  local name=$1 pattern=$2 rc=0 last out="$work/out.$BASHPID"
   shift 2
-  "$@" >"$work/out" 2>&1 </dev/null || rc=$?
-  [ "$rc" -ne 0 ] || fail "$name: exit status 0; output: $(cat "$work/out")"
-  last=$(grep -v '^[[:space:]]*$' "$work/out" | tail -1)
+  "$@" >"$out" 2>&1 </dev/null || rc=$?
+  [ "$rc" -ne 0 ] || fail "$name: exit status 0; output: $(cat "$out")"
+  last=$(grep -v '^[[:space:]]*$' "$out" | tail -1)
   grep -Eq -- "$pattern" <<<"$last" || fail "$name: last line does not match /$pattern/: $last"
   echo "ok: $name: $last"
 }
@@ -80,13 +81,17 @@ for svc in producer streamer-bridge warmer; do
 done
 expect_last "warmer: no region" "--region: .*empty" "$warmer"
 
-# Kafka with nothing listening: the services that create topics say where they looked.
+# Kafka with nothing listening: the services that create topics say where they looked. Each
+# waits out its 30 s for the cluster (no flag shortens it), so both wait side by side.
+no_kafka=()
 for bin in "$producer" "$bridge"; do
   expect_last "$(basename "$bin"): no Kafka" \
     "is a Kafka broker reachable at 127.0.0.1:$nothing\\? Check --kafka_bootstrap" \
     "$bin" --grpc_address=127.0.0.1:0 --admin_address=127.0.0.1:0 \
-    --kafka_bootstrap=127.0.0.1:"$nothing"
+    --kafka_bootstrap=127.0.0.1:"$nothing" &
+  no_kafka+=($!)
 done
+for pid in "${no_kafka[@]}"; do wait "$pid" || fail "a service's no-Kafka error (above)"; done
 
 # The scripts: bad arguments and settings fail before installing or building anything.
 expect_last "run.sh: bad argument" "^usage: scripts/run.sh" "$root/scripts/run.sh" lots

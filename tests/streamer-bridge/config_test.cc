@@ -112,6 +112,7 @@ TEST(BridgeConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c->bridge.max_credit, 10000u);
   EXPECT_EQ(c->seek.control_topic, "warm.bridge-control");
   EXPECT_EQ(c->seek.timeout, absl::Seconds(30));
+  EXPECT_EQ(c->seek.start_timeout, absl::Seconds(15));
 }
 
 // Ack ids use '.' between their parts, so a replica id (often a host name) has none.

@@ -403,11 +403,12 @@ TEST_F(SeekCoordinatorTest, StopAnswersTheWaitingSeeksAndRefusesNewOnesAtOnce) {
 
 TEST(SeekCoordinatorCreateTest, AMissingControlTopicIsUnavailableSayingToCreateIt) {
   const std::string control = absl::StrCat("it.seek.no-control.", absl::ToUnixMicros(absl::Now()));
+  // Create retries a topic it does not find yet for `start_timeout` (15 s in the bridge).
   absl::StatusOr<std::unique_ptr<SeekCoordinator>> c =
       SeekCoordinator::Create(testing::TestKafka(), {.control_topic = control,
                                                      .requests_topic = "r",
                                                      .replica = "a",
-                                                     .timeout = absl::Seconds(5)});
+                                                     .start_timeout = absl::Seconds(1)});
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(c.status().message()),

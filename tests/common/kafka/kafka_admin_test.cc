@@ -242,9 +242,11 @@ TEST(KafkaAdminTest, EnsureServiceTopicsCreatesTheThreeTopicsUnlessToldNotTo) {
 }
 
 TEST(KafkaAdminTest, EnsureServiceTopicsSaysWhichBootstrapDidNotAnswer) {
-  // Both wait out the 30 s admin timeout, side by side.
+  // Both wait out their admin timeout (the services' 30 s, shortened here), side by side.
   KafkaConfig unreachable = ServiceTopics(Unreachable(), "cdnwarm.it.admin.unreachable");
   KafkaConfig unset = ServiceTopics(KafkaProperties(), "cdnwarm.it.admin.unset");
+  unreachable.admin_timeout = absl::Seconds(2);
+  unset.admin_timeout = absl::Seconds(2);
   absl::Status without_bootstrap;
   std::thread other([&] { without_bootstrap = EnsureServiceTopics(unset); });
   const absl::Status s = EnsureServiceTopics(unreachable);

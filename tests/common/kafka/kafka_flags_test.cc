@@ -72,6 +72,7 @@ TEST(KafkaFlagsTest, DefaultsGiveTheStandardTopicsAndAClientIdOfTheReplica) {
   EXPECT_EQ(k->dead_letter_topic, "warm.dlq");
   EXPECT_TRUE(k->create_topics);
   EXPECT_EQ(k->topic_partitions, 6);
+  EXPECT_EQ(k->admin_timeout, absl::Seconds(30));
   EXPECT_TRUE(k->regions.empty());
   ASSERT_NE(k->properties.Find("client.id"), nullptr);
   EXPECT_EQ(*k->properties.Find("client.id"), "cdnwarm-producer-replica-7");
