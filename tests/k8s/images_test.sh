@@ -124,29 +124,16 @@ while IFS=$'\t' read -r name ip port liveness readiness g cmd; do
   echo "started $name-0 on $ip:$port (probes: liveness ${liveness}, readiness ${readiness/-/overall})"
 done <"$work/pods.tsv"
 
-# health ADDR SERVICE: the gRPC health status as the kubelet's grpc probe asks it.
-health() {
-  "$python" - "$1" "$2" <<'EOF'
-import sys, grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-try:
-    with grpc.insecure_channel(sys.argv[1]) as ch:
-        r = health_pb2_grpc.HealthStub(ch).Check(
-            health_pb2.HealthCheckRequest(service=sys.argv[2]), timeout=1)
-        print(health_pb2.HealthCheckResponse.ServingStatus.Name(r.status))
-except grpc.RpcError as e:
-    print(e.code().name)
-EOF
-}
+# health ADDR SERVICE: SERVING, as the kubelet's grpc probe asks it (tests/python/health_check.py).
+health() { "$python" "$here/../python/health_check.py" "$1" SERVING "$2" >/dev/null 2>&1; }
 # Startup probes allow 60 × 2 s.
 for name in "${!pod_addr[@]}"; do
   deadline=$((SECONDS + 120))
   while :; do
-    ready=$(health "${pod_addr[$name]}" "") live=$(health "${pod_addr[$name]}" liveness)
-    [ "$ready" = SERVING ] && [ "$live" = SERVING ] && break
+    health "${pod_addr[$name]}" "" && health "${pod_addr[$name]}" liveness && break
     podman container exists "$name-0" || { cat "$work/$name.log" >&2; fail "$name's container exited"; }
     [ $SECONDS -lt $deadline ] ||
-      { cat "$work/$name.log" >&2; fail "$name: readiness $ready, liveness $live after 120s"; }
+      { cat "$work/$name.log" >&2; fail "$name after 120s: $("$python" "$here/../python/health_check.py" "${pod_addr[$name]}" SERVING "" 2>&1 | tail -1); $("$python" "$here/../python/health_check.py" "${pod_addr[$name]}" SERVING liveness 2>&1 | tail -1)"; }
     sleep 0.5
   done
   echo "$name: readiness SERVING, liveness SERVING"
