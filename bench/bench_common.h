@@ -39,7 +39,8 @@ struct Params {
   uint64_t count = 10000;
   int concurrency = 32;
   int streams = 1;
-  int per_message = 500;  // URLs per WarmBatch message (WarmRequest.urls), 1 = url only
+  int per_message = 500;  // URLs per WarmBatch message (WarmRequest.urls), 1 = url only;
+                          // deliveries per grpc-pump message
   int subscribers = 2;    // per region
   absl::Duration duration = absl::Seconds(10);
   absl::Duration timeout = absl::Minutes(3);  // for anything that waits for a count

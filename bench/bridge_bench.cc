@@ -34,9 +34,10 @@ std::unique_ptr<v1::Bridge::Stub> BridgeStub(const std::string& address) {
   return v1::Bridge::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
 }
 
-// One Subscribe stream on its own channel, as one warmer replica holds it. A reader thread
-// takes deliveries; an acker thread answers them WARMED in batches of up to 1000 ids, so
-// acks flow while deliveries arrive. With `ack` false nothing is answered (a stuck warmer).
+// One SubscribeBatched stream on its own channel, as one warmer replica holds it. A reader
+// thread takes deliveries; an acker thread answers them WARMED in batches of up to 1000 ids,
+// so acks flow while deliveries arrive. With `ack` false nothing is answered (a stuck
+// warmer).
 class Subscriber {
  public:
   Subscriber(const Params& p, std::string region, std::string id, bool ack, Progress& progress)
@@ -62,15 +63,23 @@ class Subscriber {
     std::lock_guard<std::mutex> lock(mu_);
     return error_;
   }
+  // Stream messages read, and the deliveries in them.
+  uint64_t messages() const { return messages_.load(); }
+  uint64_t deliveries() const { return deliveries_.load(); }
 
  private:
   void Read(const v1::SubscribeRequest& req) {
-    std::unique_ptr<grpc::ClientReader<v1::Delivery>> reader = stub_->Subscribe(&ctx_, req);
-    v1::Delivery d;
-    while (reader->Read(&d)) {
+    std::unique_ptr<grpc::ClientReader<v1::DeliveryBatch>> reader =
+        stub_->SubscribeBatched(&ctx_, req);
+    v1::DeliveryBatch batch;
+    while (reader->Read(&batch)) {
       progress_.Begin();
+      ++messages_;
+      deliveries_ += static_cast<uint64_t>(batch.deliveries_size());
       std::lock_guard<std::mutex> lock(mu_);
-      pending_.push_back(std::move(*d.mutable_ack_id()));
+      for (v1::Delivery& d : *batch.mutable_deliveries()) {
+        pending_.push_back(std::move(*d.mutable_ack_id()));
+      }
       cv_.notify_all();
     }
     grpc::Status s = reader->Finish();
@@ -120,6 +129,8 @@ class Subscriber {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> pending_;
+  std::atomic<uint64_t> messages_{0};
+  std::atomic<uint64_t> deliveries_{0};
   bool stopping_ = false;
   absl::Status error_;
   std::thread reader_;
@@ -156,10 +167,11 @@ v1::Delivery SampleDelivery(const Params& p) {
   return d;
 }
 
-// Streams `count` copies of one delivery, one write in flight at a time.
-class PumpWriter final : public grpc::ServerWriteReactor<v1::Delivery> {
+// Streams `count` copies of one message (a batch of deliveries), one write in flight at a
+// time.
+class PumpWriter final : public grpc::ServerWriteReactor<v1::DeliveryBatch> {
  public:
-  PumpWriter(const v1::Delivery& delivery, uint64_t count) : delivery_(delivery), left_(count) {
+  PumpWriter(const v1::DeliveryBatch& batch, uint64_t count) : batch_(batch), left_(count) {
     Next();
   }
   void OnWriteDone(bool ok) override {
@@ -178,23 +190,23 @@ class PumpWriter final : public grpc::ServerWriteReactor<v1::Delivery> {
       return;
     }
     --left_;
-    StartWrite(&delivery_);
+    StartWrite(&batch_);
   }
-  const v1::Delivery& delivery_;
+  const v1::DeliveryBatch& batch_;
   uint64_t left_;
 };
 
 class PumpService final : public v1::Bridge::CallbackService {
  public:
-  PumpService(v1::Delivery delivery, uint64_t per_stream)
-      : delivery_(std::move(delivery)), per_stream_(per_stream) {}
-  grpc::ServerWriteReactor<v1::Delivery>* Subscribe(grpc::CallbackServerContext*,
-                                                    const v1::SubscribeRequest*) override {
-    return new PumpWriter(delivery_, per_stream_);
+  PumpService(v1::DeliveryBatch batch, uint64_t per_stream)
+      : batch_(std::move(batch)), per_stream_(per_stream) {}
+  grpc::ServerWriteReactor<v1::DeliveryBatch>* SubscribeBatched(
+      grpc::CallbackServerContext*, const v1::SubscribeRequest*) override {
+    return new PumpWriter(batch_, per_stream_);
   }
 
  private:
-  const v1::Delivery delivery_;
+  const v1::DeliveryBatch batch_;
   const uint64_t per_stream_;
 };
 
@@ -210,9 +222,16 @@ absl::Status Fanout(const Params& p) {
     return absl::DeadlineExceededError(
         absl::StrCat("fan-out: ", progress.count(), " of ", target, " deliveries acked in time"));
   }
+  uint64_t messages = 0, deliveries = 0;
+  for (const auto& s : subs) {
+    messages += s->messages();
+    deliveries += s->deliveries();
+  }
   subs.clear();
   Report("fanout")
       .Throughput(progress.count(), progress.window(), progress.window_cpu(), "deliveries/s")
+      .Add("deliveries_per_message",
+           messages == 0 ? 0.0 : static_cast<double>(deliveries) / static_cast<double>(messages))
       .Add("regions", static_cast<double>(p.regions.size()))
       .Add("subscribers_per_region", p.subscribers)
       .Add("credit", p.concurrency)
@@ -222,8 +241,12 @@ absl::Status Fanout(const Params& p) {
 
 absl::Status GrpcPump(const Params& p) {
   const uint64_t streams = p.regions.size() * static_cast<uint64_t>(p.subscribers);
-  const uint64_t per_stream = p.count * p.regions.size() / streams;
-  PumpService service(SampleDelivery(p), per_stream);
+  // Messages of per_message deliveries each, as many deliveries in all as the fan-out made.
+  const uint64_t per_message = static_cast<uint64_t>(p.per_message);
+  const uint64_t per_stream = p.count * p.regions.size() / streams / per_message;
+  v1::DeliveryBatch batch;
+  for (uint64_t i = 0; i < per_message; ++i) *batch.add_deliveries() = SampleDelivery(p);
+  PumpService service(batch, per_stream);
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -241,12 +264,14 @@ absl::Status GrpcPump(const Params& p) {
       grpc::ClientContext ctx;
       v1::SubscribeRequest req;
       req.set_subscriber_id(absl::StrCat("pump-", s));
-      std::unique_ptr<grpc::ClientReader<v1::Delivery>> reader = stub->Subscribe(&ctx, req);
-      v1::Delivery d;
+      std::unique_ptr<grpc::ClientReader<v1::DeliveryBatch>> reader =
+          stub->SubscribeBatched(&ctx, req);
+      v1::DeliveryBatch got;
       uint64_t unreported = 0;
-      while (reader->Read(&d)) {
+      while (reader->Read(&got)) {
         progress.Begin();
-        if (++unreported == kProgressBatch) {
+        unreported += static_cast<uint64_t>(got.deliveries_size());
+        if (unreported >= kProgressBatch) {
           progress.Add(unreported);
           unreported = 0;
         }
@@ -263,6 +288,7 @@ absl::Status GrpcPump(const Params& p) {
   Report("grpc-pump")
       .Throughput(progress.count(), progress.window(), progress.window_cpu(), "deliveries/s")
       .Add("streams", static_cast<double>(streams))
+      .Add("deliveries_per_message", static_cast<double>(per_message))
       .Add("payload_bytes", static_cast<double>(SampleDelivery(p).ByteSizeLong()))
       .Print();
   return absl::OkStatus();

@@ -27,7 +27,9 @@ ABSL_FLAG(std::vector<std::string>, regions, {}, "Regions");
 ABSL_FLAG(uint64_t, count, 10000, "Records, URLs or deliveries per region");
 ABSL_FLAG(int, concurrency, 32, "Calls or exchanges in flight; subscriber credit");
 ABSL_FLAG(int, streams, 1, "WarmBatch streams at once");
-ABSL_FLAG(int, per_message, 500, "URLs per WarmBatch message; 1 sends each in url alone");
+ABSL_FLAG(
+    int, per_message, 500,
+    "URLs per WarmBatch message (1 sends each in url alone); deliveries per grpc-pump message");
 ABSL_FLAG(int, subscribers, 2, "Subscribers per region");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "Length of timed scenarios");
 ABSL_FLAG(absl::Duration, timeout, absl::Minutes(3), "Longest wait for a count");

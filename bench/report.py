@@ -12,10 +12,10 @@ from pathlib import Path
 
 # (figure, scenario, baseline scenario, target ratio or None)
 RATIOS = [
-    ("producer WarmBatch", "warm-batch", "produce-bare", 0.60),
+    ("producer WarmBatch", "warm-batch", "produce-bare", 0.70),
     ("producer WarmBatch, 1 URL/message", "warm-batch-single", "produce-bare", None),
     ("producer unary Warm", "warm-unary", "produce-bare", None),
-    ("bridge fan-out vs gRPC pump", "fanout", "grpc-pump", 0.50),
+    ("bridge fan-out vs gRPC pump", "fanout", "grpc-pump", 0.60),
     ("bridge fan-out vs bare consume", "fanout", "consume-bare", None),
     ("warmer GETs vs wrk", "warmer-get", "wrk-get", 0.50),
     ("warmer GETs vs h2load", "warmer-get-h2", "h2load-get", None),

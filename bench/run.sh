@@ -129,7 +129,12 @@ if want bridge; then
     --count="$fanout" --run="$run" >/dev/null || fail "could not load the fan-out backlog"
   run_bench consume-bare --topic="warm.requests-$instance" --count="$fanout"
   run_bench fanout --bridge="$bridge_addr" --count="$fanout" --subscribers=2 --concurrency="$credit"
-  run_bench grpc-pump --count="$fanout" --subscribers=2
+  # The pump streams the same bytes in the same message sizes: as many deliveries per
+  # message as the fan-out's SubscribeBatched streams carried on average.
+  per_message=$(python3 -c 'import json, sys
+r = [r for r in map(json.loads, open(sys.argv[1])) if r["scenario"] == "fanout"][-1]
+print(max(1, round(r["deliveries_per_message"])))' "$results")
+  run_bench grpc-pump --count="$fanout" --subscribers=2 --per_message="$per_message"
   memory streamer-bridge "$bridge_pid"
   stop_helper "$bridge_pid"
 fi

@@ -83,52 +83,73 @@ BridgeService::~BridgeService() {
   DrainAll(absl::ZeroDuration());
 }
 
-grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
-    grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) {
-  absl::Status bad = CheckSubscription(request->region(), request->subscriber_id());
-  if (bad.ok() && known_ != nullptr) bad = known_->Check(request->region());
+absl::StatusOr<SubscribeStream*> BridgeService::Open(grpc::CallbackServerContext* ctx,
+                                                     const cdnwarm::v1::SubscribeRequest& request,
+                                                     bool batched) {
+  const char* rpc = batched ? "SubscribeBatched" : "Subscribe";
+  absl::Status bad = CheckSubscription(request.region(), request.subscriber_id());
+  if (bad.ok() && known_ != nullptr) bad = known_->Check(request.region());
   if (bad.ok() &&
-      (request->max_outstanding() < 1 || request->max_outstanding() > options_.max_credit)) {
-    bad = absl::InvalidArgumentError(absl::StrCat("max_outstanding: ", request->max_outstanding(),
+      (request.max_outstanding() < 1 || request.max_outstanding() > options_.max_credit)) {
+    bad = absl::InvalidArgumentError(absl::StrCat("max_outstanding: ", request.max_outstanding(),
                                                   " is not 1..", options_.max_credit));
   }
-  absl::Duration deadline = common::FromProtoDuration(request->ack_deadline());
+  absl::Duration deadline = common::FromProtoDuration(request.ack_deadline());
   if (deadline == absl::ZeroDuration()) deadline = kDefaultAckDeadline;
   if (bad.ok() && (deadline < absl::Seconds(1) || deadline > common::kMaxAckDeadline)) {
     bad = absl::InvalidArgumentError("ack_deadline: must be between 1s and 10m");
   }
-  if (bad.ok()) bad = auth_.Subscriber(*ctx, request->region());
+  if (bad.ok()) bad = auth_.Subscriber(*ctx, request.region());
 
   // The registry looks the region up (or joins it) and registers the stream in one
   // critical section: the janitor cannot drop the region in between, and of two Subscribes
   // with one id exactly one wins.
   SubscribeStream* stream = nullptr;
   if (bad.ok()) {
-    stream = new SubscribeStream(request->region(), request->subscriber_id(),
-                                 [this](SubscribeStream* s) { regions_.StreamDone(s); });
-    bad = regions_.Subscribe(request->region(), request->subscriber_id(),
-                             request->max_outstanding(), deadline, ctx->peer(), stream);
+    stream = SubscribeStream::New(batched, request.region(), request.subscriber_id(),
+                                  [this](SubscribeStream* s) { regions_.StreamDone(s); });
+    bad = regions_.Subscribe(request.region(), request.subscriber_id(), request.max_outstanding(),
+                             deadline, ctx->peer(), stream);
     if (!bad.ok()) {
       delete stream;  // never handed to gRPC
       stream = nullptr;
     }
   }
   if (!bad.ok()) {
-    rpcs_.Labels({"Subscribe", absl::StatusCodeToString(bad.code())}).Increment();
-    // A reactor that only reports the error.
-    class Refusal final : public grpc::ServerWriteReactor<cdnwarm::v1::Delivery> {
-     public:
-      explicit Refusal(const absl::Status& s) { Finish(common::ToGrpcStatus(s)); }
-      void OnDone() override { delete this; }
-    };
-    return new Refusal(bad);
+    rpcs_.Labels({rpc, absl::StatusCodeToString(bad.code())}).Increment();
+    return bad;
   }
-
   ctx->AddInitialMetadata(common::kSubscriptionMetadata,
-                          absl::StrCat(options_.replica, "/", request->subscriber_id()));
+                          absl::StrCat(options_.replica, "/", request.subscriber_id()));
   stream->Start();
-  rpcs_.Labels({"Subscribe", "OK"}).Increment();
+  rpcs_.Labels({rpc, "OK"}).Increment();
   return stream;
+}
+
+namespace {
+
+// A reactor that only reports why a subscription was refused.
+template <typename Message>
+class Refusal final : public grpc::ServerWriteReactor<Message> {
+ public:
+  explicit Refusal(const absl::Status& s) { this->Finish(common::ToGrpcStatus(s)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* BridgeService::Subscribe(
+    grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) {
+  absl::StatusOr<SubscribeStream*> stream = Open(ctx, *request, false);
+  if (!stream.ok()) return new Refusal<cdnwarm::v1::Delivery>(stream.status());
+  return (*stream)->single();
+}
+
+grpc::ServerWriteReactor<cdnwarm::v1::DeliveryBatch>* BridgeService::SubscribeBatched(
+    grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) {
+  absl::StatusOr<SubscribeStream*> stream = Open(ctx, *request, true);
+  if (!stream.ok()) return new Refusal<cdnwarm::v1::DeliveryBatch>(stream.status());
+  return (*stream)->batched();
 }
 
 std::string BridgeService::RegionOfAckId(const std::string& ack_id) const {

@@ -73,6 +73,8 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
 
   grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* Subscribe(
       grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) override;
+  grpc::ServerWriteReactor<cdnwarm::v1::DeliveryBatch>* SubscribeBatched(
+      grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) override;
   grpc::ServerUnaryReactor* Ack(grpc::CallbackServerContext* ctx,
                                 const cdnwarm::v1::AckRequest* request,
                                 cdnwarm::v1::AckReply* reply) override;
@@ -93,6 +95,10 @@ class BridgeService final : public cdnwarm::v1::Bridge::CallbackService {
   // The janitor's metrics of one region (janitor thread only).
   void SampleMetrics(const std::string& name, Region& region);
 
+  // Subscribe and SubscribeBatched: checks the request, registers a new stream with its
+  // region and starts it; the error (counted) when refused.
+  absl::StatusOr<SubscribeStream*> Open(grpc::CallbackServerContext* ctx,
+                                        const cdnwarm::v1::SubscribeRequest& request, bool batched);
   // Region of an ack id issued by this replica, or empty.
   std::string RegionOfAckId(const std::string& ack_id) const;
   // A stream's OnDone: its region forgets it (its deliveries go to the others).

@@ -260,6 +260,15 @@ size_t Region::buffered() const {
 
 bool Region::BufferFull() const { return buffered() >= options_.buffer_limit; }
 
+bool Region::WaitForRoom(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  common::MutexLock lock(&mu_);
+  while (ready_.size() + delayed_.size() >= options_.buffer_limit) {
+    if (room_.WaitWithDeadline(&mu_, deadline)) break;
+  }
+  return ready_.size() + delayed_.size() < options_.buffer_limit;
+}
+
 std::string Region::NewAckId() {
   return absl::StrCat(options_.replica, ".", options_.region, ".", incarnation_, ".", next_ack_++);
 }
@@ -313,6 +322,7 @@ absl::Duration Region::Backoff(uint32_t attempts) {
 
 void Region::DispatchLocked() {
   const absl::Time now = options_.clock->Now();
+  const size_t ready_before = ready_.size();
   while (!ready_.empty()) {
     // The subscriber with the most free credit.
     Subscriber* best = nullptr;
@@ -329,7 +339,7 @@ void Region::DispatchLocked() {
         best_free = free;
       }
     }
-    if (best == nullptr) return;
+    if (best == nullptr) break;
     Task t = std::move(ready_.front());
     ready_.pop_front();
     if (t.task.has_not_after() && common::FromProtoTimestamp(t.task.not_after()) < now) {
@@ -358,6 +368,8 @@ void Region::DispatchLocked() {
     ++best->outstanding;
     ++best->delivered;
   }
+  // The consumer may be waiting for room (WaitForRoom).
+  if (ready_.size() < ready_before) room_.Signal();
 }
 
 void Region::FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1::WarmResult r,

@@ -126,6 +126,8 @@ class Region {
   std::map<int32_t, int64_t> CommitPoints();
   size_t buffered() const;
   bool BufferFull() const;
+  // Waits up to `timeout` (real time) for the buffer to have room; true when it has.
+  bool WaitForRoom(absl::Duration timeout);
 
   std::vector<cdnwarm::v1::AckStatus> Ack(const cdnwarm::v1::AckRequest& request);
   std::vector<cdnwarm::v1::AckStatus> Extend(const cdnwarm::v1::ModifyAckDeadlineRequest& request);
@@ -205,6 +207,7 @@ class Region {
   mutable common::Mutex mu_;
   std::map<std::string, Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
   std::deque<Task> ready_ ABSL_GUARDED_BY(mu_);
+  common::CondVar room_;  // signalled when ready_ shrinks (WaitForRoom)
   std::multimap<absl::Time, Task> delayed_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Outstanding> outstanding_ ABSL_GUARDED_BY(mu_);
   // No outstanding deadline is earlier than this (lowered wherever a deadline is set), so

@@ -16,6 +16,10 @@ namespace {
 // Each broker round trip of a seek. A seek's partitions wait for their fetchers, which on a
 // loaded machine took longer than 5 s (the SeekEarliest test failed 1 run in 10 under -j2).
 constexpr int kSeekStepTimeoutMs = 20000;
+// The consumer loop's longest waits: for a record, and for room in a full buffer. Ticks,
+// commits and seeks come at least this often.
+constexpr absl::Duration kPollWait = absl::Milliseconds(50);
+constexpr absl::Duration kFullWait = absl::Milliseconds(50);
 
 }  // namespace
 
@@ -29,6 +33,10 @@ struct RegionConsumer::Metrics {
         paused(r.AddGauge("cdnwarm_bridge_paused", "1 while a region's partitions are paused",
                           {"region"})
                    .Labels({region})),
+        pauses(r.AddCounter("cdnwarm_bridge_pauses_total",
+                            "Times a region's partitions were paused (its buffer stayed full)",
+                            {"region"})
+                   .Labels({region})),
         rebalances(r.AddCounter("cdnwarm_bridge_rebalances_total",
                                 "Partition assignments and revocations, by region and kind",
                                 {"region", "kind"})),
@@ -36,6 +44,7 @@ struct RegionConsumer::Metrics {
   metrics::Family<metrics::Counter>& records;
   metrics::Family<metrics::Counter>& commits;
   metrics::Gauge& paused;
+  metrics::Counter& pauses;
   metrics::Family<metrics::Counter>& rebalances;
   std::string region_;
 };
@@ -264,43 +273,71 @@ void RegionConsumer::SetPaused(bool paused) {
   common::MutexLock lock(&mu_);
   paused_ = paused;
   metrics_->paused.Set(paused ? 1 : 0);
+  if (paused) metrics_->pauses.Increment();
 }
 
 void RegionConsumer::Run() {
   absl::Time last_commit = absl::Now();
+  std::optional<absl::Time> full_since;  // since when the region's buffer has been full
   while (!stop_) {
-    common::KafkaMessagePtr m(rd_kafka_consumer_poll(rk_.get(), 50));
-    if (m && m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      cdnwarm::v1::WarmTask task;
-      if (task.ParseFromArray(m->payload, static_cast<int>(m->len)) && !task.url().empty()) {
-        metrics_->records.Labels({region_.name(), "ok"}).Increment();
-        region_.Enqueue(m->partition, m->offset, std::move(task));
-      } else {
-        metrics_->records.Labels({region_.name(), "unparsable"}).Increment();
-        region_.Reject(
-            m->partition, m->offset, "record is not a cdnwarm.v1.WarmTask",
-            m->key != nullptr ? std::string(static_cast<const char*>(m->key), m->key_len) : "",
-            m->payload != nullptr ? std::string(static_cast<const char*>(m->payload), m->len) : "");
-      }
-    } else if (m && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      log::Warn("consumer error",
-                {{"region", region_.name()}, {"error", rd_kafka_message_errstr(m.get())}});
-    }
-    region_.Tick();
-    // Flow control: stop reading while the buffer is full, resume at half.
+    // Flow control. While the region's buffer is full nothing is polled, and librdkafka's
+    // prefetch waits where it is: room comes within milliseconds while subscribers ack, and
+    // reading goes on without a fetch. A buffer full for pause_after pauses the partitions
+    // (librdkafka then drops the prefetch, and a resume waits for its next fetch, up to a
+    // second): polling goes on, so the group keeps this member and its rebalances are
+    // served. Paused reading resumes once the buffer is down to half. Pausing at once made
+    // the fan-out stall for most of every second (bench/README.md).
     bool paused = false;
     {
       common::MutexLock lock(&mu_);
       paused = paused_;
     }
     const size_t buffered = region_.buffered();
-    if (!paused && buffered >= options_.buffer_limit) SetPaused(true);
-    if (paused && buffered <= options_.buffer_limit / 2) SetPaused(false);
+    if (buffered < options_.buffer_limit) {
+      full_since.reset();
+    } else if (!full_since) {
+      full_since = absl::Now();
+    }
+    if (!paused && full_since && absl::Now() - *full_since >= options_.pause_after) {
+      SetPaused(true);
+      paused = true;
+    }
+    if (paused && buffered <= options_.buffer_limit / 2) {
+      SetPaused(false);
+      paused = false;
+    }
+    if (full_since && !paused) {
+      region_.WaitForRoom(std::min(options_.pause_after, kFullWait));
+    } else {
+      Consume(absl::ToInt64Milliseconds(kPollWait));
+    }
+    region_.Tick();
     if (absl::Now() - last_commit >= options_.commit_interval) {
       last_commit = absl::Now();
       Commit(nullptr);
     }
     DoSeek();
+  }
+}
+
+void RegionConsumer::Consume(int timeout_ms) {
+  common::KafkaMessagePtr m(rd_kafka_consumer_poll(rk_.get(), timeout_ms));
+  if (!m) return;
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    cdnwarm::v1::WarmTask task;
+    if (task.ParseFromArray(m->payload, static_cast<int>(m->len)) && !task.url().empty()) {
+      metrics_->records.Labels({region_.name(), "ok"}).Increment();
+      region_.Enqueue(m->partition, m->offset, std::move(task));
+    } else {
+      metrics_->records.Labels({region_.name(), "unparsable"}).Increment();
+      region_.Reject(
+          m->partition, m->offset, "record is not a cdnwarm.v1.WarmTask",
+          m->key != nullptr ? std::string(static_cast<const char*>(m->key), m->key_len) : "",
+          m->payload != nullptr ? std::string(static_cast<const char*>(m->payload), m->len) : "");
+    }
+  } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    log::Warn("consumer error",
+              {{"region", region_.name()}, {"error", rd_kafka_message_errstr(m.get())}});
   }
 }
 

@@ -2,7 +2,7 @@
 
 // Reads the requests topic for one region's consumer group into its Region, on its own
 // thread: cooperative rebalancing, manual commits of the region's commit points (every
-// second, on revoke, on close), pause/resume by buffer size, and seeks.
+// second, on revoke, on close), flow control by buffer size, and seeks.
 
 #include <atomic>
 #include <map>
@@ -34,6 +34,9 @@ struct ConsumerOptions {
   std::string auto_offset_reset = "latest";
   absl::Duration commit_interval = absl::Seconds(1);
   size_t buffer_limit = 10000;
+  // How long the region's buffer may stay full before its partitions are paused. Until
+  // then the consumer only stops polling (see Run).
+  absl::Duration pause_after = absl::Seconds(1);
   // How long one commit may wait for Kafka, and the close (final commits, leaving the
   // group) in all. Past them the commit is given up: that work stays uncommitted and is
   // delivered again by the group's next member (at-least-once).
@@ -67,6 +70,8 @@ class RegionConsumer {
   struct Metrics;
   RegionConsumer(ConsumerOptions options, Region& region, metrics::Registry& registry);
   void Run();
+  // Polls one record (waiting up to `timeout_ms`) into the region.
+  void Consume(int timeout_ms);
   void Commit(const std::vector<int32_t>* only);
   // Commits `list`, counts it, and records the offsets as committed; false on failure
   // (logged) or an empty list. Waits up to `commit_timeout`, or to the close's deadline.

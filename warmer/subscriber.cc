@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <type_traits>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -81,22 +82,10 @@ void Subscriber::StreamLoop() {
     req.set_max_outstanding(options_.max_outstanding);
     *req.mutable_ack_deadline() = common::ToProtoDuration(options_.ack_deadline);
     const absl::Time opened = options_.clock->Now();
-    std::unique_ptr<grpc::ClientReader<cdnwarm::v1::Delivery>> reader = stub_->Subscribe(&ctx, req);
-    reader->WaitForInitialMetadata();
-    // The bridge confirms an accepted subscription in its initial metadata (bridge.proto).
-    const bool accepted = ctx.GetServerInitialMetadata().count(common::kSubscriptionMetadata) > 0;
-    if (accepted) {
-      stats_.SetSubscribed(true);
-      readiness_.Set("subscribed", true);
-      log::Info("subscribed", {{"region", options_.region}});
-    }
     bool got_any = false;
-    cdnwarm::v1::Delivery delivery;
-    while (reader->Read(&delivery)) {
-      got_any = true;
-      OnDelivery(delivery);
-    }
-    const grpc::Status status = reader->Finish();
+    const grpc::Status status = batched_
+                                    ? ReadStream(*stub_->SubscribeBatched(&ctx, req), ctx, &got_any)
+                                    : ReadStream(*stub_->Subscribe(&ctx, req), ctx, &got_any);
     stats_.SetSubscribed(false);
     readiness_.Set("subscribed", false);
     {
@@ -105,6 +94,14 @@ void Subscriber::StreamLoop() {
       // Draining: the bridge ended the stream once we held nothing, so everything it sent
       // has been read (and released). No reconnect.
       if (stopped_ || draining_) return;
+      // A bridge older than SubscribeBatched: the same subscription, one delivery per
+      // message, at once (the next stream is the first of the old kind, not a retry).
+      if (batched_ && status.error_code() == grpc::StatusCode::UNIMPLEMENTED && !got_any) {
+        log::Info("the bridge has no SubscribeBatched; subscribing with Subscribe",
+                  {{"region", options_.region}});
+        batched_ = false;
+        continue;
+      }
       // A stream that worked for a while starts the backoff over.
       if (got_any || options_.clock->Now() - opened > absl::Seconds(10))
         backoff = options_.min_backoff;
@@ -123,6 +120,28 @@ void Subscriber::StreamLoop() {
     }
     stats_.Reconnect();
   }
+}
+
+template <typename Message>
+grpc::Status Subscriber::ReadStream(grpc::ClientReader<Message>& reader, grpc::ClientContext& ctx,
+                                    bool* got_any) {
+  reader.WaitForInitialMetadata();
+  // The bridge confirms an accepted subscription in its initial metadata (bridge.proto).
+  if (ctx.GetServerInitialMetadata().count(common::kSubscriptionMetadata) > 0) {
+    stats_.SetSubscribed(true);
+    readiness_.Set("subscribed", true);
+    log::Info("subscribed", {{"region", options_.region}, {"batched", batched_}});
+  }
+  Message message;
+  while (reader.Read(&message)) {
+    *got_any = true;
+    if constexpr (std::is_same_v<Message, cdnwarm::v1::DeliveryBatch>) {
+      for (const cdnwarm::v1::Delivery& d : message.deliveries()) OnDelivery(d);
+    } else {
+      OnDelivery(message);
+    }
+  }
+  return reader.Finish();
 }
 
 void Subscriber::OnDelivery(const cdnwarm::v1::Delivery& d) {

@@ -1,9 +1,10 @@
 #pragma once
 
-// The warmer's side of the bridge contract: one Subscribe stream for the region (credit =
-// the HTTP capacity), every delivery warmed and acked in batches, deadlines of long warms
-// extended, reconnection with backoff and jitter when the stream ends, and a drain that
-// finishes or releases (ACK_OUTCOME_RELEASE) what is in flight.
+// The warmer's side of the bridge contract: one SubscribeBatched stream for the region
+// (Subscribe, from a bridge older than that call), with credit = the HTTP capacity; every
+// delivery warmed and acked in batches, deadlines of long warms extended, reconnection
+// with backoff and jitter when the stream ends, and a drain that finishes or releases
+// (ACK_OUTCOME_RELEASE) what is in flight.
 
 #include <cstdint>
 #include <map>
@@ -70,6 +71,11 @@ class Subscriber {
 
   void StreamLoop();
   void AckLoop();
+  // One stream, SubscribeBatched's or Subscribe's, read to its end: its status, and
+  // whether it carried any delivery.
+  template <typename Message>
+  grpc::Status ReadStream(grpc::ClientReader<Message>& reader, grpc::ClientContext& ctx,
+                          bool* got_any);
   void OnDelivery(const cdnwarm::v1::Delivery& d);
   void Completed(const std::string& ack_id, WarmOutcome out);
   void AddAuth(grpc::ClientContext& ctx) const;
@@ -97,6 +103,8 @@ class Subscriber {
   std::map<std::string, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
   std::vector<cdnwarm::v1::AckEntry> acks_ ABSL_GUARDED_BY(mu_);
   absl::Time first_ack_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // SubscribeBatched until a bridge answers UNIMPLEMENTED, then Subscribe (stream thread).
+  bool batched_ = true;
   std::thread stream_thread_;
   std::thread ack_thread_;
 };

@@ -19,6 +19,12 @@
 // nothing here calls out while holding it.
 //
 // Lifetime is the subclass's: it overrides OnDone (gRPC's last call) and frees itself there.
+//
+// Items and messages. QueuedWriter<Message> queues Messages and writes each as it was
+// queued. BasicQueuedWriter<Message, Item> queues Items and leaves it to the subclass's
+// TakeNext to make the next Message of one or more of them: the bridge's SubscribeBatched
+// stream queues Deliveries and writes, in one DeliveryBatch, every one queued while the
+// previous write was in flight.
 
 #include <deque>
 #include <string>
@@ -31,11 +37,11 @@
 
 namespace cdnwarm::common {
 
-template <typename Message>
-class QueuedWriter : public grpc::ServerWriteReactor<Message> {
+template <typename Message, typename Item>
+class BasicQueuedWriter : public grpc::ServerWriteReactor<Message> {
  public:
   // `gone` names the client in the CANCELLED status of a stream whose client went away.
-  explicit QueuedWriter(std::string gone) : gone_(std::move(gone)) {}
+  explicit BasicQueuedWriter(std::string gone) : gone_(std::move(gone)) {}
 
   // Starts writing what was queued so far. Until then Enqueue only queues, so the stream
   // can be registered under its owner's lock first.
@@ -49,13 +55,13 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
     Take(step);
   }
 
-  // Queues `message`; false once the stream is ending (the caller keeps it).
-  bool Enqueue(Message message) {
+  // Queues `item`; false once the stream is ending (the caller keeps it).
+  bool Enqueue(Item item) {
     Step step;
     {
       MutexLock lock(&mu_);
       if (ending_ || end_after_queue_) return false;
-      queue_.push_back(std::move(message));
+      queue_.push_back(std::move(item));
       step = NextLocked();
     }
     Take(step);
@@ -93,8 +99,8 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
     return !writing_ && queue_.empty() && !ending_ && !end_after_queue_;
   }
 
-  // The messages dropped by an end, once.
-  std::vector<Message> TakeDropped() {
+  // The items dropped by an end, once.
+  std::vector<Item> TakeDropped() {
     MutexLock lock(&mu_);
     return std::move(dropped_);
   }
@@ -117,6 +123,9 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
  protected:
   // The status the stream finishes with, once, just before Finish, without the lock.
   virtual void OnEnd(const grpc::Status& /*status*/) {}
+  // Moves one or more items out of `queue` (never empty) into `out`, the next message to
+  // write. Runs under the writer's lock: it may only move items, never call out.
+  virtual void TakeNext(std::deque<Item>& queue, Message& out) = 0;
 
  private:
   // What to do once the lock is released. Only the step that writes or finishes touches
@@ -148,8 +157,7 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
       step.what = Step::kFinish;
       step.status = end_status_;
     } else if (!queue_.empty()) {
-      current_ = std::move(queue_.front());
-      queue_.pop_front();
+      TakeNext(queue_, current_);
       writing_ = true;
       step.what = Step::kWrite;
     }
@@ -167,8 +175,8 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
 
   const std::string gone_;
   Mutex mu_;
-  std::deque<Message> queue_ ABSL_GUARDED_BY(mu_);
-  std::vector<Message> dropped_ ABSL_GUARDED_BY(mu_);
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<Item> dropped_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool end_after_queue_ ABSL_GUARDED_BY(mu_) = false;  // finish once the queue is written
@@ -177,6 +185,19 @@ class QueuedWriter : public grpc::ServerWriteReactor<Message> {
   grpc::Status end_status_ ABSL_GUARDED_BY(mu_);
   // Set under mu_ while no write is in flight; read by gRPC while writing_.
   Message current_;
+};
+
+// Writes each queued message as it was queued.
+template <typename Message>
+class QueuedWriter : public BasicQueuedWriter<Message, Message> {
+ public:
+  using BasicQueuedWriter<Message, Message>::BasicQueuedWriter;
+
+ protected:
+  void TakeNext(std::deque<Message>& queue, Message& out) override {
+    out = std::move(queue.front());
+    queue.pop_front();
+  }
 };
 
 }  // namespace cdnwarm::common

@@ -389,6 +389,39 @@ TEST_F(RegionConsumerTest, ClosingCommitsWhatIsFinishedAndNoMore) {
   EXPECT_EQ(BrokerCommitted()[0], 3);
 }
 
+// A buffer that fills while subscribers are busy stops the polling, not the fetching: no
+// pause (which drops librdkafka's prefetch and waits up to a second for the next fetch),
+// and nothing read past the limit. Reading goes on as soon as there is room.
+TEST_F(RegionConsumerTest, AFullBufferStopsReadingWithoutPausingUntilThereIsRoom) {
+  CreateTopic(1);
+  constexpr int kTasks = 20;
+  ProduceTasks(kTasks);
+  Region region(EuRegion(), results_);
+  ConsumerOptions o = Options("earliest");
+  o.buffer_limit = 4;
+  o.pause_after = absl::Hours(1);
+  std::unique_ptr<RegionConsumer> consumer = Start(o, region);
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_TRUE(Eventually([&] { return region.buffered() == 4u; }));
+  EXPECT_FALSE(consumer->Partitions()[0].paused());
+  ASSERT_TRUE(region.AddSubscriber("w1", 2, absl::Seconds(60), "", &sink_).ok());
+  ASSERT_TRUE(sink_.AwaitCount(2));
+  EXPECT_TRUE(Eventually([&] { return region.buffered() == 4u; })) << "refilled to the limit";
+  // Credit for the rest, two at a time as acks free it.
+  for (int acked = 0; acked < kTasks; acked += 2) {
+    ASSERT_TRUE(sink_.AwaitCount(static_cast<size_t>(acked + 2))) << acked;
+    const std::vector<cdnwarm::v1::Delivery> got = sink_.Got();
+    AckAll(region, {got[static_cast<size_t>(acked)], got[static_cast<size_t>(acked + 1)]});
+    EXPECT_LE(region.buffered(), 4u);
+  }
+  EXPECT_EQ(TaskIds(sink_.Got()).size(), static_cast<size_t>(kTasks));
+  EXPECT_EQ(sink_.Got().size(), static_cast<size_t>(kTasks)) << "nothing was read twice";
+  EXPECT_THAT(metrics_.Render(), HasSubstr("cdnwarm_bridge_pauses_total{region=\"eu\"} 0"));
+  EXPECT_TRUE(Eventually([&] { return BrokerCommitted()[0] == kTasks; }));
+}
+
+// A buffer that stays full for pause_after (no subscriber takes anything) pauses the
+// partitions; once it drains to half, reading resumes.
 TEST_F(RegionConsumerTest, AFullBufferPausesReadingAndADrainedOneResumes) {
   CreateTopic(1);
   constexpr int kTasks = 20;
@@ -396,6 +429,7 @@ TEST_F(RegionConsumerTest, AFullBufferPausesReadingAndADrainedOneResumes) {
   Region region(EuRegion(), results_);
   ConsumerOptions o = Options("earliest");
   o.buffer_limit = 4;
+  o.pause_after = absl::Milliseconds(100);
   std::unique_ptr<RegionConsumer> consumer = Start(o, region);
   ASSERT_NE(consumer, nullptr);
   ASSERT_TRUE(Eventually([&] {
@@ -404,6 +438,7 @@ TEST_F(RegionConsumerTest, AFullBufferPausesReadingAndADrainedOneResumes) {
   })) << "no subscriber takes anything: the region's partitions pause";
   EXPECT_GE(region.buffered(), 4u);
   EXPECT_THAT(metrics_.Render(), HasSubstr("cdnwarm_bridge_paused{region=\"eu\"} 1"));
+  EXPECT_THAT(metrics_.Render(), HasSubstr("cdnwarm_bridge_pauses_total{region=\"eu\"} 1"));
 
   ASSERT_TRUE(region.AddSubscriber("w1", 100, absl::Seconds(60), "", &sink_).ok());
   ASSERT_TRUE(sink_.AwaitCount(kTasks)) << "reading resumed";

@@ -74,7 +74,7 @@ class RegionRegistryTest : public ::testing::Test {
   // A Subscribe stream as the handler makes it, not started: what a region sends it stays
   // queued on it, never written.
   SubscribeStream* NewStream(const std::string& region, const std::string& id) {
-    streams_.push_back(std::make_unique<SubscribeStream>(region, id, [](SubscribeStream*) {}));
+    streams_.emplace_back(SubscribeStream::New(false, region, id, [](SubscribeStream*) {}));
     return streams_.back().get();
   }
 

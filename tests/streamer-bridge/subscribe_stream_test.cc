@@ -1,4 +1,4 @@
-// The Subscribe stream's lifetime on a real gRPC server: whichever way a stream ends
+// The Subscribe and SubscribeBatched streams on a real gRPC server. Whichever way a stream ends
 // (the subscriber cancels while a write is blocked on flow control, or the bridge ends it
 // with writes queued), it finishes, OnDone runs once, and the server can shut down.
 // A stream that missed Finish (OnCancel before OnWriteDone(false)) kept the server's
@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -31,14 +32,24 @@ namespace {
 constexpr int kDeliveries = 200;
 constexpr size_t kDeliveryBytes = 64 * 1024;  // 12.8 MB in all: far past flow control
 
-// Each Subscribe gets a stream loaded with more than the transport will take unread.
+// Each Subscribe and SubscribeBatched gets a stream loaded, before it starts, with
+// kDeliveries deliveries of `url_bytes` each.
 class LoadedBridge final : public cdnwarm::v1::Bridge::CallbackService {
  public:
+  explicit LoadedBridge(size_t url_bytes = kDeliveryBytes) : url_bytes_(url_bytes) {}
   grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* Subscribe(
       grpc::CallbackServerContext*, const cdnwarm::v1::SubscribeRequest* request) override {
-    auto* s = new SubscribeStream("eu", request->subscriber_id(), [this](SubscribeStream*) {
-      if (done_.fetch_add(1) == 0) first_done_.Notify();
-    });
+    return Open(false, *request)->single();
+  }
+  grpc::ServerWriteReactor<cdnwarm::v1::DeliveryBatch>* SubscribeBatched(
+      grpc::CallbackServerContext*, const cdnwarm::v1::SubscribeRequest* request) override {
+    return Open(true, *request)->batched();
+  }
+  SubscribeStream* Open(bool batched, const cdnwarm::v1::SubscribeRequest& request) {
+    SubscribeStream* s =
+        SubscribeStream::New(batched, "eu", request.subscriber_id(), [this](SubscribeStream*) {
+          if (done_.fetch_add(1) == 0) first_done_.Notify();
+        });
     {
       absl::MutexLock lock(&mu_);
       stream_ = s;
@@ -46,13 +57,14 @@ class LoadedBridge final : public cdnwarm::v1::Bridge::CallbackService {
     for (int i = 0; i < kDeliveries; ++i) {
       cdnwarm::v1::Delivery d;
       d.set_ack_id(absl::StrCat("a.", i));
-      d.mutable_task()->set_url(std::string(kDeliveryBytes, 'x'));
+      d.mutable_task()->set_url(std::string(url_bytes_, 'x'));
       s->Send(std::move(d));
     }
     s->Start();
     started_.Notify();
     return s;
   }
+  const size_t url_bytes_;
   absl::Mutex mu_;
   SubscribeStream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::Notification started_;
@@ -60,7 +72,45 @@ class LoadedBridge final : public cdnwarm::v1::Bridge::CallbackService {
   std::atomic<int> done_{0};
 };
 
-class SubscribeStreamTest : public ::testing::Test {
+// Either kind of stream, read one delivery at a time.
+class DeliveryReader {
+ public:
+  DeliveryReader(cdnwarm::v1::Bridge::Stub& stub, grpc::ClientContext& ctx, bool batched) {
+    cdnwarm::v1::SubscribeRequest req;
+    req.set_subscriber_id("w1");
+    if (batched) {
+      batches_ = stub.SubscribeBatched(&ctx, req);
+      batches_->WaitForInitialMetadata();
+    } else {
+      single_ = stub.Subscribe(&ctx, req);
+      single_->WaitForInitialMetadata();
+    }
+  }
+  bool Read(cdnwarm::v1::Delivery* d) {
+    if (single_) return single_->Read(d);
+    while (next_ == batch_.deliveries_size()) {
+      if (!batches_->Read(&batch_)) return false;
+      next_ = 0;
+    }
+    *d = batch_.deliveries(next_++);
+    return true;
+  }
+  grpc::Status Finish() { return single_ ? single_->Finish() : batches_->Finish(); }
+
+ private:
+  std::unique_ptr<grpc::ClientReader<cdnwarm::v1::Delivery>> single_;
+  std::unique_ptr<grpc::ClientReader<cdnwarm::v1::DeliveryBatch>> batches_;
+  cdnwarm::v1::DeliveryBatch batch_;
+  int next_ = 0;
+};
+
+std::unique_ptr<cdnwarm::v1::Bridge::Stub> StubFor(int port) {
+  return cdnwarm::v1::Bridge::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+}
+
+// Parameter: SubscribeBatched (true) or Subscribe.
+class SubscribeStreamTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     grpc::ServerBuilder builder;
@@ -68,8 +118,7 @@ class SubscribeStreamTest : public ::testing::Test {
     builder.RegisterService(&bridge_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    stub_ = cdnwarm::v1::Bridge::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials()));
+    stub_ = StubFor(port_);
   }
   // OnDone must come; if it does not, shutting the server down would hang the test, so the
   // failure is reported and the process ends here.
@@ -82,46 +131,90 @@ class SubscribeStreamTest : public ::testing::Test {
     server_->Shutdown();
     EXPECT_EQ(bridge_.done_.load(), 1) << "OnDone exactly once";
   }
-  // Subscribes as "w1" and waits for the stream's initial metadata.
-  std::unique_ptr<grpc::ClientReader<cdnwarm::v1::Delivery>> Subscribe(grpc::ClientContext& ctx) {
-    cdnwarm::v1::SubscribeRequest req;
-    req.set_subscriber_id("w1");
-    auto reader = stub_->Subscribe(&ctx, req);
-    reader->WaitForInitialMetadata();
-    return reader;
-  }
   LoadedBridge bridge_;
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<cdnwarm::v1::Bridge::Stub> stub_;
 };
 
-TEST_F(SubscribeStreamTest, FinishesWhenTheSubscriberCancelsDuringABlockedWrite) {
+INSTANTIATE_TEST_SUITE_P(Kinds, SubscribeStreamTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& kind) {
+                           return kind.param ? "SubscribeBatched" : "Subscribe";
+                         });
+
+TEST_P(SubscribeStreamTest, FinishesWhenTheSubscriberCancelsDuringABlockedWrite) {
   grpc::ClientContext ctx;
-  auto reader = Subscribe(ctx);
+  DeliveryReader reader(*stub_, ctx, GetParam());
   cdnwarm::v1::Delivery first;
-  ASSERT_TRUE(reader->Read(&first));  // writes are flowing; the rest wait for window
+  ASSERT_TRUE(reader.Read(&first));  // writes are flowing; the rest wait for window
   ctx.TryCancel();
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(reader.Finish().error_code(), grpc::StatusCode::CANCELLED);
   ExpectDoneThenShutDown();
 }
 
-TEST_F(SubscribeStreamTest, FinishesWithTheBridgesStatusWhenEndedWithWritesQueued) {
+TEST_P(SubscribeStreamTest, FinishesWithTheBridgesStatusWhenEndedWithWritesQueued) {
   grpc::ClientContext ctx;
-  auto reader = Subscribe(ctx);
+  DeliveryReader reader(*stub_, ctx, GetParam());
   bridge_.started_.WaitForNotification();
+  std::vector<std::string> never_sent;
   {
     absl::MutexLock lock(&bridge_.mu_);
     bridge_.stream_->End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "draining"));
+    never_sent = bridge_.stream_->TakeNeverSent();
   }
   cdnwarm::v1::Delivery d;
   int read = 0;
-  while (reader->Read(&d)) ++read;
+  while (reader.Read(&d)) {
+    EXPECT_EQ(d.ack_id(), absl::StrCat("a.", read)) << "in order";
+    ++read;
+  }
   EXPECT_LT(read, kDeliveries) << "what was queued is dropped, not written";
-  const grpc::Status status = reader->Finish();
+  // Every delivery was either written or is named as never sent, exactly once.
+  ASSERT_EQ(read + static_cast<int>(never_sent.size()), kDeliveries);
+  for (size_t i = 0; i < never_sent.size(); ++i) {
+    EXPECT_EQ(never_sent[i], absl::StrCat("a.", read + static_cast<int>(i)));
+  }
+  const grpc::Status status = reader.Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(status.error_message(), "draining");
   ExpectDoneThenShutDown();
+}
+
+// SubscribeBatched writes what was queued while it could not write in one message: all
+// kDeliveries small ones, queued before the stream started, come as one batch. Large ones
+// come in batches of at most kMaxBatchBytes, each still more than one delivery, in order.
+TEST(SubscribeBatchedTest, WritesWhatWasQueuedInOneMessageWithinTheByteBound) {
+  for (const size_t url_bytes : {size_t{100}, kDeliveryBytes}) {
+    SCOPED_TRACE(absl::StrCat(url_bytes, "-byte URLs"));
+    LoadedBridge bridge(url_bytes);
+    int port = 0;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&bridge);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    ASSERT_NE(server, nullptr);
+    grpc::ClientContext ctx;
+    cdnwarm::v1::SubscribeRequest req;
+    req.set_subscriber_id("w1");
+    auto reader = StubFor(port)->SubscribeBatched(&ctx, req);
+    cdnwarm::v1::DeliveryBatch batch;
+    int read = 0, messages = 0;
+    while (read < kDeliveries && reader->Read(&batch)) {
+      ++messages;
+      EXPECT_LE(batch.ByteSizeLong(), kMaxBatchBytes + 64) << "message " << messages;
+      for (const auto& d : batch.deliveries()) EXPECT_EQ(d.ack_id(), absl::StrCat("a.", read++));
+    }
+    EXPECT_EQ(read, kDeliveries);
+    if (url_bytes == 100) {
+      EXPECT_EQ(messages, 1) << "everything queued before the start is one batch";
+    } else {
+      const int per_batch = static_cast<int>(kMaxBatchBytes / (kDeliveryBytes + 16));
+      EXPECT_EQ(messages, (kDeliveries + per_batch - 1) / per_batch) << per_batch << " per batch";
+    }
+    ctx.TryCancel();
+    reader->Finish();
+    server->Shutdown();
+  }
 }
 
 // The server's side of a half-open connection: the subscriber's path died silently, and

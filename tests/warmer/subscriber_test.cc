@@ -7,6 +7,9 @@
 #include "warmer/subscriber.h"
 
 #include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -32,22 +35,41 @@ namespace {
 constexpr const char* kPython = CDNWARM_TEST_PYTHON;
 constexpr const char* kOrigin = CDNWARM_TEST_ORIGIN;
 
-// A bridge double: scripted deliveries on one stream at a time, acks recorded.
+// A bridge double: scripted deliveries on one stream at a time, acks recorded. It serves
+// SubscribeBatched (each Deliver is one message) unless `batched_` is cleared, when it
+// answers that call UNIMPLEMENTED as a bridge older than it does, and Subscribe.
 class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
  public:
+  class StreamBase {
+   public:
+    virtual ~StreamBase() = default;
+    // Writes `ds` as one message of SubscribeBatched, or one message each of Subscribe.
+    virtual void Push(std::vector<cdnwarm::v1::Delivery> ds) = 0;
+    // Like the bridge once the subscriber holds nothing: what is queued is written first.
+    virtual void End() = 0;
+  };
   // The same queued writer as the real bridge's stream (common/core/queued_writer.h).
-  class Stream final : public common::QueuedWriter<cdnwarm::v1::Delivery> {
+  template <typename Message>
+  class Stream final : public common::QueuedWriter<Message>, public StreamBase {
    public:
     Stream(FakeBridge& bridge, grpc::CallbackServerContext* ctx)
-        : QueuedWriter("subscriber went away"), bridge_(bridge) {
+        : common::QueuedWriter<Message>("subscriber went away"), bridge_(bridge) {
       ctx->AddInitialMetadata(common::kSubscriptionMetadata, "fake-1");
-      StartSendInitialMetadata();
-      StartWriting();
+      this->StartSendInitialMetadata();
+      this->StartWriting();
     }
-    void Push(cdnwarm::v1::Delivery d) { Enqueue(std::move(d)); }
-    // Like the bridge once the subscriber holds nothing: what is queued is written first.
-    void End() {
-      EndAfterQueue(grpc::Status(grpc::StatusCode::UNAVAILABLE, "bridge double ended the stream"));
+    void Push(std::vector<cdnwarm::v1::Delivery> ds) override {
+      if constexpr (std::is_same_v<Message, cdnwarm::v1::DeliveryBatch>) {
+        cdnwarm::v1::DeliveryBatch batch;
+        for (auto& d : ds) *batch.add_deliveries() = std::move(d);
+        this->Enqueue(std::move(batch));
+      } else {
+        for (auto& d : ds) this->Enqueue(std::move(d));
+      }
+    }
+    void End() override {
+      this->EndAfterQueue(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, "bridge double ended the stream"));
     }
     void OnSendInitialMetadataDone(bool) override {}
     void OnDone() override {
@@ -61,9 +83,32 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
 
   grpc::ServerWriteReactor<cdnwarm::v1::Delivery>* Subscribe(
       grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) override {
-    auto* s = new Stream(*this, ctx);
+    return Open<cdnwarm::v1::Delivery>(ctx, *request, "Subscribe");
+  }
+  grpc::ServerWriteReactor<cdnwarm::v1::DeliveryBatch>* SubscribeBatched(
+      grpc::CallbackServerContext* ctx, const cdnwarm::v1::SubscribeRequest* request) override {
+    {
+      absl::MutexLock lock(&mu_);
+      calls_.push_back("SubscribeBatched");
+      if (!batched_) {
+        class Refusal final : public grpc::ServerWriteReactor<cdnwarm::v1::DeliveryBatch> {
+         public:
+          Refusal() { Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "")); }
+          void OnDone() override { delete this; }
+        };
+        return new Refusal;
+      }
+    }
+    return Open<cdnwarm::v1::DeliveryBatch>(ctx, *request, nullptr);
+  }
+  template <typename Message>
+  grpc::ServerWriteReactor<Message>* Open(grpc::CallbackServerContext* ctx,
+                                          const cdnwarm::v1::SubscribeRequest& request,
+                                          const char* call) {
+    auto* s = new Stream<Message>(*this, ctx);
     absl::MutexLock lock(&mu_);
-    requests_.push_back(*request);
+    if (call != nullptr) calls_.push_back(call);
+    requests_.push_back(request);
     stream_ = s;
     return s;
   }
@@ -109,21 +154,27 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
     return r;
   }
 
-  void StreamDone(Stream* s) {
+  void StreamDone(StreamBase* s) {
     absl::MutexLock lock(&mu_);
     if (stream_ == s) stream_ = nullptr;
   }
 
-  // Waits (with a deadline) until a stream is open, then sends `d` on it.
-  bool Deliver(cdnwarm::v1::Delivery d) {
+  // Waits (with a deadline) until a stream is open, then sends `ds` on it (one message of
+  // SubscribeBatched).
+  bool Deliver(std::vector<cdnwarm::v1::Delivery> ds) {
     absl::MutexLock lock(&mu_);
     if (!mu_.AwaitWithTimeout(absl::Condition(
-                                  +[](Stream** s) { return *s != nullptr; }, &stream_),
+                                  +[](StreamBase** s) { return *s != nullptr; }, &stream_),
                               absl::Seconds(20))) {
       return false;
     }
-    stream_->Push(std::move(d));
+    stream_->Push(std::move(ds));
     return true;
+  }
+  bool Deliver(cdnwarm::v1::Delivery d) {
+    std::vector<cdnwarm::v1::Delivery> ds;
+    ds.push_back(std::move(d));
+    return Deliver(std::move(ds));
   }
   void EndStream() {
     absl::MutexLock lock(&mu_);
@@ -138,7 +189,9 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
   }
 
   absl::Mutex mu_;
-  Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool batched_ ABSL_GUARDED_BY(mu_) = true;
+  StreamBase* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);  // SubscribeBatched or Subscribe
   std::vector<cdnwarm::v1::SubscribeRequest> requests_ ABSL_GUARDED_BY(mu_);
   std::vector<cdnwarm::v1::AckEntry> acks_ ABSL_GUARDED_BY(mu_);
   std::vector<cdnwarm::v1::DrainRequest> drains_ ABSL_GUARDED_BY(mu_);
@@ -246,7 +299,13 @@ TEST_F(SubscriberTest, WarmsDeliveriesAndAcksThemInBatchesWithThePolicysOutcome)
     EXPECT_EQ(bridge_.requests_[0].max_outstanding(), 32u);
     EXPECT_EQ(common::FromProtoDuration(bridge_.requests_[0].ack_deadline()), absl::Seconds(30));
   }
-  for (int i = 1; i < 40; ++i) {
+  // 31 in one message of SubscribeBatched, then one per message.
+  std::vector<cdnwarm::v1::Delivery> batch;
+  for (int i = 1; i < 32; ++i) {
+    batch.push_back(MakeDelivery(absl::StrCat("ok-", i), Url(absl::StrCat("/static/", i))));
+  }
+  ASSERT_TRUE(bridge_.Deliver(std::move(batch)));
+  for (int i = 32; i < 40; ++i) {
     ASSERT_TRUE(
         bridge_.Deliver(MakeDelivery(absl::StrCat("ok-", i), Url(absl::StrCat("/static/", i)))));
   }
@@ -267,6 +326,26 @@ TEST_F(SubscriberTest, WarmsDeliveriesAndAcksThemInBatchesWithThePolicysOutcome)
   absl::MutexLock lock(&bridge_.mu_);
   EXPECT_LT(bridge_.ack_rpcs_, 42) << "acks are batched";
   EXPECT_EQ(stats_.Snapshot().deliveries(), 42u);
+  EXPECT_THAT(bridge_.calls_, ::testing::ElementsAre("SubscribeBatched"));
+}
+
+// A bridge older than SubscribeBatched answers it UNIMPLEMENTED: the warmer subscribes
+// with Subscribe at once (no backoff, no reconnect counted) and works as before.
+TEST_F(SubscriberTest, SubscribesWithSubscribeWhenTheBridgeHasNoSubscribeBatched) {
+  {
+    absl::MutexLock lock(&bridge_.mu_);
+    bridge_.batched_ = false;
+  }
+  StartSubscriber({.min_backoff = absl::Seconds(20)});
+  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("a", Url("/static/a"))));
+  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("b", Url("/static/b"))));
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 2; }, absl::Seconds(10)))
+      << "within the 20 s backoff: the fallback does not wait for it";
+  EXPECT_EQ(AckFor("a")->outcome(), cdnwarm::v1::ACK_OUTCOME_WARMED);
+  EXPECT_EQ(AckFor("b")->outcome(), cdnwarm::v1::ACK_OUTCOME_WARMED);
+  EXPECT_EQ(stats_.Snapshot().reconnects(), 0u);
+  absl::MutexLock lock(&bridge_.mu_);
+  EXPECT_THAT(bridge_.calls_, ::testing::ElementsAre("SubscribeBatched", "Subscribe"));
 }
 
 TEST_F(SubscriberTest, ReconnectsWhenTheStreamEnds) {
