@@ -154,7 +154,7 @@ grpc::ServerWriteReactor<cdnwarm::v1::DeliveryBatch>* BridgeService::SubscribeBa
 
 std::string BridgeService::RegionOfAckId(const std::string& ack_id) const {
   AckIdParts parts;
-  return ParseAckId(ack_id, options_.replica, &parts) ? parts.region : "";
+  return ParseAckId(ack_id, options_.replica, &parts) ? std::string(parts.region) : "";
 }
 
 absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> BridgeService::Route(
@@ -193,6 +193,10 @@ grpc::ServerUnaryReactor* BridgeService::Ack(grpc::CallbackServerContext* ctx,
   for (const auto& e : request->entries()) ids.push_back(e.ack_id());
   absl::StatusOr<std::vector<cdnwarm::v1::AckStatus>> statuses =
       Route(*ctx, ids, "entries", [request](Region& region, const std::vector<int>& indices) {
+        // A subscriber's acks are for its one region: the request as it came, uncopied.
+        if (indices.size() == static_cast<size_t>(request->entries_size())) {
+          return region.Ack(*request);
+        }
         cdnwarm::v1::AckRequest part;
         part.set_subscriber_id(request->subscriber_id());
         for (int i : indices) *part.add_entries() = request->entries(i);

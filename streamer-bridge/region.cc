@@ -1,13 +1,14 @@
 #include "streamer-bridge/region.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/core/contract.h"
 #include "common/core/proto_time.h"
@@ -70,7 +71,10 @@ std::string NewIncarnation() {
 }  // namespace
 
 Region::Region(RegionOptions options, ResultSink& results)
-    : options_(std::move(options)), incarnation_(NewIncarnation()), results_(results) {
+    : options_(std::move(options)),
+      incarnation_(NewIncarnation()),
+      ack_prefix_(absl::StrCat(options_.replica, ".", options_.region, ".", incarnation_, ".")),
+      results_(results) {
   link_->self = this;
 }
 
@@ -105,11 +109,17 @@ void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink,
   if (it == subscribers_.end() || it->second.sink != sink) return;
   subscribers_.erase(it);
   // Its deliveries go to the others at once, ahead of newer work.
+  std::set<uint64_t> unsent;
+  for (const std::string& ack_id : never_sent) {
+    AckIdParts parts;
+    if (ParseAckId(ack_id, options_.replica, &parts) && parts.incarnation == incarnation_) {
+      unsent.insert(parts.seq);
+    }
+  }
   std::vector<Task> back;
   for (auto o = outstanding_.begin(); o != outstanding_.end();) {
     if (o->second.subscriber == id) {
-      if (std::find(never_sent.begin(), never_sent.end(), o->first) != never_sent.end() &&
-          o->second.task.attempts > 0) {
+      if (unsent.count(o->first) > 0 && o->second.task.attempts > 0) {
         --o->second.task.attempts;  // queued on the stream, never written: no attempt
       }
       back.push_back(std::move(o->second.task));
@@ -269,30 +279,42 @@ bool Region::WaitForRoom(absl::Duration timeout) {
   return ready_.size() + delayed_.size() < options_.buffer_limit;
 }
 
-std::string Region::NewAckId() {
-  return absl::StrCat(options_.replica, ".", options_.region, ".", incarnation_, ".", next_ack_++);
+std::string Region::NewAckId(uint64_t* seq) {
+  *seq = next_ack_++;
+  std::string id = ack_prefix_;
+  absl::StrAppend(&id, *seq);
+  return id;
 }
 
 bool ParseAckId(absl::string_view ack_id, absl::string_view replica, AckIdParts* parts) {
-  // From the right: a replica id (a host name) may hold dots; region, incarnation and
-  // sequence never do.
-  const std::vector<absl::string_view> p = absl::StrSplit(ack_id, '.');
-  if (p.size() < 4) return false;
-  const size_t n = p.size();
-  const size_t replica_bytes =
-      ack_id.size() - p[n - 3].size() - p[n - 2].size() - p[n - 1].size() - 3;
-  if (ack_id.substr(0, replica_bytes) != replica || p[n - 3].empty()) return false;
-  if (p[n - 2].size() != 16 || !std::all_of(p[n - 2].begin(), p[n - 2].end(),
-                                            [](char c) { return absl::ascii_isxdigit(c); })) {
+  // "<replica>.<region>.<incarnation>.<seq>", read from the right: a replica id (a host
+  // name) may hold dots; region, incarnation and sequence never do. No copies: the parts
+  // view the id (every ack entry is parsed, on the bridge's hottest path).
+  if (ack_id.size() < replica.size() + 1 || !absl::StartsWith(ack_id, replica) ||
+      ack_id[replica.size()] != '.') {
     return false;
   }
-  if (p[n - 1].empty() || !std::all_of(p[n - 1].begin(), p[n - 1].end(),
-                                       [](char c) { return absl::ascii_isdigit(c); })) {
+  absl::string_view rest = ack_id.substr(replica.size() + 1);
+  const size_t seq_dot = rest.rfind('.');
+  if (seq_dot == absl::string_view::npos) return false;
+  const absl::string_view seq = rest.substr(seq_dot + 1);
+  rest = rest.substr(0, seq_dot);
+  const size_t incarnation_dot = rest.rfind('.');
+  if (incarnation_dot == absl::string_view::npos) return false;
+  const absl::string_view incarnation = rest.substr(incarnation_dot + 1);
+  const absl::string_view region = rest.substr(0, incarnation_dot);
+  if (region.empty() || region.find('.') != absl::string_view::npos) return false;
+  if (incarnation.size() != 16 || !std::all_of(incarnation.begin(), incarnation.end(),
+                                               [](char c) { return absl::ascii_isxdigit(c); })) {
     return false;
   }
-  if (!absl::SimpleAtoi(p[n - 1], &parts->seq)) return false;
-  parts->region = std::string(p[n - 3]);
-  parts->incarnation = std::string(p[n - 2]);
+  if (seq.empty() ||
+      !std::all_of(seq.begin(), seq.end(), [](char c) { return absl::ascii_isdigit(c); })) {
+    return false;
+  }
+  if (!absl::SimpleAtoi(seq, &parts->seq)) return false;
+  parts->region = region;
+  parts->incarnation = incarnation;
   return true;
 }
 
@@ -349,9 +371,9 @@ void Region::DispatchLocked() {
       continue;
     }
     ++t.attempts;
-    const std::string ack_id = NewAckId();
+    uint64_t seq = 0;
     cdnwarm::v1::Delivery d;
-    d.set_ack_id(ack_id);
+    d.set_ack_id(NewAckId(&seq));
     *d.mutable_task() = t.task;
     d.set_delivery_attempt(t.attempts);
     const absl::Time deadline = now + best->ack_deadline;
@@ -363,7 +385,8 @@ void Region::DispatchLocked() {
       ready_.push_front(std::move(t));
       continue;
     }
-    outstanding_[ack_id] = Outstanding{std::move(t), *best_id, deadline, now};
+    outstanding_.emplace_hint(outstanding_.end(), seq,
+                              Outstanding{std::move(t), *best_id, deadline, now});
     earliest_deadline_ = std::min(earliest_deadline_, deadline);
     ++best->outstanding;
     ++best->delivered;
@@ -455,18 +478,20 @@ void Region::RetryLocked(Task task, absl::Duration delay, bool count_redelivery)
 
 cdnwarm::v1::AckStatus Region::FindOwnedLocked(const std::string& ack_id,
                                                const std::string& subscriber,
-                                               std::map<std::string, Outstanding>::iterator* it) {
+                                               std::map<uint64_t, Outstanding>::iterator* it) {
   AckIdParts parts;
   if (!ParseAckId(ack_id, options_.replica, &parts) || parts.region != options_.region) {
     return cdnwarm::v1::ACK_STATUS_INVALID;
   }
-  *it = outstanding_.find(ack_id);
+  // An id of an earlier incarnation names no delivery of this one.
+  if (parts.incarnation != incarnation_) return cdnwarm::v1::ACK_STATUS_STALE;
+  *it = outstanding_.find(parts.seq);
   if (*it == outstanding_.end()) return cdnwarm::v1::ACK_STATUS_STALE;
   if ((*it)->second.subscriber != subscriber) return cdnwarm::v1::ACK_STATUS_WRONG_SUBSCRIBER;
   return cdnwarm::v1::ACK_STATUS_OK;
 }
 
-Region::Task Region::TakeOutstandingLocked(std::map<std::string, Outstanding>::iterator it) {
+Region::Task Region::TakeOutstandingLocked(std::map<uint64_t, Outstanding>::iterator it) {
   Task task = std::move(it->second.task);
   auto s = subscribers_.find(it->second.subscriber);
   if (s != subscribers_.end()) {

@@ -77,8 +77,8 @@ struct RegionOptions {
 // the same replica id, or a region dropped and made again: an ack of an earlier
 // incarnation's delivery is STALE, never taken for a delivery of this one.
 struct AckIdParts {
-  std::string region;
-  std::string incarnation;  // 16 hex digits
+  absl::string_view region;       // views into the parsed id
+  absl::string_view incarnation;  // 16 hex digits
   uint64_t seq = 0;
 };
 // False unless `ack_id` has the shape and `replica` prefix of this bridge's ids.
@@ -186,10 +186,10 @@ class Region {
   // OK with `*it` set when `ack_id` is an outstanding delivery of `subscriber`; otherwise
   // INVALID, STALE (an id of an earlier incarnation too) or WRONG_SUBSCRIBER.
   cdnwarm::v1::AckStatus FindOwnedLocked(const std::string& ack_id, const std::string& subscriber,
-                                         std::map<std::string, Outstanding>::iterator* it)
+                                         std::map<uint64_t, Outstanding>::iterator* it)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes a delivery from its subscriber's credit and from the outstanding set.
-  Task TakeOutstandingLocked(std::map<std::string, Outstanding>::iterator it)
+  Task TakeOutstandingLocked(std::map<uint64_t, Outstanding>::iterator it)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // From the Kafka producer's thread: only queues, so it never waits for the region's lock
   // (which may be held by a produce call waiting for queue room).
@@ -198,10 +198,12 @@ class Region {
   // Forgets warms older than the coalescing window.
   void PruneCoalescingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration Backoff(uint32_t attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string NewAckId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The next delivery's sequence number and ack id.
+  std::string NewAckId(uint64_t* seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RegionOptions options_;
   const std::string incarnation_;  // random per Region object: see AckIdParts
+  const std::string ack_prefix_;   // "<replica>.<region>.<incarnation>."
   ResultSink& results_;
 
   mutable common::Mutex mu_;
@@ -209,7 +211,8 @@ class Region {
   std::deque<Task> ready_ ABSL_GUARDED_BY(mu_);
   common::CondVar room_;  // signalled when ready_ shrinks (WaitForRoom)
   std::multimap<absl::Time, Task> delayed_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, Outstanding> outstanding_ ABSL_GUARDED_BY(mu_);
+  // By the sequence number of their ack ids (which carry this incarnation).
+  std::map<uint64_t, Outstanding> outstanding_ ABSL_GUARDED_BY(mu_);
   // No outstanding deadline is earlier than this (lowered wherever a deadline is set), so
   // Tick, which runs after every consumed record, scans outstanding_ only when one may
   // have expired. Was a full scan per record: 12% of the bridge's CPU in the fan-out bench.

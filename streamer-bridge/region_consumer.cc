@@ -20,6 +20,7 @@ constexpr int kSeekStepTimeoutMs = 20000;
 // commits and seeks come at least this often.
 constexpr absl::Duration kPollWait = absl::Milliseconds(50);
 constexpr absl::Duration kFullWait = absl::Milliseconds(50);
+constexpr int kPrefetchKiB = 16 * 1024;
 
 }  // namespace
 
@@ -65,6 +66,12 @@ common::KafkaProperties ConsumerProperties(const ConsumerOptions& options) {
   // end (which would skip the retained backlog).
   props.Set("auto.offset.reset", "earliest");
   props.Set("partition.assignment.strategy", "cooperative-sticky");
+  // librdkafka's prefetch, besides the region's buffer: while the buffer is full the
+  // consumer stops polling (RegionConsumer::Run) and the prefetch waits, up to this much
+  // per region (librdkafka's default is 64 MiB).
+  if (props.Find("queued.max.messages.kbytes") == nullptr) {
+    props.Set("queued.max.messages.kbytes", std::to_string(kPrefetchKiB));
+  }
   return props;
 }
 

@@ -107,31 +107,37 @@ void ResultPublisher::Lost(const std::string& reason) {
   if (on_lost_) on_lost_(reason);
 }
 
-void ResultPublisher::Produce(const std::string& topic, const std::string& key,
-                              const std::string& value,
-                              const std::vector<std::pair<std::string, std::string>>& headers,
+void ResultPublisher::Produce(const std::string& topic, std::string_view key, std::string value,
+                              std::vector<std::pair<std::string, std::string>> headers,
                               std::function<void()> stored) {
-  Pending p{topic, key, value, headers, new std::function<void()>(std::move(stored))};
+  auto* done = new std::function<void()>(std::move(stored));
   common::MutexLock lock(&backlog_mu_);
   // Behind what already waits, so records go out in the order they came.
-  if (backlog_.empty() && TryProduce(*kafka_, p)) return;
-  backlog_.push_back(std::move(p));
+  if (backlog_.empty() && TryProduce(*kafka_, topic, key, value, headers, done)) return;
+  backlog_.push_back(Pending{topic, std::string(key), std::move(value), std::move(headers), done});
 }
 
-bool ResultPublisher::TryProduce(common::KafkaProducer& kafka, Pending& p) {
-  common::KafkaErrorPtr error = kafka.Produce(p.topic, p.key, p.value, p.stored, p.headers);
+bool ResultPublisher::TryProduce(common::KafkaProducer& kafka, const std::string& topic,
+                                 std::string_view key, std::string_view value,
+                                 const std::vector<std::pair<std::string, std::string>>& headers,
+                                 std::function<void()>* stored) {
+  common::KafkaErrorPtr error = kafka.Produce(topic, key, value, stored, headers);
   if (!error) return true;
   if (rd_kafka_error_code(error.get()) == RD_KAFKA_RESP_ERR__QUEUE_FULL) return false;
-  records_.Labels({p.topic == results_topic_ ? "result" : "dead_letter", "refused"}).Increment();
-  Lost(absl::StrCat("the Kafka client refused a record to ", p.topic, ": ",
+  records_.Labels({topic == results_topic_ ? "result" : "dead_letter", "refused"}).Increment();
+  Lost(absl::StrCat("the Kafka client refused a record to ", topic, ": ",
                     rd_kafka_error_string(error.get())));
-  delete p.stored;
+  delete stored;
   return true;
 }
 
 void ResultPublisher::DrainBacklog(common::KafkaProducer& kafka) {
   common::MutexLock lock(&backlog_mu_);
-  while (!backlog_.empty() && TryProduce(kafka, backlog_.front())) backlog_.pop_front();
+  while (!backlog_.empty()) {
+    Pending& p = backlog_.front();
+    if (!TryProduce(kafka, p.topic, p.key, p.value, p.headers, p.stored)) return;
+    backlog_.pop_front();
+  }
 }
 
 void ResultPublisher::Result(const cdnwarm::v1::WarmResult& result, std::function<void()> stored) {
@@ -150,10 +156,11 @@ void ResultPublisher::DeadLetter(const cdnwarm::v1::WarmTask& task,
       {"cdnwarm-source-offset", absl::StrCat(source.offset)}};
   if (source.raw_value != nullptr) {
     Produce(dead_letter_topic_, source.raw_key != nullptr ? *source.raw_key : "", *source.raw_value,
-            headers, std::move(stored));
+            std::move(headers), std::move(stored));
     return;
   }
-  Produce(dead_letter_topic_, task.url(), task.SerializeAsString(), headers, std::move(stored));
+  Produce(dead_letter_topic_, task.url(), task.SerializeAsString(), std::move(headers),
+          std::move(stored));
 }
 
 }  // namespace cdnwarm::bridge

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "common/core/metrics.h"
@@ -60,12 +61,16 @@ class ResultPublisher final : public ResultSink {
   // Never waits: a record the client's queue has no room for waits in `backlog_` for the
   // poller, so no caller (they hold the region's and the service's locks) ever blocks on
   // Kafka. Results are bounded by the deliveries outstanding, so the backlog is too.
-  void Produce(const std::string& topic, const std::string& key, const std::string& value,
-               const std::vector<std::pair<std::string, std::string>>& headers,
+  // Copies nothing while the client takes records at once; only what waits in the backlog
+  // keeps its own copy.
+  void Produce(const std::string& topic, std::string_view key, std::string value,
+               std::vector<std::pair<std::string, std::string>> headers,
                std::function<void()> stored);
   // Hands one record to the client: true when taken (or lost for good), false on QUEUE_FULL.
-  bool TryProduce(common::KafkaProducer& kafka, Pending& p)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(backlog_mu_);
+  bool TryProduce(common::KafkaProducer& kafka, const std::string& topic, std::string_view key,
+                  std::string_view value,
+                  const std::vector<std::pair<std::string, std::string>>& headers,
+                  std::function<void()>* stored) ABSL_EXCLUSIVE_LOCKS_REQUIRED(backlog_mu_);
   // The poller's: what waits in the backlog, in order, while the client takes it.
   void DrainBacklog(common::KafkaProducer& kafka);
   void Delivered(const rd_kafka_message_t& m);

@@ -233,8 +233,11 @@ TEST_F(BridgeProcessTest, BacklogOf200000WithASlowSubscriberStaysUnderTheMemoryB
   RecordProperty("max_rss_kib", static_cast<int>(max_rss));
   std::cout << "bridge max RSS " << max_rss / 1024 << " MiB, max buffered " << max_buffered
             << " tasks, backlog " << kBacklog << "\n";
-  EXPECT_TRUE(paused) << "flow control paused the region's partitions";
-  EXPECT_LE(max_buffered, 5000u + 1000u) << "buffer bounded (limit plus one fetch batch)";
+  // A subscriber that acks now and then keeps making room: the consumer stops polling at the
+  // limit instead of pausing (a pause needs a second full without room), and librdkafka's
+  // prefetch is bounded by queued.max.messages.kbytes (ConsumerProperties).
+  std::cout << "partitions paused: " << (paused ? "yes" : "no") << "\n";
+  EXPECT_EQ(max_buffered, 5000u) << "filled to the limit, never past it";
   EXPECT_GT(max_rss, 0);
   EXPECT_LT(max_rss, kBoundKiB);
 }

@@ -267,7 +267,11 @@ TEST(ConsumerPropertiesTest, TheGroupCommitsByHandAndAssignsCooperatively) {
   // offset retention deleted, and resumes at the oldest retained task then.
   EXPECT_EQ(value("auto.offset.reset"), "earliest");
   EXPECT_EQ(value("partition.assignment.strategy"), "cooperative-sticky");
+  // The prefetch that waits while the region's buffer is full is bounded, unless set.
+  EXPECT_EQ(value("queued.max.messages.kbytes"), "16384");
   EXPECT_TRUE(p.ToConf().ok());
+  o.kafka.Set("queued.max.messages.kbytes", "4096");
+  EXPECT_EQ(*ConsumerProperties(o).Find("queued.max.messages.kbytes"), "4096");
 }
 
 TEST(RegionConsumerStartTest, SettingsKafkaRefusesAreAnErrorNamingTheProperty) {
