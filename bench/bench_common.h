@@ -46,6 +46,7 @@ struct Params {
   absl::Duration timeout = absl::Minutes(3);  // for anything that waits for a count
   double rate = 0;                            // per second, paced scenarios
   int pid = 0;                                // the process whose memory a scenario reports
+  bool unary = false;  // e2e: URLs go in by unary Warm calls, not one WarmBatch stream
 
   // bootstrap.servers set, nothing else.
   common::KafkaProperties Kafka() const;

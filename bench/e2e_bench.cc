@@ -105,6 +105,76 @@ class ResultsWatcher {
 
 double Millis(Clock::duration d) { return absl::ToDoubleMilliseconds(absl::FromChrono(d)); }
 
+// Saturation's URLs on one WarmBatch stream, one per message, as fast as it takes them.
+absl::Status SendBatch(const Params& p, v1::Producer::Stub& stub) {
+  grpc::ClientContext ctx;
+  v1::WarmBatchReply reply;
+  std::unique_ptr<grpc::ClientWriter<v1::WarmRequest>> writer = stub.WarmBatch(&ctx, &reply);
+  v1::WarmRequest req;
+  for (uint64_t i = 0; i < p.count; ++i) {
+    req.set_url(BenchUrl(p, "sat", i));
+    if (!writer->Write(req)) break;
+  }
+  writer->WritesDone();
+  if (absl::Status s = FromGrpc(writer->Finish(), "WarmBatch"); !s.ok()) return s;
+  if (reply.accepted() != p.count) {
+    return absl::InternalError(
+        absl::StrCat("WarmBatch accepted ", reply.accepted(), " of ", p.count));
+  }
+  return absl::OkStatus();
+}
+
+// Saturation's URLs by unary Warm calls, a closed loop of p.concurrency in flight: each
+// reply sends the next call (outside the lock: a callback may run inline). The state is
+// shared with the callbacks, which may outlive the wait by their last few instructions.
+struct UnaryLoop {
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t next = 0, issued = 0, answered = 0;
+  bool failed = false;
+  absl::Status first_error;
+};
+
+void SendNext(const std::shared_ptr<UnaryLoop>& loop, const Params& p, v1::Producer::Stub& stub) {
+  uint64_t i = 0;
+  {
+    std::lock_guard<std::mutex> lock(loop->mu);
+    if (loop->next >= p.count || loop->failed) return;
+    i = loop->next++;
+    ++loop->issued;
+  }
+  AsyncWarm(stub, BenchUrl(p, "sat", i),
+            [loop, &p, &stub](const grpc::Status& s, const v1::WarmReply&, Clock::time_point,
+                              absl::Duration) {
+              {
+                std::lock_guard<std::mutex> lock(loop->mu);
+                ++loop->answered;
+                if (!s.ok() && loop->first_error.ok()) {
+                  loop->first_error = FromGrpc(s, "Warm");
+                  loop->failed = true;
+                }
+                loop->cv.notify_all();
+              }
+              SendNext(loop, p, stub);
+            });
+}
+
+absl::Status SendUnary(const Params& p, v1::Producer::Stub& stub) {
+  auto loop = std::make_shared<UnaryLoop>();
+  for (int k = 0; k < p.concurrency; ++k) SendNext(loop, p, stub);
+  std::unique_lock<std::mutex> lock(loop->mu);
+  const bool done = loop->cv.wait_for(lock, absl::ToChronoNanoseconds(p.timeout), [&] {
+    return loop->answered == loop->issued && (loop->answered == p.count || loop->failed);
+  });
+  if (!loop->first_error.ok()) return loop->first_error;
+  if (!done) {
+    loop->failed = true;  // no call after this one
+    return absl::DeadlineExceededError(absl::StrCat("saturation: ", loop->answered, " of ", p.count,
+                                                    " Warm calls answered in time"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status E2eSaturate(const Params& p) {
@@ -130,21 +200,8 @@ absl::Status E2eSaturate(const Params& p) {
   if (!watcher.ok()) return watcher.status();
 
   std::unique_ptr<v1::Producer::Stub> stub = ProducerStub(p);
-  grpc::ClientContext ctx;
-  v1::WarmBatchReply reply;
   progress.Begin();
-  std::unique_ptr<grpc::ClientWriter<v1::WarmRequest>> writer = stub->WarmBatch(&ctx, &reply);
-  v1::WarmRequest req;
-  for (uint64_t i = 0; i < p.count; ++i) {
-    req.set_url(BenchUrl(p, "sat", i));
-    if (!writer->Write(req)) break;
-  }
-  writer->WritesDone();
-  if (absl::Status s = FromGrpc(writer->Finish(), "WarmBatch"); !s.ok()) return s;
-  if (reply.accepted() != p.count) {
-    return absl::InternalError(
-        absl::StrCat("WarmBatch accepted ", reply.accepted(), " of ", p.count));
-  }
+  if (absl::Status s = p.unary ? SendUnary(p, *stub) : SendBatch(p, *stub); !s.ok()) return s;
   if (!progress.WaitFor(target, p.timeout)) {
     return absl::DeadlineExceededError(
         absl::StrCat("saturation: ", progress.count(), " of ", target, " region results in time"));
@@ -153,6 +210,8 @@ absl::Status E2eSaturate(const Params& p) {
   Report("e2e-saturate")
       .Throughput(progress.count() - not_warmed, progress.window(), progress.window_cpu(),
                   "region-warms/s")
+      .Add("intake", p.unary ? "unary" : "batch")
+      .Add("concurrency", p.unary ? p.concurrency : 0)
       .Add("urls", static_cast<double>(p.count))
       .Add("regions", static_cast<double>(p.regions.size()))
       .Add("not_warmed", static_cast<double>(not_warmed))
@@ -192,7 +251,8 @@ absl::Status E2eLatency(const Params& p) {
       ResultsWatcher::Start(p, [&](const v1::WarmResult& r, Clock::time_point at) {
         if (!absl::StrContains(r.url(), marker)) return;
         std::lock_guard<std::mutex> lock(mu);
-        Job& job = jobs[r.job_id()];
+        // A unary call's URL is its own job; a batch stream's URLs share one.
+        Job& job = jobs[p.unary ? r.job_id() : r.url()];
         if (!job.regions.insert(r.region()).second) return;
         if (r.outcome() != v1::OUTCOME_WARMED) ++not_warmed;
         job.warmed_everywhere =
@@ -203,6 +263,11 @@ absl::Status E2eLatency(const Params& p) {
   if (!watcher.ok()) return watcher.status();
 
   std::unique_ptr<v1::Producer::Stub> stub = ProducerStub(p);
+  // Batch intake: one WarmBatch stream, one URL per message, each timed from its write.
+  grpc::ClientContext batch_ctx;
+  v1::WarmBatchReply batch_reply;
+  std::unique_ptr<grpc::ClientWriter<v1::WarmRequest>> batch;
+  if (!p.unary) batch = stub->WarmBatch(&batch_ctx, &batch_reply);
   Stopwatch sw;
   const Clock::time_point start = Clock::now();
   for (uint64_t i = 0; i < total; ++i) {
@@ -210,6 +275,21 @@ absl::Status E2eLatency(const Params& p) {
         start +
         std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(i) * 1e9 / p.rate));
     std::this_thread::sleep_until(due);  // pacing the open-loop sender
+    if (batch) {
+      v1::WarmRequest req;
+      req.set_url(BenchUrl(p, "lat", i));
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        Job& job = jobs[req.url()];
+        job.replied = Clock::now();
+        job.replied_wall = absl::Now();
+        ++replies;
+      }
+      if (!batch->Write(req)) break;
+      std::lock_guard<std::mutex> lock(mu);
+      settle(jobs[req.url()]);
+      continue;
+    }
     AsyncWarm(*stub, BenchUrl(p, "lat", i),
               [&](const grpc::Status& s, const v1::WarmReply& reply, Clock::time_point replied,
                   absl::Duration took) {
@@ -229,6 +309,14 @@ absl::Status E2eLatency(const Params& p) {
   }
   const absl::Duration send_wall = sw.wall();
   const absl::Duration send_cpu = sw.cpu();
+  if (batch) {
+    batch->WritesDone();
+    if (absl::Status s = FromGrpc(batch->Finish(), "WarmBatch"); !s.ok()) return s;
+    if (batch_reply.accepted() != total) {
+      return absl::InternalError(
+          absl::StrCat("WarmBatch accepted ", batch_reply.accepted(), " of ", total));
+    }
+  }
   std::unique_lock<std::mutex> lock(mu);
   const bool done = cv.wait_for(lock, absl::ToChronoNanoseconds(p.timeout), [&] {
     return replies == total && (complete == total || !first_error.ok());
@@ -240,6 +328,7 @@ absl::Status E2eLatency(const Params& p) {
   }
   Report report("e2e-latency");
   report.Throughput(total, send_wall, send_cpu, "urls/s")
+      .Add("intake", p.unary ? "unary" : "batch")
       .Add("target_rate", p.rate)
       .Add("regions", static_cast<double>(p.regions.size()))
       .Add("not_warmed", static_cast<double>(not_warmed))

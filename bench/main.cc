@@ -35,6 +35,9 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "Length of timed scenario
 ABSL_FLAG(absl::Duration, timeout, absl::Minutes(3), "Longest wait for a count");
 ABSL_FLAG(double, rate, 0, "URLs per second of paced scenarios");
 ABSL_FLAG(int, pid, 0, "Process whose memory bridge-backlog reports");
+ABSL_FLAG(std::string, intake, "batch",
+          "e2e-saturate and e2e-latency: the producer call URLs go in by, batch (one WarmBatch "
+          "stream) or unary (Warm calls, --concurrency in flight when saturating)");
 
 int main(int argc, char** argv) {
   using Scenario = std::function<absl::Status(const cdnwarm::bench::Params&)>;
@@ -81,6 +84,12 @@ int main(int argc, char** argv) {
   p.timeout = absl::GetFlag(FLAGS_timeout);
   p.rate = absl::GetFlag(FLAGS_rate);
   p.pid = absl::GetFlag(FLAGS_pid);
+  p.unary = absl::GetFlag(FLAGS_intake) == "unary";
+  if (absl::GetFlag(FLAGS_intake) != "unary" && absl::GetFlag(FLAGS_intake) != "batch") {
+    std::cerr << "cdnwarm-bench: --intake is batch or unary, not \"" << absl::GetFlag(FLAGS_intake)
+              << "\"\n";
+    return 2;
+  }
   if (p.concurrency < 1 || p.streams < 1 || p.subscribers < 1 || p.per_message < 1 ||
       p.per_message > 1000) {
     std::cerr << "cdnwarm-bench: --concurrency, --streams and --subscribers must be at least 1, "

@@ -112,7 +112,7 @@ if want producer; then
   run_bench produce-bare --topic="warm.requests-$instance" --count="$produce"
   run_bench warm-batch --producer="$producer_addr" --count="$produce" --per_message=1
   run_bench warm-batch --producer="$producer_addr" --count="$produce"
-  run_bench warm-unary --producer="$producer_addr" --concurrency="$connections" --duration="$timed"
+  run_bench warm-unary --producer="$producer_addr" --concurrency=64 --duration="$timed"
   memory producer "${named_pid[producer]}"
   stop_helper "${named_pid[producer]}"
 fi
@@ -174,15 +174,27 @@ if want e2e; then
   start_mesh "$build/producer/producer" "$build/streamer-bridge/streamer-bridge" \
     "$build/warmer/warmer" "" "$python" "" "$kafka" "$instance"
   topics=(--topic="warm.requests-$instance" --results_topic="warm.results-$instance")
-  run_bench e2e-saturate --producer="$producer_addr" "${topics[@]}" --count="$saturate"
-  # Latency at a tenth, a quarter and half of the measured saturation (URLs/s).
-  for fraction in 0.1 0.25 0.5; do
-    rate=$(python3 -c 'import json, sys
+  # Each intake path's saturation, and its latency at fractions of that saturation: unary
+  # Warm for unary, a WarmBatch stream for batch (until 2026-12-06 the unary latency runs
+  # were paced at fractions of the batch saturation, a load the unary path cannot carry).
+  run_bench e2e-saturate --intake=batch --producer="$producer_addr" "${topics[@]}" \
+    --count="$saturate"
+  run_bench e2e-saturate --intake=unary --concurrency=64 --producer="$producer_addr" \
+    "${topics[@]}" --count="$saturate"
+  # rate INTAKE FRACTION: that fraction of the intake's measured saturation, in URLs/s.
+  rate() {
+    python3 -c 'import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-r = [r for r in rows if r["scenario"] == "e2e-saturate"][-1]
-print(max(1.0, r["rate"] / r["regions"] * float(sys.argv[2])))' "$results" "$fraction")
-    run_bench e2e-latency --producer="$producer_addr" "${topics[@]}" --rate="$rate" \
-      --duration="$latency_for"
+r = [r for r in rows if r["scenario"] == "e2e-saturate" and r["intake"] == sys.argv[2]][-1]
+print(max(1.0, r["rate"] / r["regions"] * float(sys.argv[3])))' "$results" "$1" "$2"
+  }
+  for fraction in 0.1 0.25 0.5; do
+    run_bench e2e-latency --intake=unary --producer="$producer_addr" "${topics[@]}" \
+      --rate="$(rate unary "$fraction")" --duration="$latency_for"
+  done
+  for fraction in 0.25 0.5; do
+    run_bench e2e-latency --intake=batch --producer="$producer_addr" "${topics[@]}" \
+      --rate="$(rate batch "$fraction")" --duration="$latency_for"
   done
   for name in producer streamer-bridge warmer-us-east-1 warmer-eu-west-1 warmer-ap-south-1; do
     memory "e2e $name" "${named_pid[$name]}"

@@ -45,6 +45,11 @@ class JobFeed {
   const JobFeedOptions options_;
   JobTracker& tracker_;
   metrics::Family<metrics::Counter>& records_;
+  // records_'s children, looked up once: every record counts in one.
+  metrics::Counter& requests_ok_;
+  metrics::Counter& requests_unparsable_;
+  metrics::Counter& results_ok_;
+  metrics::Counter& results_unparsable_;
   common::KafkaPtr rk_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
