@@ -65,6 +65,8 @@ def build(rows, by):
         for r in by.get("e2e-latency", []):
             intake = r.get("intake", "unary")
             sat = sats.get(intake, sats.get("batch"))
+            if sat is None:
+                continue
             report["latency_sweep"].append(
                 dict({k: v for k, v in r.items() if k != "scenario"}, intake=intake,
                      load=round(r["target_rate"] / (sat["rate"] / sat["regions"]), 2)))

@@ -127,7 +127,7 @@ class Region {
   size_t buffered() const;
   bool BufferFull() const;
   // Waits up to `timeout` (real time) for the buffer to have room; true when it has.
-  bool WaitForRoom(absl::Duration timeout);
+  bool WaitForRoom(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   std::vector<cdnwarm::v1::AckStatus> Ack(const cdnwarm::v1::AckRequest& request);
   std::vector<cdnwarm::v1::AckStatus> Extend(const cdnwarm::v1::ModifyAckDeadlineRequest& request);

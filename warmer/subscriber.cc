@@ -102,6 +102,9 @@ void Subscriber::StreamLoop() {
         batched_ = false;
         continue;
       }
+      // After a Subscribe stream, SubscribeBatched again: the bridge behind the address may
+      // have been upgraded (a rolling update), and an old one costs one UNIMPLEMENTED.
+      batched_ = true;
       // A stream that worked for a while starts the backoff over.
       if (got_any || options_.clock->Now() - opened > absl::Seconds(10))
         backoff = options_.min_backoff;

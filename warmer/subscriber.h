@@ -103,7 +103,8 @@ class Subscriber {
   std::map<std::string, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
   std::vector<cdnwarm::v1::AckEntry> acks_ ABSL_GUARDED_BY(mu_);
   absl::Time first_ack_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  // SubscribeBatched until a bridge answers UNIMPLEMENTED, then Subscribe (stream thread).
+  // SubscribeBatched, or Subscribe for one stream after a bridge answered UNIMPLEMENTED
+  // (stream thread).
   bool batched_ = true;
   std::thread stream_thread_;
   std::thread ack_thread_;

@@ -237,7 +237,9 @@ TEST_F(BridgeProcessTest, BacklogOf200000WithASlowSubscriberStaysUnderTheMemoryB
   // limit instead of pausing (a pause needs a second full without room), and librdkafka's
   // prefetch is bounded by queued.max.messages.kbytes (ConsumerProperties).
   std::cout << "partitions paused: " << (paused ? "yes" : "no") << "\n";
-  EXPECT_EQ(max_buffered, 5000u) << "filled to the limit, never past it";
+  // Sampled just after an ack that freed 10: the refill may not be in yet.
+  EXPECT_LE(max_buffered, 5000u) << "never past the limit";
+  EXPECT_GE(max_buffered, 5000u - 10) << "filled to the limit";
   EXPECT_GT(max_rss, 0);
   EXPECT_LT(max_rss, kBoundKiB);
 }

@@ -268,7 +268,7 @@ TEST(ConsumerPropertiesTest, TheGroupCommitsByHandAndAssignsCooperatively) {
   EXPECT_EQ(value("auto.offset.reset"), "earliest");
   EXPECT_EQ(value("partition.assignment.strategy"), "cooperative-sticky");
   // The prefetch that waits while the region's buffer is full is bounded, unless set.
-  EXPECT_EQ(value("queued.max.messages.kbytes"), "16384");
+  EXPECT_EQ(value("queued.max.messages.kbytes"), "8192");
   EXPECT_TRUE(p.ToConf().ok());
   o.kafka.Set("queued.max.messages.kbytes", "4096");
   EXPECT_EQ(*ConsumerProperties(o).Find("queued.max.messages.kbytes"), "4096");

@@ -196,7 +196,8 @@ TEST(SubscribeBatchedTest, WritesWhatWasQueuedInOneMessageWithinTheByteBound) {
     grpc::ClientContext ctx;
     cdnwarm::v1::SubscribeRequest req;
     req.set_subscriber_id("w1");
-    auto reader = StubFor(port)->SubscribeBatched(&ctx, req);
+    auto stub = StubFor(port);  // the reader uses its channel to the end
+    auto reader = stub->SubscribeBatched(&ctx, req);
     cdnwarm::v1::DeliveryBatch batch;
     int read = 0, messages = 0;
     while (read < kDeliveries && reader->Read(&batch)) {
