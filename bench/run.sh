@@ -60,6 +60,8 @@ work_fs=disk
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm work_fs=tmpfs; fi
 # shellcheck source=../scripts/lib.sh
 . scripts/lib.sh
+# Extra flags for the e2e mesh's warmers, for experiments: CDNWARM_BENCH_WARMER_FLAGS.
+read -ra mesh_warmer_flags <<<"${CDNWARM_BENCH_WARMER_FLAGS:-}"
 trap 'exit 130' INT TERM
 
 bench="$build/bench/cdnwarm-bench"
