@@ -1,8 +1,8 @@
 #pragma once
 
-// Who may call the bridge. A region's subscribers (Subscribe, Ack, ModifyAckDeadline, Drain)
-// send that region's bearer token; operators (ListSubscriptions, Seek) send the operator
-// token. With no region tokens configured, every call passes.
+// Who may call the bridge. A region's subscribers (Subscribe, SubscribeBatched, Ack,
+// ModifyAckDeadline, Drain) send that region's bearer token; operators (ListSubscriptions,
+// Seek) send the operator token. With no region tokens configured, every call passes.
 
 #include <map>
 #include <optional>
