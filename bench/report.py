@@ -7,6 +7,7 @@ Every throughput figure is shown as a ratio to its baseline from the same run, w
 target the project aims at and the CPU the load generator used.
 """
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def one(by, scenario):
     return by.get(scenario, [None])[-1]
 
 
-def build(rows, by):
+def build(rows, by, metrics_dir=None):
     report = {"settings": one(by, "settings"), "throughput": [], "latency": None,
               "memory": [], "targets_met": True, "raw": rows}
     for figure, name, base, target in RATIOS:
@@ -70,6 +71,11 @@ def build(rows, by):
             report["latency_sweep"].append(
                 dict({k: v for k, v in r.items() if k != "scenario"}, intake=intake,
                      load=round(r["target_rate"] / (sat["rate"] / sat["regions"]), 2)))
+        # Where each run's time went, from the services' histograms (run.sh's snapshots).
+        stages = stage_quantiles(metrics_dir) if metrics_dir else []
+        if len(stages) == len(report["latency_sweep"]):
+            for lat, st in zip(report["latency_sweep"], stages):
+                lat["stages"] = st
         # The target is judged at the highest load of each intake (half of its saturation).
         report["latency"] = []
         for intake in sorted({r["intake"] for r in report["latency_sweep"]}):
@@ -98,6 +104,63 @@ def build(rows, by):
         report["backlog"] = dict(backlog, target_mib=BACKLOG_TARGET_MIB, met=met)
         report["targets_met"] &= met
     return report
+
+
+# Histograms whose differences between two of run.sh's metrics snapshots show where an
+# e2e latency run's time went, each merged over the services and labels that have it.
+STAGES = [
+    ("producer: Kafka ack", "cdnwarm_producer_delivery_seconds"),
+    ("bridge: record age at read", "cdnwarm_bridge_record_age_seconds"),
+    ("warmer: task age at delivery", "cdnwarm_warmer_task_age_seconds"),
+    ("warmer: wait for a slot", "cdnwarm_warmer_queued_seconds"),
+    ("warmer: HTTP exchange", "cdnwarm_warmer_total_seconds"),
+]
+
+
+def histograms(path):
+    """{name: {upper bound: cumulative count}}, summed over label sets."""
+    out = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r'(\w+)_bucket\{(.*)\} (\S+)$', line)
+        if not m:
+            continue
+        le = re.search(r'le="([^"]*)"', m.group(2)).group(1)
+        bound = float("inf") if le == "+Inf" else float(le)
+        h = out.setdefault(m.group(1), {})
+        h[bound] = h.get(bound, 0) + float(m.group(3))
+    return out
+
+
+def stage_quantiles(metrics_dir):
+    """Per latency run (in run order): [{stage, count, p50, p99, p999}], as bucket bounds."""
+    runs_file = metrics_dir / "runs"
+    if not runs_file.exists():
+        return []
+    runs = runs_file.read_text().split()
+    out = []
+    for before, after in zip(runs, runs[1:]):
+        if not after.startswith("latency-"):
+            continue
+        totals = {}
+        for path in metrics_dir.glob(f"{after}-*.txt"):
+            service = path.name[len(after) + 1:]
+            earlier = metrics_dir / f"{before}-{service}"
+            prev = histograms(earlier) if earlier.exists() else {}
+            for name, h in histograms(path).items():
+                t = totals.setdefault(name, {})
+                for bound, c in h.items():
+                    t[bound] = t.get(bound, 0) + c - prev.get(name, {}).get(bound, 0)
+        stages = []
+        for label, name in STAGES:
+            h = sorted(totals.get(name, {}).items())
+            n = h[-1][1] if h else 0
+            if n <= 0:
+                continue
+            q = {key: next(b for b, c in h if c >= frac * n)
+                 for key, frac in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999))}
+            stages.append(dict(q, stage=label, count=n))
+        out.append(stages)
+    return out
 
 
 def mark(met):
@@ -129,6 +192,15 @@ def table(report):
             f"{lat['warmed_p50_ms']:.1f} ms, p99 {lat['warmed_p99_ms']:.1f} ms, p99.9 "
             f"{lat['warmed_p999_ms']:.1f} ms{target}; seen on the results topic p50 "
             f"{lat['observed_p50_ms']:.1f} ms, p99 {lat['observed_p99_ms']:.1f} ms{call}")
+        if "until_get_p99_ms" in lat:
+            lines.append(
+                f"{'':32}    until the last region's GET started p50 {lat['until_get_p50_ms']:.1f}"
+                f" ms, p99 {lat['until_get_p99_ms']:.1f} ms; a GET p50 {lat['get_p50_ms']:.1f} ms,"
+                f" p99 {lat['get_p99_ms']:.1f} ms")
+        for st in lat.get("stages", []):
+            lines.append(
+                f"{'':32}    {st['stage']:30} p50 <= {st['p50'] * 1e3:g} ms, p99 <= "
+                f"{st['p99'] * 1e3:g} ms, p99.9 <= {st['p999'] * 1e3:g} ms ({st['count']:,.0f})")
     for m in report["memory"]:
         lines.append(f"{'peak memory ' + m['service']:32} {m['peak_rss_mib']:>9.1f} MiB")
     b = report.get("backlog")
@@ -204,8 +276,8 @@ def main():
     missing = sorted({s for p in phases for s in EXPECTED.get(p, []) if s not in by})
     if missing:
         sys.exit(f"report: no result from {', '.join(missing)}")
-    report = build(rows, by)
     out = Path(sys.argv[2])
+    report = build(rows, by, out / "metrics")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(table(report))
     try:

@@ -79,6 +79,20 @@ memory() {
   peak=$(awk '/^VmHWM:/ { print $2 / 1024 }' "/proc/$2/status")
   printf '{"scenario": "memory", "service": "%s", "peak_rss_mib": %s}\n' "$1" "$peak" >>"$results"
 }
+# metrics_after RUN: every service's metrics now, in DIR/metrics/RUN-SERVICE.txt, and RUN
+# in DIR/metrics/runs. The difference between two runs' snapshots shows where a run's
+# latency went (the record and task ages, the warmers' waits for a slot): report.py reads it.
+metrics_after() {
+  local name port
+  for name in producer streamer-bridge warmer-us-east-1 warmer-us-east-2 warmer-eu-west-1 \
+    warmer-ap-south-1; do
+    [ -n "${named_pid[$name]:-}" ] || continue
+    port=$(sed -n 's/.*"msg":"serving".*"admin_port":\([0-9]*\).*/\1/p' "$work/$name.log" | head -1)
+    curl -sf "http://127.0.0.1:$port/metrics" >"$out/metrics/$1-$name.txt" ||
+      say "no metrics from $name"
+  done
+  echo "$1" >>"$out/metrics/runs"
+}
 # stop_helper PID: SIGTERM one started service and wait for it.
 stop_helper() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
 
@@ -176,6 +190,9 @@ if want e2e; then
   start_mesh "$build/producer/producer" "$build/streamer-bridge/streamer-bridge" \
     "$build/warmer/warmer" "" "$python" "" "$kafka" "$instance"
   topics=(--topic="warm.requests-$instance" --results_topic="warm.results-$instance")
+  mkdir -p "$out/metrics"
+  : >"$out/metrics/runs"
+  metrics_after start
   # Each intake path's saturation, and its latency at fractions of that saturation: unary
   # Warm for unary, a WarmBatch stream for batch (until 2026-12-06 the unary latency runs
   # were paced at fractions of the batch saturation, a load the unary path cannot carry).
@@ -190,13 +207,16 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 r = [r for r in rows if r["scenario"] == "e2e-saturate" and r["intake"] == sys.argv[2]][-1]
 print(max(1.0, r["rate"] / r["regions"] * float(sys.argv[3])))' "$results" "$1" "$2"
   }
+  metrics_after saturate
   for fraction in 0.1 0.25 0.5; do
     run_bench e2e-latency --intake=unary --producer="$producer_addr" "${topics[@]}" \
       --rate="$(rate unary "$fraction")" --duration="$latency_for"
+    metrics_after "latency-unary-$fraction"
   done
   for fraction in 0.25 0.5; do
     run_bench e2e-latency --intake=batch --producer="$producer_addr" "${topics[@]}" \
       --rate="$(rate batch "$fraction")" --duration="$latency_for"
+    metrics_after "latency-batch-$fraction"
   done
   for name in producer streamer-bridge warmer-us-east-1 warmer-eu-west-1 warmer-ap-south-1; do
     memory "e2e $name" "${named_pid[$name]}"

@@ -42,6 +42,11 @@ struct RegionConsumer::Metrics {
         rebalances(r.AddCounter("cdnwarm_bridge_rebalances_total",
                                 "Partition assignments and revocations, by region and kind",
                                 {"region", "kind"})),
+        record_age(r.AddHistogram("cdnwarm_bridge_record_age_seconds",
+                                  "Age of a task when its record was read here, since the "
+                                  "producer accepted it (enqueued_at): Kafka and the backlog",
+                                  metrics::LatencyBuckets(), {"region"})
+                       .Labels({region})),
         region_(region) {}
   metrics::Family<metrics::Counter>& records;
   metrics::Family<metrics::Counter>& commits;
@@ -49,6 +54,7 @@ struct RegionConsumer::Metrics {
   metrics::Counter& records_ok;  // every record's: looked up once
   metrics::Counter& pauses;
   metrics::Family<metrics::Counter>& rebalances;
+  metrics::Histogram& record_age;
   std::string region_;
 };
 
@@ -389,6 +395,10 @@ void RegionConsumer::Consume(int timeout_ms) {
     cdnwarm::v1::WarmTask task;
     if (task.ParseFromArray(m->payload, static_cast<int>(m->len)) && !task.url().empty()) {
       metrics_->records_ok.Increment();
+      if (task.has_enqueued_at()) {
+        const absl::Duration age = absl::Now() - common::FromProtoTimestamp(task.enqueued_at());
+        metrics_->record_age.Observe(std::max(0.0, absl::ToDoubleSeconds(age)));
+      }
       region_.Enqueue(m->partition, m->offset, std::move(task));
     } else {
       metrics_->records.Labels({region_.name(), "unparsable"}).Increment();

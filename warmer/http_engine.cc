@@ -111,6 +111,11 @@ struct HttpEngine::Metrics {
         total(r.AddHistogram("cdnwarm_warmer_total_seconds", "Time of whole exchanges",
                              metrics::LatencyBuckets())
                   .Get()),
+        queued(r.AddHistogram("cdnwarm_warmer_queued_seconds",
+                              "Time an exchange waited for a slot (the per-host and total "
+                              "limits, a host's rate) before it started",
+                              metrics::LatencyBuckets())
+                   .Get()),
         bytes(
             r.AddCounter("cdnwarm_warmer_body_bytes_total", "Body bytes read and discarded").Get()),
         in_flight(r.AddGauge("cdnwarm_warmer_http_in_flight", "HTTP exchanges running").Get()),
@@ -124,6 +129,7 @@ struct HttpEngine::Metrics {
   metrics::Histogram& connect;
   metrics::Histogram& first_byte;
   metrics::Histogram& total;
+  metrics::Histogram& queued;
   metrics::Counter& bytes;
   metrics::Gauge& in_flight;
   metrics::Counter& backoffs;
@@ -189,7 +195,7 @@ void HttpEngine::Fetch(HttpRequest request, Callback done) {
       host.tokens = options_.host_burst;
       host.refilled = options_.clock->Now();
     }
-    host.queue.push_back(Pending{std::move(request), std::move(done)});
+    host.queue.push_back(Pending{std::move(request), std::move(done), options_.clock->Now()});
   }
   curl_multi_wakeup(multi_.get());
 }
@@ -249,6 +255,7 @@ absl::Duration HttpEngine::Admit(absl::Time now,
       }
       Pending p = std::move(host.queue.front());
       host.queue.pop_front();
+      metrics_->queued.Observe(std::max(0.0, absl::ToDoubleSeconds(now - p.queued_at)));
       Start(host, std::move(p));
     }
   }

@@ -95,6 +95,7 @@ class HttpEngine {
   struct Pending {
     HttpRequest request;
     Callback done;
+    absl::Time queued_at;  // when Fetch took it: the wait for a slot is measured from here
   };
   struct Transfer;
   struct Host {

@@ -21,10 +21,16 @@ struct Subscriber::Metrics {
                          .Get()),
         extensions(r.AddCounter("cdnwarm_warmer_deadline_extensions_total",
                                 "Ack deadlines extended for long warms")
-                       .Get()) {}
+                       .Get()),
+        task_age(r.AddHistogram("cdnwarm_warmer_task_age_seconds",
+                                "Age of a task at its first delivery here, since the producer "
+                                "accepted it (enqueued_at): Kafka and the bridge, on two clocks",
+                                metrics::LatencyBuckets())
+                     .Get()) {}
   metrics::Family<metrics::Counter>& acks;
   metrics::Counter& ack_failures;
   metrics::Counter& extensions;
+  metrics::Histogram& task_age;
 };
 
 Subscriber::Subscriber(SubscriberOptions options, std::shared_ptr<grpc::Channel> bridge,
@@ -149,6 +155,11 @@ grpc::Status Subscriber::ReadStream(grpc::ClientReader<Message>& reader, grpc::C
 
 void Subscriber::OnDelivery(const cdnwarm::v1::Delivery& d) {
   stats_.Delivery();
+  if (d.delivery_attempt() <= 1 && d.task().has_enqueued_at()) {
+    const absl::Duration age =
+        options_.clock->Now() - common::FromProtoTimestamp(d.task().enqueued_at());
+    metrics_->task_age.Observe(std::max(0.0, absl::ToDoubleSeconds(age)));
+  }
   {
     common::MutexLock lock(&mu_);
     if (draining_) {

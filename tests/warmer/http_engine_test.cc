@@ -455,6 +455,17 @@ TEST_F(HttpEngineTest, TheTokenBucketPacesAHostByTheClock) {
   clock.Advance(absl::Seconds(1));
   ASSERT_TRUE(paced.WaitFor(4, absl::Seconds(30)));
   for (const HttpResponse& r : paced.Get()) EXPECT_EQ(r.status, 200) << r.error;
+  // cdnwarm_warmer_queued_seconds, on the same clock: three exchanges started at once, the
+  // third paced one after 1 s, the fourth after 2 s.
+  EXPECT_TRUE(Rendered("cdnwarm_warmer_queued_seconds_count 5\n")) << registry_.Render();
+  EXPECT_TRUE(Rendered("cdnwarm_warmer_queued_seconds_bucket{le=\"0.0005\"} 3\n"))
+      << registry_.Render();
+  EXPECT_TRUE(Rendered("cdnwarm_warmer_queued_seconds_bucket{le=\"0.512\"} 3\n"))
+      << registry_.Render();
+  EXPECT_TRUE(Rendered("cdnwarm_warmer_queued_seconds_bucket{le=\"1.024\"} 4\n"))
+      << registry_.Render();
+  EXPECT_TRUE(Rendered("cdnwarm_warmer_queued_seconds_bucket{le=\"2.048\"} 5\n"))
+      << registry_.Render();
 }
 
 TEST_F(HttpEngineTest, DestroyingTheEngineAnswersWhatRunsAndWhatIsQueued) {

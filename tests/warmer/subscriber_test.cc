@@ -361,6 +361,29 @@ TEST_F(SubscriberTest, ReconnectsWhenTheStreamEnds) {
   EXPECT_GE(stats_.Snapshot().reconnects(), 1u);
 }
 
+// cdnwarm_warmer_task_age_seconds: a first delivery's age since the producer accepted it.
+// A redelivery (its age holds retry delays) and a task without enqueued_at are left out.
+TEST_F(SubscriberTest, TheAgeOfAFirstDeliveryIsMeasuredFromItsEnqueuedAt) {
+  StartSubscriber({});
+  cdnwarm::v1::Delivery first = MakeDelivery("first", Url("/static/age-1"));
+  *first.mutable_task()->mutable_enqueued_at() =
+      common::ToProtoTimestamp(absl::Now() - absl::Seconds(3));
+  cdnwarm::v1::Delivery again = MakeDelivery("again", Url("/static/age-2"));
+  again.set_delivery_attempt(2);
+  *again.mutable_task()->mutable_enqueued_at() =
+      common::ToProtoTimestamp(absl::Now() - absl::Seconds(60));
+  ASSERT_TRUE(bridge_.Deliver({first, again, MakeDelivery("undated", Url("/static/age-3"))}));
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 3; }));
+  const std::string text = registry_.Render();
+  EXPECT_NE(text.find("cdnwarm_warmer_task_age_seconds_count 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("cdnwarm_warmer_task_age_seconds_bucket{le=\"2.048\"} 0\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("cdnwarm_warmer_task_age_seconds_bucket{le=\"4.096\"} 1\n"),
+            std::string::npos)
+      << text;
+}
+
 // The warm outlasts its deadline twice over, so it needs extending in time, every time: an
 // extension that arrives after the deadline comes too late (the bridge has redelivered).
 // Each extension is checked against the deadline it extends, not merely for existing.
