@@ -170,7 +170,7 @@ cdnwarm::v1::Job JobTracker::ToProto(const std::string& job_id, const Job& job) 
   std::set<std::string> regions(options_.regions.begin(), options_.regions.end());
   for (const auto& [region, finished] : job.results) regions.insert(region);
   bool all_done = !regions.empty();
-  static const std::unordered_map<uint32_t, cdnwarm::v1::Outcome> kNone;
+  static const Job::Finished kNone;
   for (const std::string& region : regions) {
     auto r = job.results.find(region);
     const auto& finished = r == job.results.end() ? kNone : r->second;

@@ -14,10 +14,11 @@
 #include <set>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/common.pb.h"
@@ -70,9 +71,11 @@ class JobTracker {
   struct Job {
     absl::Time created_at = absl::InfiniteFuture();
     absl::Time updated_at = absl::InfinitePast();
-    std::unordered_set<uint32_t> tasks;
+    // Flat tables: one more task or result costs no allocation of its own.
+    using Finished = absl::flat_hash_map<uint32_t, cdnwarm::v1::Outcome>;
+    absl::flat_hash_set<uint32_t> tasks;
     // region -> task index -> outcome (first result wins)
-    std::map<std::string, std::unordered_map<uint32_t, cdnwarm::v1::Outcome>> results;
+    std::map<std::string, Finished> results;
     std::map<std::string, uint64_t> verified_hits;
     std::optional<cdnwarm::v1::Truncation> truncated;  // from the producer's job note
   };

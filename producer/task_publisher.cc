@@ -67,7 +67,7 @@ KafkaTaskPublisher::~KafkaTaskPublisher() {
   }
   if (kafka_) kafka_->Stop();  // null when Create failed
   // Whatever is still unanswered fails now rather than never.
-  std::map<uint64_t, Pending> left;
+  absl::flat_hash_map<uint64_t, Pending> left;
   {
     common::MutexLock lock(&mu_);
     left.swap(pending_);

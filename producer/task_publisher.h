@@ -5,12 +5,13 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <set>
 #include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cdnwarm/v1/common.pb.h"
@@ -102,10 +103,12 @@ class KafkaTaskPublisher final : public TaskPublisher {
   std::unique_ptr<Metrics> metrics_;
   common::Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
-  std::map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  // Flat and B-tree containers: a record's bookkeeping costs no allocation of its own (a
+  // std::map and std::set took two nodes a record, about a tenth of WarmBatch's CPU).
+  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
   // (deadline, id): unique keys, so finishing one record is one lookup even when a whole
   // batch shares a deadline.
-  std::set<std::pair<absl::Time, uint64_t>> by_deadline_ ABSL_GUARDED_BY(mu_);
+  absl::btree_set<std::pair<absl::Time, uint64_t>> by_deadline_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Last: its poll thread calls back into the members above, so it goes first.
   std::unique_ptr<common::KafkaProducer> kafka_;
