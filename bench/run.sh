@@ -33,9 +33,11 @@ done
 
 if [ -z "$build" ]; then
   scripts/install-deps.sh bench
+  # build/run: the bench preset shares scripts/run.sh's build directory and adds the load
+  # generators, so after the README's first command only they are compiled.
   cmake --preset bench >/dev/null
   cmake --build --preset bench
-  build=build/bench
+  build=build/run
 fi
 build=$(cd "$build" && pwd)
 mkdir -p "$out"

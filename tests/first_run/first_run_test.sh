@@ -7,7 +7,7 @@
 #
 #   tests/first_run/first_run_test.sh [CHECKOUT] [URLS]
 #
-# CHECKOUT defaults to this repository (build/run and build/bench are built there, as the
+# CHECKOUT defaults to this repository (build/run is built there, as the
 # README's commands do); any other checkout can be tried, e.g. an older commit's clone.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
