@@ -161,9 +161,16 @@ void AsyncWarm(v1::Producer::Stub& stub, const std::string& url, WarmDone done) 
   call->req.set_url(url);
   call->done = std::move(done);
   call->sent = Clock::now();
-  stub.async()->Warm(&call->ctx, &call->req, &call->reply, [call](grpc::Status s) {
+  stub.async()->Warm(&call->ctx, &call->req, &call->reply, [call](grpc::Status s) mutable {
     const Clock::time_point now = Clock::now();
-    call->done(s, call->reply, now, absl::FromChrono(now - call->sent));
+    // The call (its ClientContext) goes before `done` runs: the last `done` may let the
+    // scenario return and the process exit, which must not race this thread's cleanup
+    // (a warm-unary run once aborted at exit).
+    WarmDone finish = std::move(call->done);
+    const v1::WarmReply reply = std::move(call->reply);
+    const Clock::time_point sent = call->sent;
+    call.reset();
+    finish(s, reply, now, absl::FromChrono(now - sent));
   });
 }
 

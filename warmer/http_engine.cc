@@ -264,7 +264,13 @@ absl::Duration HttpEngine::Admit(absl::Time now,
 
 void HttpEngine::Start(Host& host, Pending pending) {
   auto t = std::make_unique<Transfer>();
-  t->easy.reset(curl_easy_init());
+  if (idle_easy_.empty()) {
+    t->easy.reset(curl_easy_init());
+  } else {
+    t->easy = std::move(idle_easy_.back());
+    idle_easy_.pop_back();
+    curl_easy_reset(t->easy.get());  // every option back to its default; connections stay
+  }
   t->host = pending.request.host;
   t->done = std::move(pending.done);
   t->max_body_bytes = options_.max_body_bytes;
@@ -363,6 +369,9 @@ void HttpEngine::Finished(CURL* easy, CURLcode code) {
     curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &v);
     r.total_time = absl::Microseconds(v);
 
+    if (idle_easy_.size() < static_cast<size_t>(options_.max_total)) {
+      idle_easy_.push_back(std::move(t->easy));
+    }
     Host& host = hosts_[t->host];
     --host.in_flight;
     --in_flight_;
