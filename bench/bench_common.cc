@@ -12,6 +12,7 @@
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/support/client_callback.h"
 
 namespace cdnwarm::bench {
 
@@ -150,28 +151,32 @@ std::unique_ptr<v1::Producer::Stub> ProducerStub(const Params& p) {
 }
 
 void AsyncWarm(v1::Producer::Stub& stub, const std::string& url, WarmDone done) {
-  struct Call {
+  // A reactor, deleted in OnDone: gRPC calls OnDone after its last use of the call, so the
+  // completion that may end the run (and the process) comes after every bit of cleanup.
+  // With a plain callback, gRPC still released the call after it returned, which raced
+  // the exit: a warm-unary run aborted there once.
+  class Call : public grpc::ClientUnaryReactor {
+   public:
+    Call(const std::string& url, WarmDone done) : done_(std::move(done)) { req.set_url(url); }
+    void OnDone(const grpc::Status& s) override {
+      const Clock::time_point now = Clock::now();
+      WarmDone finish = std::move(done_);
+      const v1::WarmReply answer = std::move(reply);
+      const Clock::time_point started = sent;
+      delete this;
+      finish(s, answer, now, absl::FromChrono(now - started));
+    }
     grpc::ClientContext ctx;
     v1::WarmRequest req;
     v1::WarmReply reply;
-    Clock::time_point sent;
-    WarmDone done;
+    Clock::time_point sent = Clock::now();
+
+   private:
+    WarmDone done_;
   };
-  auto call = std::make_shared<Call>();
-  call->req.set_url(url);
-  call->done = std::move(done);
-  call->sent = Clock::now();
-  stub.async()->Warm(&call->ctx, &call->req, &call->reply, [call](grpc::Status s) mutable {
-    const Clock::time_point now = Clock::now();
-    // The call (its ClientContext) goes before `done` runs: the last `done` may let the
-    // scenario return and the process exit, which must not race this thread's cleanup
-    // (a warm-unary run once aborted at exit).
-    WarmDone finish = std::move(call->done);
-    const v1::WarmReply reply = std::move(call->reply);
-    const Clock::time_point sent = call->sent;
-    call.reset();
-    finish(s, reply, now, absl::FromChrono(now - sent));
-  });
+  auto* call = new Call(url, std::move(done));
+  stub.async()->Warm(&call->ctx, &call->req, &call->reply, call);
+  call->StartCall();
 }
 
 absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {

@@ -76,6 +76,9 @@ def build(rows, by, metrics_dir=None):
         if len(stages) == len(report["latency_sweep"]):
             for lat, st in zip(report["latency_sweep"], stages):
                 lat["stages"] = st
+        elif stages:
+            report["stages_note"] = (f"{len(stages)} metrics snapshots for "
+                                     f"{len(report['latency_sweep'])} latency runs: not shown")
         # The target is judged at the highest load of each intake (half of its saturation).
         report["latency"] = []
         for intake in sorted({r["intake"] for r in report["latency_sweep"]}):
@@ -145,7 +148,10 @@ def stage_quantiles(metrics_dir):
         for path in metrics_dir.glob(f"{after}-*.txt"):
             service = path.name[len(after) + 1:]
             earlier = metrics_dir / f"{before}-{service}"
-            prev = histograms(earlier) if earlier.exists() else {}
+            # Without the earlier snapshot the difference would hold everything before.
+            if not earlier.exists() or earlier.stat().st_size == 0:
+                continue
+            prev = histograms(earlier)
             for name, h in histograms(path).items():
                 t = totals.setdefault(name, {})
                 for bound, c in h.items():
@@ -156,7 +162,8 @@ def stage_quantiles(metrics_dir):
             n = h[-1][1] if h else 0
             if n <= 0:
                 continue
-            q = {key: next(b for b, c in h if c >= frac * n)
+            # A quantile in the +Inf bucket is None: beyond the largest bound.
+            q = {key: next((b if b != float("inf") else None) for b, c in h if c >= frac * n)
                  for key, frac in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999))}
             stages.append(dict(q, stage=label, count=n))
         out.append(stages)
@@ -192,15 +199,19 @@ def table(report):
             f"{lat['warmed_p50_ms']:.1f} ms, p99 {lat['warmed_p99_ms']:.1f} ms, p99.9 "
             f"{lat['warmed_p999_ms']:.1f} ms{target}; seen on the results topic p50 "
             f"{lat['observed_p50_ms']:.1f} ms, p99 {lat['observed_p99_ms']:.1f} ms{call}")
-        if "until_get_p99_ms" in lat:
+        if "outside_get_p99_ms" in lat:
             lines.append(
-                f"{'':32}    until the last region's GET started p50 {lat['until_get_p50_ms']:.1f}"
-                f" ms, p99 {lat['until_get_p99_ms']:.1f} ms; a GET p50 {lat['get_p50_ms']:.1f} ms,"
-                f" p99 {lat['get_p99_ms']:.1f} ms")
+                f"{'':32}    all but the last region's warm GET p50 "
+                f"{lat['outside_get_p50_ms']:.1f} ms, p99 {lat['outside_get_p99_ms']:.1f} ms; "
+                f"a warm GET p50 {lat['get_p50_ms']:.1f} ms, p99 {lat['get_p99_ms']:.1f} ms")
+        def bound(seconds):
+            return "beyond the buckets" if seconds is None else f"<= {seconds * 1e3:g} ms"
         for st in lat.get("stages", []):
             lines.append(
-                f"{'':32}    {st['stage']:30} p50 <= {st['p50'] * 1e3:g} ms, p99 <= "
-                f"{st['p99'] * 1e3:g} ms, p99.9 <= {st['p999'] * 1e3:g} ms ({st['count']:,.0f})")
+                f"{'':32}    {st['stage']:30} p50 {bound(st['p50'])}, p99 {bound(st['p99'])}, "
+                f"p99.9 {bound(st['p999'])} ({st['count']:,.0f})")
+    if "stages_note" in report:
+        lines.append(f"{'':32}    stages: {report['stages_note']}")
     for m in report["memory"]:
         lines.append(f"{'peak memory ' + m['service']:32} {m['peak_rss_mib']:>9.1f} MiB")
     b = report.get("backlog")

@@ -90,8 +90,13 @@ metrics_after() {
     warmer-ap-south-1; do
     [ -n "${named_pid[$name]:-}" ] || continue
     port=$(sed -n 's/.*"msg":"serving".*"admin_port":\([0-9]*\).*/\1/p' "$work/$name.log" | head -1)
-    curl -sf "http://127.0.0.1:$port/metrics" >"$out/metrics/$1-$name.txt" ||
-      say "no metrics from $name"
+    # Only a whole snapshot lands: report.py skips a service whose snapshot is missing.
+    if curl -sf "http://127.0.0.1:$port/metrics" >"$out/metrics/$1-$name.part"; then
+      mv "$out/metrics/$1-$name.part" "$out/metrics/$1-$name.txt"
+    else
+      rm -f "$out/metrics/$1-$name.part"
+      say "no metrics from $name after $1"
+    fi
   done
   echo "$1" >>"$out/metrics/runs"
 }

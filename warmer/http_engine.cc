@@ -269,7 +269,8 @@ void HttpEngine::Start(Host& host, Pending pending) {
   } else {
     t->easy = std::move(idle_easy_.back());
     idle_easy_.pop_back();
-    curl_easy_reset(t->easy.get());  // every option back to its default; connections stay
+    // Every option back to its default (connections live in the multi handle's pool).
+    curl_easy_reset(t->easy.get());
   }
   t->host = pending.request.host;
   t->done = std::move(pending.done);

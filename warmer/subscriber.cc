@@ -155,11 +155,6 @@ grpc::Status Subscriber::ReadStream(grpc::ClientReader<Message>& reader, grpc::C
 
 void Subscriber::OnDelivery(const cdnwarm::v1::Delivery& d) {
   stats_.Delivery();
-  if (d.delivery_attempt() <= 1 && d.task().has_enqueued_at()) {
-    const absl::Duration age =
-        options_.clock->Now() - common::FromProtoTimestamp(d.task().enqueued_at());
-    metrics_->task_age.Observe(std::max(0.0, absl::ToDoubleSeconds(age)));
-  }
   {
     common::MutexLock lock(&mu_);
     if (draining_) {
@@ -176,6 +171,13 @@ void Subscriber::OnDelivery(const cdnwarm::v1::Delivery& d) {
     const absl::Time deadline = d.has_deadline() ? common::FromProtoTimestamp(d.deadline())
                                                  : options_.clock->Now() + options_.ack_deadline;
     in_flight_[d.ack_id()] = InFlight{deadline, options_.clock->Now()};
+    // Counted here, past the drain's release: a released delivery comes again, to
+    // another subscriber, still as its first attempt.
+    if (d.delivery_attempt() <= 1 && d.task().has_enqueued_at()) {
+      const absl::Duration age =
+          options_.clock->Now() - common::FromProtoTimestamp(d.task().enqueued_at());
+      metrics_->task_age.Observe(std::max(0.0, absl::ToDoubleSeconds(age)));
+    }
     stats_.SetInFlight(static_cast<uint32_t>(in_flight_.size()));
     cv_.SignalAll();  // the ack loop schedules this delivery's extension
   }

@@ -29,8 +29,6 @@ std::string Quote(absl::string_view s) {
   return absl::StrCat("\"", out, "\"");
 }
 
-// WHATWG's first steps: leading and trailing C0 controls and spaces are stripped, and
-// ASCII tab and newline removed anywhere (what a browser does with a pasted URL).
 // The input without leading and trailing C0 controls and spaces.
 absl::string_view Trimmed(absl::string_view raw) {
   while (!raw.empty() && static_cast<unsigned char>(raw.front()) <= 0x20) raw.remove_prefix(1);
@@ -38,6 +36,8 @@ absl::string_view Trimmed(absl::string_view raw) {
   return raw;
 }
 
+// WHATWG's first steps: leading and trailing C0 controls and spaces are stripped, and
+// ASCII tab and newline removed anywhere (what a browser does with a pasted URL).
 std::string Preprocess(absl::string_view raw) {
   raw = Trimmed(raw);
   // Most URLs have no tab or newline: one copy.
