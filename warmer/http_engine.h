@@ -130,7 +130,7 @@ class HttpEngine {
   std::map<std::string, Host> hosts_ ABSL_GUARDED_BY(mu_);
   std::map<CURL*, std::unique_ptr<Transfer>> transfers_ ABSL_GUARDED_BY(mu_);
   // Easy handles of finished exchanges, reset and reused by the next (at most max_total):
-  // a new handle per exchange cost about 20 KiB of allocations.
+  // a new handle per exchange cost the handle's and its buffers' allocations each time.
   std::vector<common::CurlEasyPtr> idle_easy_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
