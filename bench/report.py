@@ -170,6 +170,11 @@ def stage_quantiles(metrics_dir):
     return out
 
 
+def bound(seconds):
+    """A stage's quantile: the bucket bound it lies under, or beyond the largest."""
+    return "beyond the buckets" if seconds is None else f"<= {seconds * 1e3:g} ms"
+
+
 def mark(met):
     return {True: "met", False: "MISSED", None: ""}[met]
 
@@ -204,8 +209,6 @@ def table(report):
                 f"{'':32}    all but the last region's warm GET p50 "
                 f"{lat['outside_get_p50_ms']:.1f} ms, p99 {lat['outside_get_p99_ms']:.1f} ms; "
                 f"a warm GET p50 {lat['get_p50_ms']:.1f} ms, p99 {lat['get_p99_ms']:.1f} ms")
-        def bound(seconds):
-            return "beyond the buckets" if seconds is None else f"<= {seconds * 1e3:g} ms"
         for st in lat.get("stages", []):
             lines.append(
                 f"{'':32}    {st['stage']:30} p50 {bound(st['p50'])}, p99 {bound(st['p99'])}, "

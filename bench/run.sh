@@ -85,13 +85,13 @@ memory() {
 # in DIR/metrics/runs. The difference between two runs' snapshots shows where a run's
 # latency went (the record and task ages, the warmers' waits for a slot): report.py reads it.
 metrics_after() {
-  local name port
+  local name
   for name in producer streamer-bridge warmer-us-east-1 warmer-us-east-2 warmer-eu-west-1 \
     warmer-ap-south-1; do
-    [ -n "${named_pid[$name]:-}" ] || continue
-    port=$(sed -n 's/.*"msg":"serving".*"admin_port":\([0-9]*\).*/\1/p' "$work/$name.log" | head -1)
+    [ -n "${named_admin_port[$name]:-}" ] || continue
     # Only a whole snapshot lands: report.py skips a service whose snapshot is missing.
-    if curl -sf "http://127.0.0.1:$port/metrics" >"$out/metrics/$1-$name.part"; then
+    if curl -sf "http://127.0.0.1:${named_admin_port[$name]}/metrics" \
+      >"$out/metrics/$1-$name.part"; then
       mv "$out/metrics/$1-$name.part" "$out/metrics/$1-$name.txt"
     else
       rm -f "$out/metrics/$1-$name.part"

@@ -156,7 +156,7 @@ void KafkaTaskPublisher::Delivered(const rd_kafka_message_t& m) {
     return;
   }
   metrics_->acked.Increment();
-  metrics_->delivery_seconds.Observe(absl::ToDoubleSeconds(options_.clock->Now() - started));
+  metrics_->delivery_seconds.Observe(options_.clock->Now() - started);
   if (options_.on_health) options_.on_health(true);
   cb(Published{m.partition, m.offset});
 }

@@ -7,7 +7,8 @@
 #   fail MESSAGE                           prints the service log and exits 1
 #   start_named NAME BINARY [FLAGS...]     like start_service for one of several services: log
 #                                          in $work/NAME.log, pid in helper_pids and
-#                                          named_pid[NAME]; sets grpc_port
+#                                          named_pid[NAME], admin port in
+#                                          named_admin_port[NAME]; sets grpc_port
 #   restart_named NAME [FLAGS...]          SIGTERM to a start_named service (it must drain and
 #                                          exit 0), then starts it again with its flags and
 #                                          FLAGS (later flags win); sets grpc_port
@@ -30,6 +31,7 @@ pid=""
 helper_pids=()  # other processes a test starts (origins, edges), killed at exit
 declare -A named_pid  # start_named NAME -> its pid
 declare -A named_cmd  # start_named NAME -> its command line, quoted for eval
+declare -A named_admin_port  # start_named NAME -> its admin port (/metrics)
 service_log="$work/service.log"
 broker_dir=""  # set by start_broker; cleanup stops that broker
 # shellcheck disable=SC2015  # `A && B || true` on purpose: nothing may fail the exit trap
@@ -71,6 +73,8 @@ start_named() {
   helper_pids+=("$pid")
   named_pid[$name]=$pid
   named_cmd[$name]=$(printf '%q ' "$@")
+  # shellcheck disable=SC2034  # read by the scripts that source this file
+  named_admin_port[$name]=$admin_port
   pid=$saved_pid
 }
 

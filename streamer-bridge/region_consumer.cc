@@ -396,8 +396,7 @@ void RegionConsumer::Consume(int timeout_ms) {
     if (task.ParseFromArray(m->payload, static_cast<int>(m->len)) && !task.url().empty()) {
       metrics_->records_ok.Increment();
       if (task.has_enqueued_at()) {
-        const absl::Duration age = absl::Now() - common::FromProtoTimestamp(task.enqueued_at());
-        metrics_->record_age.Observe(std::max(0.0, absl::ToDoubleSeconds(age)));
+        metrics_->record_age.Observe(absl::Now() - common::FromProtoTimestamp(task.enqueued_at()));
       }
       region_.Enqueue(m->partition, m->offset, std::move(task));
     } else {

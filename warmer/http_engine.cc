@@ -255,7 +255,7 @@ absl::Duration HttpEngine::Admit(absl::Time now,
       }
       Pending p = std::move(host.queue.front());
       host.queue.pop_front();
-      metrics_->queued.Observe(std::max(0.0, absl::ToDoubleSeconds(now - p.queued_at)));
+      metrics_->queued.Observe(now - p.queued_at);
       Start(host, std::move(p));
     }
   }
@@ -389,9 +389,9 @@ void HttpEngine::Finished(CURL* easy, CURLcode code) {
   metrics_->responses.Labels({cls}).Increment();
   metrics_->bytes.Increment(static_cast<double>(r.body_bytes));
   if (r.status != 0) {
-    metrics_->connect.Observe(absl::ToDoubleSeconds(r.connect_time));
-    metrics_->first_byte.Observe(absl::ToDoubleSeconds(r.first_byte_time));
-    metrics_->total.Observe(absl::ToDoubleSeconds(r.total_time));
+    metrics_->connect.Observe(r.connect_time);
+    metrics_->first_byte.Observe(r.first_byte_time);
+    metrics_->total.Observe(r.total_time);
   }
   t->done(std::move(t->response));
 }

@@ -168,15 +168,14 @@ void Subscriber::OnDelivery(const cdnwarm::v1::Delivery& d) {
       cv_.SignalAll();
       return;
     }
-    const absl::Time deadline = d.has_deadline() ? common::FromProtoTimestamp(d.deadline())
-                                                 : options_.clock->Now() + options_.ack_deadline;
-    in_flight_[d.ack_id()] = InFlight{deadline, options_.clock->Now()};
+    const absl::Time now = options_.clock->Now();
+    const absl::Time deadline =
+        d.has_deadline() ? common::FromProtoTimestamp(d.deadline()) : now + options_.ack_deadline;
+    in_flight_[d.ack_id()] = InFlight{deadline, now};
     // Counted here, past the drain's release: a released delivery comes again, to
     // another subscriber, still as its first attempt.
     if (d.delivery_attempt() <= 1 && d.task().has_enqueued_at()) {
-      const absl::Duration age =
-          options_.clock->Now() - common::FromProtoTimestamp(d.task().enqueued_at());
-      metrics_->task_age.Observe(std::max(0.0, absl::ToDoubleSeconds(age)));
+      metrics_->task_age.Observe(now - common::FromProtoTimestamp(d.task().enqueued_at()));
     }
     stats_.SetInFlight(static_cast<uint32_t>(in_flight_.size()));
     cv_.SignalAll();  // the ack loop schedules this delivery's extension

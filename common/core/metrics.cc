@@ -56,6 +56,8 @@ double Gauge::Value() const { return g_->Value(); }
 
 void Histogram::Observe(double v) { h_->Observe(v); }
 
+void Histogram::Observe(absl::Duration d) { h_->Observe(std::max(0.0, absl::ToDoubleSeconds(d))); }
+
 Histogram::Snapshot Histogram::Take() const {
   const prometheus::ClientMetric m = h_->Collect();
   Snapshot s;

@@ -19,6 +19,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/core/sync.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -54,6 +55,8 @@ class Histogram {
  public:
   explicit Histogram(prometheus::Histogram& h) : h_(&h) {}
   void Observe(double v);
+  // A duration, in seconds. A negative one (an age across two hosts' clocks) counts as 0.
+  void Observe(absl::Duration d);
 
   struct Snapshot {
     std::vector<uint64_t> cumulative;  // one per bound, then +Inf
