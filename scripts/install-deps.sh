@@ -66,7 +66,7 @@ apt_packages() {
 missing_apt() {
   local pkg
   for pkg in $(apt_packages); do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+    grep -q 'install ok installed' < <(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) \
       || printf '%s\n' "$pkg"
   done
 }

@@ -66,7 +66,7 @@ fetch() {
 pid_alive() { [ -f "$1/broker.pid" ] && kill -0 "$(cat "$1/broker.pid")" 2>/dev/null; }
 
 # The broker(s) answer when a metadata request lists all N ($2, default 1); kcat asks.
-answers() { kcat -L -b "$1" -m 3 2>/dev/null | grep -q "^ ${2:-1} brokers:"; }
+answers() { grep -q "^ ${2:-1} brokers:" < <(kcat -L -b "$1" -m 3 2>/dev/null); }
 
 # write_config DIR PORT [NODE_ID VOTERS NODES]: a node's server.properties; by default the
 # single node 1, its own only voter.
@@ -298,7 +298,7 @@ cluster_stop() {
 
 # Node ID of DIR answers metadata requests itself (a cluster's metadata may still list a
 # node that was just killed).
-serving() { kcat -L -b "127.0.0.1:$(node_port "$1" "$2")" -m 3 2>/dev/null | grep -q "broker $2 at "; }
+serving() { grep -q "broker $2 at " < <(kcat -L -b "127.0.0.1:$(node_port "$1" "$2")" -m 3 2>/dev/null); }
 
 node_start() {
   local dir=${1:?usage: kafka.sh node-start DIR ID} id=${2:?usage: kafka.sh node-start DIR ID}

@@ -56,7 +56,8 @@ fail() {
 # start_error LOG: why a service stopped, from the last error its JSON log line gives.
 start_error() {
   local line
-  line=$(grep '"level":"error"' "$1" | tail -1)
+  # awk, not grep: no match is no failure, which an ERR trap (bench/run.sh's) would report.
+  line=$(awk '/"level":"error"/ { last = $0 } END { print last }' "$1")
   [ -n "$line" ] || { echo "no error logged"; return; }
   sed -n 's/.*"msg":"\([^"]*\)".*"error":"\(.*\)"}$/\1: \2/p; t; s/.*"msg":"\([^"]*\)".*/\1/p' <<<"$line"
 }
@@ -113,7 +114,11 @@ launch() {
   pid=$!
   local deadline=$((SECONDS + 60))
   until grep -qs '"msg":"serving"' "$log"; do
-    kill -0 "$pid" 2>/dev/null || fail "$name exited during start: $(start_error "$log") (log: $log)"
+    if ! kill -0 "$pid" 2>/dev/null; then
+      # Its last lines too: a crash logs no error, and the work directory goes at exit.
+      { echo "--- the last lines of $log"; tail -20 "$log"; } >&2
+      fail "$name exited during start: $(start_error "$log") (log: $log)"
+    fi
     [ $SECONDS -lt $deadline ] || fail "$name did not log \"serving\" within 60s"
     sleep 0.1
   done

@@ -34,7 +34,7 @@ topics --create --topic "warm.requests-$b" --partitions 6 --replication-factor 1
 start_named producer-b "$producer" --kafka_bootstrap="$bootstrap" --instance="$b"
 warnings=$(grep '"msg":"topic is less durable than configured' "$work/producer-b.log" || true)
 for want in "replication.factor 1 < 3" "min.insync.replicas 1 < 2"; do
-  grep "\"topic\":\"warm.requests-$b\"" <<<"$warnings" | grep -qF "$want" ||
+  grep -qF "$want" < <(grep "\"topic\":\"warm.requests-$b\"" <<<"$warnings") ||
     fail "no warning naming warm.requests-$b and \"$want\": $(cat "$work/producer-b.log")"
 done
 if grep -q "warm.results-$b" <<<"$warnings"; then fail "a warning for a topic it made: $warnings"; fi

@@ -98,11 +98,13 @@ print(json.load(urllib.request.urlopen(sys.argv[1], timeout=10))["by_path"].get(
     "http://127.0.0.1:$origin_port/stats" "$1"
 }
 # paused REGION: the bridge replica (1 or 2) that reports the region paused, or 0.
+# The metrics are read whole before grep: grep -q on curl's pipe exits at its match, curl
+# then fails writing the rest ("Failed writing body"), and pipefail turns a match into a miss.
 paused() {
-  local b
+  local b metrics
   for b in 1 2; do
-    if curl -fsS "http://127.0.0.1:${bridge_admin[$b]}/metrics" |
-      grep -q "^cdnwarm_bridge_paused{region=\"$1\"} 1"; then
+    metrics=$(curl -fsS "http://127.0.0.1:${bridge_admin[$b]}/metrics") || continue
+    if grep -q "^cdnwarm_bridge_paused{region=\"$1\"} 1" <<<"$metrics"; then
       echo "$b"
       return
     fi
@@ -151,11 +153,11 @@ done
 say "d. a rebalance while ap-south is paused, then its backlog drained"
 term "${current_warmer[ap-south:1]}"
 deadline=$((SECONDS + 120))
-until [ "$(paused ap-south)" != 0 ]; do
+until holder=$(paused ap-south) && [ "$holder" != 0 ]; do
   [ $SECONDS -lt $deadline ] || fail "ap-south never paused at --buffer_limit=$buffer_limit"
   sleep 0.2
 done
-other=$((3 - $(paused ap-south)))
+other=$((3 - holder))
 say "   ap-south paused; a second ap-south warmer joins through bridge replica $other only"
 start_warmer ap-south:2 a "127.0.0.1:${bridge_port[$other]}"
 progress 80 "after the rebalance"

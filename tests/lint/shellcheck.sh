@@ -46,4 +46,21 @@ if ! "$shellcheck" -x -P SCRIPTDIR "${scripts[@]}"; then
   echo "FAIL: shellcheck findings above (fix them; disable one only where the code is right)" >&2
   exit 1
 fi
+# A pipe into `grep -q` fails at random under pipefail, which every script sets: grep exits
+# at its first match, the writer dies of SIGPIPE, and the pipeline reports the writer's
+# failure, so a match reads as a miss. ShellCheck does not see it. Give grep the output
+# whole: grep -q PATTERN < <(COMMAND), or <<<"$output".
+piped=$(awk '
+  FNR == 1 { joined = "" }
+  { joined = joined $0 }
+  /^[[:space:]]*#/ { joined = ""; next }
+  /(\|[[:space:]]*|\\)$/ { sub(/\\$/, "", joined); next }
+  joined ~ /\|[[:space:]]*grep[[:space:]]+-[[:alnum:]]*q/ { print FILENAME ":" FNR ": " joined }
+  { joined = "" }' "${scripts[@]}")
+if [ -n "$piped" ]; then
+  echo "$piped"
+  echo "FAIL: a pipe into grep -q above (pipefail turns its early exit into a miss): use" \
+    "grep -q PATTERN < <(COMMAND)" >&2
+  exit 1
+fi
 echo "ok: ${#scripts[@]} scripts clean"

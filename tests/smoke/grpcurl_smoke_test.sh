@@ -19,14 +19,14 @@ grep -qx 'grpc.reflection.v1alpha.ServerReflection' <<<"$services" || fail "refl
 
 health=$("$grpcurl" -plaintext -d '{"service": ""}' "127.0.0.1:$grpc_port" grpc.health.v1.Health/Check)
 grep -q '"status": "SERVING"' <<<"$health" || fail "grpcurl health: $health"
-"$grpcurl" -plaintext "127.0.0.1:$grpc_port" describe grpc.health.v1.Health | grep -q 'rpc Check' \
+grep -q 'rpc Check' < <("$grpcurl" -plaintext "127.0.0.1:$grpc_port" describe grpc.health.v1.Health) \
   || fail "reflection cannot describe the health service"
 
 "$python" "$pydir/health_check.py" "127.0.0.1:$grpc_port" SERVING || fail "python health check"
 
 metrics=$(curl -fsS "http://127.0.0.1:$admin_port/metrics") || fail "GET /metrics"
 grep -q '^cdnwarm_smoke_up 1$' <<<"$metrics" || fail "metrics: $metrics"
-curl -fsS "http://127.0.0.1:$admin_port/readyz" | grep -qx ready || fail "GET /readyz"
+grep -qx ready < <(curl -fsS "http://127.0.0.1:$admin_port/readyz") || fail "GET /readyz"
 
 stop_service
 # Every line the server wrote is one JSON object.

@@ -60,8 +60,8 @@ cli=("$python" "$lib_dir/cdnwarm" --bridge "$bridge_addr" --producer "$producer_
 
 # The warmer subscribed over mutual TLS, and its region's start position is committed.
 deadline=$((SECONDS + 60))
-until "${cli[@]}" --ca-file "$work/ca1.crt" --cert-file "$work/operator.crt" \
-  --key-file "$work/operator.key" subs 2>/dev/null | grep -q 'committed [0-9]'; do
+until grep -q 'committed [0-9]' < <("${cli[@]}" --ca-file "$work/ca1.crt" \
+  --cert-file "$work/operator.crt" --key-file "$work/operator.key" subs 2>/dev/null); do
   [ $SECONDS -lt $deadline ] || fail "the warmer did not subscribe over mutual TLS: $(cat "$work/warmer.log")"
   sleep 0.2
 done
@@ -81,7 +81,7 @@ expect_refused "a producer certificate checked against the wrong CA" \
 expect_refused "the bridge without a client certificate" -cacert "$work/ca1.crt" "$bridge_addr" list
 expect_refused "the bridge with a client certificate of an unknown CA" \
   -cacert "$work/ca1.crt" -cert "$work/stranger.crt" -key "$work/stranger.key" "$bridge_addr" list
-"$grpcurl" "${operator[@]}" "$bridge_addr" list | grep -q cdnwarm.v1.Bridge \
+grep -q cdnwarm.v1.Bridge < <("$grpcurl" "${operator[@]}" "$bridge_addr" list) \
   || fail "the bridge refused the operator's certificate"
 "$grpcurl" -cacert "$work/ca1.crt" -d '{}' "$warmer_grpc" cdnwarm.v1.Warmer/GetStats >/dev/null \
   || fail "the warmer does not serve TLS"
@@ -100,7 +100,7 @@ echo "a URL went in over TLS and was warmed by a warmer subscribed over mutual T
 
 # The console: HTTPS with the producer's certificate, nothing over plain HTTP, and its API
 # reaches the bridge, which requires mutual TLS, with the console's client certificate.
-curl -sS --max-time 10 --cacert "$work/ca1.crt" "$console_url/" | grep -q '<title>cdnwarm console' \
+grep -q '<title>cdnwarm console' < <(curl -sS --max-time 10 --cacert "$work/ca1.crt" "$console_url/") \
   || fail "the console's page is not served over HTTPS"
 if out=$(curl -sS --max-time 10 "http://127.0.0.1:$console_port/" 2>&1) && grep -q cdnwarm <<<"$out"; then
   fail "the console served its page over plain HTTP: $out"
