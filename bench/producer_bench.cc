@@ -37,7 +37,8 @@ absl::Status ProduceBare(const Params& p) {
   producer::KafkaPublisherOptions options;
   options.kafka = p.Kafka();
   options.topic = p.topic;
-  absl::StatusOr<common::KafkaConfPtr> conf = producer::PublisherProperties(options).ToConf();
+  absl::StatusOr<common::KafkaConfPtr> conf =
+      producer::PublisherProperties(options, producer::Lane::kBulk).ToConf();
   if (!conf.ok()) return conf.status();
   DeliveryCounts counts;
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &OnDelivery);

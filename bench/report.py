@@ -226,7 +226,9 @@ def table(report):
         lines.append(f"{'instructions, ' + i['stage']:32} {i['instructions']:>12,.0f} per {i['per']}")
     s = report.get("settings") or {}
     lines.append(f"settings: acks={s.get('acks')}, idempotence, producer linger.ms="
-                 f"{s.get('producer_linger_ms')}, results linger.ms={s.get('results_linger_ms')}, "
+                 f"{s.get('producer_linger_ms')} (unary), "
+                 f"{s.get('producer_bulk_linger_ms', s.get('producer_linger_ms'))} (batches), "
+                 f"results linger.ms={s.get('results_linger_ms')}, "
                  f"{s.get('cpus')} CPUs, work dir on {s.get('work_dir')}{', SMOKE RUN (numbers are not meaningful)' if s.get('smoke') else ''}")
     return "\n".join(lines)
 

@@ -110,7 +110,7 @@ else
 fi
 say "Kafka at $kafka; report in $out"
 run="r$RANDOM$RANDOM"
-printf '{"scenario": "settings", "smoke": %s, "producer_linger_ms": 2, "results_linger_ms": 5, "acks": "all", "idempotence": true, "cpus": %s, "work_dir": "%s"}\n' \
+printf '{"scenario": "settings", "smoke": %s, "producer_linger_ms": 2, "producer_bulk_linger_ms": 10, "results_linger_ms": 5, "acks": "all", "idempotence": true, "cpus": %s, "work_dir": "%s"}\n' \
   "$([ $smoke = 1 ] && echo true || echo false)" "$(nproc)" "$work_fs" >>"$results"
 
 # want PHASE: true when the phase is to run.

@@ -42,7 +42,7 @@ void BatchJob::Add(absl::string_view raw_url, const TaskTemplate& options) {
     }
     ++outstanding_;
   }
-  intake_.Enqueue(job_id_, index, *url, options, deadline_,
+  intake_.Enqueue(job_id_, index, *url, options, Lane::kBulk, deadline_,
                   [self = shared_from_this(), index,
                    canonical = url->url](absl::StatusOr<Published> published) {
                     self->Settled(index, canonical, published.status());

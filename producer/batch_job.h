@@ -26,7 +26,8 @@ class BatchJob : public std::enable_shared_from_this<BatchJob> {
   // `deadline` bounds each record's wait for the broker.
   BatchJob(Intake& intake, std::string job_id, absl::Time deadline);
 
-  // Entry `index` (the next one): validated, canonicalised and published with `options`.
+  // Entry `index` (the next one): validated, canonicalised and published with `options`, on
+  // the bulk lane.
   void Add(absl::string_view raw_url, const TaskTemplate& options);
   // Entry `index` (the next one) refused before validation, with its reason.
   void Reject(absl::string_view url, absl::string_view reason);

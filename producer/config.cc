@@ -16,9 +16,12 @@ ABSL_FLAG(
 ABSL_FLAG(int, max_jobs, 10000, "Most jobs kept in memory; the oldest are evicted first");
 ABSL_FLAG(absl::Duration, delivery_timeout, absl::Seconds(30),
           "Longest a record waits for the broker's acknowledgement before it fails");
-ABSL_FLAG(
-    int, max_queued_records, 100000,
-    "Records the Kafka client may hold unacknowledged; beyond it calls get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_queued_records, 100000,
+          "Records each of the two Kafka clients (unary Warm's; batches' and expansions') may hold "
+          "unacknowledged; beyond it calls get RESOURCE_EXHAUSTED");
+ABSL_FLAG(absl::Duration, bulk_linger, absl::Milliseconds(10),
+          "How long a WarmBatch, sitemap or playlist record waits for others to share its Kafka "
+          "batch (linger.ms of their client; unary Warm's is --kafka_property=linger.ms, 2ms)");
 ABSL_FLAG(int, expansion_threads, 2, "Threads fetching and expanding sitemaps and playlists");
 ABSL_FLAG(double, client_rate, 0,
           "URLs per second one client (TLS common name, else IP address) may enqueue; 0 is "
@@ -66,6 +69,12 @@ absl::StatusOr<ProducerConfig> ProducerConfigFromFlags() {
   c.delivery_timeout = absl::GetFlag(FLAGS_delivery_timeout);
   if (c.delivery_timeout < absl::Seconds(1) || c.delivery_timeout > absl::Minutes(10)) {
     return absl::InvalidArgumentError("--delivery_timeout must be between 1s and 10m");
+  }
+  c.bulk_linger = absl::GetFlag(FLAGS_bulk_linger);
+  if (c.bulk_linger < absl::ZeroDuration() || c.bulk_linger > absl::Seconds(1) ||
+      c.bulk_linger >= c.delivery_timeout) {
+    return absl::InvalidArgumentError(
+        "--bulk_linger must be between 0 and 1s, and shorter than --delivery_timeout");
   }
   c.max_queued_records = absl::GetFlag(FLAGS_max_queued_records);
   if (c.max_queued_records < 1 || c.max_queued_records > 10'000'000) {

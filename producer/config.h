@@ -28,7 +28,8 @@ struct ProducerConfig {
   absl::Duration job_window = absl::Hours(24);
   size_t max_jobs = 10000;
   absl::Duration delivery_timeout = absl::Seconds(30);
-  int max_queued_records = 100000;
+  int max_queued_records = 100000;  // per Kafka client (lane)
+  absl::Duration bulk_linger = absl::Milliseconds(10);
   int expansion_threads = 2;
   double client_rate = 0;  // URLs/s per client; 0 unlimited
   double client_burst = 1;

@@ -1,5 +1,7 @@
 #include "producer/intake.h"
 
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -28,7 +30,13 @@ absl::StatusOr<common::CanonicalUrl> Intake::Validate(absl::string_view raw,
                      "--allow_private_ranges=127.0.0.0/8)"));
   }
   // A literal address is refused here already; names are checked by the warmer at connect.
+  // The canonical host is an address exactly when it is [IPv6] or dotted decimal (the
+  // standard reads a host whose last label is a number as IPv4), so a name is not parsed.
   absl::string_view host = url->host;
+  const bool literal = absl::StartsWith(host, "[") || absl::c_all_of(host, [](char c) {
+                         return absl::ascii_isdigit(c) || c == '.';
+                       });
+  if (!literal) return url;
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   if (absl::Status s = guard_.addresses.CheckText(host);
       s.code() == absl::StatusCode::kPermissionDenied) {
@@ -38,10 +46,11 @@ absl::StatusOr<common::CanonicalUrl> Intake::Validate(absl::string_view raw,
 }
 
 void Intake::Enqueue(const std::string& job_id, uint32_t index, const common::CanonicalUrl& url,
-                     const TaskTemplate& options, absl::Time deadline, PublishCallback done) {
+                     const TaskTemplate& options, Lane lane, absl::Time deadline,
+                     PublishCallback done) {
   const absl::Time now = absl::Now();
   publisher_.Publish(
-      MakeTask(options, job_id, index, url.url, now), deadline,
+      MakeTask(options, job_id, index, url.url, now), lane, deadline,
       [this, job_id, index, now, done = std::move(done)](absl::StatusOr<Published> published) {
         if (published.ok()) tracker_.OnTask(job_id, index, now);
         done(std::move(published));

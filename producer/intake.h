@@ -27,9 +27,9 @@ class Intake {
   absl::StatusOr<common::CanonicalUrl> Validate(absl::string_view raw,
                                                 absl::string_view field = "url") const;
 
-  // Publishes task `index` of `job_id`; `done` gets the broker's answer.
+  // Publishes task `index` of `job_id` on `lane`; `done` gets the broker's answer.
   void Enqueue(const std::string& job_id, uint32_t index, const common::CanonicalUrl& url,
-               const TaskTemplate& options, absl::Time deadline, PublishCallback done);
+               const TaskTemplate& options, Lane lane, absl::Time deadline, PublishCallback done);
 
   // Records that `job_id`'s expansion stopped at its limit, on the results topic (every
   // replica's job view reads it there); `done` gets the broker's answer.

@@ -41,6 +41,7 @@ absl::StatusOr<std::unique_ptr<ProducerApp>> ProducerApp::Create(ProducerConfig 
        .notes_topic = c.kafka.results_topic,
        .delivery_timeout = c.delivery_timeout,
        .max_queued_records = c.max_queued_records,
+       .bulk_linger = c.bulk_linger,
        .on_health = [&readiness](bool ok) { readiness.Set("kafka", ok); }},
       registry);
   if (!publisher.ok()) return publisher.status();

@@ -81,7 +81,7 @@ grpc::ServerUnaryReactor* ProducerService::Warm(grpc::CallbackServerContext* ctx
   reply->set_job_id(job_id);
   reply->set_task_id(TaskId(job_id, 0));
   reply->set_canonical_url(url->url);
-  intake_.Enqueue(job_id, 0, *url, *options, rpc_.RecordDeadline(*ctx),
+  intake_.Enqueue(job_id, 0, *url, *options, Lane::kInteractive, rpc_.RecordDeadline(*ctx),
                   [this, reactor, reply](absl::StatusOr<Published> published) {
                     if (published.ok()) {
                       reply->set_partition(published->partition);

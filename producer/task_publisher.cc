@@ -1,5 +1,6 @@
 #include "producer/task_publisher.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -32,12 +33,27 @@ struct KafkaTaskPublisher::Metrics {
   metrics::Counter& acked;  // every record's: looked up once
 };
 
-common::KafkaProperties PublisherProperties(const KafkaPublisherOptions& options) {
+namespace {
+size_t Index(Lane lane) { return lane == Lane::kBulk ? 1 : 0; }
+constexpr Lane kLanes[] = {Lane::kInteractive, Lane::kBulk};
+}  // namespace
+
+common::KafkaProperties PublisherProperties(const KafkaPublisherOptions& options, Lane lane) {
   common::KafkaProperties props = common::KafkaProducer::Durable(options.kafka);
   props.Set("message.timeout.ms",
             absl::StrCat(absl::ToInt64Milliseconds(options.delivery_timeout)));
   props.Set("queue.buffering.max.messages", absl::StrCat(options.max_queued_records));
+  if (lane == Lane::kBulk) {
+    props.Set("linger.ms", absl::StrCat(absl::ToInt64Milliseconds(options.bulk_linger)));
+    return props;
+  }
   if (props.Find("linger.ms") == nullptr) props.Set("linger.ms", "2");
+  // One produce request at a time: while it is out, unary records gather into the next
+  // batch, so under load the broker handles fewer, larger batches; an idle lane sends at
+  // once. Measured: unary Warm +25-30% at 64 in flight, p50 8 -> 5 ms (bench/README.md).
+  if (props.Find("max.in.flight.requests.per.connection") == nullptr) {
+    props.Set("max.in.flight.requests.per.connection", "1");
+  }
   return props;
 }
 
@@ -46,17 +62,18 @@ KafkaTaskPublisher::KafkaTaskPublisher(KafkaPublisherOptions options, metrics::R
 
 absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> KafkaTaskPublisher::Create(
     KafkaPublisherOptions options, metrics::Registry& registry) {
-  const common::KafkaProperties props = PublisherProperties(options);
   std::unique_ptr<KafkaTaskPublisher> p(new KafkaTaskPublisher(std::move(options), registry));
   KafkaTaskPublisher* raw = p.get();
-  absl::StatusOr<std::unique_ptr<common::KafkaProducer>> kafka = common::KafkaProducer::Create(
-      props, absl::Milliseconds(20),
-      {.delivered = [raw](const rd_kafka_message_t& m) { raw->Delivered(m); },
-       .error = [raw](rd_kafka_resp_err_t code,
-                      const std::string& reason) { raw->OnError(code, reason); },
-       .polled = [raw](common::KafkaProducer& k) { raw->Polled(k); }});
-  if (!kafka.ok()) return kafka.status();
-  p->kafka_ = *std::move(kafka);
+  for (Lane lane : kLanes) {
+    absl::StatusOr<std::unique_ptr<common::KafkaProducer>> kafka = common::KafkaProducer::Create(
+        PublisherProperties(raw->options_, lane), absl::Milliseconds(20),
+        {.delivered = [raw](const rd_kafka_message_t& m) { raw->Delivered(m); },
+         .error = [raw](rd_kafka_resp_err_t code,
+                        const std::string& reason) { raw->OnError(code, reason); },
+         .polled = [raw, lane](common::KafkaProducer& k) { raw->Polled(lane, k); }});
+    if (!kafka.ok()) return kafka.status();
+    p->kafka_[Index(lane)] = *std::move(kafka);
+  }
   return p;
 }
 
@@ -65,7 +82,9 @@ KafkaTaskPublisher::~KafkaTaskPublisher() {
     common::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  if (kafka_) kafka_->Stop();  // null when Create failed
+  for (std::unique_ptr<common::KafkaProducer>& kafka : kafka_) {
+    if (kafka) kafka->Stop();  // null when Create failed
+  }
   // Whatever is still unanswered fails now rather than never.
   absl::flat_hash_map<uint64_t, Pending> left;
   {
@@ -76,9 +95,10 @@ KafkaTaskPublisher::~KafkaTaskPublisher() {
   for (auto& [id, p] : left) p.done(absl::UnavailableError("producer is shutting down"));
 }
 
-void KafkaTaskPublisher::Publish(const cdnwarm::v1::WarmTask& task, absl::Time deadline,
+void KafkaTaskPublisher::Publish(const cdnwarm::v1::WarmTask& task, Lane lane, absl::Time deadline,
                                  PublishCallback done) {
-  PublishRecord(options_.topic, task.url(), task.SerializeAsString(), deadline, std::move(done));
+  PublishRecord(lane, options_.topic, task.url(), task.SerializeAsString(), deadline,
+                std::move(done));
 }
 
 void KafkaTaskPublisher::PublishNote(const cdnwarm::v1::WarmResult& note, absl::Time deadline,
@@ -87,11 +107,11 @@ void KafkaTaskPublisher::PublishNote(const cdnwarm::v1::WarmResult& note, absl::
     done(absl::FailedPreconditionError("no results topic to write job notes to"));
     return;
   }
-  PublishRecord(options_.notes_topic, note.job_id(), note.SerializeAsString(), deadline,
-                std::move(done));
+  PublishRecord(Lane::kInteractive, options_.notes_topic, note.job_id(), note.SerializeAsString(),
+                deadline, std::move(done));
 }
 
-void KafkaTaskPublisher::PublishRecord(const std::string& topic, const std::string& key,
+void KafkaTaskPublisher::PublishRecord(Lane lane, const std::string& topic, const std::string& key,
                                        const std::string& value, absl::Time deadline,
                                        PublishCallback done) {
   const absl::Time now = options_.clock->Now();
@@ -106,7 +126,8 @@ void KafkaTaskPublisher::PublishRecord(const std::string& topic, const std::stri
     pending_.emplace(id, Pending{std::move(done), now, deadline});
     by_deadline_.emplace(deadline, id);
   }
-  common::KafkaErrorPtr error = kafka_->Produce(topic, key, value, reinterpret_cast<void*>(id));
+  common::KafkaErrorPtr error =
+      kafka_[Index(lane)]->Produce(topic, key, value, reinterpret_cast<void*>(id));
   if (!error) return;
 
   const rd_kafka_resp_err_t code = rd_kafka_error_code(error.get());
@@ -157,7 +178,7 @@ void KafkaTaskPublisher::Delivered(const rd_kafka_message_t& m) {
   }
   metrics_->acked.Increment();
   metrics_->delivery_seconds.Observe(options_.clock->Now() - started);
-  if (options_.on_health) options_.on_health(true);
+  if (!reported_up_.load(std::memory_order_relaxed)) ReportHealth(true);
   cb(Published{m.partition, m.offset});
 }
 
@@ -168,7 +189,14 @@ void KafkaTaskPublisher::OnError(rd_kafka_resp_err_t code, const std::string& re
   } else {
     log::Warn("Kafka producer error", {{"error", rd_kafka_err2name(code)}, {"reason", reason}});
   }
-  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && options_.on_health) options_.on_health(false);
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) ReportHealth(false);
+}
+
+void KafkaTaskPublisher::ReportHealth(bool up) {
+  common::MutexLock lock(&health_mu_);
+  if (up && reported_up_.load(std::memory_order_relaxed)) return;  // another delivery's
+  reported_up_.store(up, std::memory_order_relaxed);
+  if (options_.on_health) options_.on_health(up);
 }
 
 void KafkaTaskPublisher::ExpireOverdue() {
@@ -192,15 +220,24 @@ void KafkaTaskPublisher::ExpireOverdue() {
   }
 }
 
-void KafkaTaskPublisher::Polled(common::KafkaProducer& kafka) {
+void KafkaTaskPublisher::Polled(Lane lane, common::KafkaProducer& kafka) {
   ExpireOverdue();
-  metrics_->queue_depth.Set(kafka.QueueLength());
+  lane_depth_[Index(lane)].store(kafka.QueueLength(), std::memory_order_relaxed);
+  metrics_->queue_depth.Set(lane_depth_[0].load(std::memory_order_relaxed) +
+                            lane_depth_[1].load(std::memory_order_relaxed));
 }
 
 absl::Status KafkaTaskPublisher::Flush(absl::Duration timeout) {
-  if (kafka_->Flush(timeout)) return absl::OkStatus();
+  const absl::Time deadline = absl::Now() + timeout;
+  int64_t left = 0;
+  for (std::unique_ptr<common::KafkaProducer>& kafka : kafka_) {
+    if (!kafka->Flush(std::max(deadline - absl::Now(), absl::ZeroDuration()))) {
+      left += kafka->QueueLength();
+    }
+  }
+  if (left == 0) return absl::OkStatus();
   return absl::DeadlineExceededError(
-      absl::StrCat(kafka_->QueueLength(), " records still unacknowledged after flush"));
+      absl::StrCat(left, " records still unacknowledged after flush"));
 }
 
 }  // namespace cdnwarm::producer

@@ -3,6 +3,7 @@
 // Writes WarmTasks to the requests topic and reports, per record, whether the broker
 // acknowledged it. The seam between the RPC layer and Kafka.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,14 +35,22 @@ struct Published {
 // RESOURCE_EXHAUSTED when the local queue is full.
 using PublishCallback = std::function<void(absl::StatusOr<Published>)>;
 
+// Which of the publisher's two Kafka producers writes a task. Both write the same topic with
+// the same guarantees (acks=all, idempotence, the delivery timeout); they differ only in how
+// long a record waits for others to share its batch (linger.ms). A unary Warm's caller waits
+// for its one record, so it lingers 2 ms. A WarmBatch stream or an expansion keeps thousands
+// of records waiting for the broker, which stores fewer, larger batches faster when they
+// linger longer; on one producer, that linger would be every unary call's too.
+enum class Lane { kInteractive, kBulk };
+
 class TaskPublisher {
  public:
   virtual ~TaskPublisher() = default;
   // Record key is the task's URL, value the serialised task.
-  virtual void Publish(const cdnwarm::v1::WarmTask& task, absl::Time deadline,
+  virtual void Publish(const cdnwarm::v1::WarmTask& task, Lane lane, absl::Time deadline,
                        PublishCallback done) = 0;
   // A note about a job (a WarmResult with no task and no region) on the results topic,
-  // keyed by the job id like the job's results.
+  // keyed by the job id like the job's results; on the interactive lane.
   virtual void PublishNote(const cdnwarm::v1::WarmResult& note, absl::Time deadline,
                            PublishCallback done) = 0;
   // Waits for every queued record to be delivered or to fail.
@@ -55,26 +64,31 @@ struct KafkaPublisherOptions {
   std::string notes_topic;
   // Longest a record may wait for the broker before it fails (message.timeout.ms).
   absl::Duration delivery_timeout = absl::Seconds(30);
+  // Per lane (queue.buffering.max.messages of each of the two producers).
   int max_queued_records = 100000;
+  // The bulk lane's linger.ms. The interactive lane's is `kafka`'s linger.ms, 2 ms unless set.
+  absl::Duration bulk_linger = absl::Milliseconds(10);
   // Reports broker reachability (true after a delivery, false when all brokers are down).
   std::function<void(bool)> on_health = nullptr;
   // Where "now" comes from (tests: FakeClock); waits stay on the real clock.
   const common::Clock* clock = &common::Clock::Real();
 };
 
-// The producer settings every task record is written with: `options.kafka` with acks=all,
-// idempotence, the delivery timeout and queue bound, and linger.ms 2 unless set. The
-// benchmarks' bare baseline uses the same.
-common::KafkaProperties PublisherProperties(const KafkaPublisherOptions& options);
+// The settings a lane's task records are written with: `options.kafka` with acks=all,
+// idempotence, the delivery timeout and queue bound. Interactive: linger.ms 2 and one
+// request in flight, unless `kafka` sets them. Bulk: linger.ms `bulk_linger`. The
+// benchmarks' bare baseline uses the bulk lane's.
+common::KafkaProperties PublisherProperties(const KafkaPublisherOptions& options, Lane lane);
 
-// librdkafka producer with acks=all and idempotence, polled on its own thread.
+// Two librdkafka producers (one per Lane) with acks=all and idempotence, each polled on its
+// own thread; one record bookkeeping, so a deadline or a shutdown answers both alike.
 class KafkaTaskPublisher final : public TaskPublisher {
  public:
   static absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> Create(KafkaPublisherOptions options,
                                                                     metrics::Registry& registry);
   ~KafkaTaskPublisher() override;
 
-  void Publish(const cdnwarm::v1::WarmTask& task, absl::Time deadline,
+  void Publish(const cdnwarm::v1::WarmTask& task, Lane lane, absl::Time deadline,
                PublishCallback done) override;
   void PublishNote(const cdnwarm::v1::WarmResult& note, absl::Time deadline,
                    PublishCallback done) override;
@@ -89,12 +103,14 @@ class KafkaTaskPublisher final : public TaskPublisher {
   struct Metrics;
 
   KafkaTaskPublisher(KafkaPublisherOptions options, metrics::Registry& registry);
-  void PublishRecord(const std::string& topic, const std::string& key, const std::string& value,
-                     absl::Time deadline, PublishCallback done);
+  void PublishRecord(Lane lane, const std::string& topic, const std::string& key,
+                     const std::string& value, absl::Time deadline, PublishCallback done);
   void Delivered(const rd_kafka_message_t& m);
   void OnError(rd_kafka_resp_err_t code, const std::string& reason);
-  // The poll thread's, after each poll: fails what passed its deadline.
-  void Polled(common::KafkaProducer& kafka);
+  // Tells options_.on_health when reachability changes, not at every record.
+  void ReportHealth(bool up);
+  // A lane's poll thread's, after each poll: fails what passed its deadline.
+  void Polled(Lane lane, common::KafkaProducer& kafka);
   void ExpireOverdue();
   // Removes and returns a pending record's callback, or an empty one if already finished.
   PublishCallback Take(uint64_t id, absl::Time* started);
@@ -110,8 +126,14 @@ class KafkaTaskPublisher final : public TaskPublisher {
   // batch shares a deadline.
   absl::btree_set<std::pair<absl::Time, uint64_t>> by_deadline_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // Last: its poll thread calls back into the members above, so it goes first.
-  std::unique_ptr<common::KafkaProducer> kafka_;
+  // The last reachability given to on_health. Written under health_mu_, which the call is
+  // made under too, so the last call and this agree; read without it by each delivery.
+  common::Mutex health_mu_;
+  std::atomic<bool> reported_up_{false};
+  // Records each lane's client holds, for the queue depth gauge: set by each poll thread.
+  std::atomic<int64_t> lane_depth_[2] = {0, 0};
+  // Last: their poll threads call back into the members above, so they go first. By Lane.
+  std::unique_ptr<common::KafkaProducer> kafka_[2];
 };
 
 }  // namespace cdnwarm::producer

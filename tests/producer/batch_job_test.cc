@@ -26,8 +26,10 @@ using ::testing::HasSubstr;
 // Holds every record's answer until the test gives it.
 class HeldPublisher final : public TaskPublisher {
  public:
-  void Publish(const cdnwarm::v1::WarmTask& task, absl::Time, PublishCallback done) override {
+  void Publish(const cdnwarm::v1::WarmTask& task, Lane lane, absl::Time,
+               PublishCallback done) override {
     tasks.push_back(task);
+    lanes.push_back(lane);
     answers.push_back(std::move(done));
   }
   void PublishNote(const cdnwarm::v1::WarmResult&, absl::Time, PublishCallback done) override {
@@ -37,6 +39,7 @@ class HeldPublisher final : public TaskPublisher {
   void Answer(size_t i, absl::StatusOr<Published> p) { std::exchange(answers[i], nullptr)(p); }
 
   std::vector<cdnwarm::v1::WarmTask> tasks;
+  std::vector<Lane> lanes;
   std::vector<PublishCallback> answers;
 };
 
@@ -63,6 +66,7 @@ TEST_F(BatchJobTest, RepliesOnceEveryRecordIsSettledWithRejectionsByIndex) {
   EXPECT_EQ(publisher_.tasks[0].task_id(), "job-1/0");
   EXPECT_EQ(publisher_.tasks[1].task_id(), "job-1/3");
   EXPECT_EQ(publisher_.tasks[1].url(), "https://example.com/e") << "published canonical";
+  EXPECT_THAT(publisher_.lanes, ::testing::Each(Lane::kBulk)) << "a batch lingers for its batch";
   EXPECT_EQ(job->outstanding(), 2u);
 
   std::optional<std::pair<absl::Status, cdnwarm::v1::WarmBatchReply>> done;

@@ -18,6 +18,7 @@ ABSL_DECLARE_FLAG(absl::Duration, job_window);
 ABSL_DECLARE_FLAG(int, max_jobs);
 ABSL_DECLARE_FLAG(absl::Duration, delivery_timeout);
 ABSL_DECLARE_FLAG(int, max_queued_records);
+ABSL_DECLARE_FLAG(absl::Duration, bulk_linger);
 ABSL_DECLARE_FLAG(int, expansion_threads);
 ABSL_DECLARE_FLAG(double, client_rate);
 ABSL_DECLARE_FLAG(double, client_burst);
@@ -50,6 +51,7 @@ TEST(ProducerConfigTest, DefaultsAreThoseDocumented) {
   EXPECT_EQ(c->max_jobs, 10000u);
   EXPECT_EQ(c->delivery_timeout, absl::Seconds(30));
   EXPECT_EQ(c->max_queued_records, 100000);
+  EXPECT_EQ(c->bulk_linger, absl::Milliseconds(10));
   EXPECT_EQ(c->expansion_threads, 2);
   EXPECT_EQ(c->client_rate, 0);
   EXPECT_EQ(c->client_burst, 1);
@@ -63,6 +65,7 @@ TEST(ProducerConfigTest, SetFlagsAreTaken) {
   absl::SetFlag(&FLAGS_max_jobs, 5);
   absl::SetFlag(&FLAGS_delivery_timeout, absl::Seconds(3));
   absl::SetFlag(&FLAGS_max_queued_records, 7);
+  absl::SetFlag(&FLAGS_bulk_linger, absl::Milliseconds(25));
   absl::SetFlag(&FLAGS_expansion_threads, 4);
   absl::SetFlag(&FLAGS_client_rate, 20.0);
   absl::SetFlag(&FLAGS_client_burst, 3.0);
@@ -75,6 +78,7 @@ TEST(ProducerConfigTest, SetFlagsAreTaken) {
   EXPECT_EQ(c->max_jobs, 5u);
   EXPECT_EQ(c->delivery_timeout, absl::Seconds(3));
   EXPECT_EQ(c->max_queued_records, 7);
+  EXPECT_EQ(c->bulk_linger, absl::Milliseconds(25));
   EXPECT_EQ(c->expansion_threads, 4);
   EXPECT_EQ(c->client_rate, 20.0);
   EXPECT_EQ(c->client_burst, 3.0);
@@ -122,6 +126,20 @@ TEST(ProducerConfigTest, ValuesOutOfRangeNameTheFlag) {
        "--max_queued_records must be between 1 and 10000000"},
       {[](bool in) { absl::SetFlag(&FLAGS_max_queued_records, in ? 10'000'000 : 10'000'001); },
        "--max_queued_records must be between 1 and 10000000"},
+      {[](bool in) {
+         absl::SetFlag(&FLAGS_bulk_linger, in ? absl::ZeroDuration() : absl::Milliseconds(-1));
+       },
+       "--bulk_linger must be between 0 and 1s, and shorter than --delivery_timeout"},
+      {[](bool in) {
+         absl::SetFlag(&FLAGS_bulk_linger,
+                       in ? absl::Seconds(1) : absl::Seconds(1) + absl::Milliseconds(1));
+       },
+       "--bulk_linger must be between 0 and 1s, and shorter than --delivery_timeout"},
+      {[](bool in) {
+         absl::SetFlag(&FLAGS_delivery_timeout, absl::Seconds(1));
+         absl::SetFlag(&FLAGS_bulk_linger, in ? absl::Milliseconds(999) : absl::Seconds(1));
+       },
+       "--bulk_linger must be between 0 and 1s, and shorter than --delivery_timeout"},
       {[](bool in) { absl::SetFlag(&FLAGS_expansion_threads, in ? 1 : 0); },
        "--expansion_threads must be between 1 and 64"},
       {[](bool in) { absl::SetFlag(&FLAGS_expansion_threads, in ? 64 : 65); },

@@ -48,15 +48,32 @@ TEST(TaskPublisherTest, UnacknowledgedRecordIsUnavailableAtItsDeadline) {
   testing::Notification done;
   absl::Status status;
   const absl::Time start = absl::Now();
-  publisher->Publish(Task(), start + absl::Milliseconds(300), [&](absl::StatusOr<Published> r) {
-    status = r.status();
-    done.Notify();
-  });
+  publisher->Publish(Task(), Lane::kInteractive, start + absl::Milliseconds(300),
+                     [&](absl::StatusOr<Published> r) {
+                       status = r.status();
+                       done.Notify();
+                     });
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(300));
   EXPECT_NE(registry.Render().find("cdnwarm_producer_records_total{result=\"timed_out\"} 1"),
             std::string::npos);
+}
+
+TEST(TaskPublisherTest, NoBrokerAnsweringIsReportedUnhealthy) {
+  metrics::Registry registry;
+  KafkaPublisherOptions o;
+  o.kafka.Set("bootstrap.servers", "127.0.0.1:1");
+  o.topic = "nowhere";
+  testing::Notification down;
+  o.on_health = [&](bool ok) {
+    if (!ok) down.Notify();
+  };
+  absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> p = KafkaTaskPublisher::Create(o, registry);
+  ASSERT_TRUE(p.ok()) << p.status();
+  (*p)->Publish(Task(), Lane::kInteractive, absl::Now() + absl::Seconds(60),
+                [](absl::StatusOr<Published>) {});
+  EXPECT_TRUE(down.WaitForNotificationWithTimeout(absl::Seconds(30)));
 }
 
 TEST(TaskPublisherTest, FullLocalQueueIsResourceExhaustedAtOnce) {
@@ -65,9 +82,10 @@ TEST(TaskPublisherTest, FullLocalQueueIsResourceExhaustedAtOnce) {
   ASSERT_NE(publisher, nullptr);
   const absl::Time far = absl::Now() + absl::Seconds(60);
   int answered = 0;
-  publisher->Publish(Task(), far, [&](absl::StatusOr<Published>) { ++answered; });
+  publisher->Publish(Task(), Lane::kBulk, far, [&](absl::StatusOr<Published>) { ++answered; });
   absl::Status second;
-  publisher->Publish(Task(), far, [&](absl::StatusOr<Published> r) { second = r.status(); });
+  publisher->Publish(Task(), Lane::kBulk, far,
+                     [&](absl::StatusOr<Published> r) { second = r.status(); });
   EXPECT_EQ(second.code(), absl::StatusCode::kResourceExhausted) << second;
   EXPECT_EQ(answered, 0) << "the first record is still waiting for the broker";
   publisher.reset();  // shutting down answers what is left
