@@ -117,7 +117,7 @@ printf '{"scenario": "settings", "smoke": %s, "producer_linger_ms": 2, "producer
 want() { [[ ",$phases," == *",$1,"* ]]; }
 # valgrind cannot run AddressSanitizer's binaries (the ci preset's, which CI's smoke run
 # uses); the bench preset's, which first-run's smoke run uses, have none.
-if want instructions && grep -q libasan < <(ldd "$build/producer/producer"); then
+if want instructions && grep -q libasan <<<"$(ldd "$build/producer/producer")"; then
   say "instructions: skipped: $build is built with AddressSanitizer, which valgrind cannot run"
   phases=$(tr ',' '\n' <<<"$phases" | grep -vx instructions | paste -sd, -)
 fi

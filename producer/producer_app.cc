@@ -123,18 +123,19 @@ absl::Status ProducerApp::StartConsole() {
 }
 
 ProducerApp::~ProducerApp() {
-  // The server goes first (no more calls), then the service's ticker (it publishes through
-  // the intake), then the publisher: its poll thread and its shutdown answer pending
-  // publishes through callbacks into the service, which must still be there. Only then
-  // the service and the rest.
+  // The server stops first (no more calls), then the service's ticker (it publishes through
+  // the intake), then the publisher: its poll threads and its shutdown answer pending
+  // publishes through callbacks into the service, which must still be there, and report
+  // Kafka's reachability to the runner's readiness, which goes after them. Only then the
+  // service and the rest.
   if (runner_) {  // the drain hook reads console_: it has finished before console_ goes
     runner_->Shutdown();
     runner_->Wait();
   }
   console_.reset();  // its calls end before the server they call goes
-  runner_.reset();
   if (service_) service_->StopTicker();
   publisher_.reset();
+  runner_.reset();
   service_.reset();
   feed_.reset();
 }

@@ -36,6 +36,9 @@ struct KafkaTaskPublisher::Metrics {
 namespace {
 size_t Index(Lane lane) { return lane == Lane::kBulk ? 1 : 0; }
 constexpr Lane kLanes[] = {Lane::kInteractive, Lane::kBulk};
+// Records waiting this long on brokers that are all down make the producer unready; an
+// idle lane's reconnection for a new record takes far less.
+constexpr absl::Duration kUnreachableAfter = absl::Seconds(1);
 }  // namespace
 
 common::KafkaProperties PublisherProperties(const KafkaPublisherOptions& options, Lane lane) {
@@ -67,9 +70,9 @@ absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> KafkaTaskPublisher::Create(
   for (Lane lane : kLanes) {
     absl::StatusOr<std::unique_ptr<common::KafkaProducer>> kafka = common::KafkaProducer::Create(
         PublisherProperties(raw->options_, lane), absl::Milliseconds(20),
-        {.delivered = [raw](const rd_kafka_message_t& m) { raw->Delivered(m); },
-         .error = [raw](rd_kafka_resp_err_t code,
-                        const std::string& reason) { raw->OnError(code, reason); },
+        {.delivered = [raw, lane](const rd_kafka_message_t& m) { raw->Delivered(lane, m); },
+         .error = [raw, lane](rd_kafka_resp_err_t code,
+                              const std::string& reason) { raw->OnError(lane, code, reason); },
          .polled = [raw, lane](common::KafkaProducer& k) { raw->Polled(lane, k); }});
     if (!kafka.ok()) return kafka.status();
     p->kafka_[Index(lane)] = *std::move(kafka);
@@ -158,7 +161,7 @@ PublishCallback KafkaTaskPublisher::Take(uint64_t id, absl::Time* started) {
   return cb;
 }
 
-void KafkaTaskPublisher::Delivered(const rd_kafka_message_t& m) {
+void KafkaTaskPublisher::Delivered(Lane lane, const rd_kafka_message_t& m) {
   const auto id = reinterpret_cast<uint64_t>(m._private);
   absl::Time started;
   PublishCallback cb = Take(id, &started);
@@ -178,24 +181,28 @@ void KafkaTaskPublisher::Delivered(const rd_kafka_message_t& m) {
   }
   metrics_->acked.Increment();
   metrics_->delivery_seconds.Observe(options_.clock->Now() - started);
-  if (!reported_up_.load(std::memory_order_relaxed)) ReportHealth(true);
+  std::atomic<bool>& down = lanes_[Index(lane)].brokers_down;
+  if (down.load(std::memory_order_relaxed)) down.store(false, std::memory_order_relaxed);
+  if (reported_.load(std::memory_order_relaxed) != 1) ReportHealth(true);
   cb(Published{m.partition, m.offset});
 }
 
-void KafkaTaskPublisher::OnError(rd_kafka_resp_err_t code, const std::string& reason) {
+void KafkaTaskPublisher::OnError(Lane lane, rd_kafka_resp_err_t code, const std::string& reason) {
   metrics_->kafka_errors.Labels({rd_kafka_err2name(code)}).Increment();
   if (code == RD_KAFKA_RESP_ERR__FATAL) {
     log::Error("Kafka producer fatal error", {{"error", reason}});
   } else {
     log::Warn("Kafka producer error", {{"error", rd_kafka_err2name(code)}, {"reason", reason}});
   }
-  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) ReportHealth(false);
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    lanes_[Index(lane)].brokers_down.store(true, std::memory_order_relaxed);
+  }
 }
 
 void KafkaTaskPublisher::ReportHealth(bool up) {
   common::MutexLock lock(&health_mu_);
-  if (up && reported_up_.load(std::memory_order_relaxed)) return;  // another delivery's
-  reported_up_.store(up, std::memory_order_relaxed);
+  if (reported_.load(std::memory_order_relaxed) == (up ? 1 : 0)) return;  // said already
+  reported_.store(up ? 1 : 0, std::memory_order_relaxed);
   if (options_.on_health) options_.on_health(up);
 }
 
@@ -222,9 +229,20 @@ void KafkaTaskPublisher::ExpireOverdue() {
 
 void KafkaTaskPublisher::Polled(Lane lane, common::KafkaProducer& kafka) {
   ExpireOverdue();
-  lane_depth_[Index(lane)].store(kafka.QueueLength(), std::memory_order_relaxed);
-  metrics_->queue_depth.Set(lane_depth_[0].load(std::memory_order_relaxed) +
-                            lane_depth_[1].load(std::memory_order_relaxed));
+  LaneHealth& h = lanes_[Index(lane)];
+  const int64_t depth = kafka.QueueLength();
+  h.depth.store(depth, std::memory_order_relaxed);
+  metrics_->queue_depth.Set(lanes_[0].depth.load(std::memory_order_relaxed) +
+                            lanes_[1].depth.load(std::memory_order_relaxed));
+  const absl::Time now = options_.clock->Now();
+  if (depth == 0) {
+    h.queued_since = absl::InfiniteFuture();
+  } else if (h.queued_since == absl::InfiniteFuture()) {
+    h.queued_since = now;
+  }
+  if (h.brokers_down.load(std::memory_order_relaxed) && now - h.queued_since >= kUnreachableAfter) {
+    ReportHealth(false);
+  }
 }
 
 absl::Status KafkaTaskPublisher::Flush(absl::Duration timeout) {

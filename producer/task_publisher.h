@@ -105,11 +105,12 @@ class KafkaTaskPublisher final : public TaskPublisher {
   KafkaTaskPublisher(KafkaPublisherOptions options, metrics::Registry& registry);
   void PublishRecord(Lane lane, const std::string& topic, const std::string& key,
                      const std::string& value, absl::Time deadline, PublishCallback done);
-  void Delivered(const rd_kafka_message_t& m);
-  void OnError(rd_kafka_resp_err_t code, const std::string& reason);
+  void Delivered(Lane lane, const rd_kafka_message_t& m);
+  void OnError(Lane lane, rd_kafka_resp_err_t code, const std::string& reason);
   // Tells options_.on_health when reachability changes, not at every record.
-  void ReportHealth(bool up);
-  // A lane's poll thread's, after each poll: fails what passed its deadline.
+  void ReportHealth(bool up) ABSL_LOCKS_EXCLUDED(health_mu_);
+  // A lane's poll thread's, after each poll: fails what passed its deadline, and reports
+  // Kafka unreachable when the lane's records wait on brokers that are all down.
   void Polled(Lane lane, common::KafkaProducer& kafka);
   void ExpireOverdue();
   // Removes and returns a pending record's callback, or an empty one if already finished.
@@ -126,12 +127,22 @@ class KafkaTaskPublisher final : public TaskPublisher {
   // batch shares a deadline.
   absl::btree_set<std::pair<absl::Time, uint64_t>> by_deadline_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // The last reachability given to on_health. Written under health_mu_, which the call is
-  // made under too, so the last call and this agree; read without it by each delivery.
+  // The last reachability given to on_health (-1: none yet, 0: down, 1: up). Written
+  // under health_mu_, which the call is made under too, so the last call and this agree;
+  // read without it by each delivery.
   common::Mutex health_mu_;
-  std::atomic<bool> reported_up_{false};
-  // Records each lane's client holds, for the queue depth gauge: set by each poll thread.
-  std::atomic<int64_t> lane_depth_[2] = {0, 0};
+  std::atomic<int> reported_{-1};
+  // By Lane. "All brokers down" alone does not make the producer unready: the brokers
+  // close an idle lane's connections (connections.max.idle.ms) and librdkafka reports that
+  // too, and a replica made unready with no traffic would never deliver again to be made
+  // ready. Unready is: the lane heard "all brokers down" and has had records waiting for
+  // kUnreachableAfter since, with no delivery in between.
+  struct LaneHealth {
+    std::atomic<bool> brokers_down{false};
+    std::atomic<int64_t> depth{0};  // records the client holds, as of its last poll
+    absl::Time queued_since = absl::InfiniteFuture();  // the poll thread's
+  };
+  LaneHealth lanes_[2];
   // Last: their poll threads call back into the members above, so they go first. By Lane.
   std::unique_ptr<common::KafkaProducer> kafka_[2];
 };

@@ -49,18 +49,22 @@ fi
 # A pipe into `grep -q` fails at random under pipefail, which every script sets: grep exits
 # at its first match, the writer dies of SIGPIPE, and the pipeline reports the writer's
 # failure, so a match reads as a miss. ShellCheck does not see it. Give grep the output
-# whole: grep -q PATTERN < <(COMMAND), or <<<"$output".
+# whole: grep -q PATTERN <<<"$(COMMAND)". (< <(COMMAND) keeps the pipeline's status right
+# too, but an ERR trap under errtrace still reports the writer's SIGPIPE.)
+# A line ending in | or \ continues (a comment line between is skipped); || is no pipe.
 piped=$(awk '
   FNR == 1 { joined = "" }
-  { joined = joined $0 }
-  /^[[:space:]]*#/ { joined = ""; next }
+  /^[[:space:]]*#/ { next }
+  { joined = joined " " $0 }
   /(\|[[:space:]]*|\\)$/ { sub(/\\$/, "", joined); next }
-  joined ~ /\|[[:space:]]*grep[[:space:]]+-[[:alnum:]]*q/ { print FILENAME ":" FNR ": " joined }
+  joined ~ /(^|[^|])\|&?[[:space:]]*grep[[:space:]]+(-[[:alnum:]]+[[:space:]]+)*(-[[:alnum:]]*q|--quiet)/ {
+    print FILENAME ":" FNR ":" joined
+  }
   { joined = "" }' "${scripts[@]}")
 if [ -n "$piped" ]; then
   echo "$piped"
   echo "FAIL: a pipe into grep -q above (pipefail turns its early exit into a miss): use" \
-    "grep -q PATTERN < <(COMMAND)" >&2
+    "grep -q PATTERN <<<\"\$(COMMAND)\"" >&2
   exit 1
 fi
 echo "ok: ${#scripts[@]} scripts clean"

@@ -39,21 +39,22 @@ TEST(TaskPublisherKafkaTest, TheBulkLaneLingersAloneAndFlushSendsBothLanes) {
   // did not linger on its own lane.
   o.bulk_linger = absl::Minutes(5);
   o.delivery_timeout = absl::Minutes(10);  // librdkafka wants it longer than any linger
+  // Before the publisher: a failed assertion destroys it first, and it answers what is left.
+  testing::Notification bulk_done;
+  absl::StatusOr<Published> bulk;
+  testing::Notification interactive_done;
+  absl::StatusOr<Published> interactive;
   absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> publisher =
       KafkaTaskPublisher::Create(o, registry);
   ASSERT_TRUE(publisher.ok()) << publisher.status();
   const absl::Time deadline = absl::Now() + absl::Minutes(10);
 
-  testing::Notification bulk_done;
-  absl::StatusOr<Published> bulk;
   (*publisher)
       ->Publish(Task("https://example.com/bulk"), Lane::kBulk, deadline,
                 [&](absl::StatusOr<Published> r) {
                   bulk = std::move(r);
                   bulk_done.Notify();
                 });
-  testing::Notification interactive_done;
-  absl::StatusOr<Published> interactive;
   (*publisher)
       ->Publish(Task("https://example.com/interactive"), Lane::kInteractive, deadline,
                 [&](absl::StatusOr<Published> r) {
@@ -94,10 +95,10 @@ TEST(TaskPublisherKafkaTest, HealthIsReportedOnceForManyDeliveries) {
   std::atomic<int> up{0};
   std::atomic<int> down{0};
   o.on_health = [&](bool ok) { ++(ok ? up : down); };
+  std::atomic<int> acked{0};
   absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> publisher =
       KafkaTaskPublisher::Create(o, registry);
   ASSERT_TRUE(publisher.ok()) << publisher.status();
-  std::atomic<int> acked{0};
   for (int i = 0; i < 20; ++i) {
     (*publisher)
         ->Publish(Task(absl::StrCat("https://example.com/", i)),

@@ -39,6 +39,15 @@ TEST(TaskPublisherTest, AClientKafkaRefusesIsAnErrorNotACrash) {
   absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> p = KafkaTaskPublisher::Create(o, registry);
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.status().message().find("max.in.flight"), absl::string_view::npos) << p.status();
+
+  // The interactive lane made, the bulk lane refused (a linger as long as the timeout).
+  KafkaPublisherOptions bulk;
+  bulk.kafka.Set("bootstrap.servers", "127.0.0.1:1");
+  bulk.topic = "nowhere";
+  bulk.bulk_linger = bulk.delivery_timeout;
+  p = KafkaTaskPublisher::Create(bulk, registry);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("linger.ms"), absl::string_view::npos) << p.status();
 }
 
 TEST(TaskPublisherTest, UnacknowledgedRecordIsUnavailableAtItsDeadline) {
