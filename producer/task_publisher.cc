@@ -181,9 +181,12 @@ void KafkaTaskPublisher::Delivered(Lane lane, const rd_kafka_message_t& m) {
   }
   metrics_->acked.Increment();
   metrics_->delivery_seconds.Observe(options_.clock->Now() - started);
-  std::atomic<bool>& down = lanes_[Index(lane)].brokers_down;
-  if (down.load(std::memory_order_relaxed)) down.store(false, std::memory_order_relaxed);
-  if (reported_.load(std::memory_order_relaxed) != 1) ReportHealth(true);
+  LaneHealth& h = lanes_[Index(lane)];
+  if (h.brokers_down.load(std::memory_order_relaxed)) {
+    h.brokers_down.store(false, std::memory_order_relaxed);
+    h.unreachable.store(false, std::memory_order_relaxed);
+  }
+  if (reported_.load(std::memory_order_relaxed) != 1) UpdateHealth();
   cb(Published{m.partition, m.offset});
 }
 
@@ -197,6 +200,11 @@ void KafkaTaskPublisher::OnError(Lane lane, rd_kafka_resp_err_t code, const std:
   if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
     lanes_[Index(lane)].brokers_down.store(true, std::memory_order_relaxed);
   }
+}
+
+void KafkaTaskPublisher::UpdateHealth() {
+  ReportHealth(!lanes_[0].unreachable.load(std::memory_order_relaxed) &&
+               !lanes_[1].unreachable.load(std::memory_order_relaxed));
 }
 
 void KafkaTaskPublisher::ReportHealth(bool up) {
@@ -240,9 +248,10 @@ void KafkaTaskPublisher::Polled(Lane lane, common::KafkaProducer& kafka) {
   } else if (h.queued_since == absl::InfiniteFuture()) {
     h.queued_since = now;
   }
-  if (h.brokers_down.load(std::memory_order_relaxed) && now - h.queued_since >= kUnreachableAfter) {
-    ReportHealth(false);
-  }
+  h.unreachable.store(
+      h.brokers_down.load(std::memory_order_relaxed) && now - h.queued_since >= kUnreachableAfter,
+      std::memory_order_relaxed);
+  UpdateHealth();
 }
 
 absl::Status KafkaTaskPublisher::Flush(absl::Duration timeout) {

@@ -36,11 +36,12 @@ struct Published {
 using PublishCallback = std::function<void(absl::StatusOr<Published>)>;
 
 // Which of the publisher's two Kafka producers writes a task. Both write the same topic with
-// the same guarantees (acks=all, idempotence, the delivery timeout); they differ only in how
-// long a record waits for others to share its batch (linger.ms). A unary Warm's caller waits
-// for its one record, so it lingers 2 ms. A WarmBatch stream or an expansion keeps thousands
-// of records waiting for the broker, which stores fewer, larger batches faster when they
-// linger longer; on one producer, that linger would be every unary call's too.
+// the same guarantees (acks=all, idempotence, the delivery timeout); they differ in how
+// records are gathered into batches. A unary Warm's caller waits for its one record: it
+// lingers 2 ms, and the calls that arrive while a request is out go in the next one. A
+// WarmBatch stream or an expansion keeps thousands of records waiting for the broker, which
+// stores fewer, larger batches faster when they linger longer (10 ms); on one producer, that
+// linger would be every unary call's too.
 enum class Lane { kInteractive, kBulk };
 
 class TaskPublisher {
@@ -68,7 +69,8 @@ struct KafkaPublisherOptions {
   int max_queued_records = 100000;
   // The bulk lane's linger.ms. The interactive lane's is `kafka`'s linger.ms, 2 ms unless set.
   absl::Duration bulk_linger = absl::Milliseconds(10);
-  // Reports broker reachability (true after a delivery, false when all brokers are down).
+  // Reports Kafka's reachability when it changes: false once a lane's records have waited
+  // 1 s on brokers that are all down; true at a delivery, or when no record waits.
   std::function<void(bool)> on_health = nullptr;
   // Where "now" comes from (tests: FakeClock); waits stay on the real clock.
   const common::Clock* clock = &common::Clock::Real();
@@ -109,9 +111,11 @@ class KafkaTaskPublisher final : public TaskPublisher {
   void OnError(Lane lane, rd_kafka_resp_err_t code, const std::string& reason);
   // Tells options_.on_health when reachability changes, not at every record.
   void ReportHealth(bool up) ABSL_LOCKS_EXCLUDED(health_mu_);
-  // A lane's poll thread's, after each poll: fails what passed its deadline, and reports
-  // Kafka unreachable when the lane's records wait on brokers that are all down.
+  // A lane's poll thread's, after each poll: fails what passed its deadline, and works out
+  // whether the lane's records wait on brokers that are all down.
   void Polled(Lane lane, common::KafkaProducer& kafka);
+  // Reports unreachable while either lane is.
+  void UpdateHealth();
   void ExpireOverdue();
   // Removes and returns a pending record's callback, or an empty one if already finished.
   PublishCallback Take(uint64_t id, absl::Time* started);
@@ -134,11 +138,13 @@ class KafkaTaskPublisher final : public TaskPublisher {
   std::atomic<int> reported_{-1};
   // By Lane. "All brokers down" alone does not make the producer unready: the brokers
   // close an idle lane's connections (connections.max.idle.ms) and librdkafka reports that
-  // too, and a replica made unready with no traffic would never deliver again to be made
-  // ready. Unready is: the lane heard "all brokers down" and has had records waiting for
-  // kUnreachableAfter since, with no delivery in between.
+  // too. A lane is unreachable when it heard "all brokers down", with no delivery since,
+  // and has had records waiting for kUnreachableAfter. It is reachable again at a delivery
+  // or once no record waits (they were delivered or timed out): an unready replica gets no
+  // traffic, so it must not wait for a delivery to be made ready.
   struct LaneHealth {
     std::atomic<bool> brokers_down{false};
+    std::atomic<bool> unreachable{false};
     std::atomic<int64_t> depth{0};  // records the client holds, as of its last poll
     absl::Time queued_since = absl::InfiniteFuture();  // the poll thread's
   };

@@ -4,6 +4,8 @@
 
 #include "producer/task_publisher.h"
 
+#include <atomic>
+
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/support/notification.h"
@@ -69,20 +71,33 @@ TEST(TaskPublisherTest, UnacknowledgedRecordIsUnavailableAtItsDeadline) {
             std::string::npos);
 }
 
-TEST(TaskPublisherTest, NoBrokerAnsweringIsReportedUnhealthy) {
+// Unhealthy while a record waits on brokers that are all down; healthy again once none
+// waits (here: it timed out), since an unready replica gets no traffic to deliver.
+TEST(TaskPublisherTest, RecordsWaitingOnNoBrokerAreReportedUnhealthyUntilNoneWaits) {
   metrics::Registry registry;
   KafkaPublisherOptions o;
   o.kafka.Set("bootstrap.servers", "127.0.0.1:1");
   o.topic = "nowhere";
+  o.delivery_timeout = absl::Seconds(10);  // the record's answer: a timeout, 9 s after "down"
   testing::Notification down;
+  testing::Notification up_after_down;
+  testing::Notification answered;
+  std::atomic<bool> waiting_at_down{false};
   o.on_health = [&](bool ok) {
-    if (!ok) down.Notify();
+    if (!ok) {
+      waiting_at_down = !answered.WaitForNotificationWithTimeout(absl::ZeroDuration());
+      down.Notify();
+    }
+    if (ok && down.WaitForNotificationWithTimeout(absl::ZeroDuration())) up_after_down.Notify();
   };
   absl::StatusOr<std::unique_ptr<KafkaTaskPublisher>> p = KafkaTaskPublisher::Create(o, registry);
   ASSERT_TRUE(p.ok()) << p.status();
   (*p)->Publish(Task(), Lane::kInteractive, absl::Now() + absl::Seconds(60),
-                [](absl::StatusOr<Published>) {});
-  EXPECT_TRUE(down.WaitForNotificationWithTimeout(absl::Seconds(30)));
+                [&](absl::StatusOr<Published>) { answered.Notify(); });
+  ASSERT_TRUE(down.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(waiting_at_down) << "reported when the record no longer waited";
+  EXPECT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(up_after_down.WaitForNotificationWithTimeout(absl::Seconds(30)));
 }
 
 TEST(TaskPublisherTest, FullLocalQueueIsResourceExhaustedAtOnce) {
