@@ -40,7 +40,9 @@ term_budget=${term_budget:-10}
 term() {
   local name=$1 pid=${named_pid[$1]} rc=0 start
   start=$(date +%s%N)
-  kill -TERM "$pid"
+  # Already gone (a crash during an earlier event): say so, with its log's end.
+  kill -TERM "$pid" 2>/dev/null ||
+    fail "$name had exited before its SIGTERM: $(tail -20 "$work/$name.log")"
   while kill -0 "$pid" 2>/dev/null; do
     [ $((($(date +%s%N) - start) / 1000000000)) -lt "$term_budget" ] ||
       fail "$name did not exit within ${term_budget}s of SIGTERM: $(tail -3 "$work/$name.log")"
