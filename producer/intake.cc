@@ -33,11 +33,11 @@ absl::StatusOr<common::CanonicalUrl> Intake::Validate(absl::string_view raw,
   // The canonical host is an address exactly when it is [IPv6] or dotted decimal (the
   // standard reads a host whose last label is a number as IPv4), so a name is not parsed.
   absl::string_view host = url->host;
-  const bool literal = absl::StartsWith(host, "[") || absl::c_all_of(host, [](char c) {
-                         return absl::ascii_isdigit(c) || c == '.';
-                       });
-  if (!literal) return url;
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (absl::ConsumePrefix(&host, "[")) {
+    absl::ConsumeSuffix(&host, "]");
+  } else if (!absl::c_all_of(host, [](char c) { return absl::ascii_isdigit(c) || c == '.'; })) {
+    return url;  // a name
+  }
   if (absl::Status s = guard_.addresses.CheckText(host);
       s.code() == absl::StatusCode::kPermissionDenied) {
     return absl::PermissionDeniedError(absl::StrCat(field, ": ", s.message()));
