@@ -61,6 +61,13 @@ absl::StatusOr<std::unique_ptr<KnownRegions>> KnownRegions::Start(KnownRegionsOp
 KnownRegions::~KnownRegions() {
   Stop();
   if (thread_.joinable()) thread_.join();
+  // A look-up that timed out may still wait for a coordinator inside a client, and its
+  // destroy with it: in the background, so a shutdown does not wait a session timeout.
+  // No close: the clients never joined their groups.
+  for (auto& [region, rk] : clients_) {
+    common::DestroyWithin(std::move(rk), absl::ZeroDuration(),
+                          RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  }
 }
 
 void KnownRegions::Stop() {
@@ -69,6 +76,11 @@ void KnownRegions::Stop() {
     stop_ = true;
   }
   wake_.SignalAll();
+}
+
+bool KnownRegions::stopped() const {
+  common::MutexLock lock(&mu_);
+  return stop_;
 }
 
 absl::Status KnownRegions::Check(const std::string& region) const {
@@ -177,6 +189,9 @@ absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> KnownRegions::Read(
   if (!committed.ok()) return committed.status();
   std::vector<cdnwarm::v1::PartitionInfo> out;
   for (const auto& [p, offset] : *committed) {
+    // Each look-up may wait its whole timeout on a cluster in trouble: a shutdown waits
+    // for one of them, not for a region's every partition.
+    if (stopped()) return absl::CancelledError("stopping");
     absl::StatusOr<std::pair<int64_t, int64_t>> m = Watermarks(rk, p);
     if (!m.ok()) return m.status();
     const int64_t high = m->second;
@@ -193,13 +208,12 @@ void KnownRegions::Run(int partitions) {
   for (;;) {
     std::map<std::string, std::vector<cdnwarm::v1::PartitionInfo>> fresh;
     for (const std::string& region : options_.regions) {
-      {
-        common::MutexLock stopping(&mu_);
-        if (stop_) return;  // a slow cluster does not hold a shutdown up for every region
-      }
+      if (stopped()) return;  // a slow cluster does not hold a shutdown up for every region
       absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> read = Read(region, partitions);
       if (read.ok()) {
         fresh[region] = *std::move(read);
+      } else if (absl::IsCancelled(read.status())) {
+        return;
       } else {
         log::Warn("region's committed offsets unknown",
                   {{"region", region}, {"error", std::string(read.status().message())}});

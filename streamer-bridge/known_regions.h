@@ -73,6 +73,7 @@ class KnownRegions {
   absl::StatusOr<std::vector<cdnwarm::v1::PartitionInfo>> Read(const std::string& region,
                                                                int partitions);
   void Run(int partitions);
+  bool stopped() const;
 
   const KnownRegionsOptions options_;
   std::map<std::string, common::KafkaPtr> clients_;  // region -> a client in its group

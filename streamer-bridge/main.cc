@@ -3,6 +3,7 @@
 #include "common/core/log.h"
 #include "common/core/metrics.h"
 #include "common/core/server_runner.h"
+#include "common/kafka/kafka_handles.h"
 #include "streamer-bridge/bridge_app.h"
 #include "streamer-bridge/config.h"
 
@@ -23,6 +24,10 @@ int main(int argc, char** argv) {
   if (absl::Status s = (*app)->runner().RunUntilSignalled(); !s.ok()) {
     log::Fatal("server failed", {{"error", s.ToString()}});
   }
+  app->reset();  // streams ended, work committed, groups left, results flushed
+  // A consumer whose close Kafka did not answer may still be in librdkafka's destroy
+  // (up to a session timeout): a second more, then the process leaves without it.
+  common::ExitWhenKafkaIsDestroyed(absl::Seconds(1), 0);
   log::Info("stopped");
   return 0;
 }

@@ -1,8 +1,14 @@
 #include "common/kafka/kafka_handles.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/core/log.h"
+#include "common/core/sync.h"
 
 namespace cdnwarm::common {
 namespace {
@@ -13,6 +19,28 @@ int SliceMs(absl::Time deadline) {
   const absl::Duration left = deadline - absl::Now();
   if (left <= absl::ZeroDuration()) return 0;
   return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 1, 100));
+}
+
+// Destroys that DestroyWithin left running. Never freed: a destroy may outlive every
+// static of the process.
+struct BackgroundDestroys {
+  Mutex mu;
+  CondVar finished;  // a destroy finished
+  int running ABSL_GUARDED_BY(mu) = 0;
+};
+
+struct DestroyJob {
+  bool done = false;  // guarded by BackgroundDestroys::mu
+};
+
+BackgroundDestroys& Destroys() {
+  static BackgroundDestroys* const d = [] {
+    auto* made = new BackgroundDestroys;
+    // exit() would free what a destroy still running uses: it waits for them first.
+    std::atexit([] { AwaitKafkaDestroys(absl::InfiniteFuture()); });
+    return made;
+  }();
+  return *d;
 }
 
 struct CommitAnswer {
@@ -96,9 +124,52 @@ bool CloseConsumer(KafkaPtr& rk, absl::Duration timeout) {
   if (closed) {
     rk.reset();
   } else {
-    rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    DestroyWithin(std::move(rk), deadline - absl::Now(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
   }
   return closed;
+}
+
+bool DestroyWithin(KafkaPtr rk, absl::Duration timeout, int flags) {
+  if (rk == nullptr) return true;
+  BackgroundDestroys& d = Destroys();
+  auto job = std::make_shared<DestroyJob>();
+  {
+    MutexLock lock(&d.mu);
+    ++d.running;
+  }
+  std::thread([&d, job, rk = rk.release(), flags] {
+    rd_kafka_destroy_flags(rk, flags);
+    MutexLock lock(&d.mu);
+    job->done = true;
+    --d.running;
+    d.finished.SignalAll();
+  }).detach();  // joined by nothing: AwaitKafkaDestroys counts it instead
+  const absl::Time deadline = absl::Now() + timeout;
+  MutexLock lock(&d.mu);
+  while (!job->done) {
+    if (d.finished.WaitWithDeadline(&d.mu, deadline)) break;
+  }
+  return job->done;
+}
+
+int AwaitKafkaDestroys(absl::Time deadline) {
+  BackgroundDestroys& d = Destroys();
+  MutexLock lock(&d.mu);
+  while (d.running > 0) {
+    if (d.finished.WaitWithDeadline(&d.mu, deadline)) break;
+  }
+  return d.running;
+}
+
+void ExitWhenKafkaIsDestroyed(absl::Duration grace, int code) {
+  if (const int left = AwaitKafkaDestroys(absl::Now() + grace); left > 0) {
+    log::Warn(
+        "exiting with Kafka clients still closing: what they had in flight (a commit waiting "
+        "for a coordinator) is not waited for; the group times the member out",
+        {{"clients", static_cast<int64_t>(left)}, {"waited", grace}});
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
 }
 
 KafkaErrorPtr ProduceCopy(rd_kafka_t* rk, const std::string& topic, std::string_view key,

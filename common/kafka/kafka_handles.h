@@ -45,9 +45,29 @@ rd_kafka_resp_err_t CommitWithin(rd_kafka_t* rk, const rd_kafka_topic_partition_
 // Closes the consumer `rk`, then destroys it (`rk` is null after): its assignment is
 // revoked (its rebalance callback runs on this thread, and may still use `rk`), the final
 // commits are made and the group is left. Gives up at `timeout`, when Kafka cannot be
-// reached, and destroys the handle without the close; returns false then, and the group
-// notices the member gone after its session timeout.
+// reached, and destroys the handle without the close (DestroyWithin, what is left of
+// `timeout`); returns false then, and the group notices the member gone after its session
+// timeout.
 bool CloseConsumer(KafkaPtr& rk, absl::Duration timeout);
+
+// Destroys `rk` (with rd_kafka_destroy_flags' `flags`) on a thread of its own, and waits
+// up to `timeout` for that. librdkafka's destroy has no timeout: a consumer's waits for
+// what its group still has in flight, and a commit waiting for a coordinator waits up to
+// the session timeout (45 s by default), longer than a pod's termination grace. Returns
+// false when the destroy is still running at `timeout`; it goes on in the background.
+// The client's callbacks must not use anything the caller frees after (a consumer's
+// rebalance callback is not called: no close is made here).
+bool DestroyWithin(KafkaPtr rk, absl::Duration timeout, int flags = 0);
+
+// How many destroys DestroyWithin left running are still running at `deadline`, waiting
+// for them until then. A process ends with this: exit() while a destroy runs would tear
+// down the library under it, so a process with destroys left leaves with std::_Exit
+// (ExitWhenKafkaIsDestroyed). exit() itself waits for them, however long.
+int AwaitKafkaDestroys(absl::Time deadline);
+
+// The end of a service's main: waits up to `grace` for destroys still running, then
+// returns; when some still run then, logs that and ends the process at once with `code`.
+void ExitWhenKafkaIsDestroyed(absl::Duration grace, int code);
 
 // Queues one record (key and value copied) with the produceva API: librdkafka's producev
 // macros do not compile under -Wold-style-cast. `opaque` reaches the delivery report as

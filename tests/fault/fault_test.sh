@@ -6,7 +6,8 @@
 #   2. SIGKILL one bridge replica while the other runs, then SIGKILL the only one left and
 #      restart it;
 #   3. SIGKILL the producer and restart it while the client retries;
-#   4. stop the Kafka broker and restart it;
+#   4. freeze the Kafka broker (SIGSTOP) and SIGTERM a bridge replica meanwhile: it exits 0
+#      within its budget; then stop the broker and restart it;
 #   5. eu-west's edge refuses connections, then answers 503, then answers slowly, then
 #      recovers.
 # Between steps it waits for the stream to make progress (acknowledged URLs), never for a
@@ -96,7 +97,22 @@ events=$((events + 1))
 start_producer b
 progress 120 "after the producer restarted"
 
-say "4. stop the Kafka broker, restart it"
+say "4. freeze the Kafka broker (SIGSTOP: a long GC pause, or a network that drops packets)"
+# Kubernetes rolls a bridge meanwhile: its last results and its lookups wait on a broker
+# that neither answers nor closes the connection, and its drain may spend its whole budget
+# (acks and results 3.75 s, leaving the groups 2 s, the results' last flush 2 s, 1 s for
+# librdkafka's destroys). It exits 0 within it; what it could not store is redelivered.
+# Replica 2 is the one every warmer reconnected to in step 2: it holds every region's
+# partitions.
+broker_pid=$(cat "$broker_dir/broker.pid")
+kill -STOP "$broker_pid"
+say "   SIGTERM bridge replica 2 while the broker is frozen"
+term_budget=$((5 + 2 + 2 + 1 + 3)) term streamer-bridge-2-b
+events=$((events + 1))
+kill -CONT "$broker_pid"
+start_bridge 2 c
+progress 120 "after the broker thawed"
+say "   stop the Kafka broker, restart it"
 "$lib_dir/kafka.sh" stop "$broker_dir"
 events=$((events + 1))
 "$lib_dir/kafka.sh" resume "$broker_dir"
@@ -139,7 +155,7 @@ dups=$("$python" -c 'import json,sys; print(sum(json.load(open(sys.argv[1]))["du
 say "duplicates $dups, in-flight window $window ($events events x 4 subscribers x $max_outstanding)"
 [ "$dups" -le "$window" ] || fail "$dups duplicate warms exceed the in-flight window of $window"
 
-for name in streamer-bridge-1-b streamer-bridge-2-b producer-b warmer-us-east-1-b \
+for name in streamer-bridge-1-b streamer-bridge-2-c producer-b warmer-us-east-1-b \
   warmer-us-east-2-a warmer-eu-west-1-a warmer-ap-south-1-a; do
   kill -0 "${named_pid[$name]}" 2>/dev/null || fail "$name died: $(tail -5 "$work/$name.log")"
 done

@@ -35,6 +35,15 @@ edge_ledger() {
     "$work/dlq.json" "${logs[@]}" 300 ||
     fail "the ledger does not balance: $(cat "$work/ledger/edge-ledger.json")"
 }
+# Where a process that should have exited is stuck: its threads' stacks, cdnwarm's frames
+# and the call each waits in (gdb, when installed), so a hang in CI says where it is.
+stuck_threads() {
+  command -v gdb >/dev/null || return 0
+  timeout 60 gdb -p "$1" -batch -ex 'thread apply all bt' 2>/dev/null | awk '
+    /^Thread / { if (keep) printf "%s", block; block = $0 "\n"; keep = 0; n = 0; next }
+    /^#/ && n < 12 { block = block $0 "\n"; n++; if (/cdnwarm|rd_kafka_[a-z_]*\(/) keep = 1 }
+    END { if (keep) printf "%s", block }' | cut -c1-200
+}
 # SIGTERM as Kubernetes sends it; say is the suite's.
 term_budget=${term_budget:-10}
 term() {
@@ -45,7 +54,8 @@ term() {
     fail "$name had exited before its SIGTERM: $(tail -20 "$work/$name.log")"
   while kill -0 "$pid" 2>/dev/null; do
     [ $((($(date +%s%N) - start) / 1000000000)) -lt "$term_budget" ] ||
-      fail "$name did not exit within ${term_budget}s of SIGTERM: $(tail -3 "$work/$name.log")"
+      fail "$name did not exit within ${term_budget}s of SIGTERM: $(tail -15 "$work/$name.log")
+$(stuck_threads "$pid")"
     sleep 0.05
   done
   wait "$pid" || rc=$?
