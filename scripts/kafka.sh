@@ -346,6 +346,8 @@ stop() {
   local pid
   pid=$(cat "$dir/broker.pid")
   if kill -0 "$pid" 2>/dev/null; then
+    # A broker a test froze (SIGSTOP) would not see the SIGTERM until it runs again.
+    kill -CONT "$pid" 2>/dev/null || true
     kill -TERM "$pid"
     local deadline=$((SECONDS + STOP_TIMEOUT_S))
     while kill -0 "$pid" 2>/dev/null; do

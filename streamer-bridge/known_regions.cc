@@ -65,8 +65,7 @@ KnownRegions::~KnownRegions() {
   // destroy with it: in the background, so a shutdown does not wait a session timeout.
   // No close: the clients never joined their groups.
   for (auto& [region, rk] : clients_) {
-    common::DestroyWithin(std::move(rk), absl::ZeroDuration(),
-                          RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    common::DestroyWithin(std::move(rk), absl::ZeroDuration());
   }
 }
 

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
+#include <cstdint>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -21,23 +22,31 @@ int SliceMs(absl::Time deadline) {
   return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 1, 100));
 }
 
-// Destroys that DestroyWithin left running. Never freed: a destroy may outlive every
-// static of the process.
+// Destroys that DestroyWithin started and that have not finished, by id. Never freed: a
+// destroy may outlive every static of the process.
 struct BackgroundDestroys {
   Mutex mu;
   CondVar finished;  // a destroy finished
-  int running ABSL_GUARDED_BY(mu) = 0;
+  uint64_t next_id ABSL_GUARDED_BY(mu) = 0;
+  std::set<uint64_t> running ABSL_GUARDED_BY(mu);
 };
 
-struct DestroyJob {
-  bool done = false;  // guarded by BackgroundDestroys::mu
-};
+// How long exit() waits for destroys still running. A destroy that outlasts it is a bug
+// (librdkafka waits for a session or request timeout, a minute at most): the process says
+// so and ends with status 1 rather than hang.
+constexpr absl::Duration kExitWait = absl::Seconds(90);
 
 BackgroundDestroys& Destroys() {
   static BackgroundDestroys* const d = [] {
     auto* made = new BackgroundDestroys;
     // exit() would free what a destroy still running uses: it waits for them first.
-    std::atexit([] { AwaitKafkaDestroys(absl::InfiniteFuture()); });
+    std::atexit([] {
+      if (const int left = AwaitKafkaDestroys(absl::Now() + kExitWait); left > 0) {
+        log::Error("Kafka clients still being destroyed at exit; ending without them",
+                   {{"clients", static_cast<int64_t>(left)}, {"waited", kExitWait}});
+        std::_Exit(1);
+      }
+    });
     return made;
   }();
   return *d;
@@ -92,7 +101,7 @@ rd_kafka_resp_err_t CommitWithin(rd_kafka_t* rk, const rd_kafka_topic_partition_
 
 bool CloseConsumer(KafkaPtr& rk, absl::Duration timeout) {
   if (timeout <= absl::ZeroDuration()) {  // no time to start a close: leave without one
-    rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    DestroyWithin(std::move(rk), absl::ZeroDuration());
     return false;
   }
   const absl::Time deadline = absl::Now() + timeout;
@@ -124,41 +133,40 @@ bool CloseConsumer(KafkaPtr& rk, absl::Duration timeout) {
   if (closed) {
     rk.reset();
   } else {
-    DestroyWithin(std::move(rk), deadline - absl::Now(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    DestroyWithin(std::move(rk), deadline - absl::Now());
   }
   return closed;
 }
 
-bool DestroyWithin(KafkaPtr rk, absl::Duration timeout, int flags) {
+bool DestroyWithin(KafkaPtr rk, absl::Duration timeout) {
   if (rk == nullptr) return true;
   BackgroundDestroys& d = Destroys();
-  auto job = std::make_shared<DestroyJob>();
-  {
-    MutexLock lock(&d.mu);
-    ++d.running;
-  }
-  std::thread([&d, job, rk = rk.release(), flags] {
-    rd_kafka_destroy_flags(rk, flags);
-    MutexLock lock(&d.mu);
-    job->done = true;
-    --d.running;
-    d.finished.SignalAll();
-  }).detach();  // joined by nothing: AwaitKafkaDestroys counts it instead
   const absl::Time deadline = absl::Now() + timeout;
   MutexLock lock(&d.mu);
-  while (!job->done) {
+  const uint64_t id = d.next_id++;
+  // Started under the lock, so the thread's end (which takes it) finds its id recorded.
+  std::thread([&d, id, raw = rk.release()] {
+    // Never a consumer close here: it would run the rebalance callback on this thread,
+    // for an owner that may be gone.
+    rd_kafka_destroy_flags(raw, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    MutexLock done(&d.mu);
+    d.running.erase(id);
+    d.finished.SignalAll();
+  }).detach();  // joined by nothing: AwaitKafkaDestroys counts it instead
+  d.running.insert(id);
+  while (d.running.count(id) != 0) {
     if (d.finished.WaitWithDeadline(&d.mu, deadline)) break;
   }
-  return job->done;
+  return d.running.count(id) == 0;
 }
 
 int AwaitKafkaDestroys(absl::Time deadline) {
   BackgroundDestroys& d = Destroys();
   MutexLock lock(&d.mu);
-  while (d.running > 0) {
+  while (!d.running.empty()) {
     if (d.finished.WaitWithDeadline(&d.mu, deadline)) break;
   }
-  return d.running;
+  return static_cast<int>(d.running.size());
 }
 
 void ExitWhenKafkaIsDestroyed(absl::Duration grace, int code) {

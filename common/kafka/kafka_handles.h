@@ -50,19 +50,19 @@ rd_kafka_resp_err_t CommitWithin(rd_kafka_t* rk, const rd_kafka_topic_partition_
 // timeout.
 bool CloseConsumer(KafkaPtr& rk, absl::Duration timeout);
 
-// Destroys `rk` (with rd_kafka_destroy_flags' `flags`) on a thread of its own, and waits
-// up to `timeout` for that. librdkafka's destroy has no timeout: a consumer's waits for
-// what its group still has in flight, and a commit waiting for a coordinator waits up to
-// the session timeout (45 s by default), longer than a pod's termination grace. Returns
-// false when the destroy is still running at `timeout`; it goes on in the background.
-// The client's callbacks must not use anything the caller frees after (a consumer's
-// rebalance callback is not called: no close is made here).
-bool DestroyWithin(KafkaPtr rk, absl::Duration timeout, int flags = 0);
+// Destroys `rk` on a thread of its own, without a consumer close, and waits up to
+// `timeout` for that. librdkafka's destroy has no timeout: a consumer's waits for what its
+// group still has in flight, and a commit waiting for a coordinator waits up to the session
+// timeout (45 s by default), longer than a pod's termination grace. Returns false when the
+// destroy is still running at `timeout`; it goes on in the background. No rebalance
+// callback runs (there is no close); a consumer that must leave its group cleanly is
+// closed first (CloseConsumer).
+bool DestroyWithin(KafkaPtr rk, absl::Duration timeout);
 
 // How many destroys DestroyWithin left running are still running at `deadline`, waiting
 // for them until then. A process ends with this: exit() while a destroy runs would tear
 // down the library under it, so a process with destroys left leaves with std::_Exit
-// (ExitWhenKafkaIsDestroyed). exit() itself waits for them, however long.
+// (ExitWhenKafkaIsDestroyed). exit() itself waits for them, for 90 s at most.
 int AwaitKafkaDestroys(absl::Time deadline);
 
 // The end of a service's main: waits up to `grace` for destroys still running, then
