@@ -88,6 +88,46 @@ until [ "$(subscribed)" = 4 ]; do
   [ $SECONDS -lt $deadline ] || fail "not every warmer subscribed: $(subscribed) of 4"
   sleep 0.2
 done
+# held B REGION: how many of REGION's partitions bridge replica B holds.
+held() {
+  bridge_addr="127.0.0.1:${bridge_port[$1]}" mesh_subs "$python" | awk -v r="$2" '
+    /^region / { on = ($2 == r) && !/no consumer on this replica/ }
+    on && /^  partition / { n++ }
+    END { print n + 0 }'
+}
+# commits_ok B REGION: bridge replica B's offset commits of REGION that Kafka accepted.
+commits_ok() {
+  local metrics
+  metrics=$(curl -fsS "http://127.0.0.1:${named_admin_port[${current_bridge[$1]}]}/metrics") ||
+    fail "bridge replica $1 did not serve its metrics"
+  awk -v r="region=\"$2\"" 'index($0, "cdnwarm_bridge_commits_total{") == 1 && index($0, r) &&
+    index($0, "result=\"ok\"") { n += $NF } END { print n + 0 }' <<<"$metrics"
+}
+# commits_caught_up: waits until every replica has committed, since this call, every region
+# it holds partitions of (one commit covers every partition the replica holds). After an
+# outage of the offsets' coordinator the work finished meanwhile is committed only then;
+# a replica that leaves before is replaced from the older commit, and redelivers more than
+# what was in flight, which the duplicates bound below counts per event.
+commits_caught_up() {
+  local b r deadline=$((SECONDS + 120)) pending
+  declare -A base
+  for b in 1 2 3; do for r in "${mesh_regions[@]}"; do base[$b:$r]=$(commits_ok "$b" "$r"); done; done
+  while :; do
+    pending=""
+    for b in 1 2 3; do
+      # The regions replica b holds partitions of.
+      for r in $(bridge_addr="127.0.0.1:${bridge_port[$b]}" mesh_subs "$python" | awk '
+        /^region / { r = /no consumer on this replica/ ? "" : $2 }
+        /^  partition / && r != "" { held[r] = 1 }
+        END { for (r in held) print r }'); do
+        [ "$(commits_ok "$b" "$r")" -gt "${base[$b:$r]}" ] || pending="$pending $b:$r"
+      done
+    done
+    [ -n "$pending" ] || return 0
+    [ $SECONDS -lt $deadline ] || fail "no offset commit accepted for 120s by replica:region$pending"
+    sleep 0.5
+  done
+}
 topics() { "$kafka_sh" tool "$cluster" org.apache.kafka.tools.TopicCommand "$@" 2>/dev/null; }
 desc=$(topics --describe --topic "$requests_topic")
 grep -q "ReplicationFactor: 3" <<<"$desc" || fail "the requests topic is not replicated 3 times: $desc"
@@ -149,6 +189,7 @@ pids=()
 for n in "${down[@]}"; do "$kafka_sh" node-start "$cluster" "$n" & pids+=($!); done
 for p in "${pids[@]}"; do wait "$p" || fail "node-start failed"; done
 progress 120 "after nodes ${down[*]} came back"
+commits_caught_up
 done_event
 
 event "e. bridge replicas scaled 3 -> 1 -> 3 during load"
@@ -162,13 +203,6 @@ start_bridge 3 b
 # us-east's partitions are split again between two replicas for step f.
 term "${current_warmer[us-east:2]}"
 start_warmer us-east:2 b 2
-# held B REGION: how many of REGION's partitions bridge replica B holds.
-held() {
-  bridge_addr="127.0.0.1:${bridge_port[$1]}" mesh_subs "$python" | awk -v r="$2" '
-    /^region / { on = ($2 == r) && !/no consumer on this replica/ }
-    on && /^  partition / { n++ }
-    END { print n + 0 }'
-}
 deadline=$((SECONDS + 90))
 until [ "$(held 1 us-east)" -gt 0 ] && [ "$(held 2 us-east)" -gt 0 ]; do
   [ $SECONDS -lt $deadline ] ||
