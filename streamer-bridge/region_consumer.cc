@@ -13,9 +13,19 @@
 namespace cdnwarm::bridge {
 namespace {
 
-// Each broker round trip of a seek. A seek's partitions wait for their fetchers, which on a
-// loaded machine took longer than 5 s (the SeekEarliest test failed 1 run in 10 under -j2).
+// Each broker round trip of a seek, and the wait for the fetchers to take the seek.
 constexpr int kSeekStepTimeoutMs = 20000;
+
+// rd_kafka_seek_partitions' timeout as librdkafka reads it. Before 2.1.0 it waited for
+// each partition's answer in microseconds, not the milliseconds it is given
+// (librdkafka #4230; rdkafka.c passes rd_timeout_remains(), in ms, to rd_kafka_q_pop(),
+// which takes µs): 20 s became 20 ms, and a loaded machine missed it ("Timed out waiting
+// for 1 remaining partition seek(s) to finish" in CI, and raising 5 s to 20 s only
+// narrowed it).
+int SeekPartitionsTimeout(int ms) {
+  constexpr int kFixedIn = 0x020100ff;  // 2.1.0
+  return rd_kafka_version() < kFixedIn ? ms * 1000 : ms;
+}
 // The consumer loop's longest waits: for a record, and for room in a full buffer. Ticks,
 // commits and seeks come at least this often.
 constexpr absl::Duration kPollWait = absl::Milliseconds(50);
@@ -516,7 +526,8 @@ void RegionConsumer::DoSeek() {
     }
   }
   if (list->cnt == 0) return answer();  // a member that holds none
-  if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_.get(), list.get(), kSeekStepTimeoutMs)) {
+  if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_.get(), list.get(),
+                                                     SeekPartitionsTimeout(kSeekStepTimeoutMs))) {
     const std::string why = rd_kafka_error_string(e);
     rd_kafka_error_destroy(e);
     return refuse(why);

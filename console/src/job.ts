@@ -130,6 +130,7 @@ export function jobView(main: HTMLElement, jobId: string, navigate: Navigate): C
   const live = h("section", { id: "job" }, banner("info", "Loading the job…"));
   const failures = h("section", { id: "failures" });
   let retry: number | undefined;
+  let retryFailures: number | undefined;
   let failedSeen = -1;
 
   replace(
@@ -160,7 +161,13 @@ export function jobView(main: HTMLElement, jobId: string, navigate: Navigate): C
       } while (pageToken && results.length < 5000 && !abort.signal.aborted);
       if (!abort.signal.aborted) replace(failures, failuresTable(results));
     } catch (err) {
-      if (!abort.signal.aborted) replace(failures, banner("error", `Results: ${(err as Error).message}`));
+      if (abort.signal.aborted) return;
+      replace(failures, banner("error", `Results: ${(err as Error).message}`));
+      // A load that failed (the producer restarting, Kafka slow to answer) is tried again:
+      // the failed count it was for may never change again, and a done job sends no more
+      // updates.
+      window.clearTimeout(retryFailures);
+      retryFailures = window.setTimeout(() => void loadFailures(), 2000);
     }
   }
 
@@ -207,5 +214,6 @@ export function jobView(main: HTMLElement, jobId: string, navigate: Navigate): C
   return () => {
     abort.abort();
     window.clearTimeout(retry);
+    window.clearTimeout(retryFailures);
   };
 }
