@@ -1,9 +1,9 @@
 #include "common/kafka/kafka_handles.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstdint>
 #include <set>
 #include <thread>
 
