@@ -26,6 +26,7 @@ int SeekPartitionsTimeout(int ms) {
   constexpr int kFixedIn = 0x020100ff;  // 2.1.0
   return rd_kafka_version() < kFixedIn ? ms * 1000 : ms;
 }
+
 // The consumer loop's longest waits: for a record, and for room in a full buffer. Ticks,
 // commits and seeks come at least this often.
 constexpr absl::Duration kPollWait = absl::Milliseconds(50);

@@ -88,13 +88,15 @@ until [ "$(subscribed)" = 4 ]; do
   [ $SECONDS -lt $deadline ] || fail "not every warmer subscribed: $(subscribed) of 4"
   sleep 0.2
 done
-# held B REGION: how many of REGION's partitions bridge replica B holds.
-held() {
-  bridge_addr="127.0.0.1:${bridge_port[$1]}" mesh_subs "$python" | awk -v r="$2" '
-    /^region / { on = ($2 == r) && !/no consumer on this replica/ }
-    on && /^  partition / { n++ }
-    END { print n + 0 }'
+# held_by B: "REGION N" for each region bridge replica B holds N > 0 partitions of.
+held_by() {
+  bridge_addr="127.0.0.1:${bridge_port[$1]}" mesh_subs "$python" | awk '
+    /^region / { r = /no consumer on this replica/ ? "" : $2 }
+    /^  partition / && r != "" { n[r]++ }
+    END { for (r in n) print r, n[r] }'
 }
+# held B REGION: how many of REGION's partitions bridge replica B holds.
+held() { held_by "$1" | awk -v r="$2" '$1 == r { n = $2 } END { print n + 0 }'; }
 # commits_ok B REGION: bridge replica B's offset commits of REGION that Kafka accepted.
 commits_ok() {
   local metrics
@@ -115,11 +117,7 @@ commits_caught_up() {
   while :; do
     pending=""
     for b in 1 2 3; do
-      # The regions replica b holds partitions of.
-      for r in $(bridge_addr="127.0.0.1:${bridge_port[$b]}" mesh_subs "$python" | awk '
-        /^region / { r = /no consumer on this replica/ ? "" : $2 }
-        /^  partition / && r != "" { held[r] = 1 }
-        END { for (r in held) print r }'); do
+      for r in $(held_by "$b" | cut -d' ' -f1); do
         [ "$(commits_ok "$b" "$r")" -gt "${base[$b:$r]}" ] || pending="$pending $b:$r"
       done
     done

@@ -429,7 +429,7 @@ TEST_F(SubscriberTest, DrainTellsTheBridgeThenReleasesWhatIsStillRunningBeforeCl
     ASSERT_EQ(bridge_.drains_.size(), 1u) << "the bridge was told to send nothing more";
     EXPECT_EQ(bridge_.drains_[0].region(), "eu");
     EXPECT_EQ(bridge_.drains_[0].subscriber_id(), "warmer-1");
-    std::string acks;  // which acks came before the drain, if more than "quick"'s
+    std::string acks;  // every ack the bridge has now, with its outcome
     for (const auto& a : bridge_.acks_) {
       absl::StrAppend(&acks, a.ack_id(), "=", cdnwarm::v1::AckOutcome_Name(a.outcome()), " ");
     }
