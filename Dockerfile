@@ -20,7 +20,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config ca-certificates ccache \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       librdkafka-dev libcurl4-openssl-dev libabsl-dev libre2-dev libssl-dev zlib1g-dev \
-      libexpat1-dev libcpp-httplib-dev prometheus-cpp-dev nodejs npm \
+      libexpat1-dev libcpp-httplib-dev prometheus-cpp-dev libgoogle-perftools-dev nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The console's npm packages: this layer is rebuilt only when package-lock.json changes.

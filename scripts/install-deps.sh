@@ -40,7 +40,7 @@ RUN_APT=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librdkafka-dev libcurl4-openssl-dev libabsl-dev libre2-dev libssl-dev zlib1g-dev libexpat1-dev
-  libcpp-httplib-dev prometheus-cpp-dev
+  libcpp-httplib-dev prometheus-cpp-dev libgoogle-perftools-dev
   nginx-light python3 python3-venv golang-go
 )
 BROKER_APT=(kcat default-jdk-headless maven)
