@@ -110,8 +110,15 @@ else
 fi
 say "Kafka at $kafka; report in $out"
 run="r$RANDOM$RANDOM"
-printf '{"scenario": "settings", "smoke": %s, "producer_linger_ms": 2, "producer_bulk_linger_ms": 10, "results_linger_ms": 5, "acks": "all", "idempotence": true, "cpus": %s, "work_dir": "%s"}\n' \
-  "$([ $smoke = 1 ] && echo true || echo false)" "$(nproc)" "$work_fs" >>"$results"
+# The allocator the services were linked with (cmake/Allocator.cmake): what ldd shows.
+allocator=system
+case $(ldd "$build/streamer-bridge/streamer-bridge") in
+  *libtcmalloc*) allocator=tcmalloc ;;
+  *libjemalloc*) allocator=jemalloc ;;
+  *libasan* | *libtsan*) allocator=sanitizer ;;
+esac
+printf '{"scenario": "settings", "smoke": %s, "producer_linger_ms": 2, "producer_bulk_linger_ms": 10, "results_linger_ms": 5, "acks": "all", "idempotence": true, "cpus": %s, "work_dir": "%s", "allocator": "%s"}\n' \
+  "$([ $smoke = 1 ] && echo true || echo false)" "$(nproc)" "$work_fs" "$allocator" >>"$results"
 
 # want PHASE: true when the phase is to run.
 want() { [[ ",$phases," == *",$1,"* ]]; }
