@@ -229,7 +229,7 @@ def table(report):
                  f"{s.get('producer_linger_ms')} (unary), "
                  f"{s.get('producer_bulk_linger_ms', s.get('producer_linger_ms'))} (batches), "
                  f"results linger.ms={s.get('results_linger_ms')}, "
-                 f"{s.get('allocator', 'system')} malloc, "
+                 f"allocator {s.get('allocator', 'system')}, "
                  f"{s.get('cpus')} CPUs, work dir on {s.get('work_dir')}{', SMOKE RUN (numbers are not meaningful)' if s.get('smoke') else ''}")
     return "\n".join(lines)
 
