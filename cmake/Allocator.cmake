@@ -20,18 +20,22 @@ else()
   set(_cdnwarm_malloc "${CDNWARM_MALLOC}")
 endif()
 
+# One cache variable per library (find_library caches its result), so that switching
+# CDNWARM_MALLOC in a configured tree links the library asked for.
 add_library(cdnwarm_malloc INTERFACE)
 if(_cdnwarm_malloc STREQUAL "tcmalloc")
-  find_library(CDNWARM_MALLOC_LIBRARY NAMES tcmalloc_minimal)
+  find_library(CDNWARM_TCMALLOC_LIBRARY NAMES tcmalloc_minimal)
+  set(_cdnwarm_malloc_library "${CDNWARM_TCMALLOC_LIBRARY}")
   set(_cdnwarm_malloc_package libgoogle-perftools-dev)
 elseif(_cdnwarm_malloc STREQUAL "jemalloc")
-  find_library(CDNWARM_MALLOC_LIBRARY NAMES jemalloc)
+  find_library(CDNWARM_JEMALLOC_LIBRARY NAMES jemalloc)
+  set(_cdnwarm_malloc_library "${CDNWARM_JEMALLOC_LIBRARY}")
   set(_cdnwarm_malloc_package libjemalloc-dev)
 elseif(NOT _cdnwarm_malloc STREQUAL "system")
   message(FATAL_ERROR "CDNWARM_MALLOC=${_cdnwarm_malloc}: use tcmalloc, jemalloc or system")
 endif()
 if(NOT _cdnwarm_malloc STREQUAL "system")
-  if(NOT CDNWARM_MALLOC_LIBRARY)
+  if(NOT _cdnwarm_malloc_library)
     message(FATAL_ERROR "CDNWARM_MALLOC=${_cdnwarm_malloc}: the library is missing; install "
                         "${_cdnwarm_malloc_package} (scripts/install-deps.sh does), or "
                         "configure with -DCDNWARM_MALLOC=system")
@@ -43,6 +47,6 @@ if(NOT _cdnwarm_malloc STREQUAL "system")
   # Nothing calls the allocator by name: --no-as-needed keeps the library a dependency, so
   # its malloc and operator new replace glibc's for the whole process.
   target_link_libraries(cdnwarm_malloc INTERFACE
-    "-Wl,--push-state,--no-as-needed" "${CDNWARM_MALLOC_LIBRARY}" "-Wl,--pop-state")
+    "-Wl,--push-state,--no-as-needed" "${_cdnwarm_malloc_library}" "-Wl,--pop-state")
 endif()
 message(STATUS "Allocator: ${_cdnwarm_malloc}")
