@@ -20,7 +20,8 @@
 # 127.0.0.1:PORT+2*(ID-1), its controller on the port after. Internal topics are
 # replicated min(N,3) times with min.insync.replicas min(N,2).
 #
-#   kafka.sh cluster-start DIR N [PORT]  format and start N nodes (PORT default 39142);
+#   kafka.sh cluster-start DIR N [PORT]  format and start N nodes (PORT default 29142, below
+#                                        the kernel's ephemeral ports; see tests/CMakeLists.txt);
 #                                        returns once all N are in the cluster's metadata
 #   kafka.sh cluster-stop DIR            stop every node, controlled, and wait
 #   kafka.sh node-kill DIR ID            SIGKILL node ID (a crash) and wait for it to be gone
@@ -244,7 +245,7 @@ cluster_size() { cat "${1:?}/nodes" 2>/dev/null || die "no cluster in $1 (kafka.
 
 cluster_start() {
   local dir=${1:?usage: kafka.sh cluster-start DIR N [PORT]} n=${2:?usage: kafka.sh cluster-start DIR N [PORT]}
-  local port=${3:-39142} i voters="" bootstrap=""
+  local port=${3:-29142} i voters="" bootstrap=""
   [ "$n" -ge 1 ] 2>/dev/null || die "N must be a number of nodes, 1 or more: $n"
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
