@@ -423,8 +423,7 @@ TEST_F(SubscriberTest, DrainTellsTheBridgeThenReleasesWhatIsStillRunningBeforeCl
   ASSERT_TRUE(bridge_.Deliver(MakeDelivery("quick", Url("/static/q"))));
   // Held at the origin for longer than the test runs (the edge gives up at nginx's 60 s, the
   // engine at 120 s): "slow" can only come back as the drain's release, however slowly a
-  // loaded machine runs the rest. (At 5 s, a machine stalled for seconds could finish it
-  // before the drain: the one timed path to the two acks this test once saw under tsan.)
+  // loaded machine runs the rest.
   ASSERT_TRUE(bridge_.Deliver(MakeDelivery("slow", Url("/slow?ms=100000"))));
   ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 1; }));
   subscriber_->Drain(absl::Milliseconds(300));
