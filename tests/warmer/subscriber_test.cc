@@ -426,6 +426,15 @@ TEST_F(SubscriberTest, DrainTellsTheBridgeThenReleasesWhatIsStillRunningBeforeCl
   // loaded machine runs the rest.
   ASSERT_TRUE(bridge_.Deliver(MakeDelivery("slow", Url("/slow?ms=100000"))));
   ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 1; }));
+  // "quick" is acked, so an in-flight count of one is "slow", read from the stream. Draining
+  // before that read would be a different case: a delivery arriving while the drain is in
+  // flight is released at once, and its release can reach the bridge before the Drain does.
+  // Under tsan in CI the read of "slow" lagged quick's whole warm and ack.
+  const absl::Time read_by = absl::Now() + absl::Seconds(20);
+  while (stats_.Snapshot().in_flight() != 1 && absl::Now() < read_by) {
+    absl::SleepFor(absl::Milliseconds(5));  // polling a condition with a deadline
+  }
+  ASSERT_EQ(stats_.Snapshot().in_flight(), 1u) << "the warmer read \"slow\" and is warming it";
   subscriber_->Drain(absl::Milliseconds(300));
   {
     absl::MutexLock lock(&bridge_.mu_);
