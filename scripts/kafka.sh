@@ -7,7 +7,7 @@
 #   kafka.sh fetch                  resolve the jars (idempotent)
 #   kafka.sh installed              exit status 0 when the jars are there
 #   kafka.sh start DIR [PORT]       format DIR and start a broker on 127.0.0.1:PORT (default
-#                                   39092; the controller listens on PORT+1); returns once
+#                                   29092; the controller listens on PORT+1); returns once
 #                                   the broker answers metadata requests
 #   kafka.sh resume DIR             start the broker of DIR again, keeping its data (outage tests)
 #   kafka.sh stop DIR               stop the broker started in DIR and wait for it to exit
@@ -212,7 +212,7 @@ await() {
 }
 
 start() {
-  local dir=${1:?usage: kafka.sh start DIR [PORT]} port=${2:-39092}
+  local dir=${1:?usage: kafka.sh start DIR [PORT]} port=${2:-29092}
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
   local bootstrap="127.0.0.1:$port"

@@ -25,7 +25,7 @@ absl::StatusOr<common::KafkaPtr> NewClient(rd_kafka_type_t type, common::KafkaPr
 
 std::string TestBootstrap() {
   const char* b = std::getenv("CDNWARM_KAFKA_BOOTSTRAP");
-  return b != nullptr ? b : "127.0.0.1:39092";
+  return b != nullptr ? b : "127.0.0.1:29092";
 }
 
 common::KafkaProperties TestKafka() {

@@ -16,7 +16,7 @@ namespace {
 
 std::string Bootstrap() {
   const char* b = std::getenv("CDNWARM_KAFKA_BOOTSTRAP");
-  return b != nullptr ? b : "127.0.0.1:39092";
+  return b != nullptr ? b : "127.0.0.1:29092";
 }
 
 KafkaPtr NewClient(rd_kafka_type_t type, const KafkaProperties& props) {
