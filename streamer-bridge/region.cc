@@ -116,11 +116,11 @@ void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink,
       unsent.insert(parts.seq);
     }
   }
-  std::vector<Task> back;
+  std::vector<TaskPtr> back;
   for (auto o = outstanding_.begin(); o != outstanding_.end();) {
     if (o->second.subscriber == id) {
-      if (unsent.count(o->first) > 0 && o->second.task.attempts > 0) {
-        --o->second.task.attempts;  // queued on the stream, never written: no attempt
+      if (unsent.count(o->first) > 0 && o->second.task->attempts > 0) {
+        --o->second.task->attempts;  // queued on the stream, never written: no attempt
       }
       back.push_back(std::move(o->second.task));
       o = outstanding_.erase(o);
@@ -128,19 +128,19 @@ void Region::RemoveSubscriber(const std::string& id, DeliverySink* sink,
       ++o;
     }
   }
-  std::sort(back.begin(), back.end(), [](const Task& a, const Task& b) {
-    return std::tie(a.partition, a.offset) > std::tie(b.partition, b.offset);
+  std::sort(back.begin(), back.end(), [](const TaskPtr& a, const TaskPtr& b) {
+    return std::tie(a->partition, a->offset) > std::tie(b->partition, b->offset);
   });
-  for (Task& t : back) {
+  for (TaskPtr& t : back) {
     // The delivery counted as an attempt when it was made (Pub/Sub's delivery_attempt):
     // a stream that ends with it, a warmer killed by it, used one up.
-    t.last.set_error("the subscriber's stream ended during the delivery");
-    if (t.attempts > 0 && static_cast<int>(t.attempts) >= options_.max_attempts) {
+    t->last.set_error("the subscriber's stream ended during the delivery");
+    if (t->attempts > 0 && static_cast<int>(t->attempts) >= options_.max_attempts) {
       RetryOrDeadLetterLocked(std::move(t), absl::ZeroDuration());
       continue;
     }
     ++redeliveries_;
-    t.not_before = absl::InfinitePast();
+    t->not_before = absl::InfinitePast();
     ready_.push_front(std::move(t));
   }
   DispatchLocked();
@@ -180,30 +180,30 @@ void Region::Enqueue(int32_t partition, int64_t offset, cdnwarm::v1::WarmTask ta
   auto p = partitions_.find(partition);
   if (p == partitions_.end()) return;  // revoked meanwhile
   p->second.tracker.Started(offset);
-  Task t;
-  t.partition = partition;
-  t.offset = offset;
-  t.generation = p->second.generation;
-  t.task = std::move(task);
-  const auto& targets = t.task.target_regions();
+  auto t = std::make_unique<Task>();
+  t->partition = partition;
+  t->offset = offset;
+  t->generation = p->second.generation;
+  t->task = std::move(task);
+  const auto& targets = t->task.target_regions();
   if (!targets.empty() &&
       std::find(targets.begin(), targets.end(), options_.region) == targets.end()) {
     cdnwarm::v1::WarmResult r;
     r.set_error("not targeted at this region");
-    FinishLocked(t, cdnwarm::v1::OUTCOME_SKIPPED, std::move(r), false);
+    FinishLocked(*t, cdnwarm::v1::OUTCOME_SKIPPED, std::move(r), false);
     return;
   }
-  if (options_.coalesce_window > absl::ZeroDuration() && t.task.has_enqueued_at()) {
+  if (options_.coalesce_window > absl::ZeroDuration() && t->task.has_enqueued_at()) {
     // Only a warm that happened after this task was asked for makes it redundant: one
     // asked for after a purge must still be fetched.
     PruneCoalescingLocked();
-    auto w = warmed_at_.find(CoalesceKey(t.task));
-    if (w != warmed_at_.end() && w->second >= common::FromProtoTimestamp(t.task.enqueued_at()) &&
+    auto w = warmed_at_.find(CoalesceKey(t->task));
+    if (w != warmed_at_.end() && w->second >= common::FromProtoTimestamp(t->task.enqueued_at()) &&
         options_.clock->Now() - w->second < options_.coalesce_window) {
       cdnwarm::v1::WarmResult r;
       r.set_error(absl::StrCat("warmed in this region ",
                                absl::FormatDuration(options_.clock->Now() - w->second), " ago"));
-      FinishLocked(t, cdnwarm::v1::OUTCOME_COALESCED, std::move(r), false);
+      FinishLocked(*t, cdnwarm::v1::OUTCOME_COALESCED, std::move(r), false);
       return;
     }
   }
@@ -218,13 +218,13 @@ void Region::Revoked(const std::vector<int32_t>& partitions) {
   };
   for (int32_t p : partitions) partitions_.erase(p);
   ready_.erase(std::remove_if(ready_.begin(), ready_.end(),
-                              [&](const Task& t) { return gone(t.partition); }),
+                              [&](const TaskPtr& t) { return gone(t->partition); }),
                ready_.end());
   for (auto it = delayed_.begin(); it != delayed_.end();) {
-    it = gone(it->second.partition) ? delayed_.erase(it) : std::next(it);
+    it = gone(it->second->partition) ? delayed_.erase(it) : std::next(it);
   }
   for (auto it = outstanding_.begin(); it != outstanding_.end();) {
-    if (gone(it->second.task.partition)) {
+    if (gone(it->second.task->partition)) {
       TakeOutstandingLocked(it++);
     } else {
       ++it;
@@ -244,10 +244,10 @@ void Region::Repositioned(const std::vector<int32_t>& partitions) {
     state.generation = next_generation_++;  // results of earlier deliveries leave it alone
   }
   ready_.erase(std::remove_if(ready_.begin(), ready_.end(),
-                              [&](const Task& t) { return moved(t.partition); }),
+                              [&](const TaskPtr& t) { return moved(t->partition); }),
                ready_.end());
   for (auto it = delayed_.begin(); it != delayed_.end();) {
-    it = moved(it->second.partition) ? delayed_.erase(it) : std::next(it);
+    it = moved(it->second->partition) ? delayed_.erase(it) : std::next(it);
   }
   DispatchLocked();
 }
@@ -362,25 +362,25 @@ void Region::DispatchLocked() {
       }
     }
     if (best == nullptr) break;
-    Task t = std::move(ready_.front());
+    TaskPtr t = std::move(ready_.front());
     ready_.pop_front();
-    if (t.task.has_not_after() && common::FromProtoTimestamp(t.task.not_after()) < now) {
-      cdnwarm::v1::WarmResult r = t.last;
+    if (t->task.has_not_after() && common::FromProtoTimestamp(t->task.not_after()) < now) {
+      cdnwarm::v1::WarmResult r = t->last;
       r.set_error("expired before it could be delivered");
-      FinishLocked(t, cdnwarm::v1::OUTCOME_EXPIRED, std::move(r), false);
+      FinishLocked(*t, cdnwarm::v1::OUTCOME_EXPIRED, std::move(r), false);
       continue;
     }
-    ++t.attempts;
+    ++t->attempts;
     uint64_t seq = 0;
     cdnwarm::v1::Delivery d;
     d.set_ack_id(NewAckId(&seq));
-    *d.mutable_task() = t.task;
-    d.set_delivery_attempt(t.attempts);
+    *d.mutable_task() = t->task;
+    d.set_delivery_attempt(t->attempts);
     const absl::Time deadline = now + best->ack_deadline;
     *d.mutable_deadline() = common::ToProtoTimestamp(deadline);
     if (!best->sink->Send(std::move(d))) {
       // The stream is ending: not an attempt; first in line for the others.
-      --t.attempts;
+      --t->attempts;
       best->closing = true;
       ready_.push_front(std::move(t));
       continue;
@@ -465,14 +465,14 @@ void Region::ApplyStoredLocked() {
   }
 }
 
-void Region::RetryLocked(Task task, absl::Duration delay, bool count_redelivery) {
+void Region::RetryLocked(TaskPtr task, absl::Duration delay, bool count_redelivery) {
   if (count_redelivery) ++redeliveries_;
   if (delay <= absl::ZeroDuration()) {
     ready_.push_front(std::move(task));
     return;
   }
-  task.not_before = options_.clock->Now() + delay;
-  const absl::Time at = task.not_before;
+  task->not_before = options_.clock->Now() + delay;
+  const absl::Time at = task->not_before;
   delayed_.emplace(at, std::move(task));
 }
 
@@ -491,8 +491,8 @@ cdnwarm::v1::AckStatus Region::FindOwnedLocked(const std::string& ack_id,
   return cdnwarm::v1::ACK_STATUS_OK;
 }
 
-Region::Task Region::TakeOutstandingLocked(std::map<uint64_t, Outstanding>::iterator it) {
-  Task task = std::move(it->second.task);
+Region::TaskPtr Region::TakeOutstandingLocked(std::map<uint64_t, Outstanding>::iterator it) {
+  TaskPtr task = std::move(it->second.task);
   auto s = subscribers_.find(it->second.subscriber);
   if (s != subscribers_.end()) {
     --s->second.outstanding;
@@ -502,15 +502,15 @@ Region::Task Region::TakeOutstandingLocked(std::map<uint64_t, Outstanding>::iter
   return task;
 }
 
-void Region::RetryOrDeadLetterLocked(Task task, absl::Duration min_delay) {
-  if (static_cast<int>(task.attempts) >= options_.max_attempts) {
-    cdnwarm::v1::WarmResult last = task.last;
-    last.set_error(absl::StrCat("gave up after ", task.attempts,
-                                " attempts; last error: ", task.last.error()));
-    FinishLocked(task, cdnwarm::v1::OUTCOME_FAILED, std::move(last), true);
+void Region::RetryOrDeadLetterLocked(TaskPtr task, absl::Duration min_delay) {
+  if (static_cast<int>(task->attempts) >= options_.max_attempts) {
+    cdnwarm::v1::WarmResult last = task->last;
+    last.set_error(absl::StrCat("gave up after ", task->attempts,
+                                " attempts; last error: ", task->last.error()));
+    FinishLocked(*task, cdnwarm::v1::OUTCOME_FAILED, std::move(last), true);
     return;
   }
-  const absl::Duration delay = std::max(min_delay, Backoff(task.attempts));
+  const absl::Duration delay = std::max(min_delay, Backoff(task->attempts));
   RetryLocked(std::move(task), delay, true);
 }
 
@@ -524,22 +524,22 @@ std::vector<cdnwarm::v1::AckStatus> Region::Ack(const cdnwarm::v1::AckRequest& r
             ? cdnwarm::v1::ACK_STATUS_INVALID
             : FindOwnedLocked(e.ack_id(), request.subscriber_id(), &it);
     if (status == cdnwarm::v1::ACK_STATUS_OK && !e.result().task_id().empty() &&
-        e.result().task_id() != it->second.task.task.task_id()) {
+        e.result().task_id() != it->second.task->task.task_id()) {
       out.push_back(cdnwarm::v1::ACK_STATUS_TASK_MISMATCH);
       continue;
     }
     out.push_back(status);
     if (status != cdnwarm::v1::ACK_STATUS_OK) continue;
-    Task task = TakeOutstandingLocked(it);
+    TaskPtr task = TakeOutstandingLocked(it);
     switch (e.outcome()) {
       case cdnwarm::v1::ACK_OUTCOME_WARMED:
-        FinishLocked(task, cdnwarm::v1::OUTCOME_WARMED, e.result(), false);
+        FinishLocked(*task, cdnwarm::v1::OUTCOME_WARMED, e.result(), false);
         break;
       case cdnwarm::v1::ACK_OUTCOME_FAILED:
-        FinishLocked(task, cdnwarm::v1::OUTCOME_FAILED, e.result(), false);
+        FinishLocked(*task, cdnwarm::v1::OUTCOME_FAILED, e.result(), false);
         break;
       case cdnwarm::v1::ACK_OUTCOME_UNVERIFIED:
-        FinishLocked(task, cdnwarm::v1::OUTCOME_UNVERIFIED, e.result(), false);
+        FinishLocked(*task, cdnwarm::v1::OUTCOME_UNVERIFIED, e.result(), false);
         break;
       case cdnwarm::v1::ACK_OUTCOME_RELEASE:
         // Handed back by a draining subscriber: the attempt is given back, no backoff,
@@ -547,14 +547,14 @@ std::vector<cdnwarm::v1::AckStatus> Region::Ack(const cdnwarm::v1::AckRequest& r
         // subscriber can keep a task from the dead-letter topic by releasing it.
         if (auto s = subscribers_.find(request.subscriber_id());
             s != subscribers_.end() && s->second.draining) {
-          if (task.attempts > 0) --task.attempts;
+          if (task->attempts > 0) --task->attempts;
           RetryLocked(std::move(task), absl::ZeroDuration(), true);
           break;
         }
         [[fallthrough]];
       default:
-        task.last = e.result();
-        BoundResult(task.last);
+        task->last = e.result();
+        BoundResult(task->last);
         RetryOrDeadLetterLocked(
             std::move(task), std::min(kMaxRetryDelay, common::FromProtoDuration(e.retry_delay())));
     }
@@ -600,8 +600,8 @@ void Region::Tick() {
         ++it;
         continue;
       }
-      Task task = TakeOutstandingLocked(it++);
-      task.last.set_error("ack deadline expired");
+      TaskPtr task = TakeOutstandingLocked(it++);
+      task->last.set_error("ack deadline expired");
       RetryOrDeadLetterLocked(std::move(task), absl::ZeroDuration());
     }
   }

@@ -150,6 +150,10 @@ class Region {
     absl::Time not_before = absl::InfinitePast();
     cdnwarm::v1::WarmResult last;
   };
+  // Made once per record and region; from there on it moves by pointer between the ready
+  // queue, the delayed map and the outstanding map (a move of the Task itself swaps two
+  // protobuf messages field by field: 5% of the bridge's CPU in the fan-out, 2026-12-06).
+  using TaskPtr = std::unique_ptr<Task>;
   struct Subscriber {
     uint32_t max_outstanding = 0;
     absl::Duration ack_deadline;
@@ -162,7 +166,7 @@ class Region {
     bool closing = false;   // its stream refused a Send: gets nothing more
   };
   struct Outstanding {
-    Task task;
+    TaskPtr task;
     std::string subscriber;
     absl::Time deadline;
     absl::Time delivered_at;
@@ -177,11 +181,11 @@ class Region {
   // offset finished once stored.
   void FinishLocked(Task& task, cdnwarm::v1::Outcome outcome, cdnwarm::v1::WarmResult result,
                     bool dead_letter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RetryLocked(Task task, absl::Duration delay, bool count_redelivery)
+  void RetryLocked(TaskPtr task, absl::Duration delay, bool count_redelivery)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Past max_attempts: dead letter and FAILED. Otherwise again after at least `min_delay`
   // and the backoff of its attempts.
-  void RetryOrDeadLetterLocked(Task task, absl::Duration min_delay)
+  void RetryOrDeadLetterLocked(TaskPtr task, absl::Duration min_delay)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OK with `*it` set when `ack_id` is an outstanding delivery of `subscriber`; otherwise
   // INVALID, STALE (an id of an earlier incarnation too) or WRONG_SUBSCRIBER.
@@ -189,7 +193,7 @@ class Region {
                                          std::map<uint64_t, Outstanding>::iterator* it)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes a delivery from its subscriber's credit and from the outstanding set.
-  Task TakeOutstandingLocked(std::map<uint64_t, Outstanding>::iterator it)
+  TaskPtr TakeOutstandingLocked(std::map<uint64_t, Outstanding>::iterator it)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // From the Kafka producer's thread: only queues, so it never waits for the region's lock
   // (which may be held by a produce call waiting for queue room).
@@ -208,9 +212,9 @@ class Region {
 
   mutable common::Mutex mu_;
   std::map<std::string, Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
-  std::deque<Task> ready_ ABSL_GUARDED_BY(mu_);
+  std::deque<TaskPtr> ready_ ABSL_GUARDED_BY(mu_);
   common::CondVar room_;  // signalled when ready_ shrinks (WaitForRoom)
-  std::multimap<absl::Time, Task> delayed_ ABSL_GUARDED_BY(mu_);
+  std::multimap<absl::Time, TaskPtr> delayed_ ABSL_GUARDED_BY(mu_);
   // By the sequence number of their ack ids (which carry this incarnation).
   std::map<uint64_t, Outstanding> outstanding_ ABSL_GUARDED_BY(mu_);
   // No outstanding deadline is earlier than this (lowered wherever a deadline is set), so
