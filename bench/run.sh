@@ -79,7 +79,7 @@ run_bench() {
 }
 # warm_up SCENARIO ARGS...: a discarded run. The broker's JVM compiles each request path
 # once it is hot, and a path first used by the measured run was measured half interpreted:
-# 30 s of unary Warm took the broker from 1.0 to 0.35 cores at twice the calls/s.
+# 30 s of unary Warm took the broker from 1.0 to 0.35 cores at 1.7 times the calls/s.
 warm_up() {
   say "$1 (warm-up, not recorded)"
   "$bench" "$@" --kafka_bootstrap="$kafka" --regions="$regions" --run="$run" >/dev/null ||
