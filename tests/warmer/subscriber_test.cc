@@ -7,6 +7,7 @@
 #include "warmer/subscriber.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -135,8 +136,11 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
       drains_.push_back(*request);
       acks_at_drain_ = acks_.size();
       // Like the bridge once the subscriber holds nothing: what is queued is written, then
-      // the stream ends.
-      if (stream_ != nullptr) stream_->End();
+      // the stream ends. `deliver_at_drain_` is one the bridge wrote before it saw the drain.
+      if (stream_ != nullptr) {
+        if (deliver_at_drain_.has_value()) stream_->Push({*deliver_at_drain_});
+        stream_->End();
+      }
     }
     auto* r = ctx->DefaultReactor();
     r->Finish(grpc::Status::OK);
@@ -196,6 +200,7 @@ class FakeBridge final : public cdnwarm::v1::Bridge::CallbackService {
   std::vector<cdnwarm::v1::AckEntry> acks_ ABSL_GUARDED_BY(mu_);
   std::vector<cdnwarm::v1::DrainRequest> drains_ ABSL_GUARDED_BY(mu_);
   size_t acks_at_drain_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<cdnwarm::v1::Delivery> deliver_at_drain_ ABSL_GUARDED_BY(mu_);
   struct Extension {
     std::string ack_id;
     absl::Time at;
@@ -452,6 +457,25 @@ TEST_F(SubscriberTest, DrainTellsTheBridgeThenReleasesWhatIsStillRunningBeforeCl
   EXPECT_EQ(AckFor("slow")->outcome(), cdnwarm::v1::ACK_OUTCOME_RELEASE);
   EXPECT_EQ(AckFor("quick")->outcome(), cdnwarm::v1::ACK_OUTCOME_WARMED);
   EXPECT_FALSE(readiness_.Ready());
+}
+
+// A delivery the bridge wrote before it saw the Drain arrives while the warmer drains: it is
+// released at once and never fetched, so another subscriber takes it as its first attempt.
+TEST_F(SubscriberTest, ADeliveryArrivingDuringTheDrainIsReleasedWithoutAFetch) {
+  StartSubscriber({});
+  ASSERT_TRUE(bridge_.Deliver(MakeDelivery("first", Url("/static/first"))));
+  ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.acks_.size() == 1; }));
+  {
+    absl::MutexLock lock(&bridge_.mu_);
+    bridge_.deliver_at_drain_ = MakeDelivery("late", Url("/static/late"));
+  }
+  subscriber_->Drain(absl::Seconds(5));
+  ASSERT_NE(AckFor("late"), nullptr) << "handed back before the stream closed";
+  EXPECT_EQ(AckFor("late")->outcome(), cdnwarm::v1::ACK_OUTCOME_RELEASE);
+  // At the edge: the first warm is there, and nothing of "late".
+  const std::string log = edge_->WaitForAccessLog("/static/first");
+  EXPECT_NE(log.find("/static/first"), std::string::npos);
+  EXPECT_EQ(log.find("/static/late"), std::string::npos) << log;
 }
 
 }  // namespace
