@@ -45,7 +45,7 @@ out=$(cd "$out" && pwd)
 results="$out/results.jsonl"
 : >"$results"
 
-# Sizes: the full run takes about 5 minutes here; --smoke about 1.
+# Sizes: the full run takes about 6 minutes here (warm-ups included); --smoke about 1.
 regions=us-east,eu-west,ap-south
 if [ "$smoke" = 1 ]; then
   produce=2000 fanout=1000 timed=2s saturate=300 latency_for=2s backlog=20000 counted=100
