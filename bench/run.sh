@@ -74,16 +74,22 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 # run_bench SCENARIO [flags]: one scenario; its JSON line goes to the results.
 run_bench() {
   say "$1"
-  "$bench" "$@" --kafka_bootstrap="$kafka" --regions="$regions" --run="$run" >>"$results" ||
-    fail "cdnwarm-bench $1 failed"
+  bench_into "$results" "$@"
 }
 # warm_up SCENARIO ARGS...: a discarded run. The broker's JVM compiles each request path
 # once it is hot, and a path first used by the measured run was measured half interpreted:
 # 30 s of unary Warm took the broker from 1.0 to 0.35 cores at 1.7 times the calls/s.
 warm_up() {
   say "$1 (warm-up, not recorded)"
-  "$bench" "$@" --kafka_bootstrap="$kafka" --regions="$regions" --run="$run" >/dev/null ||
-    fail "cdnwarm-bench $1 (warm-up) failed"
+  bench_into /dev/null "$@"
+}
+# bench_into FILE SCENARIO ARGS...: cdnwarm-bench with this run's broker, regions and run id,
+# its result appended to FILE.
+bench_into() {
+  local into=$1
+  shift
+  "$bench" "$@" --kafka_bootstrap="$kafka" --regions="$regions" --run="$run" >>"$into" ||
+    fail "cdnwarm-bench $1 failed"
 }
 # memory NAME PID: the service's peak resident memory so far.
 memory() {
@@ -147,8 +153,7 @@ if want producer; then
     --regions="$regions" --allowed_hosts="$mesh_host"
   producer_addr="127.0.0.1:$grpc_port"
   # A discarded first round warms the broker's JIT, so the first figure is not penalised.
-  "$bench" produce-bare --kafka_bootstrap="$kafka" --topic="warm.requests-$instance" \
-    --count="$produce" --run="$run" >/dev/null || fail "warm-up produce failed"
+  warm_up produce-bare --topic="warm.requests-$instance" --count="$produce"
   run_bench produce-bare --topic="warm.requests-$instance" --count="$produce"
   run_bench warm-batch --producer="$producer_addr" --count="$produce" --per_message=1
   run_bench warm-batch --producer="$producer_addr" --count="$produce"

@@ -6,6 +6,7 @@
 
 #include "warmer/subscriber.h"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -264,6 +265,15 @@ class SubscriberTest : public ::testing::Test {
 
   std::string Url(const std::string& path) { return edge_->url(path); }
 
+  // Polls `done` until it holds or `timeout` passes; returns its last answer.
+  static bool PollUntil(const std::function<bool()>& done, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (!done() && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));  // polling a condition with a deadline
+    }
+    return done();
+  }
+
   const cdnwarm::v1::AckEntry* AckFor(const std::string& id) {
     absl::MutexLock lock(&bridge_.mu_);
     for (const auto& a : bridge_.acks_) {
@@ -290,11 +300,7 @@ class SubscriberTest : public ::testing::Test {
 TEST_F(SubscriberTest, WarmsDeliveriesAndAcksThemInBatchesWithThePolicysOutcome) {
   StartSubscriber({.max_outstanding = 32, .ack_deadline = absl::Seconds(30)});
   // Ready as soon as the bridge accepted the subscription, before any delivery.
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (!readiness_.Ready() && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));  // polling a condition with a deadline
-  }
-  EXPECT_TRUE(readiness_.Ready());
+  EXPECT_TRUE(PollUntil([&] { return readiness_.Ready(); }, absl::Seconds(20)));
   ASSERT_TRUE(bridge_.Deliver(MakeDelivery("ok-0", Url("/static/a.js"))));
   ASSERT_TRUE(bridge_.Await([](FakeBridge& b) { return b.requests_.size() == 1; }));
   {
@@ -435,11 +441,8 @@ TEST_F(SubscriberTest, DrainTellsTheBridgeThenReleasesWhatIsStillRunningBeforeCl
   // before that read would be a different case: a delivery arriving while the drain is in
   // flight is released at once, and its release can reach the bridge before the Drain does.
   // Under tsan in CI the read of "slow" lagged quick's whole warm and ack.
-  const absl::Time read_by = absl::Now() + absl::Seconds(20);
-  while (stats_.Snapshot().in_flight() != 1 && absl::Now() < read_by) {
-    absl::SleepFor(absl::Milliseconds(5));  // polling a condition with a deadline
-  }
-  ASSERT_EQ(stats_.Snapshot().in_flight(), 1u) << "the warmer read \"slow\" and is warming it";
+  ASSERT_TRUE(PollUntil([&] { return stats_.Snapshot().in_flight() == 1; }, absl::Seconds(20)))
+      << "the warmer read \"slow\" and is warming it; in flight: " << stats_.Snapshot().in_flight();
   subscriber_->Drain(absl::Milliseconds(300));
   {
     absl::MutexLock lock(&bridge_.mu_);
