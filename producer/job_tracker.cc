@@ -16,51 +16,85 @@ JobTracker::Job* JobTracker::FindOrCreate(const std::string& job_id) {
   return &it->second;
 }
 
+bool JobTracker::AddTaskLocked(const std::string& job_id, uint32_t index, absl::Time enqueued_at) {
+  Job* job = FindOrCreate(job_id);
+  job->created_at = std::min(job->created_at, enqueued_at);
+  if (!job->tasks.insert(index).second) return false;
+  ++tasks_;
+  EvictOverLimits();
+  return true;
+}
+
+bool JobTracker::AddResultLocked(const cdnwarm::v1::WarmResult& result, std::string* changed) {
+  if (result.task_id().empty() && result.region().empty() && !result.job_id().empty()) {
+    // The producer's job note.
+    if (!result.has_truncated()) return false;
+    FindOrCreate(result.job_id())->truncated = result.truncated();
+    EvictOverLimits();
+    *changed = result.job_id();
+    return true;
+  }
+  uint32_t index = 0;
+  if (!ParseTaskId(result.task_id(), changed, &index) || result.region().empty()) return false;
+  Job* job = FindOrCreate(*changed);
+  if (!job->results[result.region()].try_emplace(index, result.outcome()).second) return false;
+  ++tasks_;
+  if (result.outcome() == cdnwarm::v1::OUTCOME_WARMED &&
+      result.cache_after() == cdnwarm::v1::CACHE_STATUS_HIT) {
+    ++job->verified_hits[result.region()];
+  }
+  job->updated_at = std::max(job->updated_at, result.has_finished_at()
+                                                  ? common::FromProtoTimestamp(result.finished_at())
+                                                  : options_.clock->Now());
+  EvictOverLimits();
+  return true;
+}
+
 void JobTracker::OnTask(const std::string& job_id, uint32_t index, absl::Time enqueued_at) {
   std::vector<std::function<void()>> notify;
   {
     common::MutexLock lock(&mu_);
-    Job* job = FindOrCreate(job_id);
-    job->created_at = std::min(job->created_at, enqueued_at);
-    if (!job->tasks.insert(index).second) return;
-    ++tasks_;
-    EvictOverLimits();
+    if (!AddTaskLocked(job_id, index, enqueued_at)) return;
     notify = WatchersOf(job_id);
   }
   for (auto& f : notify) f();
 }
 
 void JobTracker::OnResult(const cdnwarm::v1::WarmResult& result) {
-  if (result.task_id().empty() && result.region().empty() && !result.job_id().empty()) {
-    if (!result.has_truncated()) return;
-    std::vector<std::function<void()>> notify;
-    {
-      common::MutexLock lock(&mu_);
-      FindOrCreate(result.job_id())->truncated = result.truncated();
-      EvictOverLimits();
-      notify = WatchersOf(result.job_id());
-    }
-    for (auto& f : notify) f();
-    return;
-  }
   std::string job_id;
-  uint32_t index = 0;
-  if (!ParseTaskId(result.task_id(), &job_id, &index) || result.region().empty()) return;
   std::vector<std::function<void()>> notify;
   {
     common::MutexLock lock(&mu_);
-    Job* job = FindOrCreate(job_id);
-    if (!job->results[result.region()].try_emplace(index, result.outcome()).second) return;
-    ++tasks_;
-    if (result.outcome() == cdnwarm::v1::OUTCOME_WARMED &&
-        result.cache_after() == cdnwarm::v1::CACHE_STATUS_HIT) {
-      ++job->verified_hits[result.region()];
-    }
-    job->updated_at = std::max(
-        job->updated_at, result.has_finished_at() ? common::FromProtoTimestamp(result.finished_at())
-                                                  : options_.clock->Now());
-    EvictOverLimits();
+    if (!AddResultLocked(result, &job_id)) return;
     notify = WatchersOf(job_id);
+  }
+  for (auto& f : notify) f();
+}
+
+void JobTracker::OnRecords(absl::Span<const TaskRecord> tasks,
+                           absl::Span<const cdnwarm::v1::WarmResult> results) {
+  std::vector<std::function<void()>> notify;
+  {
+    common::MutexLock lock(&mu_);
+    std::vector<std::string> changed;  // a batch is mostly one job's records, in a row
+    for (const TaskRecord& t : tasks) {
+      if (AddTaskLocked(t.job_id, t.index, t.enqueued_at) &&
+          (changed.empty() || changed.back() != t.job_id)) {
+        changed.push_back(t.job_id);
+      }
+    }
+    std::string job_id;
+    for (const cdnwarm::v1::WarmResult& r : results) {
+      if (AddResultLocked(r, &job_id) && (changed.empty() || changed.back() != job_id)) {
+        changed.push_back(job_id);
+      }
+    }
+    if (watchers_.empty()) return;
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+    for (const std::string& id : changed) {
+      for (auto& f : WatchersOf(id)) notify.push_back(std::move(f));
+    }
   }
   for (auto& f : notify) f();
 }

@@ -21,6 +21,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "cdnwarm/v1/common.pb.h"
 #include "cdnwarm/v1/producer.pb.h"
 #include "common/core/clock.h"
@@ -47,6 +48,16 @@ class JobTracker {
   // A region finished a task. The first result per (region, task) counts; redeliveries'
   // duplicates do not. A note (no task, no region) carries the job's truncation.
   void OnResult(const cdnwarm::v1::WarmResult& result);
+  // A task record as the job feed reads it off the requests topic.
+  struct TaskRecord {
+    std::string job_id;
+    uint32_t index = 0;
+    absl::Time enqueued_at;
+  };
+  // What the job feed read in one poll: the same as OnTask for each task, then OnResult for
+  // each result, under one lock, and each changed job's watchers are told once.
+  void OnRecords(absl::Span<const TaskRecord> tasks,
+                 absl::Span<const cdnwarm::v1::WarmResult> results);
   // Drops jobs older than the window, as of `now`.
   void Expire(absl::Time now);
 
@@ -81,6 +92,12 @@ class JobTracker {
   };
 
   Job* FindOrCreate(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OnTask's and OnResult's work: true when it changed the counts of a job (its id in
+  // *changed for a result).
+  bool AddTaskLocked(const std::string& job_id, uint32_t index, absl::Time enqueued_at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool AddResultLocked(const cdnwarm::v1::WarmResult& result, std::string* changed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job if its tasks have been seen, else null.
   const Job* Known(const std::string& job_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   cdnwarm::v1::Job ToProto(const std::string& job_id, const Job& job) const

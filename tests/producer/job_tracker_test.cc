@@ -1,5 +1,10 @@
 #include "producer/job_tracker.h"
 
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/core/proto_time.h"
 #include "gtest/gtest.h"
 #include "producer/task_factory.h"
 
@@ -144,6 +149,55 @@ TEST(JobTrackerTest, WatchersHearChangesOfTheirJobOnly) {
   t.Unwatch(h);
   t.OnTask("w", 1, absl::Now());
   EXPECT_EQ(calls, 2);
+}
+
+TEST(JobTrackerTest, RecordsTogetherCountAsOneByOneAndTellEachChangedJobOnce) {
+  const absl::Time now = absl::Now();
+  std::vector<JobTracker::TaskRecord> tasks;
+  for (uint32_t i = 0; i < 3; ++i) tasks.push_back({"a", i, now});
+  tasks.push_back({"b", 0, now});
+  tasks.push_back({"a", 1, now});  // read again: counts once
+  tasks.push_back({"a", 3, now});  // a's again after b's
+  std::vector<cdnwarm::v1::WarmResult> results = {
+      Result("a", 0, "eu", cdnwarm::v1::OUTCOME_WARMED),
+      Result("a", 0, "eu", cdnwarm::v1::OUTCOME_FAILED),  // duplicate: the first counts
+      Result("b", 0, "eu", cdnwarm::v1::OUTCOME_FAILED),
+      Result("c", 7, "eu", cdnwarm::v1::OUTCOME_WARMED),  // before its task: held
+  };
+  cdnwarm::v1::WarmResult note;  // the producer's note for c
+  note.set_job_id("c");
+  note.mutable_truncated()->set_kept(9);
+  results.push_back(note);
+  for (auto& r : results) *r.mutable_finished_at() = common::ToProtoTimestamp(now);
+
+  JobTracker together({.regions = {"eu"}});
+  JobTracker one_by_one({.regions = {"eu"}});
+  std::map<std::string, int> calls;
+  for (const char* job : {"a", "b", "c", "d"}) {
+    together.Watch(job, [&calls, job] { ++calls[job]; });
+  }
+  together.OnRecords(tasks, results);
+  for (const auto& t : tasks) one_by_one.OnTask(t.job_id, t.index, t.enqueued_at);
+  for (const auto& r : results) one_by_one.OnResult(r);
+
+  EXPECT_EQ(calls, (std::map<std::string, int>{{"a", 1}, {"b", 1}, {"c", 1}}));
+  for (const char* job : {"a", "b"}) {
+    absl::StatusOr<cdnwarm::v1::Job> got = together.Get(job);
+    absl::StatusOr<cdnwarm::v1::Job> want = one_by_one.Get(job);
+    ASSERT_TRUE(got.ok() && want.ok()) << job;
+    EXPECT_EQ(got->SerializeAsString(), want->SerializeAsString()) << job;
+  }
+  absl::StatusOr<cdnwarm::v1::Job> a = together.Get("a");
+  EXPECT_EQ(a->total_tasks(), 4u);
+  EXPECT_EQ(Region(*a, "eu").warmed(), 1u);
+  EXPECT_EQ(Region(*a, "eu").pending(), 3u);
+  EXPECT_EQ(together.Get("c").status().code(), absl::StatusCode::kNotFound);  // no task yet
+  together.OnRecords({{"c", 7, now}}, {});
+  absl::StatusOr<cdnwarm::v1::Job> c = together.Get("c");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(Region(*c, "eu").warmed(), 1u);
+  EXPECT_TRUE(c->has_truncated());
+  EXPECT_EQ(calls["c"], 2);
 }
 
 }  // namespace
