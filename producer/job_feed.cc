@@ -201,14 +201,15 @@ void JobFeed::Run() {
         ++result_count;
       }
     }
-    if (task_count + result_count > 0) {
-      tracker_.OnRecords(absl::MakeConstSpan(tasks.data(), task_count),
-                         absl::MakeConstSpan(results.data(), result_count));
-    }
+    // Counted first: whoever sees the tracker change sees these records counted.
     if (task_count > 0) requests_ok_.Increment(static_cast<double>(task_count));
     if (result_count > 0) results_ok_.Increment(static_cast<double>(result_count));
     if (bad_requests > 0) requests_unparsable_.Increment(static_cast<double>(bad_requests));
     if (bad_results > 0) results_unparsable_.Increment(static_cast<double>(bad_results));
+    if (task_count + result_count > 0) {
+      tracker_.OnRecords(absl::MakeConstSpan(tasks.data(), task_count),
+                         absl::MakeConstSpan(results.data(), result_count));
+    }
   }
 }
 
