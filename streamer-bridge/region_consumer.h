@@ -70,8 +70,9 @@ class RegionConsumer {
   struct Metrics;
   RegionConsumer(ConsumerOptions options, Region& region, metrics::Registry& registry);
   void Run();
-  // Polls one record (waiting up to `timeout_ms`) into the region.
-  void Consume(int timeout_ms);
+  // Polls one record (waiting up to `timeout_ms`) into the region; false when the poll
+  // returned nothing.
+  bool Consume(int timeout_ms);
   // Commits the region's commit points that changed (of `only`, when given), waiting for
   // Kafka's answer (revoke, close).
   void Commit(const std::vector<int32_t>* only);

@@ -21,6 +21,8 @@ progress() {
   local want=$(($(acked) + $1)) deadline=$((SECONDS + 180))
   until [ "$(acked)" -ge "$want" ]; do
     kill -0 "$driver" 2>/dev/null || fail "the client died: $(cat "$work/driver.log")"
+    # A suite's own check while it waits (the cluster suite's supervisor), if it has one.
+    if declare -F on_progress >/dev/null; then on_progress; fi
     [ $SECONDS -lt $deadline ] || fail "no progress for 180s ${2:-}: $(acked) acknowledged"
     sleep 0.2
   done
