@@ -23,6 +23,8 @@ bool ReadTaskHeader(const void* data, size_t size, std::string* task_id, absl::T
   using google::protobuf::internal::WireFormatLite;
   google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(data),
                                             static_cast<int>(size));
+  // Both are reused from record to record: one without a task_id must not keep the last.
+  task_id->clear();
   *enqueued_at = absl::UnixEpoch();
   while (const uint32_t tag = in.ReadTag()) {
     const int field = WireFormatLite::GetTagFieldNumber(tag);
@@ -156,7 +158,7 @@ void JobFeed::Run() {
   constexpr size_t kBatch = 512;
   common::KafkaQueuePtr queue(rd_kafka_queue_get_consumer(rk_.get()));
   std::vector<rd_kafka_message_t*> batch(kBatch);
-  // Reused from poll to poll, so their strings keep their capacity.
+  // Reused from poll to poll: fewer allocations.
   std::vector<JobTracker::TaskRecord> tasks;
   std::vector<cdnwarm::v1::WarmResult> results;
   std::string task_id;

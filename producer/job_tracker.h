@@ -55,7 +55,9 @@ class JobTracker {
     absl::Time enqueued_at;
   };
   // What the job feed read in one poll: the same as OnTask for each task, then OnResult for
-  // each result, under one lock, and each changed job's watchers are told once.
+  // each result, under one lock, and each changed job's watchers are told once. Tasks
+  // before results: the two come from different topics, whose relative order Kafka does
+  // not define anyway; within each the order is kept.
   void OnRecords(absl::Span<const TaskRecord> tasks,
                  absl::Span<const cdnwarm::v1::WarmResult> results);
   // Drops jobs older than the window, as of `now`.

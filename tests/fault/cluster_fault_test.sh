@@ -47,10 +47,12 @@ common=(--kafka_bootstrap="$kafka" --instance="$instance" --max_attempts=8
   "--regions=us-east,eu-west,ap-south")
 declare -A bridge_port current_bridge current_warmer
 for b in 1 2 3; do bridge_port[$b]=$(free_port); done
+declare -A stopped  # replicas stopped on purpose (step e), never revived
 start_bridge() {
   launch_grpc_address="127.0.0.1:${bridge_port[$1]}" \
     start_named "streamer-bridge-$1-$2" "$bridge" "${common[@]}" --replica_id="bridge-$1"
   current_bridge[$1]="streamer-bridge-$1-$2"
+  unset "stopped[$1]"
 }
 for b in 1 2 3; do start_bridge $b a; done
 # The kubelet's part (restartPolicy: Always): a bridge replica that drained and exited
@@ -63,12 +65,19 @@ for b in 1 2 3; do start_bridge $b a; done
 # other exit is caught where the replica is next used, and by the final check.
 restarts=0 revived=""
 revive_bridges() {
-  local b name
   revived=""
+  local b name rc
   for b in 1 2 3; do
     name=${current_bridge[$b]}
+    [ -z "${stopped[$b]:-}" ] || continue
     kill -0 "${named_pid[$name]}" 2>/dev/null && continue
     grep -q '"the result producer failed for good' "$work/$name.log" || continue
+    # Only a clean drain and exit is the designed answer; anything else fails here.
+    rc=0
+    wait "${named_pid[$name]}" || rc=$?
+    if [ "$rc" -ne 0 ] || ! grep -q '"drain finished"' "$work/$name.log"; then
+      fail "$name exited $rc after its result producer's fatal error, not drained: $(tail -5 "$work/$name.log")"
+    fi
     restarts=$((restarts + 1)) events=$((events + 1)) revived="$revived $b"
     say "   $name drained after its result producer's fatal error: $(grep -o 'failed due to [a-z ]*[0-9]*' "$work/$name.log" | head -1); starting it again"
     start_bridge "$b" "r$restarts"
@@ -217,6 +226,8 @@ commits_caught_up
 done_event
 
 event "e. bridge replicas scaled 3 -> 1 -> 3 during load"
+revive_bridges  # a replica that just drained on its own is started again, then stopped
+stopped[2]=1 stopped[3]=1
 term "${current_bridge[2]}"
 term "${current_bridge[3]}"
 events=$((events + 2))

@@ -223,9 +223,15 @@ TEST_F(JobFeedTest, UnparsableRecordsAreCountedAndSkipped) {
   cdnwarm::v1::WarmTask foreign;
   foreign.set_task_id("no-index-here");
   // jobC's records come last in each partition: once they are read, so is everything before.
+  cdnwarm::v1::WarmTask no_id;  // no task_id, as an empty record has none either
+  no_id.set_url("https://cdn.example.test/a");
+  // The ones without a task_id come right after a good record: read in the same poll, they
+  // must not be taken for it.
   ASSERT_NO_FATAL_FAILURE(Produce(options_.requests_topic, {{"k", "\xff\xff\xff", now},
                                                             {"k", foreign.SerializeAsString(), now},
                                                             {"k", Task("jobB", 0, now), now},
+                                                            {"k", "", now},
+                                                            {"k", no_id.SerializeAsString(), now},
                                                             {"k", Task("jobC", 0, now), now}}));
   ASSERT_NO_FATAL_FAILURE(
       Produce(options_.results_topic,
@@ -244,7 +250,9 @@ TEST_F(JobFeedTest, UnparsableRecordsAreCountedAndSkipped) {
   EXPECT_EQ(tracker_.job_count(), 2u) << "the foreign task made no job";
   const std::string text = registry_.Render();
   EXPECT_THAT(text, HasSubstr("cdnwarm_producer_job_feed_records_total{result=\"unparsable\","
-                              "topic=\"requests\"} 2"));
+                              "topic=\"requests\"} 4"));
+  EXPECT_GT(common::FromProtoTimestamp(tracker_.Get("jobB")->created_at()), now - absl::Hours(1))
+      << "jobB's creation time came from another record";
   EXPECT_THAT(text, HasSubstr("cdnwarm_producer_job_feed_records_total{result=\"unparsable\","
                               "topic=\"results\"} 1"));
 }
