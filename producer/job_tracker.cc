@@ -76,20 +76,20 @@ void JobTracker::OnRecords(absl::Span<const TaskRecord> tasks,
   std::vector<std::function<void()>> notify;
   {
     common::MutexLock lock(&mu_);
-    std::vector<std::string> changed;  // a batch is mostly one job's records, in a row
+    // The changed jobs, collected only when someone watches (a batch is mostly one job's
+    // records in a row, so a repeat of the last one is not kept).
+    const bool watched = !watchers_.empty();
+    std::vector<std::string> changed;
+    auto changed_job = [&](const std::string& id) {
+      if (watched && (changed.empty() || changed.back() != id)) changed.push_back(id);
+    };
     for (const TaskRecord& t : tasks) {
-      if (AddTaskLocked(t.job_id, t.index, t.enqueued_at) &&
-          (changed.empty() || changed.back() != t.job_id)) {
-        changed.push_back(t.job_id);
-      }
+      if (AddTaskLocked(t.job_id, t.index, t.enqueued_at)) changed_job(t.job_id);
     }
     std::string job_id;
     for (const cdnwarm::v1::WarmResult& r : results) {
-      if (AddResultLocked(r, &job_id) && (changed.empty() || changed.back() != job_id)) {
-        changed.push_back(job_id);
-      }
+      if (AddResultLocked(r, &job_id)) changed_job(job_id);
     }
-    if (watchers_.empty()) return;
     std::sort(changed.begin(), changed.end());
     changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
     for (const std::string& id : changed) {

@@ -222,9 +222,9 @@ TEST_F(JobFeedTest, UnparsableRecordsAreCountedAndSkipped) {
   const absl::Time now = absl::Now();
   cdnwarm::v1::WarmTask foreign;
   foreign.set_task_id("no-index-here");
-  // jobC's records come last in each partition: once they are read, so is everything before.
   cdnwarm::v1::WarmTask no_id;  // no task_id, as an empty record has none either
   no_id.set_url("https://cdn.example.test/a");
+  // jobC's records come last in each partition: once they are read, so is everything before.
   // The ones without a task_id come right after a good record: read in the same poll, they
   // must not be taken for it.
   ASSERT_NO_FATAL_FAILURE(Produce(options_.requests_topic, {{"k", "\xff\xff\xff", now},
